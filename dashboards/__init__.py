@@ -1,0 +1,1 @@
+"""Figure builders, HTML reports and UI launchers (optuna-dashboard, MLflow UI)."""

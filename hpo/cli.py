@@ -1,0 +1,110 @@
+"""The ``pesweep`` command line: a thin layer over the library (configuration lives in files).
+
+Every user error ends in one line ``pesweep: error: ...`` naming the problem
+and the fix, with exit status 2; nothing already stored is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+logger = logging.getLogger("pesweep")
+
+
+def _format_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> str:
+    return f"pesweep: warning: {message}\n"
+
+
+def configure_logging(verbose: bool) -> None:
+    """Console logging for the CLI; Lightning's own chatter is kept to warnings."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "alembic", "mlflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.formatwarning = _format_warning  # type: ignore[assignment]
+    for pattern in (".*LeafSpec.*", ".*does not have many workers.*", ".*exists and is not empty.*",
+                    ".*litlogger.*", ".*The number of training batches.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument(
+        "--data", nargs="+", required=required, metavar="PATH",
+        help="data file(s): .npz (R, E, z[, F]) or any ase.io format with energies",
+    )
+    parser.add_argument(
+        "--energy-unit", default=None, choices=["ev", "hartree", "kcal/mol", "kj/mol", "mev"],
+        help="unit of the energies in the files (the SeB_n npz files are hartree; default ev)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hpo import commands
+
+    parser = argparse.ArgumentParser(
+        prog="pesweep",
+        description="Hyperparameter sweeps for machine-learning interatomic potentials: "
+        "Optuna studies over Lightning modules, tracked in MLflow.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train one model from a YAML config (and flags)")
+    train.add_argument("--config", help="YAML file with TrainConfig keys (see README)")
+    _add_data_arguments(train, required=False)
+    train.add_argument("--model", help="model name (schnet)")
+    train.add_argument("--max-epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--output-dir", help="where best.ckpt, split.npz and config.yaml go")
+    train.add_argument("--drop-flagged", action="store_true", default=None,
+                       help="exclude structures flagged by the data audit")
+    train.add_argument("--accelerator", help="auto (default), cpu or gpu")
+    train.add_argument("--no-progress-bar", action="store_true")
+    train.set_defaults(handler=commands.run_train)
+
+    audit = sub.add_parser("audit", help="check a data set: validation and implausible labels")
+    audit.add_argument("data", nargs="+", metavar="DATA")
+    audit.add_argument("--energy-unit", default="ev",
+                       choices=["ev", "hartree", "kcal/mol", "kj/mol", "mev"])
+    audit.add_argument("--bound", type=float, default=5.0,
+                       help="flag structures more than this many eV/atom above the lowest "
+                       "of their composition (default 5)")
+    audit.add_argument("--mad-threshold", type=float, default=3.5,
+                       help="modified z-score above which a structure is a robust outlier")
+    audit.add_argument("--json", metavar="FILE", help="also write the audit as JSON")
+    audit.set_defaults(handler=commands.run_audit)
+
+    commands.add_sweep_commands(sub, _add_data_arguments)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pesweep`` console script; returns the exit status."""
+    from hpo.errors import USER_ERRORS
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        return int(args.handler(args) or 0)
+    except USER_ERRORS as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"pesweep: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pesweep: interrupted; finished trials and runs are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Models, data and the training task of pesweep (PyTorch Lightning)."""

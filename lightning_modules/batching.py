@@ -1,0 +1,156 @@
+"""Neighbour pairs of a whole data set, and the collate function that builds flat batches.
+
+Pairs are computed once per (data fingerprint, cutoff) and kept in a small
+in-process cache, so the trials of a sweep that share a cutoff reuse them.
+A batch concatenates the atoms of its structures; pair indices are offset
+to point into the concatenated atoms (no Python loop over pairs).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lightning_modules import keys
+from lightning_modules.data import AtomsData
+from lightning_modules.neighbors import make_calculator, neighbor_list
+
+logger = logging.getLogger(__name__)
+
+_CACHE_SIZE = 8
+_pair_cache: OrderedDict[tuple[str, float], DatasetPairs] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class DatasetPairs:
+    """Neighbour pairs of every structure, concatenated.
+
+    ``i``/``j`` are atom indices local to their structure; ``shifts`` [n_pairs, 3]
+    are Cartesian periodic shifts (Angstrom); ``offsets`` [n_structures + 1]
+    delimit each structure's pairs.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    shifts: np.ndarray
+    offsets: np.ndarray
+    cutoff: float
+
+
+def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
+    """Neighbour pairs within ``cutoff`` (Angstrom) of all structures, cached per data and cutoff."""
+    key = (data.fingerprint(), float(cutoff))
+    if key in _pair_cache:
+        _pair_cache.move_to_end(key)
+        return _pair_cache[key]
+    calculator = make_calculator(cutoff)
+    i_parts, j_parts, shift_parts, counts = [], [], [], []
+    atom_offsets = data.atom_offsets
+    for k in range(len(data)):
+        positions = data.positions[atom_offsets[k]:atom_offsets[k + 1]]
+        periodic = data.is_periodic(k)
+        pairs = neighbor_list(
+            positions,
+            cutoff,
+            data.cell[k] if periodic else None,
+            data.pbc[k] if periodic else None,
+            calculator=calculator,
+        )
+        i_parts.append(pairs.i)
+        j_parts.append(pairs.j)
+        shift_parts.append(pairs.shifts @ data.cell[k] if periodic else np.zeros((len(pairs.i), 3)))
+        counts.append(len(pairs.i))
+    result = DatasetPairs(
+        i=np.concatenate(i_parts),
+        j=np.concatenate(j_parts),
+        shifts=np.concatenate(shift_parts),
+        offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        cutoff=float(cutoff),
+    )
+    _pair_cache[key] = result
+    if len(_pair_cache) > _CACHE_SIZE:
+        _pair_cache.popitem(last=False)
+    logger.debug("neighbour pairs for cutoff %.2f A: %d", cutoff, len(result.i))
+    return result
+
+
+class BatchCollator:
+    """Callable that turns a list of structure indices into a flat batch of tensors.
+
+    ``clean`` [n_structures] bool marks audit-clean structures; ``use_forces``
+    [n_structures] bool marks structures whose forces enter the loss.
+    Positions, shifts and forces are given ``dtype``; energies stay float64 (eV).
+    """
+
+    def __init__(
+        self,
+        data: AtomsData,
+        pairs: DatasetPairs,
+        clean: np.ndarray,
+        use_forces: np.ndarray,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.data = data
+        self.pairs = pairs
+        self.clean = clean
+        self.use_forces = use_forces
+        self.dtype = dtype
+        self.atom_offsets = data.atom_offsets
+
+    def __call__(self, indices: list[int] | np.ndarray) -> dict[str, torch.Tensor]:
+        indices = np.asarray(indices, dtype=np.int64)
+        data, pairs = self.data, self.pairs
+        atom_ranges = [np.arange(self.atom_offsets[k], self.atom_offsets[k + 1]) for k in indices]
+        pair_ranges = [np.arange(pairs.offsets[k], pairs.offsets[k + 1]) for k in indices]
+        atom_index = np.concatenate(atom_ranges)
+        pair_index = np.concatenate(pair_ranges)
+        n_atoms = data.n_atoms[indices]
+        batch_atom_start = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
+        pair_counts = pairs.offsets[indices + 1] - pairs.offsets[indices]
+        pair_start = np.repeat(batch_atom_start, pair_counts)
+        return {
+            keys.Z: torch.from_numpy(data.numbers[atom_index]),
+            keys.R: torch.as_tensor(data.positions[atom_index], dtype=self.dtype),
+            keys.CELL: torch.as_tensor(data.cell[indices], dtype=self.dtype),
+            keys.N_ATOMS: torch.from_numpy(n_atoms),
+            keys.IDX_M: torch.from_numpy(np.repeat(np.arange(len(indices)), n_atoms)),
+            keys.IDX_I: torch.from_numpy(pairs.i[pair_index] + pair_start),
+            keys.IDX_J: torch.from_numpy(pairs.j[pair_index] + pair_start),
+            keys.PAIR_SHIFT: torch.as_tensor(pairs.shifts[pair_index], dtype=self.dtype),
+            keys.ENERGY: torch.from_numpy(data.energy[indices]),
+            keys.FORCES: torch.as_tensor(data.forces[atom_index], dtype=self.dtype),
+            keys.HAS_FORCES: torch.from_numpy(self.use_forces[indices]),
+            keys.CLEAN: torch.from_numpy(self.clean[indices]),
+            keys.INDEX: torch.from_numpy(indices),
+        }
+
+
+def atoms_to_batch(
+    numbers: np.ndarray,
+    positions: np.ndarray,
+    cutoff: float,
+    cell: np.ndarray | None = None,
+    pbc: np.ndarray | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, torch.Tensor]:
+    """A one-structure batch (no labels) from atomic numbers and positions (Angstrom)."""
+    periodic = pbc is not None and bool(np.any(pbc))
+    pairs = neighbor_list(positions, cutoff, cell if periodic else None, pbc if periodic else None)
+    shifts = pairs.shifts @ np.asarray(cell) if periodic else np.zeros((len(pairs.i), 3))
+    n = len(numbers)
+    return {
+        keys.Z: torch.as_tensor(np.asarray(numbers, dtype=np.int64)),
+        keys.R: torch.as_tensor(np.asarray(positions), dtype=dtype),
+        keys.CELL: torch.as_tensor(
+            np.asarray(cell if cell is not None else np.zeros((3, 3)))[None], dtype=dtype
+        ),
+        keys.N_ATOMS: torch.tensor([n]),
+        keys.IDX_M: torch.zeros(n, dtype=torch.int64),
+        keys.IDX_I: torch.as_tensor(pairs.i),
+        keys.IDX_J: torch.as_tensor(pairs.j),
+        keys.PAIR_SHIFT: torch.as_tensor(shifts, dtype=dtype),
+    }

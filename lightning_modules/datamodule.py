@@ -1,0 +1,134 @@
+"""LightningDataModule: reads, validates and audits data, splits it, fits energy references."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from lightning_modules.audit import (
+    DEFAULT_BOUND_EV_PER_ATOM,
+    DEFAULT_MAD_THRESHOLD,
+    AuditReport,
+    audit_energies,
+)
+from lightning_modules.batching import BatchCollator, dataset_pairs
+from lightning_modules.data import AtomsData, load_data
+from lightning_modules.references import EnergyReference, fit_energy_reference
+from lightning_modules.splits import split_indices
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class PotentialDataModule(pl.LightningDataModule):
+    """Data for one training run: validated structures, audit, seeded split, references.
+
+    ``data`` is one or more file paths (read with ``energy_unit``) or an
+    :class:`AtomsData` already in memory. With ``drop_flagged`` the structures
+    flagged by the audit are excluded from every split; otherwise they stay
+    and the task reports metrics on the full set and on the audit-clean subset.
+    ``force_fraction`` of the training structures with forces use them in the
+    loss (ænet's FORCESPERCENT); validation and test use all available forces.
+    """
+
+    def __init__(
+        self,
+        data: str | Path | Sequence[str | Path] | AtomsData,
+        energy_unit: str = "ev",
+        cutoff: float = 5.0,
+        batch_size: int = 32,
+        split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        drop_flagged: bool = False,
+        bound_ev_per_atom: float = DEFAULT_BOUND_EV_PER_ATOM,
+        mad_threshold: float = DEFAULT_MAD_THRESHOLD,
+        force_fraction: float = 1.0,
+        dtype: str = "float32",
+        split_override: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = data
+        self.energy_unit = energy_unit
+        self.cutoff = float(cutoff)
+        self.batch_size = int(batch_size)
+        self.split_fractions = tuple(split)
+        self.seed = int(seed)
+        self.drop_flagged = drop_flagged
+        self.bound_ev_per_atom = bound_ev_per_atom
+        self.mad_threshold = mad_threshold
+        self.force_fraction = float(force_fraction)
+        self.dtype = DTYPES[dtype]
+        self.split_override = split_override
+        self.data: AtomsData | None = None
+        self.audit: AuditReport | None = None
+        self.split: dict[str, np.ndarray] = {}
+        self.energy_reference: EnergyReference | None = None
+        self._collator: BatchCollator | None = None
+
+    @property
+    def has_forces(self) -> bool:
+        return self.data is not None and bool(self.data.has_forces.any())
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is not None:
+            return
+        data = self.source if isinstance(self.source, AtomsData) else load_data(
+            self.source if isinstance(self.source, (list, tuple)) else [self.source],
+            self.energy_unit,
+        )
+        self.audit = audit_energies(data, self.bound_ev_per_atom, self.mad_threshold)
+        logger.info("%s", self.audit.format())
+        if self.split_override is not None:
+            split = {name: np.asarray(v, dtype=np.int64) for name, v in self.split_override.items()}
+        else:
+            split = split_indices(len(data), self.split_fractions, self.seed)  # type: ignore[arg-type]
+        if self.drop_flagged:
+            clean = self.audit.clean
+            split = {name: indices[clean[indices]] for name, indices in split.items()}
+            logger.info("dropped %d flagged structures from all splits", int((~clean).sum()))
+        self.split = split
+        self.energy_reference = fit_energy_reference(data.subset(split["train"]))
+        rng = np.random.default_rng(self.seed + 1)
+        use_forces = data.has_forces.copy()
+        if self.force_fraction < 1.0:
+            train_with_forces = split["train"][data.has_forces[split["train"]]]
+            n_keep = int(round(self.force_fraction * len(train_with_forces)))
+            dropped = rng.permutation(train_with_forces)[n_keep:]
+            use_forces[dropped] = False
+        self.data = data
+        self._collator = BatchCollator(
+            data, dataset_pairs(data, self.cutoff), self.audit.clean, use_forces, self.dtype
+        )
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        assert self._collator is not None, "call setup() first"
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.split[name].tolist(),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            collate_fn=self._collator,
+            generator=generator if shuffle else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def loader_for(self, indices: np.ndarray) -> DataLoader:
+        """A loader (in order) over any structure indices of the data."""
+        assert self._collator is not None, "call setup() first"
+        return DataLoader(indices.tolist(), batch_size=self.batch_size, collate_fn=self._collator)
+

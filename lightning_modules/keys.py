@@ -1,0 +1,22 @@
+"""Batch keys shared by the data pipeline, the models and the task.
+
+A batch is a flat dictionary of tensors: atoms of all structures are
+concatenated, ``IDX_M`` says which structure each atom belongs to and the
+neighbour pairs ``IDX_I``/``IDX_J`` index the concatenated atoms.
+"""
+
+from __future__ import annotations
+
+Z = "atomic_numbers"  # [n_atoms] int64
+R = "positions"  # [n_atoms, 3] Angstrom
+CELL = "cell"  # [n_structures, 3, 3] Angstrom (zeros for isolated clusters)
+N_ATOMS = "n_atoms"  # [n_structures] int64
+IDX_M = "structure_index"  # [n_atoms] int64, structure of each atom
+IDX_I = "pair_i"  # [n_pairs] int64, central atom
+IDX_J = "pair_j"  # [n_pairs] int64, neighbour
+PAIR_SHIFT = "pair_shift"  # [n_pairs, 3] Angstrom, added to R[j] - R[i] for periodic images
+ENERGY = "energy"  # [n_structures] eV
+FORCES = "forces"  # [n_atoms, 3] eV/Angstrom
+HAS_FORCES = "has_forces"  # [n_structures] bool, structures whose forces enter the loss
+CLEAN = "audit_clean"  # [n_structures] bool, not flagged by the data audit
+INDEX = "structure_id"  # [n_structures] int64, index in the full data set

@@ -1,0 +1,98 @@
+"""Neighbour lists: every ordered pair (i, j) of atoms closer than a cutoff.
+
+Computed once per (data set, cutoff) with vesin (a cell-list implementation,
+about 10x faster than ASE's), kept as flat index arrays, and turned into
+per-batch tensors by the collate function. Periodic cells are supported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import vesin
+from scipy.spatial.distance import pdist
+
+
+@dataclass(frozen=True)
+class NeighborList:
+    """Pairs of one structure: ``i``, ``j`` ([n_pairs]) and integer cell shifts ([n_pairs, 3]).
+
+    The vector from atom i to the image of atom j is
+    ``positions[j] - positions[i] + shifts @ cell`` (Angstrom).
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    shifts: np.ndarray
+
+
+def make_calculator(cutoff: float) -> vesin.NeighborList:
+    """A reusable single-threaded vesin cell-list calculator for ``cutoff`` (Angstrom).
+
+    Threads cost more than they save on structures of a few hundred atoms
+    (0.7 ms against 0.05 ms per SeB20 cluster, measured here).
+    """
+    return vesin.NeighborList(
+        cutoff=float(cutoff), full_list=True, algorithm="cell_list", n_threads=1
+    )
+
+
+def neighbor_list(
+    positions: np.ndarray,
+    cutoff: float,
+    cell: np.ndarray | None = None,
+    pbc: np.ndarray | None = None,
+    calculator: vesin.NeighborList | None = None,
+) -> NeighborList:
+    """All ordered pairs closer than ``cutoff`` (Angstrom) in one structure.
+
+    ``positions`` [n_atoms, 3] Angstrom; ``cell`` [3, 3] Angstrom and ``pbc``
+    [3] bool for periodic structures (both ``None`` for isolated clusters).
+    Pass ``calculator`` from :func:`make_calculator` to reuse it across structures.
+    """
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    periodic = pbc is not None and bool(np.any(pbc))
+    if not periodic:
+        box = np.zeros((3, 3))
+        flags: bool | list[bool] = False
+    else:
+        box = np.ascontiguousarray(cell, dtype=np.float64)
+        flags = [bool(p) for p in pbc]
+    if calculator is None:
+        calculator = make_calculator(cutoff)
+    i, j, shifts = calculator.compute(points=positions, box=box, periodic=flags, quantities="ijS")
+    order = np.lexsort((j, i))
+    return NeighborList(
+        i=i[order].astype(np.int64),
+        j=j[order].astype(np.int64),
+        shifts=shifts[order].astype(np.int64),
+    )
+
+
+def pair_vectors(
+    positions: np.ndarray, pairs: NeighborList, cell: np.ndarray | None = None
+) -> np.ndarray:
+    """Vectors r_j - r_i (+ periodic shift) of the pairs, [n_pairs, 3] Angstrom."""
+    vectors = positions[pairs.j] - positions[pairs.i]
+    if cell is not None and pairs.shifts.size:
+        vectors = vectors + pairs.shifts @ np.asarray(cell, dtype=np.float64)
+    return vectors
+
+
+def minimum_distance(
+    positions: np.ndarray, cell: np.ndarray | None = None, pbc: np.ndarray | None = None
+) -> float:
+    """Shortest interatomic distance (Angstrom) in one structure, inf if there is no pair.
+
+    Periodic images are searched up to 8 Angstrom.
+    """
+    periodic = pbc is not None and bool(np.any(pbc))
+    if not periodic:
+        if len(positions) < 2:
+            return float("inf")
+        return float(pdist(positions).min())
+    pairs = neighbor_list(positions, 8.0, cell, pbc)
+    if not pairs.i.size:
+        return float("inf")
+    return float(np.linalg.norm(pair_vectors(positions, pairs, cell), axis=1).min())

@@ -1,0 +1,30 @@
+"""Neural-network building blocks: cutoffs, radial bases, activations, scatter ops."""
+
+from __future__ import annotations
+
+from lightning_modules.nn.activations import (
+    ACTIVATIONS,
+    SmoothMaximumUnit,
+    ShiftedSoftplus,
+    build_activation,
+    shifted_softplus,
+    smooth_maximum_unit,
+)
+from lightning_modules.nn.cutoffs import CosineCutoff, cosine_cutoff
+from lightning_modules.nn.radial import GaussianRBF, gaussian_rbf
+from lightning_modules.nn.scatter import scatter_softmax, scatter_sum
+
+__all__ = [
+    "ACTIVATIONS",
+    "CosineCutoff",
+    "GaussianRBF",
+    "ShiftedSoftplus",
+    "SmoothMaximumUnit",
+    "build_activation",
+    "cosine_cutoff",
+    "gaussian_rbf",
+    "scatter_softmax",
+    "scatter_sum",
+    "shifted_softplus",
+    "smooth_maximum_unit",
+]

@@ -1,0 +1,38 @@
+"""Radial basis expansions of interatomic distances."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def gaussian_rbf(
+    distances: torch.Tensor, centers: torch.Tensor, widths: torch.Tensor
+) -> torch.Tensor:
+    """Gaussians exp(-(r - mu_k)^2 / (2 sigma_k^2)) of distances (Angstrom).
+
+    Returns ``[n_pairs, n_rbf]`` for ``distances`` of shape ``[n_pairs]``.
+    """
+    diff = distances[:, None] - centers[None, :]  # [n_pairs, n_rbf]
+    return torch.exp(-0.5 * (diff / widths[None, :]) ** 2)
+
+
+class GaussianRBF(nn.Module):
+    """``n_rbf`` Gaussians with centres evenly spaced on [0, cutoff] (SchNet's expansion).
+
+    The width of each Gaussian is the spacing between centres, as in schnetpack.
+    """
+
+    def __init__(self, n_rbf: int, cutoff: float) -> None:
+        super().__init__()
+        if n_rbf < 2:
+            raise ValueError(f"n_rbf must be at least 2, got {n_rbf}")
+        centers = torch.linspace(0.0, float(cutoff), n_rbf)
+        widths = torch.full_like(centers, float(centers[1] - centers[0]))
+        self.register_buffer("centers", centers)
+        self.register_buffer("widths", widths)
+
+    def forward(self, distances: torch.Tensor) -> torch.Tensor:
+        return gaussian_rbf(
+            distances, self.centers.to(distances.dtype), self.widths.to(distances.dtype)
+        )

@@ -1,0 +1,102 @@
+"""Base class of all potentials: atomic outputs -> total energy (eV) and forces (eV/A).
+
+A subclass implements :meth:`Potential.atomic_outputs`, the standardised
+energy contribution y_i of every atom. The base class turns them into
+
+    E = sum_i (scale * y_i + shift) + sum_i E_ref[Z_i]          (eV)
+    F = -dE/dR                                                  (eV/Angstrom)
+
+The element references are a float64 buffer and the reference sum is added
+in float64: total energies of all-electron data (about -78,000 eV for SeB20)
+would lose 0.01 eV to float32 rounding.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from torch import nn
+
+from lightning_modules import keys
+from lightning_modules.nn import scatter_sum
+from lightning_modules.references import EnergyReference
+
+MAX_ATOMIC_NUMBER = 118
+
+
+class Potential(nn.Module):
+    """Energy model of atomic structures; subclasses define ``cutoff`` and ``atomic_outputs``."""
+
+    cutoff: float
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer(
+            "element_energy", torch.zeros(MAX_ATOMIC_NUMBER + 1, dtype=torch.float64)
+        )
+        self.register_buffer("energy_shift", torch.tensor(0.0, dtype=torch.float64))
+        self.register_buffer("energy_scale", torch.tensor(1.0, dtype=torch.float64))
+
+    def set_energy_reference(self, reference: EnergyReference) -> None:
+        """Install element reference energies (eV) and the residual shift/scale (eV/atom)."""
+        element_energy = torch.zeros_like(self.element_energy)
+        for z, energy in reference.element_energy.items():
+            element_energy[int(z)] = energy
+        self.element_energy.copy_(element_energy)
+        self.energy_shift.fill_(reference.shift)
+        self.energy_scale.fill_(reference.scale)
+
+    def energy_reference(self) -> EnergyReference:
+        """The installed references (elements with a non-zero reference only)."""
+        values = self.element_energy.detach().cpu()
+        return EnergyReference(
+            element_energy={int(z): float(values[z]) for z in torch.nonzero(values).flatten()},
+            shift=float(self.energy_shift),
+            scale=float(self.energy_scale),
+        )
+
+    def supported_elements(self) -> set[int] | None:
+        """Atomic numbers the model can take, or None when any element is accepted."""
+        return None
+
+    @abstractmethod
+    def atomic_outputs(
+        self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
+    ) -> torch.Tensor:
+        """Standardised per-atom energies [n_atoms] from the batch and pair vectors [n_pairs, 3]."""
+
+    def forward(
+        self,
+        batch: dict[str, torch.Tensor],
+        compute_forces: bool = False,
+        create_graph: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Energies [n_structures] (eV, float64) and, if asked, forces [n_atoms, 3] (eV/A)."""
+        positions = batch[keys.R]
+        if compute_forces and not positions.requires_grad:
+            positions = positions.detach().requires_grad_(True)
+        vectors = (
+            positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]] + batch[keys.PAIR_SHIFT]
+        )  # [n_pairs, 3]
+        inputs = dict(batch)
+        inputs[keys.R] = positions
+        outputs = self.atomic_outputs(inputs, vectors)  # [n_atoms]
+        n_structures = batch[keys.N_ATOMS].shape[0]
+        residual = scatter_sum(outputs, batch[keys.IDX_M], n_structures)  # [n_structures]
+        reference = scatter_sum(
+            self.element_energy[batch[keys.Z]], batch[keys.IDX_M], n_structures
+        )  # [n_structures] float64
+        n_atoms = batch[keys.N_ATOMS].to(torch.float64)
+        energy = (
+            residual.to(torch.float64) * self.energy_scale + self.energy_shift * n_atoms + reference
+        )
+        result = {keys.ENERGY: energy}
+        if compute_forces:
+            gradient = torch.autograd.grad(
+                residual.sum() * self.energy_scale.to(residual.dtype),
+                positions,
+                create_graph=create_graph,
+            )[0]
+            result[keys.FORCES] = -gradient
+        return result

@@ -1,0 +1,36 @@
+"""The model registry: names used in configs and search spaces -> model classes."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from lightning_modules.potential import Potential
+from lightning_modules.schnet import SchNet
+
+MODELS: dict[str, type[Potential]] = {
+    "schnet": SchNet,
+}
+
+
+def model_parameters(name: str) -> set[str]:
+    """Keyword arguments the model ``name`` accepts."""
+    return set(inspect.signature(model_class(name).__init__).parameters) - {"self"}
+
+
+def model_class(name: str) -> type[Potential]:
+    """The class registered as ``name``; a clear error for unknown names."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def build_model(name: str, config: dict[str, Any]) -> Potential:
+    """Build model ``name`` from its keyword arguments, rejecting unknown keys by name."""
+    unknown = set(config) - model_parameters(name)
+    if unknown:
+        raise ValueError(
+            f"model {name!r} takes no parameter(s) {', '.join(sorted(unknown))}; "
+            f"it takes {', '.join(sorted(model_parameters(name)))}"
+        )
+    return model_class(name)(**config)

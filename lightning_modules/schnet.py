@@ -1,0 +1,125 @@
+"""SchNet (Schütt et al. 2018) with the SchNet_IIA improvements as switches.
+
+* ``attention: true`` adds the interatomic-interaction attention block
+  (:mod:`lightning_modules.attention`) to every interaction:
+  x_i' = x_i + conv_i + v_i;
+* ``activation: smu`` replaces shifted softplus by the smooth maximum unit.
+
+Hyperparameters are those of the SchNet_IIA study (Table 1). ``n_embedding``
+is the number of rows of the nuclear embedding table, i.e. the largest
+atomic number the model can take plus one. The study searched 100..500;
+rows beyond the elements present are never used, so it changes the
+parameter count, not the function the model can represent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import torch
+from torch import nn
+
+from lightning_modules import keys
+from lightning_modules.attention import InteratomicAttention
+from lightning_modules.nn import CosineCutoff, GaussianRBF, build_activation, scatter_sum
+from lightning_modules.potential import Potential
+
+
+class SchNetInteraction(nn.Module):
+    """Continuous-filter convolution conv_i = sum_j (W_in x_j) * W(r_ij) f_c(r_ij), then a dense net."""
+
+    def __init__(
+        self,
+        n_atom_basis: int,
+        n_rbf: int,
+        n_filters: int,
+        make_activation: Callable[[], nn.Module],
+    ) -> None:
+        super().__init__()
+        self.in2f = nn.Linear(n_atom_basis, n_filters, bias=False)
+        self.filter_network = nn.Sequential(
+            nn.Linear(n_rbf, n_filters), make_activation(), nn.Linear(n_filters, n_filters)
+        )
+        self.f2out = nn.Sequential(
+            nn.Linear(n_filters, n_atom_basis),
+            make_activation(),
+            nn.Linear(n_atom_basis, n_atom_basis),
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        expanded_distances: torch.Tensor,
+        cutoff_weights: torch.Tensor,
+        idx_i: torch.Tensor,
+        idx_j: torch.Tensor,
+    ) -> torch.Tensor:
+        filters = self.filter_network(expanded_distances) * cutoff_weights[:, None]  # [n_pairs, F]
+        messages = self.in2f(x)[idx_j] * filters  # [n_pairs, F]
+        convolved = scatter_sum(messages, idx_i, x.shape[0])  # [n_atoms, F]
+        return self.f2out(convolved)  # [n_atoms, n_atom_basis]
+
+
+class SchNet(Potential):
+    """SchNet energy model; ``attention``/``activation`` switch on the SchNet_IIA variants."""
+
+    def __init__(
+        self,
+        n_atom_basis: int = 128,
+        n_interactions: int = 3,
+        n_rbf: int = 20,
+        cutoff: float = 5.0,
+        n_embedding: int = 100,
+        n_filters: int | None = None,
+        activation: str = "shifted_softplus",
+        attention: bool = False,
+        attention_heads: int = 1,
+        smu_mu: float = 2.5,
+        learnable_smu: bool = False,
+    ) -> None:
+        super().__init__()
+        if activation == "smu":
+            make_activation = partial(
+                build_activation, activation, mu=smu_mu, learnable_mu=learnable_smu
+            )
+        else:
+            make_activation = partial(build_activation, activation)
+        n_filters = n_filters or n_atom_basis
+        self.cutoff = float(cutoff)
+        self.n_embedding = int(n_embedding)
+        self.embedding = nn.Embedding(n_embedding, n_atom_basis, padding_idx=0)
+        self.radial_basis = GaussianRBF(n_rbf, cutoff)
+        self.cutoff_function = CosineCutoff(cutoff)
+        self.interactions = nn.ModuleList(
+            SchNetInteraction(n_atom_basis, n_rbf, n_filters, make_activation)
+            for _ in range(n_interactions)
+        )
+        self.attentions = nn.ModuleList(
+            InteratomicAttention(n_atom_basis, attention_heads, make_activation)
+            for _ in range(n_interactions if attention else 0)
+        )
+        self.readout = nn.Sequential(
+            nn.Linear(n_atom_basis, n_atom_basis // 2),
+            make_activation(),
+            nn.Linear(n_atom_basis // 2, 1),
+        )
+
+    def supported_elements(self) -> set[int]:
+        return set(range(1, self.n_embedding))
+
+    def atomic_outputs(
+        self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
+    ) -> torch.Tensor:
+        idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
+        distances = torch.linalg.vector_norm(vectors, dim=-1)  # [n_pairs]
+        expanded = self.radial_basis(distances)  # [n_pairs, n_rbf]
+        cutoff_weights = self.cutoff_function(distances)  # [n_pairs]
+        x = self.embedding(batch[keys.Z])  # [n_atoms, n_atom_basis]
+        attentions = list(self.attentions) or [None] * len(self.interactions)
+        for interaction, attention in zip(self.interactions, attentions):
+            update = interaction(x, expanded, cutoff_weights, idx_i, idx_j)
+            if attention is not None:
+                update = update + attention(x, idx_i, idx_j, cutoff_weights)
+            x = x + update
+        return self.readout(x).squeeze(-1)  # [n_atoms]

@@ -1,0 +1,163 @@
+"""The LightningModule: loss, metrics and optimizer of any registered potential.
+
+The model is rebuilt from ``model_name`` and ``model_config`` (saved as
+hyperparameters), so a checkpoint restores itself with
+:meth:`PotentialTask.load_from_checkpoint`.
+
+Loss (standardised units, so that it does not depend on the data's scale):
+
+    L = (1 - alpha) * L_E + alpha * L_F
+    L_E = RMSE of per-atom energies / scale,  L_F = RMSE of force components / scale
+
+with ``scale`` the residual energy scale (eV/atom) of the training split;
+alpha is 0 without forces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from lightning_modules import keys
+from lightning_modules.metrics import ErrorAccumulator
+from lightning_modules.potential import Potential
+from lightning_modules.references import EnergyReference
+from lightning_modules.registry import build_model
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adadelta": torch.optim.Adadelta,
+    "adagrad": torch.optim.Adagrad,
+    "adamax": torch.optim.Adamax,
+    "sgd": torch.optim.SGD,
+}
+STAGES = ("train", "val", "test")
+
+
+class PotentialTask(pl.LightningModule):
+    """Trains a :class:`Potential` on energies (and forces) and logs energy/force metrics."""
+
+    def __init__(
+        self,
+        model_name: str = "schnet",
+        model_config: dict[str, Any] | None = None,
+        energy_reference: dict[str, Any] | None = None,
+        optimizer: str = "adam",
+        lr: float = 5e-4,
+        weight_decay: float = 0.0,
+        alpha: float = 0.0,
+        lr_patience: int = 10,
+        lr_factor: float = 0.5,
+        monitor: str = "val_energy_mae",
+    ) -> None:
+        super().__init__()
+        if optimizer.lower() not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; choose one of "
+                f"Adam, AdamW, Adadelta, Adagrad, Adamax, SGD"
+            )
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha (force weight) must be in [0, 1], got {alpha}")
+        self.save_hyperparameters()
+        self.model: Potential = build_model(model_name, dict(model_config or {}))
+        if energy_reference is not None:
+            self.model.set_energy_reference(EnergyReference.from_dict(energy_reference))
+        self.alpha = float(alpha)
+        self.metadata: dict[str, Any] = {}
+        self._errors = {stage: ErrorAccumulator() for stage in STAGES}
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], compute_forces: bool = False
+    ) -> dict[str, torch.Tensor]:
+        return self.model(batch, compute_forces=compute_forces, create_graph=self.training)
+
+    def _uses_forces(self, batch: dict[str, torch.Tensor]) -> bool:
+        return bool(batch[keys.HAS_FORCES].any())
+
+    def _common_step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        compute_forces = self._uses_forces(batch)
+        with torch.enable_grad():
+            predicted = self(batch, compute_forces=compute_forces)
+        scale = self.model.energy_scale
+        n_atoms = batch[keys.N_ATOMS]
+        energy_error = predicted[keys.ENERGY] - batch[keys.ENERGY]  # [n_structures] eV, float64
+        energy_loss = torch.sqrt(torch.mean((energy_error / n_atoms / scale) ** 2))
+        force_error = None
+        atom_has_forces = batch[keys.HAS_FORCES][batch[keys.IDX_M]]  # [n_atoms]
+        loss = energy_loss
+        if compute_forces:
+            force_error = predicted[keys.FORCES] - batch[keys.FORCES]  # [n_atoms, 3] eV/A
+            force_loss = torch.sqrt(
+                torch.mean((force_error[atom_has_forces] / scale.to(force_error.dtype)) ** 2)
+            )
+            loss = (1.0 - self.alpha) * energy_loss + self.alpha * force_loss.to(energy_loss.dtype)
+        self._errors[stage].update(
+            energy_error,
+            n_atoms,
+            batch[keys.CLEAN],
+            force_error,
+            atom_has_forces,
+            batch[keys.CLEAN][batch[keys.IDX_M]],
+        )
+        loss = loss.to(torch.float32)
+        self.log(
+            f"{stage}_loss", loss, batch_size=int(n_atoms.shape[0]), on_epoch=True,
+            on_step=False, prog_bar=stage != "test",
+        )
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "test")
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        metrics = self._errors[stage].compute(stage)
+        self._errors[stage].reset()
+        monitor = self.hparams["monitor"]
+        for name, value in metrics.items():
+            self.log(name, value, prog_bar=name == monitor)
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics("train")  # only when no validation ran this epoch
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._log_epoch_metrics("train")  # the epoch's training batches are all in
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer_class = OPTIMIZERS[self.hparams["optimizer"].lower()]
+        optimizer = optimizer_class(
+            self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+        )
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=self.hparams["lr_factor"], patience=self.hparams["lr_patience"]
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams["monitor"]},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["pesweep"] = dict(self.metadata)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.metadata = dict(checkpoint.get("pesweep", {}))
+
+
+def load_task(checkpoint_path: str, map_location: str | torch.device = "cpu") -> PotentialTask:
+    """Restore a trained task (model, references, metadata) from a checkpoint file."""
+    task = PotentialTask.load_from_checkpoint(checkpoint_path, map_location=map_location)
+    task.eval()
+    return task

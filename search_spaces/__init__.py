@@ -1,0 +1,1 @@
+"""Declarative search spaces (YAML, one per file) and the pure ``suggest`` function."""

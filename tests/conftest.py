@@ -1,0 +1,50 @@
+"""Shared fixtures: real SeB_n data read in place from ../shared, and seeded EMT clusters."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lightning_modules.data import AtomsData, load_data
+from lightning_modules.emt_data import write_emt_clusters
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SEB = SHARED_DATA / "seb_clusters"
+
+
+def shared_file(relative: str) -> Path:
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared data set is not beside this checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def emt_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 Cu/Au clusters with EMT energies and forces (extxyz), made once per session."""
+    return write_emt_clusters(tmp_path_factory.mktemp("emt") / "cuau.xyz", n_structures=120, seed=7)
+
+
+@pytest.fixture(scope="session")
+def emt_data(emt_file: Path) -> AtomsData:
+    return load_data(emt_file)
+
+
+@pytest.fixture(scope="session")
+def seb20() -> AtomsData:
+    """All 2000 SeB20 structures (Hartree in the file, eV here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_data(shared_file("seb_clusters/SeBn/B=20.npz"), "hartree")
+
+
+@pytest.fixture(scope="session")
+def seb20_small(seb20: AtomsData) -> AtomsData:
+    """60 SeB20 structures drawn with a fixed seed."""
+    indices = np.sort(np.random.default_rng(0).choice(len(seb20), 60, replace=False))
+    return seb20.subset(indices)

@@ -1,0 +1,61 @@
+"""Activations, radial basis, cutoff and scatter softmax against their formulas."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lightning_modules.nn import (
+    CosineCutoff,
+    GaussianRBF,
+    SmoothMaximumUnit,
+    scatter_softmax,
+    shifted_softplus,
+)
+
+
+def test_smu_matches_its_formula() -> None:
+    x = torch.linspace(-4, 4, 41, dtype=torch.float64)
+    smu = SmoothMaximumUnit(alpha=0.01, mu=2.5)
+    expected = [((1 + 0.01) * v + (1 - 0.01) * v * math.erf(2.5 * (1 - 0.01) * v)) / 2
+                for v in x.tolist()]
+    torch.testing.assert_close(smu(x), torch.tensor(expected, dtype=torch.float64))
+    assert smu(torch.tensor(10.0)).item() > 9.99  # approaches max(x, a x)
+    assert abs(smu(torch.tensor(-10.0)).item() + 0.1) < 1e-3
+
+
+def test_learnable_smu_mu_is_a_parameter() -> None:
+    smu = SmoothMaximumUnit(learnable_mu=True)
+    assert [name for name, _ in smu.named_parameters()] == ["mu"]
+    smu(torch.linspace(-1, 1, 5)).sum().backward()
+    assert smu.mu.grad is not None and smu.mu.grad.abs() > 0
+
+
+def test_shifted_softplus_is_zero_at_origin() -> None:
+    assert shifted_softplus(torch.tensor(0.0)).abs() < 1e-7
+    assert math.isclose(shifted_softplus(torch.tensor(2.0)).item(),
+                        math.log(1 + math.e**2) - math.log(2), rel_tol=1e-6)
+
+
+def test_cosine_cutoff_and_rbf() -> None:
+    cutoff = CosineCutoff(5.0)
+    r = torch.tensor([0.0, 2.5, 4.999, 5.0, 6.0], dtype=torch.float64)
+    torch.testing.assert_close(cutoff(r)[:2], torch.tensor([1.0, 0.5], dtype=torch.float64))
+    assert cutoff(r)[2] < 1e-6 and cutoff(r)[3] == 0 and cutoff(r)[4] == 0
+    rbf = GaussianRBF(n_rbf=6, cutoff=5.0)
+    values = rbf(torch.tensor([2.0]))
+    assert values.shape == (1, 6)
+    assert values.argmax().item() == 2  # centres 0, 1, 2, ...
+
+
+def test_weighted_scatter_softmax_normalises_per_group() -> None:
+    logits = torch.tensor([[0.1], [2.0], [-1.0], [0.5], [0.0]])
+    index = torch.tensor([0, 0, 0, 1, 1])
+    weights = torch.tensor([1.0, 0.5, 1.0, 1.0, 0.0])
+    alpha = scatter_softmax(logits, index, 2, weights=weights)
+    assert torch.allclose(alpha[:3].sum(), torch.tensor(1.0))
+    assert torch.allclose(alpha[3:].sum(), torch.tensor(1.0))
+    assert alpha[4].item() == 0.0  # weight 0: a neighbour at the cutoff has no say
+    expected = torch.tensor([math.exp(0.1), 0.5 * math.exp(2.0), math.exp(-1.0)])
+    torch.testing.assert_close(alpha[:3, 0], expected / expected.sum())

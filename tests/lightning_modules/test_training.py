@@ -1,0 +1,103 @@
+"""Training lowers the error; checkpoints rebuild the same model; splits are reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_modules import keys
+from lightning_modules.datamodule import PotentialDataModule
+from lightning_modules.splits import load_split
+from lightning_modules.task import load_task
+from lightning_modules.training import ConfigError, make_config, train
+
+SMALL = dict(n_atom_basis=32, n_interactions=2, n_rbf=10, cutoff=5.0)
+
+
+@pytest.fixture(scope="module")
+def emt_run(emt_file, tmp_path_factory):
+    config = make_config(dict(
+        data=[str(emt_file)], model_config=dict(SMALL, attention=True, activation="smu"),
+        alpha=0.5, lr=3e-3, batch_size=16, max_epochs=12, seed=1, progress_bar=False,
+        output_dir=str(tmp_path_factory.mktemp("run")),
+    ))
+    return config, train(config)
+
+
+def test_training_lowers_validation_error(emt_run) -> None:
+    _, result = emt_run
+    first = result.history[0]
+    assert result.epochs == 12
+    assert result.best_val < 0.7 * first["val_energy_mae"]
+    best_force = min(epoch["val_force_mae"] for epoch in result.history)
+    assert best_force < 0.5 * first["val_force_mae"]
+    for name in ("test_energy_mae", "test_energy_rmse_per_atom", "test_force_rmse",
+                 "test_energy_mae_clean"):
+        assert np.isfinite(result.test_metrics[name])
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(emt_run) -> None:
+    config, result = emt_run
+    task = load_task(result.checkpoint_path)
+    again = load_task(result.checkpoint_path)
+    module = PotentialDataModule(config.data[0], cutoff=config.cutoff, seed=config.seed,
+                                 batch_size=64)
+    module.setup()
+    batch = next(iter(module.test_dataloader()))
+    first = task(batch, compute_forces=True)
+    second = again(batch, compute_forces=True)
+    assert torch.equal(first[keys.ENERGY], second[keys.ENERGY])
+    # the backward pass of the attention scatter sums in a thread-dependent order on CPU,
+    # so forces agree to float32 rounding (the same model twice differs as much)
+    torch.testing.assert_close(first[keys.FORCES], second[keys.FORCES], rtol=1e-5, atol=1e-6)
+    # the references and split travel inside the checkpoint
+    assert task.model.energy_reference().element_energy.keys() == {29, 79}
+    saved = load_split(f"{result.output_dir}/split.npz")
+    assert task.metadata["split"]["test"] == saved["test"].tolist()
+    np.testing.assert_array_equal(saved["test"], module.split["test"])
+
+
+def test_test_metrics_match_a_recomputation(emt_run) -> None:
+    config, result = emt_run
+    task = load_task(result.checkpoint_path)
+    module = PotentialDataModule(config.data[0], cutoff=config.cutoff, seed=config.seed)
+    module.setup()
+    errors = []
+    for batch in module.test_dataloader():
+        errors.append((task(batch)[keys.ENERGY] - batch[keys.ENERGY]).detach())
+    mae = torch.cat(errors).abs().mean().item()
+    assert mae == pytest.approx(result.test_metrics["test_energy_mae"], rel=1e-5)
+
+
+def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
+    config = make_config(dict(data=["unused.npz"], model_config=SMALL, max_epochs=2,
+                              batch_size=20, progress_bar=False, output_dir=str(tmp_path)))
+    from lightning_modules.training import build_datamodule
+
+    module = build_datamodule(config, data=seb20_small)
+    result = train(config, datamodule=module)
+    task = load_task(result.checkpoint_path)
+    batch = next(iter(module.test_dataloader()))
+    predicted = task(batch)[keys.ENERGY]
+    assert predicted.dtype == torch.float64
+    assert abs(predicted.mean().item() - batch[keys.ENERGY].mean().item()) < 200.0  # eV
+    assert batch[keys.ENERGY].mean().item() < -70000.0  # eV, not Hartree
+
+
+def test_force_fraction_limits_training_forces(emt_data) -> None:
+    module = PotentialDataModule(emt_data, cutoff=4.0, force_fraction=0.25, seed=0)
+    module.setup()
+    use = module._collator.use_forces
+    train_count = len(module.split["train"])
+    assert use[module.split["train"]].sum() == round(0.25 * train_count)
+    assert use[module.split["val"]].all() and use[module.split["test"]].all()
+
+
+def test_bad_config_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError, match="unknown config key"):
+        make_config(dict(data=["x.npz"], learning_rate=1e-3))
+    with pytest.raises(ConfigError, match="takes no parameter"):
+        make_config(dict(data=["x.npz"], model_config=dict(n_layers=3)))
+    with pytest.raises(ConfigError, match="no data"):
+        make_config(dict())
