@@ -61,7 +61,177 @@ def run_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_options(args: argparse.Namespace) -> Any:
+    from hpo.sweep import SweepOptions
+
+    overrides = {}
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    if args.drop_flagged:
+        overrides["drop_flagged"] = True
+    return SweepOptions(
+        study_name=args.study,
+        storage=args.storage,
+        space=args.space,
+        data=tuple(args.data) if args.data else None,
+        energy_unit=args.energy_unit,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        objectives=tuple(args.objectives.split(",")) if args.objectives else None,
+        tracking_uri=args.tracking_uri,
+        runs_dir=args.runs_dir,
+        train_overrides=overrides,
+        show_progress_bar=not args.no_progress_bar,
+        trial_progress_bar=args.trial_progress_bar,
+    )
+
+
+def print_summary(outcome: Any, storage: str) -> None:
+    """The best trial, where everything is stored, and how to look at it."""
+    from optuna.trial import TrialState
+
+    study = outcome.study
+    print(f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
+          f"{outcome.count(TrialState.PRUNED)} pruned, {outcome.count(TrialState.FAIL)} failed")
+    if outcome.count(TrialState.COMPLETE):
+        if len(study.directions) == 1:
+            best = study.best_trial
+            print(f"best trial {best.number}: val_energy_mae {best.value:.6g} eV "
+                  f"(test {best.user_attrs.get('test_metrics', {}).get('test_energy_mae', float('nan')):.6g} eV)")
+            for name, value in best.params.items():
+                print(f"  {name} = {value}")
+            print(f"  checkpoint: {best.user_attrs.get('checkpoint_path')}")
+            print(f"  MLflow run: {best.user_attrs.get('mlflow_run_id')}")
+        else:
+            print("Pareto front (" + ", ".join(outcome.setup.objectives) + "):")
+            for trial in study.best_trials:
+                print(f"  trial {trial.number}: {trial.values}")
+    print(f"study storage: {storage}")
+    print(f"MLflow tracking: {outcome.tracking_uri} (parent run {outcome.parent_run_id})")
+    print("look at it:")
+    print(f"  optuna-dashboard {storage}")
+    print(f"  mlflow ui --backend-store-uri {outcome.tracking_uri}")
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``pesweep sweep``: create, resume or join a study and run trials."""
+    from hpo.sweep import run_sweep
+
+    outcome = run_sweep(_sweep_options(args))
+    print_summary(outcome, args.storage)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``pesweep demo``: a small real sweep end to end, on EMT data it makes or on --data."""
+    from hpo.sweep import SweepOptions, run_sweep
+    from lightning_modules.emt_data import write_emt_clusters
+
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.data:
+        data = tuple(str(Path(p).resolve()) for p in args.data)
+        unit = args.energy_unit or "ev"
+    else:
+        path = workdir / "cuau_emt.xyz"
+        if not path.exists():
+            print(f"making {args.n_structures} Cu/Au clusters with ASE's EMT calculator "
+                  f"(energies and forces) in {path}")
+            write_emt_clusters(path, n_structures=args.n_structures, seed=0)
+        data, unit = (str(path),), "ev"
+    storage = f"sqlite:///{workdir / 'pesweep.db'}"
+    options = SweepOptions(
+        study_name=args.study, storage=storage, space=args.space, data=data, energy_unit=unit,
+        n_trials=args.n_trials, max_epochs=args.max_epochs, seed=0, sampler="tpe",
+        pruner="median", tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        runs_dir=str(workdir / "runs"), train_overrides={"batch_size": 16},
+    )
+    outcome = run_sweep(options)
+    print_summary(outcome, storage)
+    return 0
+
+
+def run_spaces(args: argparse.Namespace) -> int:
+    """``pesweep spaces list|show|check``."""
+    from search_spaces.space import load_space, shipped_spaces
+    from search_spaces.suggest import grid_size
+
+    if args.action == "list":
+        for name, path in shipped_spaces().items():
+            space = load_space(path)
+            print(f"{name:20s} model {'/'.join(space.models):12s} {len(space.parameters)} "
+                  f"parameters  {path}")
+        return 0
+    if not args.space:
+        raise FileNotFoundError(f"pesweep spaces {args.action} needs a space name or file")
+    space = load_space(args.space)
+    if args.action == "show":
+        print(space.source_text.rstrip())
+        return 0
+    print(f"{args.space}: valid space {space.name!r} for model(s) {', '.join(space.models)} "
+          f"with {len(space.parameters)} parameters")
+    try:
+        print(f"full grid: {grid_size(space)} points")
+    except ValueError as error:
+        print(f"no grid search: {error}")
+    return 0
+
+
 def add_sweep_commands(
     sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
 ) -> None:
     """Register the sweep-related subcommands (sweep, demo, spaces)."""
+    from hpo.study import DEFAULT_STORAGE, OBJECTIVES, PRUNERS, SAMPLERS
+
+    sweep = sub.add_parser(
+        "sweep", help="run an Optuna study over a search space, every trial tracked in MLflow",
+        description="Create a study (--space and --data), or resume/join it by --study alone: "
+        "the study remembers its space, data, unit, epochs, seed, sampler and pruner.",
+    )
+    sweep.add_argument("--study", required=True, help="study name (resumes it if it exists)")
+    sweep.add_argument("--space", help="search space: a YAML file or a shipped name "
+                       "(pesweep spaces list)")
+    add_data_arguments(sweep, False)
+    sweep.add_argument("--n-trials", type=int, help="trials to run now (in this process)")
+    sweep.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    sweep.add_argument("--storage", default=DEFAULT_STORAGE,
+                       help=f"Optuna storage URL (default {DEFAULT_STORAGE}; "
+                       "postgresql://... for shared studies)")
+    sweep.add_argument("--sampler", choices=SAMPLERS, help="default tpe")
+    sweep.add_argument("--pruner", choices=PRUNERS, help="default median")
+    sweep.add_argument("--max-epochs", type=int, help="epochs per trial (default 20)")
+    sweep.add_argument("--seed", type=int, help="seed of split, training and sampler (default 0)")
+    sweep.add_argument("--objectives", help=f"comma-separated, from {', '.join(OBJECTIVES)} "
+                       "(default energy_mae; two or more give a Pareto front)")
+    sweep.add_argument("--batch-size", type=int, help="training batch size (default 32)")
+    sweep.add_argument("--drop-flagged", action="store_true",
+                       help="exclude structures flagged by the data audit")
+    sweep.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db "
+                       "in the working directory)")
+    sweep.add_argument("--runs-dir", default="pesweep_runs", help="where trial checkpoints go")
+    sweep.add_argument("--no-progress-bar", action="store_true", help="no bar over trials")
+    sweep.add_argument("--trial-progress-bar", action="store_true",
+                       help="also show Lightning's bar inside each trial")
+    sweep.set_defaults(handler=run_sweep_command)
+
+    demo = sub.add_parser(
+        "demo", help="a small real sweep end to end (EMT Cu/Au data made on the spot, or --data)"
+    )
+    add_data_arguments(demo, False)
+    demo.add_argument("--workdir", default="pesweep_demo", help="where data, study and runs go")
+    demo.add_argument("--study", default="demo")
+    demo.add_argument("--space", default="demo")
+    demo.add_argument("--n-trials", type=int, default=8)
+    demo.add_argument("--max-epochs", type=int, default=15)
+    demo.add_argument("--n-structures", type=int, default=300,
+                      help="EMT clusters to make when no --data is given")
+    demo.set_defaults(handler=run_demo)
+
+    spaces = sub.add_parser("spaces", help="list, show or check search spaces")
+    spaces.add_argument("action", choices=["list", "show", "check"])
+    spaces.add_argument("space", nargs="?", help="a shipped space name or a YAML file")
+    spaces.set_defaults(handler=run_spaces)

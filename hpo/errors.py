@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from lightning_modules.data import DataError
 from lightning_modules.training import ConfigError
+from search_spaces.space import SpaceError
 
 
 class StudyError(ValueError):
     """A study that cannot be created, resumed or joined (conflicting set-up, dead storage)."""
-
-
-class SpaceError(ValueError):
-    """A search space file that is malformed or does not fit the model."""
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (

@@ -84,7 +84,7 @@ class PotentialDataModule(pl.LightningDataModule):
             self.energy_unit,
         )
         self.audit = audit_energies(data, self.bound_ev_per_atom, self.mad_threshold)
-        logger.info("%s", self.audit.format())
+        logger.debug("%s", self.audit.format())
         if self.split_override is not None:
             split = {name: np.asarray(v, dtype=np.int64) for name, v in self.split_override.items()}
         else:

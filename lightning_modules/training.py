@@ -215,13 +215,19 @@ def train(
     loggers: Sequence[Any] = (),
     datamodule: PotentialDataModule | None = None,
     task: PotentialTask | None = None,
+    log_audit: bool = True,
 ) -> TrainResult:
-    """Run one training: fit, keep the best validation epoch, test it, write the artifacts."""
+    """Run one training: fit, keep the best validation epoch, test it, write the artifacts.
+
+    The data audit is logged (``log_audit``) and always written to ``audit.json``.
+    """
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = datamodule or build_datamodule(config)
     datamodule.setup()
     task = task or build_task(config, datamodule)
     assert datamodule.data is not None and datamodule.audit is not None
+    if log_audit:
+        logger.info("%s", datamodule.audit.format())
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     task.metadata = {

@@ -1,0 +1,191 @@
+"""The objective: one Optuna trial = one Lightning training = one nested MLflow run.
+
+It builds the model from the sampled parameters, trains it, reports the
+validation energy MAE every epoch to Optuna (pruning through
+optuna-integration's Lightning callback) and returns the best validation
+MAE (eV per structure), or a tuple for multi-objective studies.
+
+* A trial whose parameters equal a finished trial's is not retrained: it
+  returns the stored values and says so (``duplicate_of`` user attribute).
+* A diverging trial (NaN/inf loss, out of memory, an impossible sampled
+  configuration) ends as FAIL with ``fail_reason`` stored; the study goes on.
+* The trial and its MLflow run point to each other: ``mlflow_run_id`` in the
+  trial's user attributes, ``optuna.trial_number`` in the run's tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from optuna.trial import TrialState
+from optuna_integration import PyTorchLightningPruningCallback
+
+from hpo.tracking import EpochMetricsLogger, Tracker
+from lightning_modules.data import AtomsData
+from lightning_modules.datamodule import PotentialDataModule
+from lightning_modules.task import load_task
+from lightning_modules.training import (
+    ConfigError,
+    DivergenceError,
+    TrainConfig,
+    TrainResult,
+    build_datamodule,
+    train,
+)
+from search_spaces.space import SearchSpace
+from search_spaces.suggest import suggest, to_train_config
+
+logger = logging.getLogger(__name__)
+
+MONITOR = "val_energy_mae"
+
+
+class TrialFailed(RuntimeError):
+    """A trial that ended as FAIL for a stated reason; the study continues."""
+
+
+@dataclass
+class Objective:
+    """Callable objective of a pesweep study (see the module docstring)."""
+
+    space: SearchSpace
+    data: AtomsData
+    base_config: TrainConfig
+    runs_dir: Path
+    tracker: Tracker | None = None
+    parent_run_id: str | None = None
+    objectives: tuple[str, ...] = ("energy_mae",)
+    prune: bool = True
+    run_tags: dict[str, str] = field(default_factory=dict)
+    trial_progress_bar: bool = False
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        values = suggest(trial, self.space)
+        duplicate = self._finished_duplicate(trial)
+        if duplicate is not None:
+            logger.info("trial %d repeats trial %d's parameters: reusing its result, not "
+                        "retraining", trial.number, duplicate.number)
+            trial.set_user_attr("duplicate_of", duplicate.number)
+            for key, value in duplicate.user_attrs.items():
+                if key != "duplicate_of":
+                    trial.set_user_attr(key, value)
+            assert duplicate.values is not None
+            return duplicate.values[0] if len(duplicate.values) == 1 else tuple(duplicate.values)
+        run_id = self._start_run(trial, values)
+        try:
+            config = to_train_config(self.space, values, self.base_config, overrides={
+                "output_dir": str(self.runs_dir / f"trial-{trial.number:04d}"),
+                "progress_bar": self.trial_progress_bar,
+            })
+            result = self._train(trial, config, run_id)
+        except optuna.TrialPruned:
+            self._end_run(run_id, "KILLED")
+            raise
+        except (DivergenceError, ConfigError, torch.OutOfMemoryError) as error:
+            reason = str(error).splitlines()[0]
+            self._fail(trial, run_id, reason)
+            raise TrialFailed(reason) from error
+        except RuntimeError as error:
+            if "out of memory" not in str(error):
+                self._fail(trial, run_id, f"{type(error).__name__}: {error}")
+                raise
+            reason = f"out of memory: {str(error).splitlines()[0]}"
+            self._fail(trial, run_id, reason)
+            raise TrialFailed(reason) from error
+        except Exception as error:
+            self._fail(trial, run_id, f"{type(error).__name__}: {error}")
+            raise
+        return self._finish(trial, run_id, result)
+
+    def _finished_duplicate(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if other.number != trial.number and other.params == trial.params:
+                return other
+        return None
+
+    def _start_run(self, trial: optuna.Trial, values: dict[str, Any]) -> str | None:
+        if self.tracker is None or self.parent_run_id is None:
+            return None
+        run_id = self.tracker.start_trial_run(self.parent_run_id, trial.number, self.run_tags)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        self.tracker.log_params(run_id, values)
+        return run_id
+
+    def _train(self, trial: optuna.Trial, config: TrainConfig, run_id: str | None) -> TrainResult:
+        callbacks: list[Any] = []
+        if self.tracker is not None and run_id is not None:
+            self.tracker.log_params(run_id, {
+                f"config.{k}": v for k, v in config.to_dict().items()
+                if k not in ("model_config", "output_dir", "progress_bar")
+            })
+            callbacks.append(EpochMetricsLogger(self.tracker, run_id))
+        if self.prune:
+            callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
+        datamodule = build_datamodule(config, data=self.data)
+        return train(config, callbacks=callbacks, datamodule=datamodule, log_audit=False)
+
+    def _fail(self, trial: optuna.Trial, run_id: str | None, reason: str) -> None:
+        logger.warning("trial %d failed: %s", trial.number, reason)
+        trial.set_user_attr("fail_reason", reason)
+        if self.tracker is not None and run_id is not None:
+            self.tracker.set_tags(run_id, {"fail_reason": reason})
+            self._end_run(run_id, "FAILED")
+
+    def _end_run(self, run_id: str | None, status: str) -> None:
+        if self.tracker is not None and run_id is not None:
+            self.tracker.end_run(run_id, status)
+
+    def _finish(
+        self, trial: optuna.Trial, run_id: str | None, result: TrainResult
+    ) -> float | tuple[float, ...]:
+        inference_ms = measure_inference_time(result.checkpoint_path, self.data)
+        trial.set_user_attr("checkpoint_path", str(Path(result.checkpoint_path).resolve()))
+        trial.set_user_attr("n_params", result.n_parameters)
+        trial.set_user_attr("train_seconds", round(result.seconds, 3))
+        trial.set_user_attr("epochs", result.epochs)
+        trial.set_user_attr("inference_ms_per_structure", inference_ms)
+        trial.set_user_attr("test_metrics", result.test_metrics)
+        trial.set_user_attr("history", [
+            {k: v for k, v in epoch.items() if k in ("epoch", "train_loss", "val_loss",
+                                                     "val_energy_mae", "train_energy_mae")}
+            for epoch in result.history
+        ])
+        if self.tracker is not None and run_id is not None:
+            final = {**result.test_metrics, **{f"best_{k}": v for k, v in result.val_metrics.items()},
+                     "n_params": float(result.n_parameters), "train_seconds": result.seconds,
+                     "inference_ms_per_structure": inference_ms}
+            self.tracker.log_metrics(run_id, final, step=result.epochs)
+            output_dir = Path(result.output_dir)
+            self.tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
+            for name in ("split.npz", "config.yaml", "audit.json"):
+                self.tracker.log_artifact(run_id, output_dir / name)
+            self._end_run(run_id, "FINISHED")
+        values = {
+            "energy_mae": result.best_val,
+            "n_params": float(result.n_parameters),
+            "inference_time": inference_ms,
+        }
+        chosen = tuple(values[name] for name in self.objectives)
+        return chosen[0] if len(chosen) == 1 else chosen
+
+
+def measure_inference_time(checkpoint_path: str, data: AtomsData) -> float:
+    """Milliseconds per structure to predict energies and forces of up to 64 test structures."""
+    task = load_task(checkpoint_path)
+    test = np.asarray(task.metadata.get("split", {}).get("test", [])[:64], dtype=np.int64)
+    if not len(test):
+        return float("nan")
+    module = PotentialDataModule(data, cutoff=task.model.cutoff, batch_size=len(test))
+    module.setup()
+    batch = next(iter(module.loader_for(test)))
+    task(batch, compute_forces=True)  # warm-up
+    start = time.perf_counter()
+    task(batch, compute_forces=True)
+    return 1000.0 * (time.perf_counter() - start) / len(test)

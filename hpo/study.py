@@ -1,0 +1,178 @@
+"""Optuna studies that remember their whole set-up, so a name alone resumes (or joins) them.
+
+Storage defaults to a SQLite file in the working directory; any Optuna
+storage URL works (PostgreSQL for studies shared by many workers). The set-up
+(space file content, data paths and file hashes, energy unit, epochs, seed,
+sampler, pruner, objectives, MLflow tracking URI and parent run) is kept in
+the study's user attributes. A resume with a conflicting space, data, energy
+unit, epoch budget or objectives is refused with the difference named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+
+from hpo.errors import StudyError
+from search_spaces.space import SearchSpace
+from search_spaces.suggest import grid
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STORAGE = "sqlite:///pesweep.db"
+SETUP_ATTR = "pesweep_setup"
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
+PRUNERS = ("median", "hyperband", "successive-halving", "none")
+OBJECTIVES = ("energy_mae", "n_params", "inference_time")
+# fields that must agree between a study and a resume of it
+BINDING_FIELDS = ("space_text", "data_hashes", "energy_unit", "max_epochs", "objectives")
+
+
+@dataclass(frozen=True)
+class StudySetup:
+    """Everything that defines a study; stored as a user attribute of the Optuna study."""
+
+    space_text: str
+    space_origin: str
+    data: tuple[str, ...]
+    data_hashes: tuple[str, ...]
+    energy_unit: str
+    max_epochs: int
+    seed: int
+    sampler: str
+    pruner: str
+    objectives: tuple[str, ...]
+    tracking_uri: str
+    train_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        for key in ("data", "data_hashes", "objectives"):
+            values[key] = list(values[key])
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StudySetup:
+        values = dict(values)
+        for key in ("data", "data_hashes", "objectives"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (the data file hash recorded with studies and runs)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:
+    """The binding fields in which a requested set-up differs from the stored one."""
+    conflicts = []
+    for name in BINDING_FIELDS:
+        old, new = getattr(stored, name), getattr(requested, name)
+        if old != new:
+            if name == "space_text":
+                conflicts.append(
+                    f"the search space differs from the one the study was created with "
+                    f"({stored.space_origin})"
+                )
+            elif name == "data_hashes":
+                conflicts.append(f"the data differ (study: {', '.join(stored.data)})")
+            else:
+                conflicts.append(f"{name} is {old!r} in the study, {new!r} now")
+    return conflicts
+
+
+def connect_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``, or a one-line :class:`StudyError` when it cannot be opened."""
+    try:
+        return RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    except Exception as error:  # sqlalchemy raises many kinds for dead or malformed databases
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StudyError(
+            f"cannot open the study storage {url} ({reason}); start the database or check "
+            f"--storage"
+        ) from error
+
+
+def build_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by its CLI name."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(grid(space), seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    raise StudyError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def build_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """An Optuna pruner by its CLI name; epochs are the pruning resource."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=2, n_warmup_steps=max(1, max_epochs // 5)
+        )
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise StudyError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
+
+
+def stored_setup(study: optuna.Study) -> StudySetup | None:
+    values = study.user_attrs.get(SETUP_ATTR)
+    return StudySetup.from_dict(values) if values else None
+
+
+def open_study(
+    name: str, storage: str, setup: StudySetup | None
+) -> tuple[optuna.Study, StudySetup, bool]:
+    """Create study ``name`` or resume it; returns (study, its set-up, created).
+
+    With ``setup`` None the study must exist and its stored set-up is used.
+    The caller assigns ``study.sampler`` and ``study.pruner``.
+    """
+    backend = connect_storage(storage)
+    try:
+        existing = optuna.load_study(study_name=name, storage=backend)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        stored = stored_setup(existing)
+        if stored is None:
+            raise StudyError(
+                f"study {name!r} in {storage} was not made by pesweep (no set-up recorded); "
+                f"choose another --study name"
+            )
+        if setup is not None:
+            conflicts = describe_conflicts(stored, setup)
+            if conflicts:
+                raise StudyError(
+                    f"cannot resume study {name!r}: {'; '.join(conflicts)}; use a new --study "
+                    f"name, or resume with the stored set-up (pesweep sweep --study {name})"
+                )
+        return existing, stored, False
+    if setup is None:
+        raise StudyError(
+            f"no study {name!r} in {storage}; give --space and --data to create it"
+        )
+    directions = ["minimize"] * len(setup.objectives)
+    study = optuna.create_study(study_name=name, storage=backend, directions=directions)
+    study.set_user_attr(SETUP_ATTR, setup.to_dict())
+    return study, setup, True

@@ -1,0 +1,221 @@
+"""A sweep end to end: open (or resume) the study, track it in MLflow, run trials.
+
+``run_sweep`` is what ``pesweep sweep`` and ``pesweep demo`` call. Workers on
+other machines run the same command against one PostgreSQL storage and one
+MLflow tracking server: Optuna's storage is the only coordination (no queue
+of our own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from mlflow.exceptions import MlflowException
+from optuna.trial import TrialState
+
+from hpo import __version__
+from hpo.errors import StudyError
+from hpo.objective import Objective, TrialFailed
+from hpo.study import (
+    DEFAULT_STORAGE,
+    OBJECTIVES,
+    StudySetup,
+    build_pruner,
+    build_sampler,
+    file_sha256,
+    open_study,
+)
+from hpo.tracking import PARENT_RUN_ATTR, Tracker
+from lightning_modules.audit import audit_energies
+from lightning_modules.data import load_data
+from lightning_modules.training import TrainConfig, make_config
+from search_spaces.space import load_space, parse_space
+
+logger = logging.getLogger(__name__)
+
+
+def default_tracking_uri() -> str:
+    """MLflow's local default, pinned to an absolute path so resumes from elsewhere find it."""
+    return f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+@dataclass
+class SweepOptions:
+    """What a user asks of a sweep; ``None`` means: take it from the stored study set-up."""
+
+    study_name: str
+    storage: str = DEFAULT_STORAGE
+    space: str | None = None
+    data: tuple[str, ...] | None = None
+    energy_unit: str | None = None
+    n_trials: int | None = None
+    timeout: float | None = None
+    sampler: str | None = None
+    pruner: str | None = None
+    max_epochs: int | None = None
+    seed: int | None = None
+    objectives: tuple[str, ...] | None = None
+    tracking_uri: str | None = None
+    runs_dir: str = "pesweep_runs"
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    show_progress_bar: bool = True
+    trial_progress_bar: bool = False
+    pruner_override: optuna.pruners.BasePruner | None = None
+
+
+@dataclass
+class SweepOutcome:
+    """The study after a sweep, its set-up, and where its runs are tracked."""
+
+    study: optuna.Study
+    setup: StudySetup
+    parent_run_id: str
+    tracking_uri: str
+    created: bool
+
+    def count(self, state: TrialState) -> int:
+        return sum(1 for t in self.study.trials if t.state == state)
+
+
+def _requested_setup(options: SweepOptions) -> StudySetup | None:
+    if options.space is None and options.data is None:
+        return None
+    if options.space is None or options.data is None:
+        raise StudyError("give both --space and --data (or neither, to resume a study by name)")
+    objectives = options.objectives or ("energy_mae",)
+    unknown = [name for name in objectives if name not in OBJECTIVES]
+    if unknown:
+        raise StudyError(
+            f"unknown objective(s) {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
+        )
+    space = load_space(options.space)
+    return StudySetup(
+        space_text=space.source_text,
+        space_origin=str(options.space),
+        data=tuple(str(Path(p).resolve()) for p in options.data),
+        data_hashes=tuple(file_sha256(p) for p in options.data),
+        energy_unit=options.energy_unit or "ev",
+        max_epochs=options.max_epochs or 20,
+        seed=options.seed if options.seed is not None else 0,
+        sampler=options.sampler or "tpe",
+        pruner=options.pruner or "median",
+        objectives=tuple(objectives),
+        tracking_uri=options.tracking_uri or default_tracking_uri(),
+        train_overrides=dict(options.train_overrides),
+    )
+
+
+def _parent_run(study: optuna.Study, setup: StudySetup, tracker: Tracker) -> str:
+    run_id = study.user_attrs.get(PARENT_RUN_ATTR)
+    if run_id:
+        try:
+            tracker.client.get_run(run_id)
+            tracker.client.update_run(run_id, status="RUNNING")
+            return str(run_id)
+        except MlflowException:
+            logger.warning("the study's parent run %s is not in %s; starting a new parent run",
+                           run_id, setup.tracking_uri)
+    run_id = tracker.start_parent_run(study.study_name, {"pesweep.version": __version__})
+    study.set_user_attr(PARENT_RUN_ATTR, run_id)
+    space = parse_space(setup.space_text, setup.space_origin)
+    tracker.log_params(run_id, {
+        "space": space.name, "sampler": setup.sampler, "pruner": setup.pruner,
+        "max_epochs": setup.max_epochs, "seed": setup.seed, "energy_unit": setup.energy_unit,
+        "objectives": ",".join(setup.objectives), "data": ",".join(setup.data),
+        "data_hashes": ",".join(h[:16] for h in setup.data_hashes),
+    })
+    tracker.log_dict(run_id, setup.to_dict(), "study_setup.json")
+    return run_id
+
+
+def base_train_config(setup: StudySetup, runs_dir: Path) -> TrainConfig:
+    """Defaults < the study's recorded training overrides < its data, unit, epochs and seed."""
+    values = dataclasses.asdict(TrainConfig())
+    values.update(setup.train_overrides)
+    values.update({
+        "data": list(setup.data), "energy_unit": setup.energy_unit,
+        "max_epochs": setup.max_epochs, "seed": setup.seed, "output_dir": str(runs_dir),
+    })
+    return make_config(values)
+
+
+def run_sweep(options: SweepOptions) -> SweepOutcome:
+    """Create or resume the study and run ``n_trials`` (or until ``timeout`` seconds) more trials."""
+    data = load_data(options.data, options.energy_unit or "ev") if options.data else None
+    requested = _requested_setup(options)
+    study, setup, created = open_study(options.study_name, options.storage, requested)
+    if data is None:
+        missing = [p for p in setup.data if not Path(p).exists()]
+        if missing:
+            raise StudyError(f"the study's data file {missing[0]} is gone; restore it to resume")
+        if tuple(file_sha256(p) for p in setup.data) != setup.data_hashes:
+            raise StudyError(
+                f"the study's data files changed since it was created ({', '.join(setup.data)}); "
+                f"start a new study for new data"
+            )
+        data = load_data(setup.data, setup.energy_unit)
+    if options.max_epochs is not None and options.max_epochs != setup.max_epochs:
+        raise StudyError(
+            f"study {options.study_name!r} trains {setup.max_epochs} epochs per trial, not "
+            f"{options.max_epochs}; drop --max-epochs or use a new study"
+        )
+    logger.info("%s", audit_energies(data).format())
+    tracking_uri = options.tracking_uri or setup.tracking_uri
+    tracker = Tracker(tracking_uri, experiment_name=options.study_name)
+    parent_run_id = _parent_run(study, setup, tracker)
+    space = parse_space(setup.space_text, setup.space_origin)
+    sampler_name = options.sampler or setup.sampler
+    pruner_name = options.pruner or setup.pruner
+    study.sampler = build_sampler(sampler_name, setup.seed + len(study.trials), space)
+    multi_objective = len(setup.objectives) > 1
+    if multi_objective and pruner_name != "none":
+        logger.info("multi-objective study: Optuna cannot prune it, pruning is off")
+    prune = not multi_objective and (pruner_name != "none" or options.pruner_override is not None)
+    study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
+    runs_dir = Path(options.runs_dir).resolve() / options.study_name
+    objective = Objective(
+        space=space,
+        data=data,
+        base_config=base_train_config(setup, runs_dir),
+        runs_dir=runs_dir,
+        tracker=tracker,
+        parent_run_id=parent_run_id,
+        objectives=setup.objectives,
+        prune=prune,
+        run_tags={
+            "optuna.study": options.study_name, "optuna.sampler": sampler_name,
+            "optuna.pruner": pruner_name, "pesweep.energy_unit": setup.energy_unit,
+            "pesweep.data_hash": ",".join(h[:16] for h in setup.data_hashes),
+            "pesweep.version": __version__,
+        },
+        trial_progress_bar=options.trial_progress_bar,
+    )
+    try:
+        study.optimize(
+            objective,
+            n_trials=options.n_trials,
+            timeout=options.timeout,
+            catch=(TrialFailed,),
+            show_progress_bar=options.show_progress_bar,
+            gc_after_trial=True,
+        )
+    finally:
+        _summarise_parent(study, tracker, parent_run_id)
+    return SweepOutcome(study, setup, parent_run_id, tracking_uri, created)
+
+
+def _summarise_parent(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> None:
+    counts = {state.name.lower(): 0 for state in TrialState}
+    for trial in study.trials:
+        counts[trial.state.name.lower()] += 1
+    metrics = {f"n_trials_{state}": float(n) for state, n in counts.items()}
+    if len(study.directions) == 1 and counts["complete"]:
+        metrics["best_val_energy_mae"] = float(study.best_value)
+        tracker.set_tags(parent_run_id, {"best_trial": study.best_trial.number})
+    tracker.log_metrics(parent_run_id, metrics, step=len(study.trials))
+    tracker.end_run(parent_run_id, "FINISHED")

@@ -1,0 +1,122 @@
+"""Our small MLflow adapter: one parent run per study, one nested run per trial.
+
+optuna-integration's ``MLflowCallback`` is deprecated and cannot nest trials
+under a parent run, so we talk to :class:`mlflow.MlflowClient` directly (no
+fluent API, no global active run): several worker processes can log trials
+of one study under the same parent, whose id is stored with the study.
+
+Tracking URI: MLflow's own default is ``sqlite:///mlflow.db`` in the working
+directory (a local store); any MLflow tracking URI works (a server for
+shared studies).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.utils.time import get_current_time_millis
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+MAX_PARAM_LENGTH = 6000
+
+
+def _param_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:MAX_PARAM_LENGTH]
+
+
+class Tracker:
+    """Logs studies and trials to one MLflow experiment (named after the study)."""
+
+    def __init__(self, tracking_uri: str, experiment_name: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            try:
+                self.experiment_id = self.client.create_experiment(experiment_name)
+            except Exception:  # another worker created it first; any store error re-raises below
+                experiment = self.client.get_experiment_by_name(experiment_name)
+                if experiment is None:
+                    raise
+                self.experiment_id = experiment.experiment_id
+        else:
+            self.experiment_id = experiment.experiment_id
+
+    def start_parent_run(self, study_name: str, tags: dict[str, str]) -> str:
+        """Create the study's parent run (left RUNNING while the study is alive); return its id."""
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"study-{study_name}", tags={"pesweep.study": study_name,
+                                                                       "pesweep.kind": "study",
+                                                                       **tags}
+        )
+        return run.info.run_id
+
+    def start_trial_run(
+        self, parent_run_id: str, trial_number: int, tags: dict[str, str]
+    ) -> str:
+        """A nested run for one trial; returns its id."""
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"trial-{trial_number}",
+            tags={"mlflow.parentRunId": parent_run_id, "pesweep.kind": "trial",
+                  "optuna.trial_number": str(trial_number), **tags},
+        )
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        self.client.log_batch(
+            run_id, params=[Param(k, _param_value(v)) for k, v in sorted(params.items())]
+        )
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, _param_value(v)) for k, v in tags.items()])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        now = get_current_time_millis()
+        finite = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                  if v is not None and math.isfinite(float(v))]
+        if finite:
+            self.client.log_batch(run_id, metrics=finite)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_dict(self, run_id: str, values: dict[str, Any], name: str) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            path.write_text(json.dumps(values, indent=1, default=str))
+            self.client.log_artifact(run_id, str(path))
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """End a run as FINISHED, FAILED or KILLED (pruned)."""
+        self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+
+
+class EpochMetricsLogger(Callback):
+    """Logs every validation epoch's metrics (and the learning rate) to an MLflow run."""
+
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
+        self.tracker = tracker
+        self.run_id = run_id
+        self.last_epoch = -1
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        self.tracker.log_metrics(self.run_id, metrics, step=trainer.current_epoch)
+        self.last_epoch = trainer.current_epoch

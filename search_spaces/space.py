@@ -1,0 +1,240 @@
+"""Search spaces as data: YAML files in Optuna's short form, validated with one error per problem.
+
+A space file::
+
+    name: schnet_table1
+    description: ...
+    model: schnet                 # or a categorical parameter "model" below
+    params:
+      n_atom_basis: {type: categorical, choices: [32, 64, 128]}
+      n_interactions: {type: int, low: 2, high: 10}
+      lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
+      attention: {type: categorical, choices: [true, false]}
+      attention_heads: {type: int, low: 1, high: 4, condition: {attention: true}}
+      batch_size: 32              # a bare value is fixed
+
+Each parameter goes where its name belongs: a keyword argument of the model
+(``model_config``) or a key of :class:`~lightning_modules.training.TrainConfig`.
+A ``condition`` samples the parameter only when earlier parameters have the
+given values (e.g. attention heads only with attention on, aenet's
+descriptor only for ``model: aenet``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lightning_modules.registry import MODELS, model_parameters
+from lightning_modules.training import TrainConfig
+
+SPACES_DIR = Path(__file__).resolve().parent
+KINDS = ("categorical", "int", "float", "fixed")
+TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - {
+    "data", "energy_unit", "model", "model_config", "output_dir", "progress_bar", "accelerator",
+}
+
+
+class SpaceError(ValueError):
+    """A search space that is malformed or does not fit its model; one line, names the fix."""
+
+
+class _SpaceLoader(yaml.SafeLoader):
+    """YAML loader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
+
+
+_SpaceLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.nan$"),
+    list("-+0123456789."),
+)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One dimension of a search space (or a fixed value)."""
+
+    name: str
+    kind: str
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    value: Any = None
+    condition: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space; ``source_text`` is the file content (recorded with studies)."""
+
+    name: str
+    description: str
+    models: tuple[str, ...]
+    parameters: tuple[Parameter, ...]
+    source_text: str
+
+    def parameter(self, name: str) -> Parameter:
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        raise KeyError(name)
+
+
+def _integer_like(name: str, key: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SpaceError(f"parameter {name!r}: {key} must be an integer for type int, got {value!r}")
+
+
+def parse_parameter(name: str, spec: Any) -> Parameter:
+    """One parameter from its YAML spec (a mapping with ``type``, or a bare fixed value)."""
+    if not isinstance(spec, dict):
+        return Parameter(name=name, kind="fixed", value=spec)
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    if kind not in KINDS:
+        raise SpaceError(
+            f"parameter {name!r}: type must be one of {', '.join(KINDS)}, got {kind!r}"
+        )
+    condition = spec.pop("condition", {}) or {}
+    if not isinstance(condition, dict):
+        raise SpaceError(f"parameter {name!r}: condition must be a mapping like {{attention: true}}")
+    allowed = {"categorical": {"choices"}, "int": {"low", "high", "step", "log"},
+               "float": {"low", "high", "step", "log"}, "fixed": {"value"}}[kind]
+    unknown = set(spec) - allowed
+    if unknown:
+        raise SpaceError(
+            f"parameter {name!r}: unknown key(s) {', '.join(sorted(unknown))} for type {kind}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    if kind == "fixed":
+        return Parameter(name=name, kind=kind, value=spec.get("value"), condition=condition)
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise SpaceError(f"parameter {name!r}: choices must be a non-empty list")
+        if len({repr(c) for c in choices}) != len(choices):
+            raise SpaceError(f"parameter {name!r}: choices contain duplicates")
+        return Parameter(name=name, kind=kind, choices=tuple(choices), condition=condition)
+    if "low" not in spec or "high" not in spec:
+        raise SpaceError(f"parameter {name!r}: type {kind} needs low and high")
+    low, high, step, log = spec["low"], spec["high"], spec.get("step"), bool(spec.get("log", False))
+    if kind == "int":
+        _integer_like(name, "low", low)
+        _integer_like(name, "high", high)
+        if step is not None:
+            _integer_like(name, "step", step)
+    for key, value in (("low", low), ("high", high)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise SpaceError(f"parameter {name!r}: {key} must be a number, got {value!r}")
+    if low > high:
+        raise SpaceError(f"parameter {name!r}: low ({low}) is greater than high ({high})")
+    if log and low <= 0:
+        raise SpaceError(f"parameter {name!r}: a log scale needs low > 0, got low={low}")
+    if log and step is not None:
+        raise SpaceError(f"parameter {name!r}: step and log cannot be combined (Optuna)")
+    if step is not None and step <= 0:
+        raise SpaceError(f"parameter {name!r}: step must be positive, got {step}")
+    return Parameter(name=name, kind=kind, low=low, high=high, step=step, log=log,
+                     condition=condition)
+
+
+def _check_targets(space: SearchSpace) -> None:
+    """Every parameter must be taken by each model it can be sampled with, or be a train key."""
+    names_so_far: set[str] = set()
+    for parameter in space.parameters:
+        for key in parameter.condition:
+            if key not in names_so_far:
+                raise SpaceError(
+                    f"parameter {parameter.name!r}: its condition names {key!r}, which is not a "
+                    f"parameter listed before it"
+                )
+        names_so_far.add(parameter.name)
+        if parameter.name == "model":
+            continue
+        models = space.models
+        if "model" in parameter.condition:
+            wanted = parameter.condition["model"]
+            models = tuple(wanted) if isinstance(wanted, list) else (wanted,)
+        for model in models:
+            if parameter.name not in model_parameters(model) and parameter.name not in TRAIN_KEYS:
+                raise SpaceError(
+                    f"parameter {parameter.name!r} is not taken by model {model!r} nor a training "
+                    f"setting; model {model!r} takes {', '.join(sorted(model_parameters(model)))}"
+                    + (" (add condition: {model: ...} for a model-specific parameter)"
+                       if len(space.models) > 1 else "")
+                )
+
+
+def parse_space(text: str, origin: str = "<text>") -> SearchSpace:
+    """Validate the YAML text of a space file into a :class:`SearchSpace`."""
+    try:
+        document = yaml.load(text, Loader=_SpaceLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as error:
+        raise SpaceError(f"{origin}: not valid YAML ({str(error).splitlines()[0]})") from error
+    if not isinstance(document, dict):
+        raise SpaceError(f"{origin}: a space file is a mapping with 'params' (and 'model')")
+    unknown = set(document) - {"name", "description", "model", "params"}
+    if unknown:
+        raise SpaceError(
+            f"{origin}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
+            f"use name, description, model, params"
+        )
+    params = document.get("params")
+    if not isinstance(params, dict) or not params:
+        raise SpaceError(f"{origin}: 'params' must be a non-empty mapping of parameter specs")
+    try:
+        parameters = tuple(parse_parameter(str(name), spec) for name, spec in params.items())
+    except SpaceError as error:
+        raise SpaceError(f"{origin}: {error}") from error
+    model_spec = [p for p in parameters if p.name == "model"]
+    if model_spec:
+        if "model" in document:
+            raise SpaceError(f"{origin}: give the model either at top level or as a parameter")
+        choice = model_spec[0]
+        models = choice.choices if choice.kind == "categorical" else (choice.value,)
+    else:
+        models = (document.get("model", "schnet"),)
+    for model in models:
+        if model not in MODELS:
+            raise SpaceError(
+                f"{origin}: unknown model {model!r}; registered models: {', '.join(sorted(MODELS))}"
+            )
+    space = SearchSpace(
+        name=str(document.get("name") or Path(origin).stem),
+        description=str(document.get("description", "")),
+        models=tuple(models),
+        parameters=parameters,
+        source_text=text,
+    )
+    try:
+        _check_targets(space)
+    except SpaceError as error:
+        raise SpaceError(f"{origin}: {error}") from error
+    return space
+
+
+def shipped_spaces() -> dict[str, Path]:
+    """Space files that ship with pesweep, by name (file stem)."""
+    return {path.stem: path for path in sorted(SPACES_DIR.glob("*.yaml"))}
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """A space from a file path or the name of a shipped space (e.g. ``schnet_table1``)."""
+    path = Path(name_or_path)
+    if not path.exists():
+        shipped = shipped_spaces()
+        if str(name_or_path) in shipped:
+            path = shipped[str(name_or_path)]
+        else:
+            raise SpaceError(
+                f"{name_or_path}: no such space file nor shipped space; shipped: "
+                f"{', '.join(shipped)}"
+            )
+    return parse_space(path.read_text(), origin=str(path))

@@ -1,0 +1,103 @@
+"""Sampling a :class:`SearchSpace` with Optuna, and turning samples into a training config.
+
+Merge order of a trial's configuration: defaults < fixed values of the space
+< sampled values < command line (``overrides``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import optuna
+
+from lightning_modules.registry import model_parameters
+from lightning_modules.training import TrainConfig, make_config
+from search_spaces.space import Parameter, SearchSpace, SpaceError
+
+
+def _condition_holds(parameter: Parameter, values: dict[str, Any]) -> bool:
+    for key, wanted in parameter.condition.items():
+        allowed = wanted if isinstance(wanted, list) else [wanted]
+        if key not in values or values[key] not in allowed:
+            return False
+    return True
+
+
+def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace) -> dict[str, Any]:
+    """Sample every parameter whose condition holds; fixed values are included as they are."""
+    values: dict[str, Any] = {}
+    for parameter in space.parameters:
+        if not _condition_holds(parameter, values):
+            continue
+        if parameter.kind == "fixed":
+            values[parameter.name] = parameter.value
+        elif parameter.kind == "categorical":
+            values[parameter.name] = trial.suggest_categorical(parameter.name, parameter.choices)
+        elif parameter.kind == "int":
+            values[parameter.name] = trial.suggest_int(
+                parameter.name, int(parameter.low), int(parameter.high),  # type: ignore[arg-type]
+                step=int(parameter.step or 1), log=parameter.log,
+            )
+        else:
+            values[parameter.name] = trial.suggest_float(
+                parameter.name, float(parameter.low), float(parameter.high),  # type: ignore[arg-type]
+                step=parameter.step, log=parameter.log,
+            )
+    return values
+
+
+def grid(space: SearchSpace) -> dict[str, list[Any]]:
+    """The search space of Optuna's GridSampler: every value of every sampled parameter.
+
+    Floats need a ``step``; conditional parameters are gridded too (the
+    sampler skips values a trial does not ask for).
+    """
+    result: dict[str, list[Any]] = {}
+    for parameter in space.parameters:
+        if parameter.kind == "categorical":
+            result[parameter.name] = list(parameter.choices)
+        elif parameter.kind == "int":
+            step = int(parameter.step or 1)
+            result[parameter.name] = list(range(int(parameter.low), int(parameter.high) + 1, step))  # type: ignore[arg-type]
+        elif parameter.kind == "float":
+            if parameter.step is None:
+                raise SpaceError(
+                    f"grid search needs a step for float parameter {parameter.name!r}; "
+                    f"add step: or use another sampler"
+                )
+            count = int(math.floor((parameter.high - parameter.low) / parameter.step + 1e-9)) + 1  # type: ignore[operator]
+            result[parameter.name] = [parameter.low + k * parameter.step for k in range(count)]  # type: ignore[operator]
+    return result
+
+
+def grid_size(space: SearchSpace) -> int:
+    """Number of points of the full grid (conditional parameters counted as always on)."""
+    return math.prod(len(values) for values in grid(space).values())
+
+
+def to_train_config(
+    space: SearchSpace,
+    values: dict[str, Any],
+    base: TrainConfig,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """The training config of sampled ``values``: model kwargs to model_config, the rest on top."""
+    model = values.get("model", space.models[0])
+    model_keys = model_parameters(model)
+    model_config = dict(base.model_config) if model == base.model else {}
+    train_values: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "model":
+            continue
+        if name in model_keys:
+            model_config[name] = value
+        else:
+            train_values[name] = value
+    merged = dataclasses.asdict(base)
+    merged.update(train_values)
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    merged["model"] = model
+    merged["model_config"] = model_config
+    return make_config(merged)

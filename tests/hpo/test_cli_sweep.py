@@ -1,0 +1,50 @@
+"""``pesweep sweep`` and ``pesweep spaces`` from the command line."""
+
+from __future__ import annotations
+
+import optuna
+
+from tests.hpo.test_cli_train import run_cli
+
+
+def test_sweep_on_missing_or_malformed_data_fails_before_any_trial(tmp_path, tiny_space) -> None:
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"this is not an npz archive")
+    for data, message in (("absent.npz", "absent.npz: no such file"),
+                          (str(broken), "not a readable npz file")):
+        done = run_cli("sweep", "--study", "s", "--space", str(tiny_space), "--data", data,
+                       "--n-trials", "1", cwd=tmp_path)
+        assert done.returncode == 2
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("pesweep: error: ") and message in last
+    assert not (tmp_path / "pesweep.db").exists()
+
+
+def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) -> None:
+    args = ("sweep", "--study", "cli", "--space", str(tiny_space), "--data", str(small_emt_file),
+            "--n-trials", "2", "--max-epochs", "2", "--no-progress-bar")
+    done = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "best trial" in done.stdout and "optuna-dashboard sqlite:///pesweep.db" in done.stdout
+    done = run_cli("sweep", "--study", "cli", "--n-trials", "1", "--no-progress-bar", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="cli", storage=f"sqlite:///{tmp_path / 'pesweep.db'}")
+    assert len(study.trials) == 3
+    assert (tmp_path / "mlflow.db").exists()
+
+
+def test_spaces_list_show_check(tmp_path, tiny_space) -> None:
+    done = run_cli("spaces", "list", cwd=tmp_path)
+    assert "schnet_table1" in done.stdout and "demo" in done.stdout
+    done = run_cli("spaces", "show", "schnet_table1", cwd=tmp_path)
+    assert "n_embedding" in done.stdout
+    done = run_cli("spaces", "check", str(tiny_space), cwd=tmp_path)
+    assert done.returncode == 0
+    assert "no grid search: grid search needs a step for float parameter 'lr'" in done.stdout
+    done = run_cli("spaces", "check", "schnet_table1", cwd=tmp_path)
+    assert f"full grid: {5 * 9 * 5 * 5 * 5 * 4 * 2 * 2} points" in done.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: schnet\nparams:\n  n_atom_basis: {type: int, low: 64, high: 8}\n")
+    done = run_cli("spaces", "check", str(bad), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "low (64) is greater than high (8)" in done.stderr

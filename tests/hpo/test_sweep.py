@@ -1,0 +1,133 @@
+"""Sweeps end to end: Optuna storage and MLflow runs agree; pruning, resume, failures."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from hpo.errors import StudyError
+from hpo.sweep import run_sweep
+
+
+def trial_runs(client: MlflowClient, outcome) -> list:
+    experiment = client.get_experiment_by_name(outcome.study.study_name)
+    return client.search_runs([experiment.experiment_id],
+                              filter_string="tags.`pesweep.kind` = 'trial'")
+
+
+def test_three_trials_are_three_nested_runs(sweep_options) -> None:
+    outcome = run_sweep(sweep_options())
+    trials = outcome.study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    client = MlflowClient(outcome.tracking_uri)
+    runs = {run.info.run_id: run for run in trial_runs(client, outcome)}
+    assert len(runs) == 3
+    parent = client.get_run(outcome.parent_run_id)
+    assert parent.data.tags["pesweep.kind"] == "study"
+    assert parent.data.metrics["n_trials_complete"] == 3
+    for trial in trials:
+        run = runs[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["mlflow.parentRunId"] == outcome.parent_run_id
+        assert run.data.tags["optuna.trial_number"] == str(trial.number)
+        assert run.info.status == "FINISHED"
+        for name, value in trial.params.items():
+            assert run.data.params[name] == str(value).lower() if isinstance(value, bool) \
+                else float(run.data.params[name]) == pytest.approx(value)
+        assert run.data.metrics["best_val_energy_mae"] == pytest.approx(trial.value, rel=1e-6)
+        for name, value in trial.user_attrs["test_metrics"].items():
+            assert run.data.metrics[name] == pytest.approx(value, rel=1e-6)
+        assert run.data.metrics["n_params"] == trial.user_attrs["n_params"]
+        history = client.get_metric_history(run.info.run_id, "val_energy_mae")
+        assert [m.step for m in history] == [0, 1]
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"checkpoint", "split.npz", "config.yaml", "audit.json"} <= artifacts
+        assert trial.user_attrs["train_seconds"] > 0
+
+
+def test_rerunning_adds_trials_to_the_same_study(sweep_options) -> None:
+    first = run_sweep(sweep_options(n_trials=2))
+    again = run_sweep(sweep_options(n_trials=2))
+    assert not again.created
+    assert len(again.study.trials) == 4
+    assert again.parent_run_id == first.parent_run_id
+    # the name alone resumes it, with the stored set-up
+    by_name = run_sweep(sweep_options(space=None, data=None, n_trials=1))
+    assert len(by_name.study.trials) == 5
+    assert len({tuple(sorted(t.params.items())) for t in by_name.study.trials}) >= 4
+
+
+def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
+    outcome = run_sweep(sweep_options(
+        n_trials=2, max_epochs=3, pruner_override=optuna.pruners.ThresholdPruner(upper=1e-6)))
+    pruned = [t for t in outcome.study.trials if t.state == TrialState.PRUNED]
+    assert pruned
+    client = MlflowClient(outcome.tracking_uri)
+    run = client.get_run(pruned[0].user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED"
+    last_step = max(pruned[0].intermediate_values)
+    history = client.get_metric_history(run.info.run_id, "val_energy_mae")
+    assert history[-1].step == last_step
+    assert history[-1].value == pytest.approx(pruned[0].intermediate_values[last_step], rel=1e-6)
+
+
+def test_diverging_trial_fails_with_reason_and_the_sweep_goes_on(sweep_options, tmp_path) -> None:
+    space = tmp_path / "nan.yaml"
+    space.write_text("""
+model: schnet
+params:
+  lr: {type: categorical, choices: [1.0e+12, 1.0e-3]}
+  optimizer: sgd
+  n_atom_basis: 8
+  n_interactions: 1
+  n_rbf: 8
+  cutoff: 4.0
+""")
+    outcome = run_sweep(sweep_options(space=str(space), sampler="grid", n_trials=2))
+    states = {t.params["lr"]: t for t in outcome.study.trials}
+    assert states[1e12].state == TrialState.FAIL
+    assert "training loss became nan" in states[1e12].user_attrs["fail_reason"]
+    assert states[1e-3].state == TrialState.COMPLETE
+    run = MlflowClient(outcome.tracking_uri).get_run(states[1e12].user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+    assert "nan" in run.data.tags["fail_reason"]
+
+
+def test_duplicate_parameters_reuse_the_stored_result(sweep_options) -> None:
+    first = run_sweep(sweep_options(n_trials=1))
+    original = first.study.trials[0]
+    first.study.enqueue_trial(original.params)
+    again = run_sweep(sweep_options(n_trials=1))
+    repeat = again.study.trials[1]
+    assert repeat.user_attrs["duplicate_of"] == original.number
+    assert repeat.value == original.value
+    assert len(trial_runs(MlflowClient(again.tracking_uri), again)) == 1
+
+
+def test_multi_objective_gives_a_pareto_front(sweep_options) -> None:
+    outcome = run_sweep(sweep_options(objectives=("energy_mae", "n_params"), n_trials=3))
+    assert len(outcome.study.directions) == 2
+    front = outcome.study.best_trials
+    assert front
+    for trial in front:
+        assert trial.values[1] == trial.user_attrs["n_params"]
+        assert math.isfinite(trial.values[0])
+
+
+def test_resume_with_other_space_is_refused(sweep_options, tmp_path) -> None:
+    run_sweep(sweep_options(n_trials=1))
+    other = tmp_path / "other.yaml"
+    other.write_text("model: schnet\nparams:\n  n_atom_basis: {type: categorical, "
+                     "choices: [8]}\n")
+    with pytest.raises(StudyError, match="the search space differs"):
+        run_sweep(sweep_options(space=str(other)))
+    with pytest.raises(StudyError, match="trains 2 epochs per trial, not 5"):
+        run_sweep(sweep_options(space=None, data=None, max_epochs=5))
+
+
+def test_dead_storage_is_one_clear_error(sweep_options, tmp_path) -> None:
+    with pytest.raises(StudyError, match="cannot open the study storage"):
+        run_sweep(sweep_options(storage="postgresql://nobody@127.0.0.1:1/none"))
