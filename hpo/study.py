@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,16 +95,34 @@ def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:
     return conflicts
 
 
-def connect_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``, or a one-line :class:`StudyError` when it cannot be opened."""
-    try:
-        return RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    except Exception as error:  # sqlalchemy raises many kinds for dead or malformed databases
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StudyError(
-            f"cannot open the study storage {url} ({reason}); start the database or check "
-            f"--storage"
-        ) from error
+def connect_storage(url: str, attempts: int = 4) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``, or a one-line :class:`StudyError` when it cannot be opened.
+
+    Workers started together on an empty PostgreSQL database race to create
+    Optuna's tables; the losers retry once the winner has made them. The
+    heartbeat marks trials of a killed worker as failed after 3 minutes.
+    """
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        except Exception as error:  # sqlalchemy raises many kinds for dead or malformed databases
+            if attempt + 1 < attempts and _is_schema_race(error):
+                time.sleep(1.0 + attempt)
+                continue
+            text = str(error).strip()
+            reason = text.splitlines()[0] if text else type(error).__name__
+            raise StudyError(
+                f"cannot open the study storage {url} ({reason}); start the database or check "
+                f"--storage"
+            ) from error
+    raise AssertionError("unreachable")
+
+
+def _is_schema_race(error: Exception) -> bool:
+    text = str(error)
+    return "UniqueViolation" in text or "already exists" in text or "duplicate key" in text
 
 
 def build_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
@@ -173,6 +193,31 @@ def open_study(
             f"no study {name!r} in {storage}; give --space and --data to create it"
         )
     directions = ["minimize"] * len(setup.objectives)
-    study = optuna.create_study(study_name=name, storage=backend, directions=directions)
+    try:
+        study = optuna.create_study(study_name=name, storage=backend, directions=directions)
+    except optuna.exceptions.DuplicatedStudyError:
+        # another worker created it a moment ago: join it once its set-up is written
+        return _join_new_study(name, storage, backend, setup)
     study.set_user_attr(SETUP_ATTR, setup.to_dict())
     return study, setup, True
+
+
+def _join_new_study(
+    name: str, storage: str, backend: optuna.storages.BaseStorage, setup: StudySetup,
+    wait_seconds: float = 30.0,
+) -> tuple[optuna.Study, StudySetup, bool]:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        study = optuna.load_study(study_name=name, storage=backend)
+        stored = stored_setup(study)
+        if stored is not None:
+            conflicts = describe_conflicts(stored, setup)
+            if conflicts:
+                raise StudyError(f"cannot join study {name!r}: {'; '.join(conflicts)}")
+            return study, stored, False
+        if time.monotonic() > deadline:
+            raise StudyError(
+                f"study {name!r} in {storage} was created without a pesweep set-up; "
+                f"choose another --study name"
+            )
+        time.sleep(0.5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,20 @@ def _requested_setup(options: SweepOptions) -> StudySetup | None:
     )
 
 
-def _parent_run(study: optuna.Study, setup: StudySetup, tracker: Tracker) -> str:
+def _parent_run(
+    study: optuna.Study, setup: StudySetup, tracker: Tracker, created: bool,
+    wait_seconds: float = 60.0,
+) -> str:
+    """The study's MLflow parent run: made by the process that created the study.
+
+    A worker that joins a study a moment after its creation waits for the
+    creator to record the parent run id, so all trials nest under one run.
+    """
     run_id = study.user_attrs.get(PARENT_RUN_ATTR)
+    deadline = time.monotonic() + wait_seconds
+    while not run_id and not created and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run_id = study.user_attrs.get(PARENT_RUN_ATTR)  # read from the storage each time
     if run_id:
         try:
             tracker.client.get_run(run_id)
@@ -167,7 +180,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     logger.info("%s", audit_energies(data).format())
     tracking_uri = options.tracking_uri or setup.tracking_uri
     tracker = Tracker(tracking_uri, experiment_name=options.study_name)
-    parent_run_id = _parent_run(study, setup, tracker)
+    parent_run_id = _parent_run(study, setup, tracker, created)
     space = parse_space(setup.space_text, setup.space_origin)
     sampler_name = options.sampler or setup.sampler
     pruner_name = options.pruner or setup.pruner

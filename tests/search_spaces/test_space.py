@@ -79,3 +79,22 @@ def test_sampled_values_go_to_model_or_training() -> None:
     assert config.model_config == {"n_filters": 12, "n_atom_basis": 16, "cutoff": 4.5}
     assert config.lr == 1e-3 and config.batch_size == 16
     assert config.max_epochs == 7  # command line wins
+
+
+@pytest.mark.parametrize("sampler_name", ["tpe", "random", "cmaes", "qmc", "grid"])
+def test_every_sampler_samples_valid_configs(sampler_name: str) -> None:
+    import warnings
+
+    from hpo.study import build_sampler
+
+    space = load_space("schnet_table1" if sampler_name == "grid" else "demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = optuna.create_study(sampler=build_sampler(sampler_name, 0, space))
+        base = TrainConfig(data=("x.xyz",))
+        for step in range(4):
+            trial = study.ask()
+            config = to_train_config(space, suggest(trial, space), base)
+            assert config.model == "schnet"
+            study.tell(trial, float(step))
+    assert len(study.trials) == 4
