@@ -67,6 +67,7 @@ class SweepOptions:
     show_progress_bar: bool = True
     trial_progress_bar: bool = False
     pruner_override: optuna.pruners.BasePruner | None = None
+    callbacks: tuple[Any, ...] = ()  # Optuna study callbacks, e.g. a budget that calls study.stop()
 
 
 @dataclass
@@ -216,6 +217,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             catch=(TrialFailed,),
             show_progress_bar=options.show_progress_bar,
             gc_after_trial=True,
+            callbacks=list(options.callbacks),
         )
     finally:
         _summarise_parent(study, tracker, parent_run_id)

@@ -17,7 +17,7 @@ import torch
 
 from lightning_modules import keys
 from lightning_modules.data import AtomsData
-from lightning_modules.neighbors import make_calculator, neighbor_list
+from lightning_modules.neighbors import make_calculator, neighbor_list, symmetric_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,11 @@ _pair_cache: OrderedDict[tuple[str, float], DatasetPairs] = OrderedDict()
 
 @dataclass(frozen=True)
 class DatasetPairs:
-    """Neighbour pairs of every structure, concatenated.
+    """Unordered neighbour pairs of every structure (each pair once), concatenated.
 
     ``i``/``j`` are atom indices local to their structure; ``shifts`` [n_pairs, 3]
     are Cartesian periodic shifts (Angstrom); ``offsets`` [n_structures + 1]
-    delimit each structure's pairs.
+    delimit each structure's pairs. Batches hold them in both directions.
     """
 
     i: np.ndarray
@@ -47,7 +47,7 @@ def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
     if key in _pair_cache:
         _pair_cache.move_to_end(key)
         return _pair_cache[key]
-    calculator = make_calculator(cutoff)
+    calculator = make_calculator(cutoff, full=False)
     i_parts, j_parts, shift_parts, counts = [], [], [], []
     atom_offsets = data.atom_offsets
     for k in range(len(data)):
@@ -59,6 +59,7 @@ def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
             data.cell[k] if periodic else None,
             data.pbc[k] if periodic else None,
             calculator=calculator,
+            full=False,
         )
         i_parts.append(pairs.i)
         j_parts.append(pairs.j)
@@ -112,15 +113,19 @@ class BatchCollator:
         batch_atom_start = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
         pair_counts = pairs.offsets[indices + 1] - pairs.offsets[indices]
         pair_start = np.repeat(batch_atom_start, pair_counts)
+        idx_i, idx_j, shifts = symmetric_pairs(
+            pairs.i[pair_index] + pair_start, pairs.j[pair_index] + pair_start,
+            pairs.shifts[pair_index],
+        )
         return {
             keys.Z: torch.from_numpy(data.numbers[atom_index]),
             keys.R: torch.as_tensor(data.positions[atom_index], dtype=self.dtype),
             keys.CELL: torch.as_tensor(data.cell[indices], dtype=self.dtype),
             keys.N_ATOMS: torch.from_numpy(n_atoms),
             keys.IDX_M: torch.from_numpy(np.repeat(np.arange(len(indices)), n_atoms)),
-            keys.IDX_I: torch.from_numpy(pairs.i[pair_index] + pair_start),
-            keys.IDX_J: torch.from_numpy(pairs.j[pair_index] + pair_start),
-            keys.PAIR_SHIFT: torch.as_tensor(pairs.shifts[pair_index], dtype=self.dtype),
+            keys.IDX_I: torch.from_numpy(idx_i),
+            keys.IDX_J: torch.from_numpy(idx_j),
+            keys.PAIR_SHIFT: torch.as_tensor(shifts, dtype=self.dtype),
             keys.ENERGY: torch.from_numpy(data.energy[indices]),
             keys.FORCES: torch.as_tensor(data.forces[atom_index], dtype=self.dtype),
             keys.HAS_FORCES: torch.from_numpy(self.use_forces[indices]),
@@ -139,8 +144,10 @@ def atoms_to_batch(
 ) -> dict[str, torch.Tensor]:
     """A one-structure batch (no labels) from atomic numbers and positions (Angstrom)."""
     periodic = pbc is not None and bool(np.any(pbc))
-    pairs = neighbor_list(positions, cutoff, cell if periodic else None, pbc if periodic else None)
-    shifts = pairs.shifts @ np.asarray(cell) if periodic else np.zeros((len(pairs.i), 3))
+    pairs = neighbor_list(positions, cutoff, cell if periodic else None, pbc if periodic else None,
+                          full=False)
+    half_shifts = pairs.shifts @ np.asarray(cell) if periodic else np.zeros((len(pairs.i), 3))
+    idx_i, idx_j, shifts = symmetric_pairs(pairs.i, pairs.j, half_shifts)
     n = len(numbers)
     return {
         keys.Z: torch.as_tensor(np.asarray(numbers, dtype=np.int64)),
@@ -150,7 +157,7 @@ def atoms_to_batch(
         ),
         keys.N_ATOMS: torch.tensor([n]),
         keys.IDX_M: torch.zeros(n, dtype=torch.int64),
-        keys.IDX_I: torch.as_tensor(pairs.i),
-        keys.IDX_J: torch.as_tensor(pairs.j),
+        keys.IDX_I: torch.as_tensor(idx_i),
+        keys.IDX_J: torch.as_tensor(idx_j),
         keys.PAIR_SHIFT: torch.as_tensor(shifts, dtype=dtype),
     }

@@ -7,6 +7,8 @@ concatenated. Readers:
 * the seed ``.npz`` format (``R`` positions in Angstrom, ``E`` energies, ``z``
   atomic numbers, optional ``F`` forces) with the energy unit declared by
   the caller (the SeB_n files are Hartree);
+* ænet's XSF flavour (a file, a directory or a .tar.gz of them;
+  :mod:`lightning_modules.xsf`);
 * everything ``ase.io`` reads with energies (extxyz, ASE db, trajectories, ...).
 
 :func:`load_data` reads one or more files and validates them: problems that
@@ -278,12 +280,16 @@ def read_ase(path: str | Path, energy_unit: str = "ev") -> AtomsData:
 
 
 def read_data(path: str | Path, energy_unit: str = "ev") -> AtomsData:
-    """Read one data file by its suffix (``.npz`` or an ``ase.io`` format)."""
+    """Read one data file by its suffix (``.npz``, ænet XSF/dir/.tar.gz, or an ``ase.io`` format)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file; check the path (relative to {Path.cwd()})")
     if path.is_file() and path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
+    from lightning_modules.xsf import is_xsf_source, read_xsf  # xsf builds on this module
+
+    if is_xsf_source(path):
+        return read_xsf(path, energy_unit)
     if path.suffix == ".npz":
         try:
             return read_npz(path, energy_unit)

@@ -36,6 +36,8 @@ class PotentialDataModule(pl.LightningDataModule):
     and the task reports metrics on the full set and on the audit-clean subset.
     ``force_fraction`` of the training structures with forces use them in the
     loss (ænet's FORCESPERCENT); validation and test use all available forces.
+    ``element_energies`` (eV by atomic number) fix those element references
+    instead of fitting them (ænet's TYPES energies).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class PotentialDataModule(pl.LightningDataModule):
         force_fraction: float = 1.0,
         dtype: str = "float32",
         split_override: dict[str, np.ndarray] | None = None,
+        element_energies: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
         self.source = data
@@ -66,6 +69,7 @@ class PotentialDataModule(pl.LightningDataModule):
         self.force_fraction = float(force_fraction)
         self.dtype = DTYPES[dtype]
         self.split_override = split_override
+        self.element_energies = dict(element_energies or {})
         self.data: AtomsData | None = None
         self.audit: AuditReport | None = None
         self.split: dict[str, np.ndarray] = {}
@@ -94,7 +98,9 @@ class PotentialDataModule(pl.LightningDataModule):
             split = {name: indices[clean[indices]] for name, indices in split.items()}
             logger.info("dropped %d flagged structures from all splits", int((~clean).sum()))
         self.split = split
-        self.energy_reference = fit_energy_reference(data.subset(split["train"]))
+        self.energy_reference = fit_energy_reference(
+            data.subset(split["train"]), self.element_energies
+        )
         rng = np.random.default_rng(self.seed + 1)
         use_forces = data.has_forces.copy()
         if self.force_fraction < 1.0:

@@ -13,7 +13,10 @@ would lose 0.01 eV to float32 rounding.
 
 from __future__ import annotations
 
+import inspect
 from abc import abstractmethod
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,6 +58,15 @@ class Potential(nn.Module):
             shift=float(self.energy_shift),
             scale=float(self.energy_scale),
         )
+
+    @classmethod
+    def cutoff_from_config(cls, config: dict[str, Any]) -> float:
+        """Neighbour-list cutoff (Angstrom) of a model built from ``config``."""
+        default = inspect.signature(cls.__init__).parameters["cutoff"].default
+        return float(config.get("cutoff", default))
+
+    def fit_to_data(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Fit data-dependent buffers (e.g. descriptor normalisation) on training batches."""
 
     def supported_elements(self) -> set[int] | None:
         """Atomic numbers the model can take, or None when any element is accepted."""

@@ -64,17 +64,28 @@ def composition_matrix(data: AtomsData, elements: list[int]) -> np.ndarray:
     return counts
 
 
-def fit_energy_reference(data: AtomsData) -> EnergyReference:
+def fit_energy_reference(
+    data: AtomsData, given: dict[int, float] | None = None
+) -> EnergyReference:
     """Least-squares element energies on ``data`` (the training split) and residual statistics.
 
     With a single composition the system is rank-deficient; the minimum-norm
-    solution is taken, which still removes the mean energy exactly.
+    solution is taken, which still removes the mean energy exactly. Elements
+    in ``given`` (eV, e.g. ænet's free-atom energies) keep their value and
+    only the others are fitted.
     """
+    given = dict(given or {})
     elements = data.elements()
-    counts = composition_matrix(data, elements)
-    solution, *_ = np.linalg.lstsq(counts, data.energy, rcond=None)
+    free = [z for z in elements if z not in given]
+    fixed_energy = EnergyReference(given, 0.0, 1.0).reference_energy(data)
+    solution = np.zeros(0)
+    if free:
+        counts = composition_matrix(data, free)
+        solution, *_ = np.linalg.lstsq(counts, data.energy - fixed_energy, rcond=None)
     reference = EnergyReference(
-        element_energy={z: float(e) for z, e in zip(elements, solution)}, shift=0.0, scale=1.0
+        element_energy={**{z: float(e) for z, e in zip(free, solution)},
+                        **{z: float(e) for z, e in given.items() if z in elements}},
+        shift=0.0, scale=1.0,
     )
     residual_per_atom = (data.energy - reference.reference_energy(data)) / data.n_atoms
     scale = float(residual_per_atom.std())

@@ -5,11 +5,13 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from lightning_modules.aenet import AenetPotential
 from lightning_modules.potential import Potential
 from lightning_modules.schnet import SchNet
 
 MODELS: dict[str, type[Potential]] = {
     "schnet": SchNet,
+    "aenet": AenetPotential,
 }
 
 
@@ -25,12 +27,17 @@ def model_class(name: str) -> type[Potential]:
     return MODELS[name]
 
 
-def build_model(name: str, config: dict[str, Any]) -> Potential:
-    """Build model ``name`` from its keyword arguments, rejecting unknown keys by name."""
+def check_model_config(name: str, config: dict[str, Any]) -> None:
+    """Raise ValueError naming any key that model ``name`` does not take."""
     unknown = set(config) - model_parameters(name)
     if unknown:
         raise ValueError(
             f"model {name!r} takes no parameter(s) {', '.join(sorted(unknown))}; "
             f"it takes {', '.join(sorted(model_parameters(name)))}"
         )
+
+
+def build_model(name: str, config: dict[str, Any]) -> Potential:
+    """Build model ``name`` from its keyword arguments, rejecting unknown keys by name."""
+    check_model_config(name, config)
     return model_class(name)(**config)

@@ -27,7 +27,11 @@ from lightning_modules.potential import Potential
 
 
 class SchNetInteraction(nn.Module):
-    """Continuous-filter convolution conv_i = sum_j (W_in x_j) * W(r_ij) f_c(r_ij), then a dense net."""
+    """Continuous-filter convolution conv_i = sum_j (W_in x_j) * W(r_ij) f_c(r_ij), then a dense net.
+
+    ``expanded_distances`` covers the first half of the pairs (each unordered
+    pair once); the filters W(r_ij) = W(r_ji) are repeated for the reversed half.
+    """
 
     def __init__(
         self,
@@ -55,7 +59,8 @@ class SchNetInteraction(nn.Module):
         idx_i: torch.Tensor,
         idx_j: torch.Tensor,
     ) -> torch.Tensor:
-        filters = self.filter_network(expanded_distances) * cutoff_weights[:, None]  # [n_pairs, F]
+        filters = self.filter_network(expanded_distances).repeat(2, 1)  # [n_pairs, F]
+        filters = filters * cutoff_weights[:, None]
         messages = self.in2f(x)[idx_j] * filters  # [n_pairs, F]
         convolved = scatter_sum(messages, idx_i, x.shape[0])  # [n_atoms, F]
         return self.f2out(convolved)  # [n_atoms, n_atom_basis]
@@ -112,9 +117,12 @@ class SchNet(Potential):
         self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
     ) -> torch.Tensor:
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
-        distances = torch.linalg.vector_norm(vectors, dim=-1)  # [n_pairs]
-        expanded = self.radial_basis(distances)  # [n_pairs, n_rbf]
-        cutoff_weights = self.cutoff_function(distances)  # [n_pairs]
+        # pair order contract (keys.py): the second half of the pairs reverses the first,
+        # so distance-only terms are computed once per unordered pair and repeated
+        n_half = idx_i.shape[0] // 2
+        distances = torch.linalg.vector_norm(vectors[:n_half], dim=-1)  # [n_half]
+        expanded = self.radial_basis(distances)  # [n_half, n_rbf]
+        cutoff_weights = self.cutoff_function(distances).repeat(2)  # [n_pairs]
         x = self.embedding(batch[keys.Z])  # [n_atoms, n_atom_basis]
         attentions = list(self.attentions) or [None] * len(self.interactions)
         for interaction, attention in zip(self.interactions, attentions):

@@ -20,10 +20,16 @@ from typing import Any
 
 import lightning.pytorch as pl
 import yaml
+from ase.data import atomic_numbers, chemical_symbols
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules.registry import build_model, model_parameters
+from lightning_modules.registry import (
+    build_model,
+    check_model_config,
+    model_class,
+    model_parameters,
+)
 from lightning_modules.splits import save_split
 from lightning_modules.task import PotentialTask
 
@@ -57,6 +63,7 @@ class TrainConfig:
     drop_flagged: bool = False
     bound_ev_per_atom: float = 5.0
     force_fraction: float = 1.0
+    element_energies: dict[str, float] = field(default_factory=dict)
     early_stopping_patience: int = 0
     lr_patience: int = 10
     gradient_clip: float = 0.0
@@ -67,7 +74,8 @@ class TrainConfig:
 
     @property
     def cutoff(self) -> float:
-        return float(self.model_config.get("cutoff", 5.0))
+        """The model's neighbour-list cutoff (Angstrom)."""
+        return model_class(self.model).cutoff_from_config(self.model_config)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -93,11 +101,12 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
         values["split"] = tuple(float(x) for x in values["split"])
     config = TrainConfig(**values)
     try:
-        build_model(config.model, config.model_config)
-    except (ValueError, TypeError) as error:
+        check_model_config(config.model, config.model_config)
+    except ValueError as error:
         raise ConfigError(f"model_config: {error}") from error
-    if "cutoff" not in config.model_config and "cutoff" in model_parameters(config.model):
-        logger.info("model_config has no cutoff; using %.1f A", config.cutoff)
+    unknown_elements = [s for s in config.element_energies if s not in atomic_numbers]
+    if unknown_elements:
+        raise ConfigError(f"element_energies: unknown element(s) {', '.join(unknown_elements)}")
     for name in ("lr", "batch_size", "max_epochs"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
@@ -183,15 +192,29 @@ def build_datamodule(config: TrainConfig, data: Any = None) -> PotentialDataModu
         bound_ev_per_atom=config.bound_ev_per_atom,
         force_fraction=config.force_fraction,
         dtype=config.dtype,
+        element_energies={atomic_numbers[s]: float(e) for s, e in config.element_energies.items()},
     )
 
 
 def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> PotentialTask:
-    """The LightningModule of a config, with element references fitted on the training split."""
+    """The LightningModule of a config, with element references fitted on the training split.
+
+    A model that takes ``species`` and was given none gets the data's
+    elements (by atomic number); data-dependent buffers (descriptor
+    normalisation) are fitted on the training split.
+    """
     assert datamodule.energy_reference is not None and datamodule.data is not None
+    model_config = dict(config.model_config)
+    if "species" in model_parameters(config.model) and not model_config.get("species"):
+        model_config["species"] = [chemical_symbols[z] for z in datamodule.data.elements()]
+        logger.info("species (descriptor order) taken from the data: %s", model_config["species"])
+    try:
+        build_model(config.model, model_config)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ConfigError(f"model_config: {error}") from error
     task = PotentialTask(
         model_name=config.model,
-        model_config=dict(config.model_config),
+        model_config=model_config,
         energy_reference=datamodule.energy_reference.as_dict(),
         optimizer=config.optimizer,
         lr=config.lr,
@@ -204,8 +227,9 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
     if missing:
         raise ConfigError(
             f"the data holds atomic numbers {missing} that model {config.model!r} cannot take; "
-            f"raise n_embedding above {max(missing)}"
+            f"raise n_embedding above {max(missing)}, or add them to species"
         )
+    task.model.fit_to_data(datamodule.train_dataloader())
     return task
 
 

@@ -18,8 +18,10 @@ CONFIGS = {
     "schnet": dict(n_atom_basis=16, n_interactions=2, n_rbf=8, cutoff=4.0),
     "schnet_iia_smu": dict(n_atom_basis=16, n_interactions=2, n_rbf=8, cutoff=4.0,
                            attention=True, attention_heads=2, activation="smu"),
+    "aenet": dict(species=["Cu", "Au"], radial_order=6, radial_cutoff=4.0, angular_order=3,
+                  angular_cutoff=3.5, hidden_layers=2, hidden_width=6),
 }
-MODEL_OF_CONFIG = {"schnet": "schnet", "schnet_iia_smu": "schnet"}
+MODEL_OF_CONFIG = {"schnet": "schnet", "schnet_iia_smu": "schnet", "aenet": "aenet"}
 
 
 def test_every_registered_model_is_covered() -> None:

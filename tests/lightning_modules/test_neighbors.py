@@ -27,3 +27,24 @@ def test_periodic_pairs_equal_ase() -> None:
     assert len(pairs.i) == len(i)
     np.testing.assert_allclose(ours, np.sort(d), atol=1e-10)
     assert abs(minimum_distance(atoms.positions, atoms.cell.array, atoms.pbc) - d.min()) < 1e-10
+
+
+def test_batches_follow_the_pair_order_contract() -> None:
+    """Second half of the pairs = first half reversed (keys.py), also across periodic images."""
+    import torch
+
+    from lightning_modules import keys
+    from lightning_modules.batching import atoms_to_batch
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.rattle(0.05, seed=2)
+    batch = atoms_to_batch(atoms.numbers, atoms.positions, 4.0, atoms.cell.array, atoms.pbc,
+                           dtype=torch.float64)
+    i, j, shift = batch[keys.IDX_I], batch[keys.IDX_J], batch[keys.PAIR_SHIFT]
+    n = len(i) // 2
+    assert torch.equal(i[n:], j[:n]) and torch.equal(j[n:], i[:n])
+    positions = batch[keys.R]
+    vectors = positions[j] - positions[i] + shift
+    torch.testing.assert_close(vectors[n:], -vectors[:n])
+    _, _, d = ase_neighbor_list("ijd", atoms, 4.0)
+    np.testing.assert_allclose(np.sort(vectors.norm(dim=1).numpy()), np.sort(d), atol=1e-10)

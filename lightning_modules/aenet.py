@@ -1,0 +1,132 @@
+"""Behler-Parrinello potential of ænet / ænet-PyTorch: one network per element on Chebyshev descriptors.
+
+    E = sum_i (scale * NN_{Z_i}(normalise(G_i)) + shift) + sum_i E_ref(Z_i)
+
+The descriptor G_i (:mod:`lightning_modules.descriptors`) is normalised per
+element as ænet does: shift by the mean and scale by the inverse standard
+deviation of each component over the training split (zero variance: scale
+0), fitted by :meth:`AenetPotential.fit_to_data` and stored as buffers (so in
+checkpoints). Hidden layers, widths and activation (tanh, sigmoid, linear,
+smu, shifted_softplus) are parameters; the output layer is linear.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from ase.data import atomic_numbers, chemical_symbols
+from torch import nn
+
+from lightning_modules import keys
+from lightning_modules.descriptors import ChebyshevDescriptor, ChebyshevSettings
+from lightning_modules.nn import build_activation
+from lightning_modules.potential import Potential
+
+
+def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Sequential:
+    """An MLP n_in -> hidden... -> 1 with ``activation`` after every hidden layer."""
+    layers: list[nn.Module] = []
+    width = n_in
+    for size in hidden:
+        layers += [nn.Linear(width, size), build_activation(activation)]
+        width = size
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
+
+
+class AenetPotential(Potential):
+    """ænet-style atomic energy networks; ``species`` fixes the descriptor's ENV order."""
+
+    def __init__(
+        self,
+        species: Sequence[str | int] = (),
+        radial_order: int = 10,
+        radial_cutoff: float = 6.0,
+        angular_order: int = 4,
+        angular_cutoff: float = 4.0,
+        hidden_layers: int = 2,
+        hidden_width: int = 5,
+        activation: str = "tanh",
+    ) -> None:
+        super().__init__()
+        if not species:
+            raise ValueError("aenet needs species in ENV order, e.g. species: [Ti, O]")
+        numbers = tuple(
+            int(s) if isinstance(s, int) or str(s).isdigit() else atomic_numbers[str(s)]
+            for s in species
+        )
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"species {list(species)} contains duplicates")
+        self.settings = ChebyshevSettings(
+            species=numbers, radial_order=int(radial_order), radial_cutoff=float(radial_cutoff),
+            angular_order=int(angular_order), angular_cutoff=float(angular_cutoff),
+        )
+        self.cutoff = self.settings.cutoff
+        self.descriptor = ChebyshevDescriptor(self.settings)
+        length = self.settings.length
+        self.networks = nn.ModuleList(
+            element_network(length, [hidden_width] * hidden_layers, activation) for _ in numbers
+        )
+        species_index = torch.full((119,), -1, dtype=torch.long)
+        for index, z in enumerate(numbers):
+            species_index[z] = index
+        self.register_buffer("species_index", species_index)
+        self.register_buffer("feature_shift", torch.zeros(len(numbers), length))
+        self.register_buffer("feature_scale", torch.ones(len(numbers), length))
+
+    @classmethod
+    def cutoff_from_config(cls, config: dict[str, Any]) -> float:
+        defaults = inspect.signature(cls.__init__).parameters
+        return max(float(config.get(name, defaults[name].default))
+                   for name in ("radial_cutoff", "angular_cutoff"))
+
+    @property
+    def species_symbols(self) -> list[str]:
+        return [chemical_symbols[z] for z in self.settings.species]
+
+    def supported_elements(self) -> set[int]:
+        return set(self.settings.species)
+
+    def descriptors(self, batch: dict[str, torch.Tensor], vectors: torch.Tensor) -> torch.Tensor:
+        """Raw descriptors of every atom, [n_atoms, length]."""
+        return self.descriptor(batch[keys.Z], vectors, batch[keys.IDX_I], batch[keys.IDX_J])
+
+    @torch.no_grad()
+    def fit_to_data(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Per-element mean and inverse standard deviation of the descriptors of ``batches``."""
+        sums = torch.zeros_like(self.feature_shift, dtype=torch.float64)
+        squares = torch.zeros_like(sums)
+        counts = torch.zeros(len(self.networks), dtype=torch.float64)
+        for batch in batches:
+            positions = batch[keys.R]
+            vectors = (positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]]
+                       + batch[keys.PAIR_SHIFT])
+            features = self.descriptors(batch, vectors).double()
+            species = self.species_index[batch[keys.Z]]
+            for index in range(len(self.networks)):
+                rows = features[species == index]
+                sums[index] += rows.sum(0)
+                squares[index] += (rows**2).sum(0)
+                counts[index] += rows.shape[0]
+        counts = counts.clamp(min=1.0)[:, None]
+        mean = sums / counts
+        std = (squares / counts - mean**2).clamp(min=0.0).sqrt()
+        scale = torch.where(std > 1e-10, 1.0 / std.clamp(min=1e-10), torch.zeros_like(std))
+        self.feature_shift.copy_(mean.to(self.feature_shift.dtype))
+        self.feature_scale.copy_(scale.to(self.feature_scale.dtype))
+
+    def atomic_outputs(
+        self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
+    ) -> torch.Tensor:
+        features = self.descriptors(batch, vectors)  # [n_atoms, length]
+        species = self.species_index[batch[keys.Z]]  # [n_atoms]
+        normalised = (features - self.feature_shift[species]) * self.feature_scale[species]
+        outputs = torch.zeros(features.shape[0], dtype=features.dtype, device=features.device)
+        for index, network in enumerate(self.networks):
+            rows = torch.nonzero(species == index).flatten()
+            if rows.numel():
+                outputs = outputs.index_put((rows,), network(normalised[rows]).squeeze(-1))
+        return outputs  # [n_atoms]

@@ -1,0 +1,74 @@
+"""The ænet model: per-element normalisation, given reference energies, training on TiO2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_modules import keys
+from lightning_modules.data import load_data
+from lightning_modules.training import build_datamodule, build_task, make_config, train
+from tests.conftest import shared_file
+
+TIO2_MODEL = dict(species=["Ti", "O"], radial_order=8, radial_cutoff=5.0, angular_order=3,
+                  angular_cutoff=3.5, hidden_layers=2, hidden_width=5, activation="tanh")
+TYPES = {"O": -432.503149303, "Ti": -1604.604515075}
+
+
+@pytest.fixture(scope="module")
+def tio2_small():
+    data = load_data(shared_file("tio2_aenet/dir_xsf.tar.gz"))
+    small = np.flatnonzero(data.n_atoms <= 12)[:80]  # the smallest cells keep the test fast
+    return data.subset(small)
+
+
+def tio2_config(tmp_path, **changes):
+    values = dict(data=["unused"], model="aenet", model_config=TIO2_MODEL, alpha=0.1,
+                  optimizer="adamw", lr=1e-2, weight_decay=1e-3, batch_size=16, max_epochs=20,
+                  element_energies=TYPES, progress_bar=False, output_dir=str(tmp_path))
+    values.update(changes)
+    return make_config(values)
+
+
+def test_normalisation_and_given_references(tio2_small, tmp_path) -> None:
+    config = tio2_config(tmp_path)
+    module = build_datamodule(config, data=tio2_small)
+    module.setup()
+    assert module.energy_reference.element_energy == {8: TYPES["O"], 22: TYPES["Ti"]}
+    task = build_task(config, module)
+    model = task.model
+    features, species = [], []
+    for batch in module.train_dataloader():
+        positions = batch[keys.R]
+        vectors = positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]] + batch[
+            keys.PAIR_SHIFT]
+        with torch.no_grad():
+            features.append(model.descriptors(batch, vectors))
+        species.append(model.species_index[batch[keys.Z]])
+    features, species = torch.cat(features).double(), torch.cat(species)
+    for index in range(2):
+        rows = (features[species == index] - model.feature_shift[index].double()) * \
+            model.feature_scale[index].double()
+        varying = model.feature_scale[index] > 0
+        torch.testing.assert_close(rows.mean(0), torch.zeros_like(rows[0]), atol=1e-4, rtol=0)
+        torch.testing.assert_close(rows[:, varying].std(0, unbiased=False),
+                                   torch.ones(int(varying.sum()), dtype=torch.float64),
+                                   atol=1e-3, rtol=0)
+
+
+def test_species_default_to_the_data(tio2_small, tmp_path) -> None:
+    config = tio2_config(tmp_path, model_config={k: v for k, v in TIO2_MODEL.items()
+                                                 if k != "species"})
+    module = build_datamodule(config, data=tio2_small)
+    module.setup()
+    task = build_task(config, module)
+    assert task.model.species_symbols == ["O", "Ti"]
+
+
+def test_training_on_tio2_lowers_energy_and_force_errors(tio2_small, tmp_path) -> None:
+    config = tio2_config(tmp_path)
+    result = train(config, datamodule=build_datamodule(config, data=tio2_small))
+    first, best = result.history[0], min(result.history, key=lambda e: e["val_energy_mae"])
+    assert best["val_energy_mae"] < 0.5 * first["val_energy_mae"]
+    assert result.test_metrics["test_force_rmse"] < 3.0  # eV/A, finite and physical
