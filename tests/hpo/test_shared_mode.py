@@ -36,7 +36,7 @@ def test_two_workers_share_one_study_and_one_parent_run(services, tiny_space, sm
     command = [sys.executable, "-m", "hpo.cli", "sweep", "--study", "shared",
                "--space", str(tiny_space), "--data", str(small_emt_file),
                "--storage", storage, "--tracking-uri", tracking_uri,
-               "--n-trials", "2", "--max-epochs", "2", "--sampler", "random",
+               "--n-trials", "2", "--max-epochs", "2", "--sampler", "random", "--pruner", "none",
                "--no-progress-bar"]
     workers = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
