@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,6 +12,7 @@ from optuna.trial import TrialState
 
 from hpo.errors import StudyError
 from hpo.sweep import run_sweep
+from lightning_modules.splits import load_split
 
 
 def trial_runs(client: MlflowClient, outcome) -> list:
@@ -131,3 +133,19 @@ def test_resume_with_other_space_is_refused(sweep_options, tmp_path) -> None:
 def test_dead_storage_is_one_clear_error(sweep_options, tmp_path) -> None:
     with pytest.raises(StudyError, match="cannot open the study storage"):
         run_sweep(sweep_options(storage="postgresql://nobody@127.0.0.1:1/none"))
+
+
+def test_one_study_compares_model_families(sweep_options) -> None:
+    outcome = run_sweep(sweep_options(space="families", n_trials=6, seed=1))
+    families = {t.params["model"] for t in outcome.study.trials
+                if t.state == TrialState.COMPLETE}
+    assert families == {"schnet", "aenet"}
+    for trial in outcome.study.trials:
+        own = {"schnet": "n_atom_basis", "aenet": "radial_order"}[trial.params["model"]]
+        other = {"schnet": "radial_order", "aenet": "n_atom_basis"}[trial.params["model"]]
+        assert own in trial.params and other not in trial.params
+    metric_names = {tuple(t.user_attrs["test_metrics"]) for t in outcome.study.trials}
+    assert len(metric_names) == 1  # same metrics for both families
+    test_sets = {tuple(load_split(Path(t.user_attrs["checkpoint_path"]).parent / "split.npz")
+                       ["test"]) for t in outcome.study.trials}
+    assert len(test_sets) == 1  # and the same split

@@ -98,3 +98,26 @@ def test_every_sampler_samples_valid_configs(sampler_name: str) -> None:
             assert config.model == "schnet"
             study.tell(trial, float(step))
     assert len(study.trials) == 4
+
+
+def test_aenet_space_is_the_aenet_study() -> None:
+    space = load_space("aenet")
+    assert space.models == ("aenet",)
+    radial, angular = space.parameter("radial_order"), space.parameter("angular_order")
+    sizes = [(nr + na + 2) * 2 for nr in (radial.low, radial.high) for na in (angular.low,
+                                                                                angular.high)]
+    assert min(sizes) == 36 and max(sizes) == 68
+    assert (space.parameter("radial_cutoff").low, space.parameter("radial_cutoff").high) == (6, 14)
+    assert (space.parameter("angular_cutoff").low, space.parameter("angular_cutoff").high) == (4, 8)
+    assert set(space.parameter("optimizer").choices) == {"Adam", "Adadelta", "Adagrad", "Adamax",
+                                                          "AdamW"}
+    lr, wd = space.parameter("lr"), space.parameter("weight_decay")
+    assert (lr.low, lr.high, lr.log) == (1e-6, 1e-2, True)
+    assert (wd.low, wd.high, wd.log) == (1e-5, 1e-2, True)
+    assert space.parameter("batch_size").value == 256
+
+
+def test_family_parameters_need_their_condition() -> None:
+    with pytest.raises(SpaceError, match="'radial_order' is not taken by model 'schnet'"):
+        parse_space("params:\n  model: {type: categorical, choices: [schnet, aenet]}\n"
+                    "  radial_order: {type: int, low: 4, high: 8}\n")
