@@ -16,12 +16,15 @@ import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from lightning_modules import keys
+from lightning_modules.data import AtomsData
 from lightning_modules.descriptors import ChebyshevDescriptor, ChebyshevSettings
+from lightning_modules.feature_cache import FeatureCache, cached_features
 from lightning_modules.nn import build_activation
 from lightning_modules.potential import Potential
 
@@ -90,9 +93,32 @@ class AenetPotential(Potential):
     def supported_elements(self) -> set[int]:
         return set(self.settings.species)
 
+    def precompute(self, data: AtomsData, with_gradients: np.ndarray) -> FeatureCache:
+        """Descriptors of all structures, Jacobians of those whose forces are needed (cached)."""
+        return cached_features(self.descriptor, data, with_gradients)
+
     def descriptors(self, batch: dict[str, torch.Tensor], vectors: torch.Tensor) -> torch.Tensor:
-        """Raw descriptors of every atom, [n_atoms, length]."""
-        return self.descriptor(batch[keys.Z], vectors, batch[keys.IDX_I], batch[keys.IDX_J])
+        """Raw descriptors of every atom, [n_atoms, length]: cached when the batch has them.
+
+        Cached ones are linearised around the batch positions, G + J (R - R.detach()),
+        which has the cached value and the exact gradient (zero for atoms without J).
+        """
+        if keys.DESCRIPTOR not in batch:
+            return self.descriptor(batch[keys.Z], vectors, batch[keys.IDX_I], batch[keys.IDX_J])
+        features = batch[keys.DESCRIPTOR]
+        positions = batch[keys.R]
+        if keys.JACOBIAN not in batch or not positions.requires_grad:
+            return features
+        displacement = positions - positions.detach()  # zero, carries d/dR
+        length = features.shape[1]
+        flat = batch[keys.JACOBIAN]
+        changes, rows = [], []
+        for start, n, offset in batch[keys.JACOBIAN_BLOCKS].tolist():
+            jacobian = flat[offset:offset + n * length * n * 3].view(n * length, n * 3)
+            moved = displacement[start:start + n].reshape(n * 3)
+            changes.append((jacobian @ moved).view(n, length))  # one matvec per structure
+            rows.append(torch.arange(start, start + n, device=features.device))
+        return features.index_add(0, torch.cat(rows), torch.cat(changes))
 
     @torch.no_grad()
     def fit_to_data(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:

@@ -17,6 +17,7 @@ import torch
 
 from lightning_modules import keys
 from lightning_modules.data import AtomsData
+from lightning_modules.feature_cache import FeatureCache, batch_features
 from lightning_modules.neighbors import make_calculator, neighbor_list, symmetric_pairs
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,11 @@ class BatchCollator:
         self.use_forces = use_forces
         self.dtype = dtype
         self.atom_offsets = data.atom_offsets
+        self.features: FeatureCache | None = None  # set for descriptor-based models
+
+    def attach_features(self, features: FeatureCache | None) -> None:
+        """Add cached descriptors (and Jacobians) to every batch from now on."""
+        self.features = features
 
     def __call__(self, indices: list[int] | np.ndarray) -> dict[str, torch.Tensor]:
         indices = np.asarray(indices, dtype=np.int64)
@@ -117,7 +123,7 @@ class BatchCollator:
             pairs.i[pair_index] + pair_start, pairs.j[pair_index] + pair_start,
             pairs.shifts[pair_index],
         )
-        return {
+        batch = {
             keys.Z: torch.from_numpy(data.numbers[atom_index]),
             keys.R: torch.as_tensor(data.positions[atom_index], dtype=self.dtype),
             keys.CELL: torch.as_tensor(data.cell[indices], dtype=self.dtype),
@@ -132,6 +138,9 @@ class BatchCollator:
             keys.CLEAN: torch.from_numpy(self.clean[indices]),
             keys.INDEX: torch.from_numpy(indices),
         }
+        if self.features is not None:
+            batch.update(batch_features(self.features, data, indices, self.dtype))
+        return batch
 
 
 def atoms_to_batch(

@@ -109,7 +109,7 @@ class PesweepCalculator(Calculator):
         )
         batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
         output = self.model(batch, compute_forces=True)
-        energy = float(output[keys.ENERGY][0])
+        energy = float(output[keys.ENERGY][0].detach())
         self.results = {
             "energy": energy,
             "free_energy": energy,

@@ -113,6 +113,17 @@ class PotentialDataModule(pl.LightningDataModule):
             data, dataset_pairs(data, self.cutoff), self.audit.clean, use_forces, self.dtype
         )
 
+    @property
+    def structures_with_forces(self) -> np.ndarray:
+        """[n_structures] bool: forces enter the loss (train) or the metrics (val, test)."""
+        assert self._collator is not None, "call setup() first"
+        return self._collator.use_forces
+
+    def attach_features(self, features: object) -> None:
+        """Cached model inputs (from ``Potential.precompute``) to add to every batch."""
+        assert self._collator is not None, "call setup() first"
+        self._collator.attach_features(features)  # type: ignore[arg-type]
+
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         assert self._collator is not None, "call setup() first"
         generator = torch.Generator().manual_seed(self.seed)

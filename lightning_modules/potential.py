@@ -65,6 +65,13 @@ class Potential(nn.Module):
         default = inspect.signature(cls.__init__).parameters["cutoff"].default
         return float(config.get("cutoff", default))
 
+    def precompute(self, data: Any, with_gradients: Any) -> Any:
+        """Cached per-structure inputs (e.g. descriptors) for ``data``, or None (the default).
+
+        ``with_gradients`` [n_structures] bool marks structures whose forces are needed.
+        """
+        return None
+
     def fit_to_data(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
         """Fit data-dependent buffers (e.g. descriptor normalisation) on training batches."""
 

@@ -229,6 +229,9 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
             f"the data holds atomic numbers {missing} that model {config.model!r} cannot take; "
             f"raise n_embedding above {max(missing)}, or add them to species"
         )
+    datamodule.attach_features(
+        task.model.precompute(datamodule.data, datamodule.structures_with_forces)
+    )
     task.model.fit_to_data(datamodule.train_dataloader())
     return task
 

@@ -72,3 +72,47 @@ def test_training_on_tio2_lowers_energy_and_force_errors(tio2_small, tmp_path) -
     first, best = result.history[0], min(result.history, key=lambda e: e["val_energy_mae"])
     assert best["val_energy_mae"] < 0.5 * first["val_energy_mae"]
     assert result.test_metrics["test_force_rmse"] < 3.0  # eV/A, finite and physical
+
+
+def test_cached_descriptors_give_the_same_energies_and_forces(tio2_small, tmp_path) -> None:
+    """Batches with cached descriptors and Jacobians equal the on-the-fly computation."""
+    config = tio2_config(tmp_path)
+    module = build_datamodule(config, data=tio2_small)
+    module.setup()
+    task = build_task(config, module)  # attaches the cache
+    model = task.model.double()
+    module._collator.dtype = torch.float64
+    batch = next(iter(module.val_dataloader()))
+    assert keys.DESCRIPTOR in batch and keys.JACOBIAN in batch
+    cached = model(batch, compute_forces=True)
+    plain = {k: v for k, v in batch.items()
+             if k not in (keys.DESCRIPTOR, keys.JACOBIAN, keys.JACOBIAN_BLOCKS)}
+    direct = model(plain, compute_forces=True)
+    torch.testing.assert_close(cached[keys.ENERGY], direct[keys.ENERGY], rtol=0, atol=1e-5)
+    torch.testing.assert_close(cached[keys.FORCES], direct[keys.FORCES], rtol=0, atol=1e-5)
+    assert direct[keys.FORCES].abs().max() > 0.01
+
+
+def test_analytic_jacobian_equals_autograd(tio2_small) -> None:
+    from lightning_modules.batching import atoms_to_batch
+    from lightning_modules.descriptors import (
+        ChebyshevDescriptor,
+        ChebyshevSettings,
+        chebyshev_descriptor_jacobian,
+    )
+
+    settings = ChebyshevSettings((22, 8), 8, 5.0, 4, 3.5)
+    descriptor = ChebyshevDescriptor(settings).double()
+    k = int(np.argmax(tio2_small.n_atoms))
+    atoms = tio2_small.atoms_of(k)
+    batch = atoms_to_batch(tio2_small.numbers[atoms], tio2_small.positions[atoms],
+                           settings.cutoff, tio2_small.cell[k], tio2_small.pbc[k],
+                           dtype=torch.float64)
+    z, i, j, shift = batch[keys.Z], batch[keys.IDX_I], batch[keys.IDX_J], batch[keys.PAIR_SHIFT]
+    spins = descriptor.spin_of_element.double()[z[j]]
+    positions = batch[keys.R]
+    analytic = chebyshev_descriptor_jacobian(positions[j] - positions[i] + shift, i, j, spins,
+                                             len(z), settings)
+    reference = torch.func.jacrev(
+        lambda r: descriptor(z, r[j] - r[i] + shift, i, j))(positions)  # [n, length, n, 3]
+    torch.testing.assert_close(analytic, reference.permute(0, 2, 1, 3), rtol=1e-7, atol=1e-8)
