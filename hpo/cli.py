@@ -47,7 +47,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo import commands
+    from hpo import commands, model_commands
 
     parser = argparse.ArgumentParser(
         prog="pesweep",
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(handler=commands.run_audit)
 
     commands.add_sweep_commands(sub, _add_data_arguments)
+    model_commands.add_model_commands(sub, _add_data_arguments)
     return parser
 
 

@@ -11,10 +11,15 @@ class StudyError(ValueError):
     """A study that cannot be created, resumed or joined (conflicting set-up, dead storage)."""
 
 
+class PromotionError(ValueError):
+    """A promotion or model look-up that was refused; nothing in the registry changed."""
+
+
 USER_ERRORS: tuple[type[BaseException], ...] = (
     DataError,
     ConfigError,
     StudyError,
     SpaceError,
+    PromotionError,
     FileNotFoundError,
 )

@@ -27,6 +27,7 @@ import torch
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
+from hpo.promotion import split_hash
 from hpo.tracking import EpochMetricsLogger, Tracker
 from lightning_modules.data import AtomsData
 from lightning_modules.datamodule import PotentialDataModule
@@ -162,6 +163,8 @@ class Objective:
                      "n_params": float(result.n_parameters), "train_seconds": result.seconds,
                      "inference_ms_per_structure": inference_ms}
             self.tracker.log_metrics(run_id, final, step=result.epochs)
+            self.tracker.set_tags(run_id, {"pesweep.test_split_hash":
+                                           split_hash(result.split.get("test", []))})
             output_dir = Path(result.output_dir)
             self.tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
             for name in ("split.npz", "config.yaml", "audit.json"):

@@ -93,6 +93,13 @@ class AenetPotential(Potential):
     def supported_elements(self) -> set[int]:
         return set(self.settings.species)
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {
+            "representation": [p for network in self.networks for layer in list(network)[:-1]
+                               for p in layer.parameters()],
+            "head": [p for network in self.networks for p in network[-1].parameters()],
+        }
+
     def precompute(self, data: AtomsData, with_gradients: np.ndarray) -> FeatureCache:
         """Descriptors of all structures, Jacobians of those whose forces are needed (cached)."""
         return cached_features(self.descriptor, data, with_gradients)

@@ -31,14 +31,43 @@ logger = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+def _registered_source(uri: str, tracking_uri: str | None) -> str:
+    """The artifact URI behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+
+    The registry is looked up in the tracking store (pesweep keeps both in one).
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    body = uri.removeprefix("models:/")
+    try:
+        if "@" in body:
+            version = client.get_model_version_by_alias(*body.split("@", 1))
+        else:
+            name, _, number = body.partition("/")
+            version = client.get_model_version(name, number)
+    except MlflowException as error:
+        raise FileNotFoundError(
+            f"{uri} is not in the registry at {client.tracking_uri}; check the name and alias "
+            f"with pesweep models list"
+        ) from error
+    return str(version.source)
+
+
 def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
-    """A local checkpoint file for a path, a folder holding one, or an MLflow artifact URI."""
+    """A local checkpoint file for a path, a folder holding one, ``models:/...`` or ``runs:/...``."""
     text = str(path_or_uri)
-    if text.startswith(("runs:/", "models:/", "mlflow-artifacts:/")) or "://" in text:
+    if text.startswith("models:/"):
+        text = _registered_source(text, tracking_uri)
+    if text.startswith(("runs:/", "mlflow-artifacts:/")) or "://" in text:
+        import tempfile
+
         import mlflow.artifacts
 
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text,
-                                                         tracking_uri=tracking_uri))
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=text, tracking_uri=tracking_uri,
+            dst_path=tempfile.mkdtemp(prefix="pesweep-model-")))
     else:
         local = Path(text)
     if local.is_dir():

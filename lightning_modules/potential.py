@@ -65,6 +65,13 @@ class Potential(nn.Module):
         default = inspect.signature(cls.__init__).parameters["cutoff"].default
         return float(config.get("cutoff", default))
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by part, input to output: ``embedding``, ``representation``, ``head``...
+
+        Fine-tuning strategies freeze parts by these names.
+        """
+        return {"head": list(self.parameters())}
+
     def precompute(self, data: Any, with_gradients: Any) -> Any:
         """Cached per-structure inputs (e.g. descriptors) for ``data``, or None (the default).
 

@@ -113,6 +113,15 @@ class SchNet(Potential):
     def supported_elements(self) -> set[int]:
         return set(range(1, self.n_embedding))
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        readout = list(self.readout)
+        return {
+            "embedding": list(self.embedding.parameters()),
+            "representation": [*self.interactions.parameters(), *self.attentions.parameters()],
+            "readout": [p for layer in readout[:-1] for p in layer.parameters()],
+            "head": list(readout[-1].parameters()),
+        }
+
     def atomic_outputs(
         self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
     ) -> torch.Tensor:

@@ -138,8 +138,9 @@ class PotentialTask(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer_class = OPTIMIZERS[self.hparams["optimizer"].lower()]
+        trainable = [p for p in self.parameters() if p.requires_grad]  # frozen parts stay put
         optimizer = optimizer_class(
-            self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+            trainable, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
         )
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=self.hparams["lr_factor"], patience=self.hparams["lr_patience"]

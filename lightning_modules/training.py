@@ -143,6 +143,7 @@ class TrainResult:
     seconds: float
     epochs: int
     history: list[dict[str, float]]
+    split: dict[str, list[int]] = field(default_factory=dict)
 
 
 class EpochHistory(Callback):
@@ -308,4 +309,5 @@ def train(
         seconds=seconds,
         epochs=len(history.epochs),
         history=history.epochs,
+        split={name: indices.tolist() for name, indices in datamodule.split.items()},
     )

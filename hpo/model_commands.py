@@ -1,0 +1,198 @@
+"""Handlers of ``pesweep promote|models|finetune|chain|subset|compare`` (transfer learning)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+DEFAULT_TRACKING = "sqlite:///mlflow.db"
+
+
+def _tracking(args: argparse.Namespace) -> str:
+    return args.tracking_uri or DEFAULT_TRACKING
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    from hpo.promotion import promote_best_trial, rollback
+    from hpo.study import connect_storage, stored_setup
+
+    if args.rollback:
+        print(rollback(_tracking(args), args.model_name, args.alias).message)
+        return 0
+    study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
+    setup = stored_setup(study)
+    tracking = args.tracking_uri or (setup.tracking_uri if setup else DEFAULT_TRACKING)
+    promotion = promote_best_trial(study, tracking, args.model_name or args.study, args.alias,
+                                   args.metric, args.require_better, args.force)
+    print(promotion.message)
+    print(f"load it with: PesweepCalculator.from_checkpoint('models:/{promotion.name}@"
+          f"{promotion.alias}', tracking_uri='{tracking}')")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from hpo.promotion import describe_models
+
+    rows = describe_models(_tracking(args), args.name)
+    if not rows:
+        print(f"no registered models at {_tracking(args)}")
+    for row in rows:
+        aliases = ",".join("@" + a for a in row["aliases"]) or "-"
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(row["metrics"].items())
+                            if k in ("test_energy_mae", "test_energy_rmse", "best_val_energy_mae",
+                                     "test_force_rmse"))
+        parent = f" parent {row['parent']}" if row["parent"] else ""
+        print(f"{row['name']} v{row['version']} {aliases}{parent}  {metrics}")
+        if args.action == "show":
+            print("  " + json.dumps(row["tags"], indent=None)[:1500])
+    return 0
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from hpo.finetune import finetune
+
+    tuned = finetune(args.source, args.data, _tracking(args), energy_unit=args.energy_unit or "ev",
+                     strategy=args.strategy, lr=args.lr, max_epochs=args.max_epochs,
+                     seed=args.seed, output_dir=args.output_dir, cutoff=args.cutoff,
+                     promote_as=args.promote_as, alias=args.alias)
+    print(f"fine-tuned {tuned.parent} ({args.strategy}; frozen: {', '.join(tuned.frozen) or '-'})")
+    for name in ("test_energy_mae", "test_energy_mae_clean", "test_force_mae"):
+        if name in tuned.result.test_metrics:
+            print(f"  {name}: {tuned.result.test_metrics[name]:.6g}")
+    print(f"MLflow run {tuned.run_id}; checkpoint {tuned.result.checkpoint_path}")
+    if tuned.promotion:
+        print(tuned.promotion.message)
+    return 0
+
+
+def run_chain_command(args: argparse.Namespace) -> int:
+    from hpo.transfer import run_chain, summarise_chain
+    from lightning_modules.training import load_config, make_config
+
+    overrides = {"energy_unit": args.energy_unit, "max_epochs": args.max_epochs,
+                 "seed": args.seed, "data": [args.data[0]], "progress_bar": False}
+    config = (load_config(args.config, overrides) if args.config
+              else make_config({k: v for k, v in overrides.items() if v is not None}))
+    stages = run_chain(list(args.data), config, _tracking(args), args.model_name,
+                       source=args.source, strategy=args.strategy, finetune_lr=args.lr,
+                       compare_direct=not args.no_direct, runs_dir=args.runs_dir)
+    print(summarise_chain(stages))
+    return 0
+
+
+def run_subset(args: argparse.Namespace) -> int:
+    from lightning_modules.data import load_data
+    from lightning_modules.subsets import random_subset, select_by_elements, write_extxyz
+
+    data = load_data(args.data, args.energy_unit or "ev")
+    if args.elements:
+        chosen = select_by_elements(data, args.elements.split(","), args.mode)
+    elif args.random:
+        chosen = random_subset(data, args.random, args.seed, args.stratify == "energy")
+    else:
+        raise FileNotFoundError("give --elements or --random N")
+    path = write_extxyz(data.subset(chosen), args.out)
+    print(f"{len(chosen)} of {len(data)} structures written to {path} (eV, eV/A)")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from hpo.transfer import compare_transfer
+
+    comparison = compare_transfer(args.source, args.target, _tracking(args),
+                                  list(range(args.seeds)), args.max_epochs,
+                                  args.energy_unit or "ev", args.strategy, args.lr)
+    print(comparison.table())
+    print(f"MLflow run {comparison.run_id} (experiment 'compare')")
+    return 0
+
+
+def add_model_commands(
+    sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
+) -> None:
+    """Register promote, models, finetune, chain, subset and compare."""
+    from hpo.finetune import STRATEGIES
+    from hpo.study import DEFAULT_STORAGE
+
+    def tracking(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--tracking-uri", help=f"MLflow tracking URI (default "
+                            f"{DEFAULT_TRACKING}; a sweep's own is used for promote)")
+
+    promote = sub.add_parser("promote", help="register a study's best checkpoint in the MLflow "
+                             "model registry and point an alias at it")
+    promote.add_argument("--study", help="study name (not needed with --rollback)")
+    promote.add_argument("--storage", default=DEFAULT_STORAGE)
+    promote.add_argument("--model-name", help="registered model name (default: the study name)")
+    promote.add_argument("--alias", default="pretrained")
+    promote.add_argument("--metric", default="test_energy_mae",
+                         help="compared with --require-better (lower is better)")
+    promote.add_argument("--require-better", action="store_true",
+                         help="move the alias only if the candidate beats its holder")
+    promote.add_argument("--force", action="store_true", help="skip the comparison")
+    promote.add_argument("--rollback", action="store_true",
+                         help="give the alias back to its previous holder")
+    tracking(promote)
+    promote.set_defaults(handler=run_promote)
+
+    models = sub.add_parser("models", help="list registered models, or show one")
+    models.add_argument("action", choices=["list", "show"])
+    models.add_argument("name", nargs="?")
+    tracking(models)
+    models.set_defaults(handler=run_models)
+
+    tune = sub.add_parser("finetune", help="fine-tune a pretrained model on target data")
+    tune.add_argument("--from", dest="source", required=True,
+                      help="models:/NAME@ALIAS, runs:/ID/checkpoint or a .ckpt path")
+    add_data_arguments(tune, True)
+    tune.add_argument("--strategy", choices=list(STRATEGIES), default="full")
+    tune.add_argument("--lr", type=float, help="default: a tenth of the pretraining lr")
+    tune.add_argument("--max-epochs", type=int, default=20)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--cutoff", type=float, help="must equal the pretrained model's cutoff")
+    tune.add_argument("--output-dir", default="pesweep_runs/finetune")
+    tune.add_argument("--promote-as", metavar="NAME", help="register the result under NAME")
+    tune.add_argument("--alias", default="finetuned")
+    tracking(tune)
+    tune.set_defaults(handler=run_finetune)
+
+    chain = sub.add_parser("chain", help="continuous transfer: train on the first data set, "
+                           "fine-tune on each next, register every stage")
+    add_data_arguments(chain, True)
+    chain.add_argument("--config", help="YAML training config of the first stage")
+    chain.add_argument("--from", dest="source", help="start from this model instead")
+    chain.add_argument("--model-name", default="chain")
+    chain.add_argument("--strategy", choices=list(STRATEGIES), default="full")
+    chain.add_argument("--lr", type=float, help="fine-tuning lr (default: a tenth)")
+    chain.add_argument("--max-epochs", type=int)
+    chain.add_argument("--seed", type=int)
+    chain.add_argument("--no-direct", action="store_true",
+                       help="skip direct training on each set (the comparison)")
+    chain.add_argument("--runs-dir", default="pesweep_runs/chain")
+    tracking(chain)
+    chain.set_defaults(handler=run_chain_command)
+
+    subset = sub.add_parser("subset", help="write a pretraining subset (by elements or random)")
+    add_data_arguments(subset, True)
+    subset.add_argument("--elements", help="comma-separated symbols, e.g. Cu,Au")
+    subset.add_argument("--mode", choices=["any", "all", "only"], default="any")
+    subset.add_argument("--random", type=int, metavar="N")
+    subset.add_argument("--stratify", choices=["energy"])
+    subset.add_argument("--seed", type=int, default=0)
+    subset.add_argument("--out", required=True, help="extxyz file to write")
+    subset.set_defaults(handler=run_subset)
+
+    compare = sub.add_parser("compare", help="scratch against transfer, same budget per seed, "
+                             "paired t-test")
+    compare.add_argument("--target", nargs="+", required=True)
+    compare.add_argument("--from", dest="source", required=True)
+    compare.add_argument("--energy-unit")
+    compare.add_argument("--seeds", type=int, default=5)
+    compare.add_argument("--max-epochs", type=int, default=20)
+    compare.add_argument("--strategy", choices=list(STRATEGIES), default="full")
+    compare.add_argument("--lr", type=float)
+    tracking(compare)
+    compare.set_defaults(handler=run_compare)

@@ -1,0 +1,230 @@
+"""Promotion of trained checkpoints in the MLflow model registry, with lineage and rollback.
+
+A version's source is the ``checkpoint`` artifact folder of the run that
+trained it (``runs:/<run_id>/checkpoint``), so ``PesweepCalculator`` and
+``pesweep finetune --from models:/NAME@ALIAS`` load it. Every version
+carries lineage tags: study, trial, parameters, data hash, test-split hash,
+validation and test metrics, and the parent version when it was fine-tuned.
+
+Moving an alias keeps the previous holder under ``<alias>-previous``;
+:func:`rollback` swaps them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from hpo.errors import PromotionError, StudyError
+from lightning_modules.calculator import resolve_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+def registry_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client whose model registry lives in the same store as the runs."""
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` -> (name, alias, version)."""
+    body = uri.removeprefix("models:/")
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        return name, alias, None
+    name, _, version = body.partition("/")
+    if not version:
+        raise PromotionError(f"{uri}: give models:/NAME@ALIAS or models:/NAME/VERSION")
+    return name, None, version
+
+
+def model_version(client: MlflowClient, uri: str) -> ModelVersion:
+    """The registered version a ``models:/`` URI points to; a clear error when there is none."""
+    name, alias, version = parse_model_uri(uri)
+    try:
+        if alias is not None:
+            return client.get_model_version_by_alias(name, alias)
+        return client.get_model_version(name, str(version))
+    except MlflowException as error:
+        raise PromotionError(
+            f"{uri} is not in the registry at {client.tracking_uri} ({error.message.splitlines()[0]});"
+            f" check the name and alias with pesweep models list"
+        ) from error
+
+
+def download_checkpoint(uri: str, tracking_uri: str) -> Path:
+    """A local checkpoint for a ``models:/`` URI, an MLflow artifact URI, or a path."""
+    return resolve_checkpoint(uri, tracking_uri)
+
+
+def split_hash(indices: list[int] | np.ndarray) -> str:
+    """Short hash of test-split indices: versions are comparable only on the same test set."""
+    return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class Promotion:
+    """What a promotion did."""
+
+    name: str
+    version: str
+    alias: str
+    moved: bool
+    previous: str | None
+    message: str
+
+
+def lineage_tags(client: MlflowClient, run_id: str, extra: dict[str, Any]) -> dict[str, str]:
+    """Tags of a version from its run: metrics, data hash, test-split hash, parameters."""
+    run = client.get_run(run_id)
+    tags = {
+        "run_id": run_id,
+        "data_hash": run.data.tags.get("pesweep.data_hash", ""),
+        "split_hash": run.data.tags.get("pesweep.test_split_hash", ""),
+        "params": json.dumps(dict(run.data.params))[:4000],
+    }
+    for name, value in run.data.metrics.items():
+        if name.startswith(("test_", "best_val_")):
+            tags[name] = repr(float(value))
+    parent = run.data.tags.get("pesweep.parent_model_version")
+    if parent:
+        tags["parent_model_version"] = parent
+    tags.update({k: str(v) for k, v in extra.items()})
+    return tags
+
+
+def _existing_version(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
+    for version in client.search_model_versions(f"name='{name}'"):
+        if version.run_id == run_id:
+            return version
+    return None
+
+
+def _holder(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def promote_run(
+    client: MlflowClient,
+    run_id: str,
+    name: str,
+    alias: str = "pretrained",
+    metric: str = "test_energy_mae",
+    require_better: bool = False,
+    force: bool = False,
+    extra_tags: dict[str, Any] | None = None,
+) -> Promotion:
+    """Register run ``run_id``'s checkpoint as a version of ``name`` and point ``alias`` at it.
+
+    Idempotent: the same run is registered once. With ``require_better`` the
+    alias moves only if the candidate's ``metric`` beats the holder's on the
+    same data and test split (``force`` skips the comparison).
+    """
+    candidate_tags = lineage_tags(client, run_id, extra_tags or {})
+    holder = _holder(client, name, alias)
+    if require_better and holder is not None and holder.run_id != run_id and not force:
+        # both tested on the same data and test split, or not comparable
+        if (holder.tags.get("split_hash"), holder.tags.get("data_hash")) != (
+                candidate_tags["split_hash"], candidate_tags["data_hash"]):
+            raise PromotionError(
+                f"{name}@{alias} (version {holder.version}) was tested on other data or another "
+                f"test split; the two cannot be compared (--force promotes anyway)"
+            )
+        if metric not in candidate_tags or metric not in holder.tags:
+            raise PromotionError(f"metric {metric!r} is missing on the candidate or the holder")
+        new, old = float(candidate_tags[metric]), float(holder.tags[metric])
+        if not new < old:
+            raise PromotionError(
+                f"candidate {metric} {new:.6g} does not beat {name}@{alias} (version "
+                f"{holder.version}, {old:.6g}); the alias stays"
+            )
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="pesweep interatomic potentials")
+    version = _existing_version(client, name, run_id)
+    if version is None:
+        version = client.create_model_version(
+            name, source=f"runs:/{run_id}/checkpoint", run_id=run_id, tags=candidate_tags
+        )
+    if holder is not None and str(holder.version) == str(version.version):
+        return Promotion(name, str(version.version), alias, False, None,
+                         f"{name} version {version.version} already holds @{alias}")
+    if holder is not None:
+        client.set_registered_model_alias(name, f"{alias}-previous", holder.version)
+    client.set_registered_model_alias(name, alias, version.version)
+    return Promotion(
+        name, str(version.version), alias, True, str(holder.version) if holder else None,
+        f"{name} version {version.version} is now @{alias}"
+        + (f" (previous holder {holder.version} kept as @{alias}-previous)" if holder else ""),
+    )
+
+
+def promote_best_trial(
+    study: Any,
+    tracking_uri: str,
+    name: str,
+    alias: str = "pretrained",
+    metric: str = "test_energy_mae",
+    require_better: bool = False,
+    force: bool = False,
+) -> Promotion:
+    """Promote the best trial of an Optuna study (single objective) by its MLflow run."""
+    if len(study.directions) != 1:
+        raise StudyError("promotion needs a single-objective study; pick a trial of the front")
+    try:
+        best = study.best_trial
+    except ValueError as error:
+        raise StudyError(f"study {study.study_name!r} has no finished trial to promote") from error
+    run_id = best.user_attrs.get("mlflow_run_id")
+    if not run_id:
+        raise StudyError(f"trial {best.number} has no MLflow run to promote")
+    return promote_run(registry_client(tracking_uri), run_id, name, alias, metric,
+                       require_better, force,
+                       {"study": study.study_name, "trial_number": best.number})
+
+
+def rollback(tracking_uri: str, name: str, alias: str = "pretrained") -> Promotion:
+    """Swap ``alias`` and ``<alias>-previous`` (a second rollback undoes the first)."""
+    client = registry_client(tracking_uri)
+    current, previous = _holder(client, name, alias), _holder(client, name, f"{alias}-previous")
+    if previous is None or current is None:
+        raise PromotionError(f"{name} has no @{alias}-previous to roll back to")
+    client.set_registered_model_alias(name, alias, previous.version)
+    client.set_registered_model_alias(name, f"{alias}-previous", current.version)
+    return Promotion(name, str(previous.version), alias, True, str(current.version),
+                     f"{name}@{alias} rolled back to version {previous.version} "
+                     f"(version {current.version} is now @{alias}-previous)")
+
+
+def describe_models(tracking_uri: str, name: str | None = None) -> list[dict[str, Any]]:
+    """Registered versions with aliases and metrics (all models, or one by name)."""
+    client = registry_client(tracking_uri)
+    filter_string = f"name='{name}'" if name else ""
+    rows = []
+    for version in client.search_model_versions(filter_string):
+        model = client.get_registered_model(version.name)
+        aliases = [a for a, v in (model.aliases or {}).items() if str(v) == str(version.version)]
+        rows.append({
+            "name": version.name, "version": int(version.version), "aliases": aliases,
+            "run_id": version.run_id,
+            "parent": version.tags.get("parent_model_version", ""),
+            "metrics": {k: float(v) for k, v in version.tags.items()
+                        if k.startswith(("test_", "best_val_"))},
+            "tags": dict(version.tags),
+        })
+    if name and not rows:
+        raise PromotionError(f"no registered model {name!r} at {tracking_uri}")
+    return sorted(rows, key=lambda r: (r["name"], r["version"]))

@@ -1,0 +1,213 @@
+"""Continuous transfer chains (SeB16 -> SeB17 -> ...) and scratch-versus-transfer comparisons."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+import numpy as np
+from scipy import stats
+
+from hpo import __version__
+from hpo.finetune import finetune
+from hpo.promotion import download_checkpoint, promote_run, registry_client, split_hash
+from hpo.study import file_sha256
+from hpo.tracking import EpochMetricsLogger, Tracker
+from lightning_modules.task import load_task
+from lightning_modules.training import TrainConfig, TrainResult, make_config, train
+
+logger = logging.getLogger(__name__)
+
+COMPARED = ("test_energy_rmse", "test_energy_mae", "test_force_rmse", "test_force_mae")
+
+
+def train_tracked(config: TrainConfig, tracker: Tracker, tags: dict[str, str]) -> tuple[
+        TrainResult, str]:
+    """Train from scratch as one MLflow run (metrics per epoch, test metrics, checkpoint)."""
+    run_id = tracker.client.create_run(
+        tracker.experiment_id, run_name=f"{tags.get('pesweep.kind', 'train')}-"
+                                        f"{Path(config.data[0]).stem}",
+        tags={"pesweep.version": __version__, "pesweep.energy_unit": config.energy_unit,
+              "pesweep.data_hash": ",".join(file_sha256(p)[:16] for p in config.data), **tags},
+    ).info.run_id
+    tracker.log_params(run_id, {"model": config.model, **config.model_config, "lr": config.lr,
+                                "max_epochs": config.max_epochs, "seed": config.seed})
+    try:
+        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id)])
+    except Exception:
+        tracker.end_run(run_id, "FAILED")
+        raise
+    tracker.log_metrics(run_id, {**result.test_metrics, "train_seconds": result.seconds},
+                        step=result.epochs)
+    tracker.set_tags(run_id, {"pesweep.test_split_hash": split_hash(result.split["test"])})
+    tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
+    tracker.end_run(run_id, "FINISHED")
+    return result, run_id
+
+
+@dataclass
+class Stage:
+    """One stage of a chain: transfer result, registered version, and direct training."""
+
+    data: str
+    version: str
+    parent: str
+    test_energy_mae: float
+    seconds: float
+    direct_test_energy_mae: float | None = None
+    direct_seconds: float | None = None
+
+
+def run_chain(
+    datasets: list[str],
+    base: TrainConfig,
+    tracking_uri: str,
+    model_name: str,
+    source: str | None = None,
+    strategy: str = "full",
+    finetune_lr: float | None = None,
+    compare_direct: bool = True,
+    runs_dir: str = "pesweep_runs/chain",
+) -> list[Stage]:
+    """Train on the first data set (or fine-tune ``source`` on it), then fine-tune on each next.
+
+    Every stage is registered as a version of ``model_name`` (alias
+    ``chain-latest``) whose ``parent_model_version`` tag names the stage
+    before. With ``compare_direct`` each set is also trained from scratch
+    with the same epoch budget.
+    """
+    tracker = Tracker(tracking_uri, f"chain-{model_name}")
+    client = registry_client(tracking_uri)
+    stages: list[Stage] = []
+    previous: str | None = source
+    for index, data in enumerate(datasets):
+        output_dir = str(Path(runs_dir) / f"stage-{index}")
+        stage_config = dataclasses.replace(base, data=(data,), output_dir=output_dir)
+        if previous is None:
+            result, run_id = train_tracked(stage_config, tracker, {"pesweep.kind": "chain-stage"})
+            parent = ""
+        else:
+            tuned = finetune(previous, [data], tracking_uri, energy_unit=base.energy_unit,
+                             strategy=strategy, lr=finetune_lr, max_epochs=base.max_epochs,
+                             seed=base.seed, output_dir=output_dir,
+                             experiment=f"chain-{model_name}")
+            result, run_id, parent = tuned.result, tuned.run_id, tuned.parent
+        promotion = promote_run(client, run_id, model_name, "chain-latest",
+                                extra_tags={"chain_stage": index, "chain_data": data})
+        previous = f"models:/{model_name}/{promotion.version}"
+        stage = Stage(data, promotion.version, parent, result.test_metrics["test_energy_mae"],
+                      result.seconds)
+        if compare_direct and index > 0:
+            direct = train(dataclasses.replace(stage_config, output_dir=output_dir + "-direct"),
+                           log_audit=False)
+            stage.direct_test_energy_mae = direct.test_metrics["test_energy_mae"]
+            stage.direct_seconds = direct.seconds
+        logger.info("stage %d (%s): version %s, test MAE %.4g eV", index, data,
+                    promotion.version, stage.test_energy_mae)
+        stages.append(stage)
+    return stages
+
+
+@dataclass
+class Comparison:
+    """Per-seed test metrics of scratch and transfer training, means and paired t-tests."""
+
+    seeds: list[int]
+    scratch: dict[str, list[float]] = field(default_factory=dict)
+    transfer: dict[str, list[float]] = field(default_factory=dict)
+    p_values: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+
+    def table(self) -> str:
+        lines = [f"{'metric':22s} {'scratch mean':>13s} {'transfer mean':>14s} {'p (paired t)':>13s}"]
+        for name in self.p_values:
+            lines.append(f"{name:22s} {np.mean(self.scratch[name]):13.5g} "
+                         f"{np.mean(self.transfer[name]):14.5g} {self.p_values[name]:13.3g}")
+        lines.append("per seed (scratch / transfer):")
+        for k, seed in enumerate(self.seeds):
+            cells = ", ".join(f"{name} {self.scratch[name][k]:.4g} / {self.transfer[name][k]:.4g}"
+                              for name in self.p_values)
+            lines.append(f"  seed {seed}: {cells}")
+        return "\n".join(lines)
+
+
+def compare_transfer(
+    source: str,
+    target: list[str],
+    tracking_uri: str,
+    seeds: list[int],
+    max_epochs: int,
+    energy_unit: str = "ev",
+    strategy: str = "full",
+    finetune_lr: float | None = None,
+) -> Comparison:
+    """Scratch and fine-tuned training with the same budget and split per seed; paired t-tests."""
+    pretrained = load_task(str(download_checkpoint(source, tracking_uri)))
+    base_values = dict(pretrained.metadata["config"])
+    comparison = Comparison(seeds=list(seeds))
+    folder = Path(tempfile.mkdtemp(prefix="pesweep-compare-"))
+    for seed in seeds:
+        values = {**base_values, "data": list(target), "energy_unit": energy_unit,
+                  "max_epochs": max_epochs, "seed": seed, "progress_bar": False,
+                  "element_energies": {}, "output_dir": str(folder / f"scratch-{seed}")}
+        valid = {f.name for f in dataclasses.fields(TrainConfig)}
+        scratch = train(make_config({k: v for k, v in values.items() if k in valid}),
+                        log_audit=False)
+        transfer = finetune(source, list(target), tracking_uri, energy_unit=energy_unit,
+                            strategy=strategy, lr=finetune_lr, max_epochs=max_epochs, seed=seed,
+                            output_dir=str(folder / f"transfer-{seed}"), experiment="compare")
+        for name in COMPARED:
+            if name in scratch.test_metrics and name in transfer.result.test_metrics:
+                comparison.scratch.setdefault(name, []).append(scratch.test_metrics[name])
+                comparison.transfer.setdefault(name, []).append(
+                    transfer.result.test_metrics[name])
+    for name in comparison.scratch:
+        if len(seeds) > 1:
+            p = stats.ttest_rel(comparison.scratch[name], comparison.transfer[name]).pvalue
+        else:
+            p = math.nan
+        comparison.p_values[name] = float(p)
+    comparison.run_id = _log_comparison(comparison, source, target, tracking_uri)
+    return comparison
+
+
+def _log_comparison(comparison: Comparison, source: str, target: list[str],
+                    tracking_uri: str) -> str:
+    tracker = Tracker(tracking_uri, "compare")
+    run_id = tracker.client.create_run(
+        tracker.experiment_id, run_name="scratch-vs-transfer",
+        tags={"pesweep.kind": "comparison", "pesweep.source": source,
+              "pesweep.version": __version__}).info.run_id
+    tracker.log_params(run_id, {"source": source, "target": ",".join(target),
+                                "seeds": ",".join(map(str, comparison.seeds))})
+    for k, seed in enumerate(comparison.seeds):
+        tracker.log_metrics(run_id, {f"scratch_{n}": v[k] for n, v in comparison.scratch.items()}
+                            | {f"transfer_{n}": v[k] for n, v in comparison.transfer.items()},
+                            step=seed)
+    tracker.log_metrics(run_id, {f"p_{n}": p for n, p in comparison.p_values.items()})
+    tracker.log_dict(run_id, {"seeds": comparison.seeds, "scratch": comparison.scratch,
+                              "transfer": comparison.transfer, "p_values": comparison.p_values},
+                     "comparison.json")
+    tracker.end_run(run_id, "FINISHED")
+    return run_id
+
+
+def summarise_chain(stages: list[Stage]) -> str:
+    """A table of a chain: per stage test MAE and seconds, against direct training."""
+    lines = [f"{'stage':>5s} {'data':40s} {'version':>7s} {'transfer MAE eV':>16s} "
+             f"{'s':>7s} {'direct MAE eV':>14s} {'s':>7s}"]
+    for k, stage in enumerate(stages):
+        direct = (f"{stage.direct_test_energy_mae:14.4g} {stage.direct_seconds:7.1f}"
+                  if stage.direct_test_energy_mae is not None else f"{'-':>14s} {'-':>7s}")
+        lines.append(f"{k:5d} {stage.data[-40:]:40s} {stage.version:>7s} "
+                     f"{stage.test_energy_mae:16.4g} {stage.seconds:7.1f} {direct}")
+    total = sum(s.seconds for s in stages)
+    direct_total = sum(s.direct_seconds or 0.0 for s in stages) + stages[0].seconds
+    if any(s.direct_seconds for s in stages):
+        lines.append(f"compute: chain {total:.1f} s, direct training on every set "
+                     f"{direct_total:.1f} s")
+    return "\n".join(lines)
+

@@ -1,0 +1,145 @@
+"""Fine-tuning strategies, continuous transfer chains, subsets and scratch-vs-transfer tests."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from mlflow import MlflowClient
+from scipy import stats
+
+from hpo.errors import PromotionError
+from hpo.finetune import STRATEGIES, finetune
+from hpo.promotion import describe_models
+from hpo.transfer import compare_transfer, run_chain
+from lightning_modules.data import load_data
+from lightning_modules.emt_data import emt_clusters
+from lightning_modules.subsets import random_subset, select_by_elements, write_extxyz
+from lightning_modules.task import load_task
+from lightning_modules.training import ConfigError, make_config, train
+from tests.conftest import shared_file
+
+SMALL = dict(n_atom_basis=16, n_interactions=2, n_rbf=10, cutoff=5.0)
+
+
+@pytest.fixture(scope="module")
+def pretrained(emt_file, tmp_path_factory) -> str:
+    config = make_config(dict(data=[str(emt_file)], model_config=SMALL, alpha=0.5, lr=3e-3,
+                              batch_size=16, max_epochs=15, seed=4, progress_bar=False,
+                              output_dir=str(tmp_path_factory.mktemp("pretrain"))))
+    return train(config, log_audit=False).checkpoint_path
+
+
+@pytest.fixture
+def tracking(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_frozen_parts_stay_bit_identical(pretrained, small_emt_file, tracking, tmp_path,
+                                         strategy) -> None:
+    before = load_task(pretrained).model
+    tuned = finetune(pretrained, [str(small_emt_file)], tracking, strategy=strategy, lr=1e-2,
+                     max_epochs=2, output_dir=str(tmp_path / "ft"))
+    after = load_task(tuned.result.checkpoint_path).model
+    groups_before, groups_after = before.parameter_groups(), after.parameter_groups()
+    for name in groups_before:
+        same = all(torch.equal(a, b) for a, b in zip(groups_before[name], groups_after[name]))
+        assert same == (name in tuned.frozen), (strategy, name)
+    run = MlflowClient(tracking).get_run(tuned.run_id)
+    assert run.data.tags["pesweep.parent_model_version"] == pretrained
+    assert run.data.tags["pesweep.strategy"] == strategy
+
+
+def test_finetuning_starts_from_the_pretrained_model(pretrained, small_emt_file, tracking,
+                                                     tmp_path) -> None:
+    tuned = finetune(pretrained, [str(small_emt_file)], tracking, lr=1e-4, max_epochs=1,
+                     output_dir=str(tmp_path / "ft"))
+    scratch = train(make_config(dict(data=[str(small_emt_file)], model_config=SMALL, alpha=0.5,
+                                     lr=1e-4, batch_size=16, max_epochs=1, progress_bar=False,
+                                     output_dir=str(tmp_path / "scratch"))), log_audit=False)
+    assert tuned.result.history[0]["val_force_mae"] < 0.5 * scratch.history[0]["val_force_mae"]
+
+
+def test_other_cutoff_or_no_checkpoint_fails_and_registers_nothing(pretrained, small_emt_file,
+                                                                   tracking, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="has cutoff 5 A, not 7 A"):
+        finetune(pretrained, [str(small_emt_file)], tracking, cutoff=7.0, promote_as="cuau")
+    bogus = tmp_path / "bogus.ckpt"
+    bogus.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="is not a pesweep checkpoint"):
+        finetune(str(bogus), [str(small_emt_file)], tracking, promote_as="cuau")
+    with pytest.raises(PromotionError, match="no registered model"):
+        describe_models(tracking, "cuau")
+
+
+def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_path) -> None:
+    files = []
+    for n in (16, 17, 18):
+        with np.load(shared_file(f"seb_clusters/SeBn/B={n}.npz")) as archive:
+            path = tmp_path / f"SeBn/B={n}.npz"
+            path.parent.mkdir(exist_ok=True)
+            np.savez(path, R=archive["R"][:40], E=archive["E"][:40], z=archive["z"])
+            files.append(str(path))
+    base = make_config(dict(data=[files[0]], energy_unit="hartree", model_config=SMALL,
+                            max_epochs=2, batch_size=20, progress_bar=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stages = run_chain(files, base, tracking, "seb", compare_direct=True,
+                           runs_dir=str(tmp_path / "chain"))
+    assert [s.version for s in stages] == ["1", "2", "3"]
+    versions = {row["version"]: row for row in describe_models(tracking, "seb")}
+    assert versions[1]["parent"] == ""
+    assert versions[2]["parent"] == "seb/1"
+    assert versions[3]["parent"] == "seb/2"
+    assert versions[3]["aliases"] == ["chain-latest"]
+    assert stages[2].direct_test_energy_mae is not None
+
+
+def mixed_set() -> list:
+    frames = (emt_clusters(2, seed=1, elements=("Cu",)) + emt_clusters(2, seed=2, elements=("Au",))
+              + emt_clusters(2, seed=3, elements=("Cu", "Au"))
+              + emt_clusters(2, seed=4, elements=("Cu", "Ag")))
+    return frames
+
+
+def test_subset_modes_select_the_expected_structures(tmp_path) -> None:
+    import ase.io
+
+    ase.io.write(tmp_path / "mixed.xyz", mixed_set())
+    data = load_data(tmp_path / "mixed.xyz")
+    assert select_by_elements(data, ["Cu"], "any").tolist() == [0, 1, 4, 5, 6, 7]
+    assert select_by_elements(data, ["Cu", "Au"], "all").tolist() == [4, 5]
+    assert select_by_elements(data, ["Cu", "Au"], "only").tolist() == [0, 1, 2, 3, 4, 5]
+    out = write_extxyz(data.subset([4, 5]), tmp_path / "cuau.xyz")
+    again = load_data(out)
+    np.testing.assert_allclose(again.energy, data.energy[[4, 5]])
+    np.testing.assert_allclose(again.forces, data.subset([4, 5]).forces)
+
+
+def test_stratified_random_subset_follows_the_energy_distribution(seb20) -> None:
+    chosen = random_subset(seb20, 200, seed=0, stratify_energy=True)
+    assert len(chosen) == len(set(chosen.tolist())) == 200
+    per_atom = seb20.energy / seb20.n_atoms
+    edges = np.quantile(per_atom, np.linspace(0, 1, 11))
+    counts = np.histogram(per_atom[chosen], bins=edges)[0]
+    assert counts.min() >= 19 and counts.max() <= 21  # 20 per decile
+
+
+def test_compare_p_value_matches_scipy_on_logged_numbers(pretrained, small_emt_file,
+                                                         tracking) -> None:
+    comparison = compare_transfer(pretrained, [str(small_emt_file)], tracking, seeds=[0, 1, 2],
+                                  max_epochs=1)
+    client = MlflowClient(tracking)
+    for name in ("test_energy_rmse", "test_force_rmse"):
+        scratch = [m.value for m in sorted(client.get_metric_history(
+            comparison.run_id, f"scratch_{name}"), key=lambda m: m.step)]
+        transfer = [m.value for m in sorted(client.get_metric_history(
+            comparison.run_id, f"transfer_{name}"), key=lambda m: m.step)]
+        assert len(scratch) == len(transfer) == 3
+        expected = stats.ttest_rel(scratch, transfer).pvalue
+        logged = client.get_run(comparison.run_id).data.metrics[f"p_{name}"]
+        assert logged == pytest.approx(expected, rel=1e-6)
+    assert "p (paired t)" in comparison.table()
