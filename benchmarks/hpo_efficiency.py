@@ -40,7 +40,8 @@ params:
 
 
 def epochs_spent(trial: optuna.trial.FrozenTrial) -> int:
-    return len(trial.intermediate_values)
+    """Epochs a trial trained: recorded when it finished, else the epochs it reported (pruned)."""
+    return int(trial.user_attrs.get("epochs") or len(trial.intermediate_values))
 
 
 class Budget:

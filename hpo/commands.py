@@ -87,6 +87,7 @@ def _sweep_options(args: argparse.Namespace) -> Any:
         train_overrides=overrides,
         show_progress_bar=not args.no_progress_bar,
         trial_progress_bar=args.trial_progress_bar,
+        init_from=args.init_from,
     )
 
 
@@ -213,6 +214,9 @@ def add_sweep_commands(
     sweep.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db "
                        "in the working directory)")
     sweep.add_argument("--runs-dir", default="pesweep_runs", help="where trial checkpoints go")
+    sweep.add_argument("--init-from", metavar="MODEL",
+                       help="fine-tuning sweep: every trial starts from this model "
+                       "(models:/NAME@ALIAS or a checkpoint); the space samples lr, strategy, ...")
     sweep.add_argument("--no-progress-bar", action="store_true", help="no bar over trials")
     sweep.add_argument("--trial-progress-bar", action="store_true",
                        help="also show Lightning's bar inside each trial")

@@ -1,64 +1,29 @@
-"""Fine-tuning a pretrained model on target data, continuous transfer chains, scratch vs transfer.
+"""Fine-tuning a pretrained model on target data, as one tracked run.
 
-``finetune`` rebuilds the architecture from a checkpoint (a path, an MLflow
-artifact or ``models:/NAME@ALIAS``), loads its weights, refits the element
-reference energies on the target training split (the energy scale and, for
-ænet, the descriptor normalisation stay those of pretraining), freezes parts
-by strategy, trains, and logs an MLflow run tagged with its parent version.
+``finetune`` takes a checkpoint (a path, an MLflow artifact or
+``models:/NAME@ALIAS``), checks the requested cutoff against it, and trains
+with ``init_from`` (:mod:`lightning_modules.pretrained`: weights loaded,
+element references refitted on the target training split, parts frozen by
+strategy), logging an MLflow run tagged with its parent version; the result
+can be promoted.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from ase.data import chemical_symbols
 
 from hpo import __version__
 from hpo.promotion import Promotion, download_checkpoint, promote_run, registry_client, split_hash
 from hpo.study import file_sha256
 from hpo.tracking import EpochMetricsLogger, Tracker
-from lightning_modules.data import DataWarning
-from lightning_modules.references import EnergyReference
-from lightning_modules.task import PotentialTask, load_task
-from lightning_modules.training import (
-    ConfigError,
-    TrainConfig,
-    TrainResult,
-    build_datamodule,
-    make_config,
-    train,
-)
+from lightning_modules.training import ConfigError, TrainConfig, TrainResult, make_config, train
+from lightning_modules.pretrained import STRATEGIES, TransferError, load_pretrained
 
 logger = logging.getLogger(__name__)
-
-STRATEGIES: dict[str, tuple[str, ...]] = {
-    "full": (),
-    "freeze-embedding": ("embedding",),
-    "freeze-representation": ("embedding", "representation"),
-    "head-only": ("embedding", "representation", "readout"),
-}
-
-
-def freeze(model: Any, strategy: str) -> list[str]:
-    """Freeze the parts of ``model`` that ``strategy`` names; return the frozen group names."""
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}; choose {', '.join(STRATEGIES)}")
-    groups = model.parameter_groups()
-    wanted = STRATEGIES[strategy]
-    if strategy == "freeze-embedding" and "embedding" not in groups:
-        raise ConfigError(f"{type(model).__name__} has no embedding to freeze; use "
-                          f"freeze-representation or head-only")
-    frozen = [name for name in wanted if name in groups]
-    for name in frozen:
-        for parameter in groups[name]:
-            parameter.requires_grad_(False)
-    return frozen
-
 
 @dataclass
 class FinetuneResult:
@@ -90,10 +55,9 @@ def finetune(
     """Fine-tune the model at ``source`` on ``data``; see the module docstring."""
     checkpoint = download_checkpoint(source, tracking_uri)
     try:
-        pretrained = load_task(str(checkpoint))
-    except Exception as error:  # torch/Lightning raise many kinds for a file that is no checkpoint
-        raise ConfigError(f"{source} is not a pesweep checkpoint ({type(error).__name__}); "
-                          f"pass a best.ckpt or a registered model") from error
+        pretrained = load_pretrained(str(checkpoint))
+    except TransferError as error:
+        raise ConfigError(str(error)) from error
     old_config = pretrained.metadata.get("config")
     if not old_config:
         raise ConfigError(f"{source}: the checkpoint records no training config")
@@ -105,40 +69,16 @@ def finetune(
             f"the pretrained model has cutoff {model_cutoff:g} A, not {cutoff:g} A; the "
             f"architecture is fixed in fine-tuning (train a new model for another cutoff)"
         )
-    values = {k: v for k, v in old_config.items() if k in {f.name for f in
-                                                            dataclasses.fields(TrainConfig)}}
+    valid = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in old_config.items() if k in valid}
     values.update(dict(data=list(data), energy_unit=energy_unit, max_epochs=max_epochs,
                        seed=seed, output_dir=output_dir, model=model_name,
                        model_config=model_config, lr=lr or old_config.get("lr", 5e-4) / 10,
-                       progress_bar=False, element_energies={}))
+                       progress_bar=False, element_energies={}, init_from=str(checkpoint),
+                       strategy=strategy))
     values.update(overrides or {})
     config = make_config(values)
-    datamodule = build_datamodule(config)
-    datamodule.setup()
-    assert datamodule.data is not None and datamodule.energy_reference is not None
-    supported = pretrained.model.supported_elements()
-    trained = set(pretrained.model.energy_reference().element_energy)
-    new_elements = sorted(set(datamodule.data.elements()) - trained)
-    if supported is not None and set(datamodule.data.elements()) - supported:
-        missing = sorted(set(datamodule.data.elements()) - supported)
-        raise ConfigError(f"the target holds elements {[chemical_symbols[z] for z in missing]} "
-                          f"that the pretrained {model_name} cannot take")
-    if new_elements:
-        warnings.warn(
-            f"elements {[chemical_symbols[z] for z in new_elements]} were absent from the "
-            f"pretraining data: their embedding rows start untrained", DataWarning, stacklevel=2)
-    task = PotentialTask(model_name=model_name, model_config=model_config,
-                         optimizer=config.optimizer, lr=config.lr,
-                         weight_decay=config.weight_decay,
-                         alpha=config.alpha if datamodule.has_forces else 0.0,
-                         lr_patience=config.lr_patience)
-    task.model.load_state_dict(pretrained.model.state_dict())
-    refit = datamodule.energy_reference
-    scale = pretrained.model.energy_reference().scale
-    task.model.set_energy_reference(EnergyReference(refit.element_energy, refit.shift, scale))
-    datamodule.attach_features(
-        task.model.precompute(datamodule.data, datamodule.structures_with_forces))
-    frozen = freeze(task.model, strategy)
+    frozen = [g for g in STRATEGIES.get(strategy, ()) if g in pretrained.model.parameter_groups()]
     parent = _parent_label(source, tracking_uri)
     tracker = Tracker(tracking_uri, experiment)
     run_id = tracker.client.create_run(
@@ -151,8 +91,7 @@ def finetune(
     tracker.log_params(run_id, {"source": source, "strategy": strategy, "lr": config.lr,
                                 "max_epochs": max_epochs, "seed": seed, **model_config})
     try:
-        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id)],
-                       datamodule=datamodule, task=task)
+        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id)])
     except Exception:
         tracker.end_run(run_id, "FAILED")
         raise

@@ -34,7 +34,8 @@ SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "hyperband", "successive-halving", "none")
 OBJECTIVES = ("energy_mae", "n_params", "inference_time")
 # fields that must agree between a study and a resume of it
-BINDING_FIELDS = ("space_text", "data_hashes", "energy_unit", "max_epochs", "objectives")
+BINDING_FIELDS = ("space_text", "data_hashes", "energy_unit", "max_epochs", "objectives",
+                  "init_from")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class StudySetup:
     objectives: tuple[str, ...]
     tracking_uri: str
     train_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init_from: str = ""  # a pretrained model every trial starts from (fine-tuning sweeps)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

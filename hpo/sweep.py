@@ -68,6 +68,7 @@ class SweepOptions:
     trial_progress_bar: bool = False
     pruner_override: optuna.pruners.BasePruner | None = None
     callbacks: tuple[Any, ...] = ()  # Optuna study callbacks, e.g. a budget that calls study.stop()
+    init_from: str | None = None  # models:/NAME@ALIAS, runs:/... or a checkpoint path
 
 
 @dataclass
@@ -109,6 +110,7 @@ def _requested_setup(options: SweepOptions) -> StudySetup | None:
         objectives=tuple(objectives),
         tracking_uri=options.tracking_uri or default_tracking_uri(),
         train_overrides=dict(options.train_overrides),
+        init_from=options.init_from or "",
     )
 
 
@@ -147,6 +149,23 @@ def _parent_run(
     return run_id
 
 
+def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
+    """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
+    if not setup.init_from:
+        return ""
+    from lightning_modules.calculator import resolve_checkpoint
+    from lightning_modules.registry import model_parameters
+
+    architecture = [p.name for p in space.parameters
+                    if any(p.name in model_parameters(m) for m in space.models)]
+    if architecture:
+        raise StudyError(
+            f"with --init-from the architecture is the pretrained model's; the space may not "
+            f"sample {', '.join(architecture)} (sample lr, strategy, max_epochs, ...)"
+        )
+    return str(resolve_checkpoint(setup.init_from, tracking_uri))
+
+
 def base_train_config(setup: StudySetup, runs_dir: Path) -> TrainConfig:
     """Defaults < the study's recorded training overrides < its data, unit, epochs and seed."""
     values = dataclasses.asdict(TrainConfig())
@@ -183,6 +202,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     tracker = Tracker(tracking_uri, experiment_name=options.study_name)
     parent_run_id = _parent_run(study, setup, tracker, created)
     space = parse_space(setup.space_text, setup.space_origin)
+    init_checkpoint = _init_checkpoint(setup, space, tracking_uri)
     sampler_name = options.sampler or setup.sampler
     pruner_name = options.pruner or setup.pruner
     study.sampler = build_sampler(sampler_name, setup.seed + len(study.trials), space)
@@ -195,7 +215,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     objective = Objective(
         space=space,
         data=data,
-        base_config=base_train_config(setup, runs_dir),
+        base_config=dataclasses.replace(base_train_config(setup, runs_dir),
+                                        init_from=init_checkpoint),
         runs_dir=runs_dir,
         tracker=tracker,
         parent_run_id=parent_run_id,

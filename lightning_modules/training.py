@@ -32,6 +32,7 @@ from lightning_modules.registry import (
 )
 from lightning_modules.splits import save_split
 from lightning_modules.task import PotentialTask
+from lightning_modules.pretrained import TransferError, task_from_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class TrainConfig:
     bound_ev_per_atom: float = 5.0
     force_fraction: float = 1.0
     element_energies: dict[str, float] = field(default_factory=dict)
+    init_from: str = ""  # a checkpoint file to start from (architecture from it)
+    strategy: str = "full"  # what to freeze when starting from init_from
     early_stopping_patience: int = 0
     lr_patience: int = 10
     gradient_clip: float = 0.0
@@ -202,9 +205,21 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
 
     A model that takes ``species`` and was given none gets the data's
     elements (by atomic number); data-dependent buffers (descriptor
-    normalisation) are fitted on the training split.
+    normalisation) are fitted on the training split. With ``init_from`` the
+    model starts from that checkpoint instead (:mod:`lightning_modules.pretrained`).
     """
     assert datamodule.energy_reference is not None and datamodule.data is not None
+    if config.init_from:
+        try:
+            task = task_from_pretrained(
+                config.init_from, config.strategy, datamodule, config.optimizer, config.lr,
+                config.weight_decay, config.alpha if datamodule.has_forces else 0.0,
+                config.lr_patience)
+        except TransferError as error:
+            raise ConfigError(str(error)) from error
+        datamodule.attach_features(
+            task.model.precompute(datamodule.data, datamodule.structures_with_forces))
+        return task
     model_config = dict(config.model_config)
     if "species" in model_parameters(config.model) and not model_config.get("species"):
         model_config["species"] = [chemical_symbols[z] for z in datamodule.data.elements()]

@@ -37,6 +37,7 @@ SPACES_DIR = Path(__file__).resolve().parent
 KINDS = ("categorical", "int", "float", "fixed")
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - {
     "data", "energy_unit", "model", "model_config", "output_dir", "progress_bar", "accelerator",
+    "init_from",
 }
 
 

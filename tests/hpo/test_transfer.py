@@ -143,3 +143,32 @@ def test_compare_p_value_matches_scipy_on_logged_numbers(pretrained, small_emt_f
         logged = client.get_run(comparison.run_id).data.metrics[f"p_{name}"]
         assert logged == pytest.approx(expected, rel=1e-6)
     assert "p (paired t)" in comparison.table()
+
+
+def test_finetuning_sweep_starts_every_trial_from_the_pretrained_model(
+        pretrained, sweep_options, tmp_path) -> None:
+    from optuna.trial import TrialState
+
+    from hpo.sweep import run_sweep
+
+    space = tmp_path / "finetune.yaml"
+    space.write_text("params:\n  lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n"
+                     "  strategy: {type: categorical, choices: [full, head-only]}\n")
+    outcome = run_sweep(sweep_options(space=str(space), init_from=pretrained, n_trials=4,
+                                      sampler="random", seed=3))
+    trials = [t for t in outcome.study.trials if t.state == TrialState.COMPLETE]
+    assert {t.params["strategy"] for t in trials} == {"full", "head-only"}
+    before = load_task(pretrained).model.parameter_groups()
+    for trial in trials:
+        model = load_task(trial.user_attrs["checkpoint_path"]).model
+        representation_same = all(torch.equal(a, b) for a, b in zip(
+            before["representation"], model.parameter_groups()["representation"]))
+        assert representation_same == (trial.params["strategy"] == "head-only")
+
+
+def test_finetuning_sweep_refuses_architecture_parameters(pretrained, sweep_options) -> None:
+    from hpo.errors import StudyError
+    from hpo.sweep import run_sweep
+
+    with pytest.raises(StudyError, match="may not sample n_atom_basis"):
+        run_sweep(sweep_options(init_from=pretrained))

@@ -1,0 +1,87 @@
+"""Starting a training from a pretrained checkpoint: weights, refitted references, frozen parts.
+
+Used when a :class:`~lightning_modules.training.TrainConfig` has ``init_from``
+(a local checkpoint file). The architecture comes from the checkpoint; the
+element reference energies are refitted on the new training split while the
+energy scale (and, for ænet, the descriptor normalisation) stay those of
+pretraining; ``strategy`` freezes parts by the model's parameter groups.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from ase.data import chemical_symbols
+
+from lightning_modules.data import DataWarning
+from lightning_modules.references import EnergyReference
+from lightning_modules.task import PotentialTask, load_task
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES: dict[str, tuple[str, ...]] = {
+    "full": (),
+    "freeze-embedding": ("embedding",),
+    "freeze-representation": ("embedding", "representation"),
+    "head-only": ("embedding", "representation", "readout"),
+}
+
+
+class TransferError(ValueError):
+    """A checkpoint that cannot start this training; the message names the mismatch."""
+
+
+def freeze(model: Any, strategy: str) -> list[str]:
+    """Freeze the parts of ``model`` that ``strategy`` names; return the frozen group names."""
+    if strategy not in STRATEGIES:
+        raise TransferError(f"unknown strategy {strategy!r}; choose {', '.join(STRATEGIES)}")
+    groups = model.parameter_groups()
+    if strategy == "freeze-embedding" and "embedding" not in groups:
+        raise TransferError(f"{type(model).__name__} has no embedding to freeze; use "
+                            f"freeze-representation or head-only")
+    frozen = [name for name in STRATEGIES[strategy] if name in groups]
+    for name in frozen:
+        for parameter in groups[name]:
+            parameter.requires_grad_(False)
+    return frozen
+
+
+def load_pretrained(path: str) -> PotentialTask:
+    """A checkpoint to start from, or a :class:`TransferError` saying it is none."""
+    try:
+        return load_task(path)
+    except Exception as error:  # torch/Lightning raise many kinds for a file that is no checkpoint
+        raise TransferError(f"{path} is not a pesweep checkpoint ({type(error).__name__}); "
+                            f"pass a best.ckpt or a registered model") from error
+
+
+def task_from_pretrained(
+    path: str, strategy: str, datamodule: Any, optimizer: str, lr: float, weight_decay: float,
+    alpha: float, lr_patience: int,
+) -> PotentialTask:
+    """A task whose model starts from the checkpoint at ``path`` (see the module docstring)."""
+    pretrained = load_pretrained(path)
+    elements = set(datamodule.data.elements())
+    supported = pretrained.model.supported_elements()
+    if supported is not None and elements - supported:
+        missing = [chemical_symbols[z] for z in sorted(elements - supported)]
+        raise TransferError(f"the data hold elements {missing} that the pretrained "
+                            f"{pretrained.hparams['model_name']} cannot take")
+    new = sorted(elements - set(pretrained.model.energy_reference().element_energy))
+    if new:
+        warnings.warn(f"elements {[chemical_symbols[z] for z in new]} were absent from the "
+                      f"pretraining data: their embedding rows start untrained", DataWarning,
+                      stacklevel=2)
+    task = PotentialTask(model_name=pretrained.hparams["model_name"],
+                         model_config=dict(pretrained.hparams["model_config"]),
+                         optimizer=optimizer, lr=lr, weight_decay=weight_decay, alpha=alpha,
+                         lr_patience=lr_patience)
+    task.model.load_state_dict(pretrained.model.state_dict())
+    refit = datamodule.energy_reference
+    scale = pretrained.model.energy_reference().scale
+    task.model.set_energy_reference(EnergyReference(refit.element_energy, refit.shift, scale))
+    task.metadata["frozen"] = freeze(task.model, strategy)
+    task.metadata["init_from"] = path
+    return task
