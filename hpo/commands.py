@@ -114,8 +114,10 @@ def print_summary(outcome: Any, storage: str) -> None:
     print(f"study storage: {storage}")
     print(f"MLflow tracking: {outcome.tracking_uri} (parent run {outcome.parent_run_id})")
     print("look at it:")
-    print(f"  optuna-dashboard {storage}")
-    print(f"  mlflow ui --backend-store-uri {outcome.tracking_uri}")
+    print(f"  pesweep ui --study-storage {storage} --tracking-uri {outcome.tracking_uri}")
+    print(f"  pesweep report --study {study.study_name} --storage {storage} --out report.html")
+    print(f"  (or: optuna-dashboard {storage} ; mlflow ui --backend-store-uri "
+          f"{outcome.tracking_uri})")
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -182,6 +184,49 @@ def run_spaces(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_report(args: argparse.Namespace) -> int:
+    """``pesweep report``: the study's HTML report."""
+    import optuna
+
+    from dashboards.report import write_report
+    from hpo.study import connect_storage
+
+    try:
+        study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
+    except KeyError as error:
+        raise FileNotFoundError(f"no study {args.study!r} in {args.storage}") from error
+    try:
+        path = write_report(study, args.out, args.tracking_uri)
+    except ValueError as error:
+        raise FileNotFoundError(str(error)) from error
+    print(f"report written to {path} (also logged to the study's MLflow parent run)")
+    return 0
+
+
+def run_ui_command(args: argparse.Namespace) -> int:
+    """``pesweep ui``: both dashboards until Ctrl-C."""
+    from dashboards.ui import run_ui
+
+    artifact_dir = args.artifact_dir or _recorded_artifact_dir(args.study_storage)
+    return run_ui(study_storage=args.study_storage, tracking_uri=args.tracking_uri,
+                  host=args.host, port=args.port, mlflow_port=args.mlflow_port,
+                  artifact_dir=artifact_dir)
+
+
+def _recorded_artifact_dir(storage: str) -> str | None:
+    import optuna
+
+    from hpo.study import connect_storage
+    from hpo.sweep import ARTIFACT_DIR_ATTR
+
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+        return None  # start_ui says what is missing
+    for summary in optuna.get_all_study_summaries(connect_storage(storage)):
+        if ARTIFACT_DIR_ATTR in summary.user_attrs:
+            return str(summary.user_attrs[ARTIFACT_DIR_ATTR])
+    return None
+
+
 def add_sweep_commands(
     sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
 ) -> None:
@@ -234,6 +279,23 @@ def add_sweep_commands(
     demo.add_argument("--n-structures", type=int, default=300,
                       help="EMT clusters to make when no --data is given")
     demo.set_defaults(handler=run_demo)
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a study "
+                            "(and log it to the study's MLflow parent run)")
+    report.add_argument("--study", required=True)
+    report.add_argument("--storage", default=DEFAULT_STORAGE)
+    report.add_argument("--out", default="report.html")
+    report.add_argument("--tracking-uri", help="default: the study's own")
+    report.set_defaults(handler=run_report)
+
+    ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
+    ui.add_argument("--study-storage", default=DEFAULT_STORAGE)
+    ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    ui.add_argument("--host", default="127.0.0.1", help="default loopback only")
+    ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")
+    ui.add_argument("--mlflow-port", type=int, default=5000)
+    ui.add_argument("--artifact-dir", help="trial figures (default: recorded by the sweep)")
+    ui.set_defaults(handler=run_ui_command)
 
     spaces = sub.add_parser("spaces", help="list, show or check search spaces")
     spaces.add_argument("action", choices=["list", "show", "check"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dashboards.ui import UIError
 from lightning_modules.data import DataError
 from lightning_modules.training import ConfigError
 from search_spaces.space import SpaceError
@@ -16,6 +17,7 @@ class PromotionError(ValueError):
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
+    UIError,
     DataError,
     ConfigError,
     StudyError,

@@ -25,13 +25,15 @@ import numpy as np
 import optuna
 import torch
 from optuna.trial import TrialState
+from optuna_dashboard import save_note
 from optuna_integration import PyTorchLightningPruningCallback
 
 from hpo.promotion import split_hash
-from hpo.tracking import EpochMetricsLogger, Tracker
+from hpo.tracking import EpochMetricsLogger, Tracker, run_note
 from lightning_modules.data import AtomsData
 from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules.task import load_task
+from lightning_modules import keys
+from lightning_modules.task import load_task, predict_energies
 from lightning_modules.training import (
     ConfigError,
     DivergenceError,
@@ -66,6 +68,7 @@ class Objective:
     prune: bool = True
     run_tags: dict[str, str] = field(default_factory=dict)
     trial_progress_bar: bool = False
+    artifact_store: Any = None  # optuna FileSystemArtifactStore for optuna-dashboard figures
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         values = suggest(trial, self.space)
@@ -146,7 +149,13 @@ class Objective:
     def _finish(
         self, trial: optuna.Trial, run_id: str | None, result: TrainResult
     ) -> float | tuple[float, ...]:
-        inference_ms = measure_inference_time(result.checkpoint_path, self.data)
+        inference_ms, reference, predicted = evaluate_test_split(
+            result.checkpoint_path, self.data, result.split.get("test", []))
+        if self.artifact_store is not None:
+            upload_trial_figures(trial, self.artifact_store, Path(result.output_dir), reference,
+                                 predicted, result.history)
+        if run_id is not None and self.tracker is not None:
+            save_note(trial, run_note(self.tracker, run_id))
         trial.set_user_attr("checkpoint_path", str(Path(result.checkpoint_path).resolve()))
         trial.set_user_attr("n_params", result.n_parameters)
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
@@ -179,16 +188,49 @@ class Objective:
         return chosen[0] if len(chosen) == 1 else chosen
 
 
-def measure_inference_time(checkpoint_path: str, data: AtomsData) -> float:
-    """Milliseconds per structure to predict energies and forces of up to 64 test structures."""
+def evaluate_test_split(
+    checkpoint_path: str, data: AtomsData, test: list[int]
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Milliseconds per structure (energies and forces, up to 64 structures) and test energies.
+
+    Returns (ms per structure, reference energies, predicted energies), eV.
+    """
     task = load_task(checkpoint_path)
-    test = np.asarray(task.metadata.get("split", {}).get("test", [])[:64], dtype=np.int64)
-    if not len(test):
-        return float("nan")
-    module = PotentialDataModule(data, cutoff=task.model.cutoff, batch_size=len(test))
+    indices = np.asarray(test, dtype=np.int64)
+    if not len(indices):
+        return float("nan"), np.zeros(0), np.zeros(0)
+    module = PotentialDataModule(data, cutoff=task.model.cutoff, batch_size=64)
     module.setup()
-    batch = next(iter(module.loader_for(test)))
+    batch = next(iter(module.loader_for(indices[:64])))
     task(batch, compute_forces=True)  # warm-up
     start = time.perf_counter()
     task(batch, compute_forces=True)
-    return 1000.0 * (time.perf_counter() - start) / len(test)
+    milliseconds = 1000.0 * (time.perf_counter() - start) / len(batch[keys.N_ATOMS])
+    reference, predicted, _ = predict_energies(task, module.loader_for(indices))
+    return milliseconds, reference, predicted
+
+
+def upload_trial_figures(
+    trial: optuna.Trial, store: Any, output_dir: Path, reference: np.ndarray,
+    predicted: np.ndarray, history: list[dict[str, float]],
+) -> None:
+    """Parity plot and learning curve of a trial as SVG artifacts in optuna-dashboard."""
+    from optuna.artifacts import upload_artifact
+
+    from dashboards.svg import curves_svg, parity_svg
+
+    mae = float(np.abs(predicted - reference).mean()) if len(reference) else float("nan")
+    figures = {
+        "parity.svg": parity_svg(reference.tolist(), predicted.tolist(),
+                                 f"trial {trial.number}: test MAE {mae:.4g} eV"),
+        "learning_curve.svg": curves_svg(
+            {name: ([e["epoch"] for e in history if name in e],
+                    [e[name] for e in history if name in e])
+             for name in ("train_energy_mae", "val_energy_mae")},
+            f"trial {trial.number}", "energy MAE [eV]"),
+    }
+    for name, text in figures.items():
+        path = output_dir / name
+        path.write_text(text)
+        upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial,
+                        mimetype="image/svg+xml")

@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 from mlflow.exceptions import MlflowException
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from hpo import __version__
@@ -38,6 +39,8 @@ from lightning_modules.training import TrainConfig, make_config
 from search_spaces.space import load_space, parse_space
 
 logger = logging.getLogger(__name__)
+
+ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
 
 
 def default_tracking_uri() -> str:
@@ -69,6 +72,7 @@ class SweepOptions:
     pruner_override: optuna.pruners.BasePruner | None = None
     callbacks: tuple[Any, ...] = ()  # Optuna study callbacks, e.g. a budget that calls study.stop()
     init_from: str | None = None  # models:/NAME@ALIAS, runs:/... or a checkpoint path
+    artifact_dir: str | None = None  # optuna-dashboard artifacts (default: <runs_dir>/artifacts)
 
 
 @dataclass
@@ -212,6 +216,11 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     prune = not multi_objective and (pruner_name != "none" or options.pruner_override is not None)
     study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
     runs_dir = Path(options.runs_dir).resolve() / options.study_name
+    artifact_dir = Path(options.artifact_dir or study.user_attrs.get(ARTIFACT_DIR_ATTR)
+                        or Path(options.runs_dir).resolve() / "artifacts")
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    if study.user_attrs.get(ARTIFACT_DIR_ATTR) != str(artifact_dir):
+        study.set_user_attr(ARTIFACT_DIR_ATTR, str(artifact_dir))
     objective = Objective(
         space=space,
         data=data,
@@ -229,6 +238,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             "pesweep.version": __version__,
         },
         trial_progress_bar=options.trial_progress_bar,
+        artifact_store=FileSystemArtifactStore(str(artifact_dir)),
     )
     try:
         study.optimize(

@@ -105,6 +105,16 @@ class Tracker:
         self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
 
 
+def run_note(tracker: Tracker, run_id: str) -> str:
+    """Markdown pointing from an Optuna trial to its MLflow run (a link on a tracking server)."""
+    uri = tracker.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        link = f"{uri.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
+        return f"MLflow run: [{run_id}]({link})"
+    return (f"MLflow run `{run_id}` (experiment {tracker.experiment_id}) in `{uri}`; open it with "
+            f"`mlflow ui --backend-store-uri {uri}`")
+
+
 class EpochMetricsLogger(Callback):
     """Logs every validation epoch's metrics (and the learning rate) to an MLflow run."""
 

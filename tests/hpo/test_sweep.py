@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.artifacts import get_all_artifact_meta
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -48,6 +49,11 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"checkpoint", "split.npz", "config.yaml", "audit.json"} <= artifacts
         assert trial.user_attrs["train_seconds"] > 0
+        metas = get_all_artifact_meta(trial, storage=outcome.study._storage)
+        assert {meta.filename for meta in metas} == {"parity.svg", "learning_curve.svg"}
+        storage, study_id = outcome.study._storage, outcome.study._study_id
+        notes = " ".join(str(v) for v in storage.get_study_system_attrs(study_id).values())
+        assert trial.user_attrs["mlflow_run_id"] in notes  # optuna-dashboard's trial note
 
 
 def test_rerunning_adds_trials_to_the_same_study(sweep_options) -> None:

@@ -1,0 +1,129 @@
+"""``pesweep ui``: optuna-dashboard on the study storage and the MLflow UI on the tracking store.
+
+Both run as child processes in their own process groups, on loopback by
+default; both are stopped on Ctrl-C (no orphans). A taken port or a store
+that does not exist is a one-line error before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+# optuna-dashboard has no ``python -m`` entry; this is what its console script runs
+OPTUNA_DASHBOARD_MAIN = "import sys; from optuna_dashboard._cli import main; sys.exit(main())"
+
+
+class UIError(ValueError):
+    """The dashboards cannot start; the message says why and what to change."""
+
+
+@dataclass
+class RunningUI:
+    """The two servers and their URLs."""
+
+    processes: list[subprocess.Popen]
+    optuna_url: str
+    mlflow_url: str
+
+    def stop(self) -> None:
+        """Terminate both process groups (then kill what is left)."""
+        for process in self.processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_sqlite(uri: str, what: str) -> None:
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise UIError(f"{what} {uri} does not exist (no file {path}); run a sweep first or "
+                          f"pass the right URL")
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UIError(f"the server for {url} exited (status {process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise UIError(f"{url} did not answer within {seconds:.0f} s")
+
+
+def start_ui(
+    study_storage: str, tracking_uri: str, host: str = "127.0.0.1", port: int = 8080,
+    mlflow_port: int = 5000, artifact_dir: str | None = None, log_dir: str | None = None,
+) -> RunningUI:
+    """Start both dashboards and wait until they answer."""
+    _check_sqlite(study_storage, "the study storage")
+    _check_sqlite(tracking_uri, "the MLflow tracking store")
+    for number, name in ((port, "--port"), (mlflow_port, "--mlflow-port")):
+        if not port_is_free(host, number):
+            raise UIError(f"port {number} on {host} is taken (another dashboard?); pass {name}")
+    logs = Path(log_dir or ".")
+    optuna_command = [sys.executable, "-c", OPTUNA_DASHBOARD_MAIN, study_storage, "--host", host,
+                      "--port", str(port), "--quiet"]
+    if artifact_dir:
+        optuna_command += ["--artifact-dir", artifact_dir]
+    mlflow_command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
+                      "--host", host, "--port", str(mlflow_port)]
+    processes = []
+    ui = RunningUI(processes, f"http://{host}:{port}", f"http://{host}:{mlflow_port}")
+    try:
+        for command, name in ((optuna_command, "optuna-dashboard"), (mlflow_command, "mlflow-ui")):
+            log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (the child owns it)
+            processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+        _wait_until_up(ui.optuna_url, processes[0], 60)
+        _wait_until_up(ui.mlflow_url, processes[1], 120)
+    except BaseException:
+        ui.stop()
+        raise
+    return ui
+
+
+def run_ui(**kwargs: object) -> int:
+    """Start the dashboards, print their URLs, and stop both on Ctrl-C."""
+    ui = start_ui(**kwargs)  # type: ignore[arg-type]
+    print(f"optuna-dashboard: {ui.optuna_url}")
+    print(f"MLflow UI:        {ui.mlflow_url}")
+    print("Ctrl-C stops both")
+    try:
+        while all(process.poll() is None for process in ui.processes):
+            time.sleep(1.0)
+        print("a dashboard exited; stopping the other")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        ui.stop()

@@ -1,0 +1,55 @@
+"""Figure builders return the expected traces from plain data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboards import figures
+from dashboards.svg import curves_svg, parity_svg
+
+
+def test_history_has_trials_and_running_best() -> None:
+    figure = figures.optimization_history([0, 1, 2, 3], [3.0, 1.0, 2.0, 0.5])
+    trials, best = figure.data
+    assert list(trials.y) == [3.0, 1.0, 2.0, 0.5]
+    assert list(best.y) == [3.0, 1.0, 1.0, 0.5]
+
+
+def test_parity_reports_mae_and_rmse() -> None:
+    figure = figures.parity([1.0, 2.0, 3.0], [1.5, 2.0, 2.0])
+    points, identity = figure.data
+    assert list(points.x) == [1.0, 2.0, 3.0] and list(identity.x) == [1.0, 3.0]
+    mae, rmse = (0.5 + 0 + 1) / 3, np.sqrt((0.25 + 0 + 1) / 3)
+    assert f"MAE {mae:.4g} eV" in figure.layout.title.text
+    assert f"RMSE {rmse:.4g} eV" in figure.layout.title.text
+
+
+def test_importances_parallel_slices_curves_tables() -> None:
+    bars = figures.param_importances({"lr": 0.7, "cutoff": 0.2, "n_rbf": 0.1})
+    assert list(bars.data[0].y) == ["n_rbf", "cutoff", "lr"]
+    params = [{"lr": 0.01, "attention": True}, {"lr": 0.001, "attention": False}]
+    parallel = figures.parallel_coordinates(params, [1.0, 2.0])
+    labels = [d["label"] for d in parallel.data[0].dimensions]
+    assert labels == ["attention", "lr", "objective"]
+    assert list(parallel.data[0].dimensions[0]["ticktext"]) == ["False", "True"]
+    assert figures.slice_plot("lr", [0.01, 0.001], [1.0, 2.0]).data[0].name == "lr"
+    curves = figures.learning_curves({"trial 1": ([0, 1], [2.0, 1.0]), "trial 2": ([0], [3.0])})
+    assert [trace.name for trace in curves.data] == ["trial 1", "trial 2"]
+    errors = figures.error_against([21, 21], [-0.5, 0.2], "cluster size")
+    assert list(errors.data[0].y) == [0.5, 0.2]
+    table = figures.table(["a", "b"], [[1, "x"], [2, "y"]], "t")
+    assert list(table.data[0].cells.values[0]) == [1, 2]
+
+
+@pytest.mark.parametrize("builder", ["parity", "curves"])
+def test_svg_figures_are_valid_xml(builder) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    if builder == "parity":
+        text = parity_svg([1.0, 2.0, 3.0], [1.1, 1.9, 3.2], "t")
+        assert text.count("<circle") == 3
+    else:
+        text = curves_svg({"train": ([0, 1, 2], [3.0, 2.0, 1.0])}, "t", "MAE")
+        assert "<polyline" in text
+    assert ElementTree.fromstring(text).tag.endswith("svg")

@@ -1,0 +1,117 @@
+"""The HTML report and the dashboards, checked in a real headless Chromium when installed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dashboards.report import collect_report_data, write_report
+from dashboards.ui import UIError, port_is_free, start_ui
+from hpo.sweep import run_sweep
+from tests.hpo.services import free_port
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
+                  "--v=0", "--virtual-time-budget=20000", "--window-size=1280,1600"]
+
+
+@pytest.fixture(scope="module")
+def study_outcome(tmp_path_factory, small_emt_file):
+    from hpo.sweep import SweepOptions
+    from tests.conftest import TINY_SPACE
+
+    folder = tmp_path_factory.mktemp("report")
+    space = folder / "tiny.yaml"
+    space.write_text(TINY_SPACE + "  attention: {type: categorical, choices: [true, false]}\n")
+    outcome = run_sweep(SweepOptions(
+        study_name="report", storage=f"sqlite:///{folder / 'optuna.db'}", space=str(space),
+        data=(str(small_emt_file),), n_trials=4, max_epochs=2, sampler="random", pruner="none",
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", runs_dir=str(folder / "runs"),
+        show_progress_bar=False))
+    return outcome, folder
+
+
+def test_report_is_self_contained_and_logged(study_outcome) -> None:
+    outcome, folder = study_outcome
+    data = collect_report_data(outcome.study)
+    assert len(data.values) == 4 and data.parity is not None
+    assert len(data.parity[0]) == 6  # the test split of 60 structures
+    assert any(row[0].startswith("attention=") for row in data.ablation)
+    path = write_report(outcome.study, folder / "report.html")
+    text = path.read_text()
+    assert "<script src=" not in text and "<link " not in text
+    bundle_end = text.index("</script>")  # plotly.js, inlined once (it names a CDN for geo maps)
+    assert not re.search(r"@import|url\(http|cdn\.plot\.ly|fonts\.googleapis",
+                         text[bundle_end:])
+    assert text.count('class="plotly-graph-div"') >= 7
+    from mlflow import MlflowClient
+
+    artifacts = {a.path for a in MlflowClient(outcome.tracking_uri).list_artifacts(
+        outcome.parent_run_id)}
+    assert "report.html" in artifacts
+
+
+def test_ui_refuses_taken_ports_and_missing_stores(study_outcome, tmp_path) -> None:
+    outcome, folder = study_outcome
+    with pytest.raises(UIError, match="does not exist"):
+        start_ui(f"sqlite:///{tmp_path / 'none.db'}", outcome.tracking_uri)
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        with pytest.raises(UIError, match=f"port {taken} on 127.0.0.1 is taken"):
+            start_ui(str(outcome.study._storage.url) if hasattr(outcome.study._storage, "url")
+                     else f"sqlite:///{folder / 'optuna.db'}", outcome.tracking_uri, port=taken)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.skip("no Chromium installed (.ci/run installs Debian's chromium)")
+    return found
+
+
+def open_page(url: str, screenshot: Path, profile: Path) -> tuple[str, str]:
+    """The DOM after scripts ran, and the browser's log; a screenshot is written too."""
+    browser = chromium()
+    base = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    subprocess.run([*base, f"--screenshot={screenshot}", url], capture_output=True, text=True,
+                   timeout=120)
+    assert screenshot.exists() and screenshot.stat().st_size > 1000
+    return dom.stdout, dom.stderr
+
+
+def javascript_errors(log: str) -> list[str]:
+    return [line for line in log.splitlines()
+            if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+
+
+def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> None:
+    chromium()
+    outcome, folder = study_outcome
+    report = write_report(outcome.study, folder / "browser-report.html")
+    dom, log = open_page(report.as_uri(), tmp_path / "report.png", tmp_path / "profile1")
+    assert not javascript_errors(log), javascript_errors(log)
+    assert dom.count("main-svg") >= 7  # plotly drew its SVG layers
+    ui = start_ui(f"sqlite:///{folder / 'optuna.db'}", outcome.tracking_uri,
+                  port=free_port(), mlflow_port=free_port(), log_dir=str(tmp_path))
+    try:
+        dom, log = open_page(f"{ui.optuna_url}/dashboard/studies/1", tmp_path / "optuna.png",
+                             tmp_path / "profile2")
+        assert not javascript_errors(log), javascript_errors(log)
+        assert "report" in dom
+        dom, log = open_page(ui.mlflow_url, tmp_path / "mlflow.png", tmp_path / "profile3")
+        assert not javascript_errors(log), javascript_errors(log)
+        assert ">report<" in dom  # the study's experiment is listed
+    finally:
+        ui.stop()
+    assert all(process.poll() is not None for process in ui.processes)
+    assert port_is_free("127.0.0.1", int(ui.optuna_url.rsplit(":", 1)[1]))
