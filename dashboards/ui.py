@@ -17,7 +17,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-
 # optuna-dashboard has no ``python -m`` entry; this is what its console script runs
 OPTUNA_DASHBOARD_MAIN = "import sys; from optuna_dashboard._cli import main; sys.exit(main())"
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from hpo import __version__
-from hpo.promotion import Promotion, download_checkpoint, promote_run, registry_client, split_hash
+from hpo.promotion import Promotion, download_checkpoint, promote_run, registry_client
 from hpo.study import file_sha256
-from hpo.tracking import EpochMetricsLogger, Tracker
-from lightning_modules.training import ConfigError, TrainConfig, TrainResult, make_config, train
+from hpo.tracking import Tracker, tracked_training
 from lightning_modules.pretrained import STRATEGIES, TransferError, load_pretrained
+from lightning_modules.training import ConfigError, TrainConfig, TrainResult, make_config
 
 logger = logging.getLogger(__name__)
 
@@ -80,28 +80,15 @@ def finetune(
     config = make_config(values)
     frozen = [g for g in STRATEGIES.get(strategy, ()) if g in pretrained.model.parameter_groups()]
     parent = _parent_label(source, tracking_uri)
-    tracker = Tracker(tracking_uri, experiment)
-    run_id = tracker.client.create_run(
-        tracker.experiment_id, run_name=f"finetune-{Path(data[0]).stem}",
+    result, run_id = tracked_training(
+        config, Tracker(tracking_uri, experiment), f"finetune-{Path(data[0]).stem}",
         tags={"pesweep.kind": "finetune", "pesweep.parent_model_version": parent,
               "pesweep.strategy": strategy, "pesweep.version": __version__,
               "pesweep.data_hash": ",".join(file_sha256(p)[:16] for p in data),
               "pesweep.energy_unit": energy_unit},
-    ).info.run_id
-    tracker.log_params(run_id, {"source": source, "strategy": strategy, "lr": config.lr,
-                                "max_epochs": max_epochs, "seed": seed, **model_config})
-    try:
-        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id)])
-    except Exception:
-        tracker.end_run(run_id, "FAILED")
-        raise
-    tracker.log_metrics(run_id, {**result.test_metrics, **{f"best_{k}": v for k, v in
-                                                           result.val_metrics.items()},
-                                 "train_seconds": result.seconds}, step=result.epochs)
-    tracker.set_tags(run_id, {"pesweep.test_split_hash": split_hash(result.split["test"])})
-    tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
-    tracker.log_artifact(run_id, Path(result.output_dir) / "split.npz")
-    tracker.end_run(run_id, "FINISHED")
+        params={"source": source, "strategy": strategy, "lr": config.lr,
+                "max_epochs": max_epochs, "seed": seed, **model_config},
+    )
     promotion = None
     if promote_as:
         promotion = promote_run(registry_client(tracking_uri), run_id, promote_as, alias,

@@ -30,9 +30,9 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from hpo.promotion import split_hash
 from hpo.tracking import EpochMetricsLogger, Tracker, run_note
+from lightning_modules import keys
 from lightning_modules.data import AtomsData
 from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules import keys
 from lightning_modules.task import load_task, predict_energies
 from lightning_modules.training import (
     ConfigError,

@@ -130,3 +130,31 @@ class EpochMetricsLogger(Callback):
         metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         self.tracker.log_metrics(self.run_id, metrics, step=trainer.current_epoch)
         self.last_epoch = trainer.current_epoch
+
+
+def tracked_training(
+    config: Any, tracker: Tracker, run_name: str, tags: dict[str, str], params: dict[str, Any]
+) -> tuple[Any, str]:
+    """One training as one MLflow run: per-epoch metrics, test metrics, checkpoint and split.
+
+    Returns (TrainResult, run id); the run ends FINISHED, or FAILED when training raises.
+    """
+    from hpo.promotion import split_hash
+    from lightning_modules.training import train
+
+    run_id = tracker.client.create_run(tracker.experiment_id, run_name=run_name,
+                                       tags=tags).info.run_id
+    tracker.log_params(run_id, params)
+    try:
+        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id)])
+    except BaseException:
+        tracker.end_run(run_id, "FAILED")
+        raise
+    tracker.log_metrics(run_id, {**result.test_metrics, "train_seconds": result.seconds,
+                                 **{f"best_{k}": v for k, v in result.val_metrics.items()}},
+                        step=result.epochs)
+    tracker.set_tags(run_id, {"pesweep.test_split_hash": split_hash(result.split["test"])})
+    tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
+    tracker.log_artifact(run_id, Path(result.output_dir) / "split.npz")
+    tracker.end_run(run_id, "FINISHED")
+    return result, run_id

@@ -8,44 +8,21 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 from scipy import stats
 
 from hpo import __version__
 from hpo.finetune import finetune
-from hpo.promotion import download_checkpoint, promote_run, registry_client, split_hash
+from hpo.promotion import download_checkpoint, promote_run, registry_client
 from hpo.study import file_sha256
-from hpo.tracking import EpochMetricsLogger, Tracker
+from hpo.tracking import Tracker, tracked_training
 from lightning_modules.task import load_task
-from lightning_modules.training import TrainConfig, TrainResult, make_config, train
+from lightning_modules.training import TrainConfig, make_config, train
 
 logger = logging.getLogger(__name__)
 
 COMPARED = ("test_energy_rmse", "test_energy_mae", "test_force_rmse", "test_force_mae")
-
-
-def train_tracked(config: TrainConfig, tracker: Tracker, tags: dict[str, str]) -> tuple[
-        TrainResult, str]:
-    """Train from scratch as one MLflow run (metrics per epoch, test metrics, checkpoint)."""
-    run_id = tracker.client.create_run(
-        tracker.experiment_id, run_name=f"{tags.get('pesweep.kind', 'train')}-"
-                                        f"{Path(config.data[0]).stem}",
-        tags={"pesweep.version": __version__, "pesweep.energy_unit": config.energy_unit,
-              "pesweep.data_hash": ",".join(file_sha256(p)[:16] for p in config.data), **tags},
-    ).info.run_id
-    tracker.log_params(run_id, {"model": config.model, **config.model_config, "lr": config.lr,
-                                "max_epochs": config.max_epochs, "seed": config.seed})
-    try:
-        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id)])
-    except Exception:
-        tracker.end_run(run_id, "FAILED")
-        raise
-    tracker.log_metrics(run_id, {**result.test_metrics, "train_seconds": result.seconds},
-                        step=result.epochs)
-    tracker.set_tags(run_id, {"pesweep.test_split_hash": split_hash(result.split["test"])})
-    tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
-    tracker.end_run(run_id, "FINISHED")
-    return result, run_id
 
 
 @dataclass
@@ -87,7 +64,14 @@ def run_chain(
         output_dir = str(Path(runs_dir) / f"stage-{index}")
         stage_config = dataclasses.replace(base, data=(data,), output_dir=output_dir)
         if previous is None:
-            result, run_id = train_tracked(stage_config, tracker, {"pesweep.kind": "chain-stage"})
+            result, run_id = tracked_training(
+                stage_config, tracker, f"chain-stage-{Path(data).stem}",
+                tags={"pesweep.kind": "chain-stage", "pesweep.version": __version__,
+                      "pesweep.energy_unit": stage_config.energy_unit,
+                      "pesweep.data_hash": file_sha256(data)[:16]},
+                params={"model": stage_config.model, **stage_config.model_config,
+                        "lr": stage_config.lr, "max_epochs": stage_config.max_epochs,
+                        "seed": stage_config.seed})
             parent = ""
         else:
             tuned = finetune(previous, [data], tracking_uri, energy_unit=base.energy_unit,

@@ -24,6 +24,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from lightning_modules.datamodule import PotentialDataModule
+from lightning_modules.pretrained import TransferError, task_from_pretrained
 from lightning_modules.registry import (
     build_model,
     check_model_config,
@@ -32,7 +33,6 @@ from lightning_modules.registry import (
 )
 from lightning_modules.splits import save_split
 from lightning_modules.task import PotentialTask
-from lightning_modules.pretrained import TransferError, task_from_pretrained
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_modules.data import AtomsData, load_data
 from hpo.sweep import SweepOptions
+from lightning_modules.data import AtomsData, load_data
 from lightning_modules.emt_data import write_emt_clusters
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lightning_modules.nn.activations import (
     ACTIVATIONS,
-    SmoothMaximumUnit,
     ShiftedSoftplus,
+    SmoothMaximumUnit,
     build_activation,
     shifted_softplus,
     smooth_maximum_unit,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from optuna.trial import TrialState
 
 from hpo.errors import PromotionError
-from hpo.promotion import describe_models, promote_best_trial, promote_run, registry_client, rollback
+from hpo.promotion import (
+    describe_models,
+    promote_best_trial,
+    promote_run,
+    registry_client,
+    rollback,
+)
 from hpo.sweep import run_sweep
 from lightning_modules import keys
 from lightning_modules.batching import atoms_to_batch

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.artifacts import get_all_artifact_meta
 from mlflow import MlflowClient
+from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from hpo.errors import StudyError

@@ -105,13 +105,14 @@ class TestPotentialContract:
         torch.testing.assert_close(f32.double(), f64, rtol=0, atol=1e-4)
 
     def test_batch_equals_single_structures(self, name) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import ase.io
+
         from lightning_modules.batching import BatchCollator, dataset_pairs
         from lightning_modules.data import load_data  # noqa: F401  (format check only)
         from lightning_modules.emt_data import emt_clusters as make
-
-        import ase.io
-        import tempfile
-        from pathlib import Path
 
         frames = make(n_structures=3, seed=11)
         with tempfile.TemporaryDirectory() as folder:
