@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class RunningUI:
     processes: list[subprocess.Popen]
     optuna_url: str
     mlflow_url: str
+    log_dir: str = ""
 
     def stop(self) -> None:
         """Terminate both process groups (then kill what is left)."""
@@ -89,7 +91,7 @@ def start_ui(
     for number, name in ((port, "--port"), (mlflow_port, "--mlflow-port")):
         if not port_is_free(host, number):
             raise UIError(f"port {number} on {host} is taken (another dashboard?); pass {name}")
-    logs = Path(log_dir or ".")
+    logs = Path(log_dir or tempfile.mkdtemp(prefix="pesweep-ui-"))
     optuna_command = [sys.executable, "-c", OPTUNA_DASHBOARD_MAIN, study_storage, "--host", host,
                       "--port", str(port), "--quiet"]
     if artifact_dir:
@@ -97,7 +99,7 @@ def start_ui(
     mlflow_command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
                       "--host", host, "--port", str(mlflow_port)]
     processes = []
-    ui = RunningUI(processes, f"http://{host}:{port}", f"http://{host}:{mlflow_port}")
+    ui = RunningUI(processes, f"http://{host}:{port}", f"http://{host}:{mlflow_port}", str(logs))
     try:
         for command, name in ((optuna_command, "optuna-dashboard"), (mlflow_command, "mlflow-ui")):
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (the child owns it)
@@ -116,7 +118,7 @@ def run_ui(**kwargs: object) -> int:
     ui = start_ui(**kwargs)  # type: ignore[arg-type]
     print(f"optuna-dashboard: {ui.optuna_url}")
     print(f"MLflow UI:        {ui.mlflow_url}")
-    print("Ctrl-C stops both")
+    print(f"server logs in {ui.log_dir}; Ctrl-C stops both")
     try:
         while all(process.poll() is None for process in ui.processes):
             time.sleep(1.0)

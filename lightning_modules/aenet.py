@@ -118,10 +118,9 @@ class AenetPotential(Potential):
             return features
         displacement = positions - positions.detach()  # zero, carries d/dR
         length = features.shape[1]
-        flat = batch[keys.JACOBIAN]
         changes, rows = [], []
-        for start, n, offset in batch[keys.JACOBIAN_BLOCKS].tolist():
-            jacobian = flat[offset:offset + n * length * n * 3].view(n * length, n * 3)
+        jacobians = batch[keys.JACOBIAN]  # one [n * length, n * 3] matrix per structure
+        for (start, n), jacobian in zip(batch[keys.JACOBIAN_BLOCKS].tolist(), jacobians):
             moved = displacement[start:start + n].reshape(n * 3)
             changes.append((jacobian @ moved).view(n, length))  # one matvec per structure
             rows.append(torch.arange(start, start + n, device=features.device))

@@ -105,24 +105,31 @@ class BatchCollator:
         self.features: FeatureCache | None = None  # set for descriptor-based models
 
     def attach_features(self, features: FeatureCache | None) -> None:
-        """Add cached descriptors (and Jacobians) to every batch from now on."""
+        """Add cached descriptors (and Jacobians) to every batch from now on.
+
+        Batches then carry no neighbour pairs: the cached descriptors replace them.
+        """
         self.features = features
 
     def __call__(self, indices: list[int] | np.ndarray) -> dict[str, torch.Tensor]:
         indices = np.asarray(indices, dtype=np.int64)
         data, pairs = self.data, self.pairs
         atom_ranges = [np.arange(self.atom_offsets[k], self.atom_offsets[k + 1]) for k in indices]
-        pair_ranges = [np.arange(pairs.offsets[k], pairs.offsets[k + 1]) for k in indices]
         atom_index = np.concatenate(atom_ranges)
-        pair_index = np.concatenate(pair_ranges)
+        pair_index = (np.concatenate([np.arange(pairs.offsets[k], pairs.offsets[k + 1])
+                                      for k in indices]) if self.features is None else None)
         n_atoms = data.n_atoms[indices]
         batch_atom_start = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
-        pair_counts = pairs.offsets[indices + 1] - pairs.offsets[indices]
-        pair_start = np.repeat(batch_atom_start, pair_counts)
-        idx_i, idx_j, shifts = symmetric_pairs(
-            pairs.i[pair_index] + pair_start, pairs.j[pair_index] + pair_start,
-            pairs.shifts[pair_index],
-        )
+        if self.features is None:
+            pair_counts = pairs.offsets[indices + 1] - pairs.offsets[indices]
+            pair_start = np.repeat(batch_atom_start, pair_counts)
+            idx_i, idx_j, shifts = symmetric_pairs(
+                pairs.i[pair_index] + pair_start, pairs.j[pair_index] + pair_start,
+                pairs.shifts[pair_index],
+            )
+        else:  # cached descriptors replace the pairs
+            idx_i = idx_j = np.zeros(0, dtype=np.int64)
+            shifts = np.zeros((0, 3))
         batch = {
             keys.Z: torch.from_numpy(data.numbers[atom_index]),
             keys.R: torch.as_tensor(data.positions[atom_index], dtype=self.dtype),

@@ -109,7 +109,7 @@ def cached_features(
 
 def batch_features(
     cache: FeatureCache, data: AtomsData, indices: np.ndarray, dtype: torch.dtype
-) -> dict[str, torch.Tensor]:
+) -> dict[str, torch.Tensor | list[torch.Tensor]]:
     """The cached descriptors of a batch and the Jacobian entries of its structures that have one."""
     from lightning_modules import keys
 
@@ -117,15 +117,14 @@ def batch_features(
     atom_index = np.concatenate([np.arange(offsets[k], offsets[k + 1]) for k in indices])
     result = {keys.DESCRIPTOR: cache.features[torch.from_numpy(atom_index)].to(dtype)}
     blocks, layout = [], []
-    start, flat = 0, 0
+    start = 0
     for k in indices.tolist():
         n = int(data.n_atoms[k])
         if k in cache.jacobians:
-            blocks.append(cache.jacobians[k].reshape(-1))
-            layout.append((start, n, flat))
-            flat += blocks[-1].numel()
+            blocks.append(cache.jacobians[k].to(dtype))  # the cached tensor itself: no copy
+            layout.append((start, n))
         start += n
     if blocks:
-        result[keys.JACOBIAN] = torch.cat(blocks).to(dtype)
+        result[keys.JACOBIAN] = blocks  # type: ignore[assignment]
         result[keys.JACOBIAN_BLOCKS] = torch.tensor(layout, dtype=torch.long)
     return result

@@ -27,5 +27,5 @@ HAS_FORCES = "has_forces"  # [n_structures] bool, structures whose forces enter 
 CLEAN = "audit_clean"  # [n_structures] bool, not flagged by the data audit
 INDEX = "structure_id"  # [n_structures] int64, index in the full data set
 DESCRIPTOR = "descriptor"  # [n_atoms, length] cached descriptors (descriptor-based models)
-JACOBIAN = "descriptor_jacobian"  # [sum of n*length*n*3] flat dG/dR matrices, cached
-JACOBIAN_BLOCKS = "jacobian_blocks"  # [n_blocks, 3] (first atom in batch, n atoms, flat offset)
+JACOBIAN = "descriptor_jacobian"  # list of [n*length, n*3] dG/dR matrices (cached, not copied)
+JACOBIAN_BLOCKS = "jacobian_blocks"  # [n_blocks, 2] (first atom in the batch, n atoms)

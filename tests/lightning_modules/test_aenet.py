@@ -82,11 +82,16 @@ def test_cached_descriptors_give_the_same_energies_and_forces(tio2_small, tmp_pa
     task = build_task(config, module)  # attaches the cache
     model = task.model.double()
     module._collator.dtype = torch.float64
-    batch = next(iter(module.val_dataloader()))
+    indices = module.split["val"].tolist()
+    batch = module._collator(indices)
     assert keys.DESCRIPTOR in batch and keys.JACOBIAN in batch
+    assert batch[keys.IDX_I].numel() == 0  # cached descriptors replace the pairs
     cached = model(batch, compute_forces=True)
-    plain = {k: v for k, v in batch.items()
-             if k not in (keys.DESCRIPTOR, keys.JACOBIAN, keys.JACOBIAN_BLOCKS)}
+    features = module._collator.features
+    module._collator.attach_features(None)
+    plain = module._collator(indices)
+    module._collator.attach_features(features)
+    assert keys.DESCRIPTOR not in plain and plain[keys.IDX_I].numel() > 0
     direct = model(plain, compute_forces=True)
     torch.testing.assert_close(cached[keys.ENERGY], direct[keys.ENERGY], rtol=0, atol=1e-5)
     torch.testing.assert_close(cached[keys.FORCES], direct[keys.FORCES], rtol=0, atol=1e-5)
