@@ -17,13 +17,21 @@ def _tracking(args: argparse.Namespace) -> str:
 
 
 def run_promote(args: argparse.Namespace) -> int:
+    from hpo.errors import PromotionError
     from hpo.promotion import promote_best_trial, rollback
     from hpo.study import connect_storage, stored_setup
 
     if args.rollback:
+        if not args.model_name:
+            raise PromotionError("--rollback needs --model-name (the registered model)")
         print(rollback(_tracking(args), args.model_name, args.alias).message)
         return 0
-    study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
+    if not args.study:
+        raise PromotionError("give --study NAME (the study whose best trial to promote)")
+    try:
+        study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
+    except KeyError as error:
+        raise PromotionError(f"no study {args.study!r} in {args.storage}") from error
     setup = stored_setup(study)
     tracking = args.tracking_uri or (setup.tracking_uri if setup else DEFAULT_TRACKING)
     promotion = promote_best_trial(study, tracking, args.model_name or args.study, args.alias,

@@ -31,6 +31,20 @@ def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) 
     study = optuna.load_study(study_name="cli", storage=f"sqlite:///{tmp_path / 'pesweep.db'}")
     assert len(study.trials) == 3
     assert (tmp_path / "mlflow.db").exists()
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = run_cli("promote", "--study", "cli", "--model-name", "cuau", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "cuau version 1 is now @pretrained" in done.stdout
+    done = run_cli("models", "list", "--tracking-uri", tracking, cwd=tmp_path)
+    assert "cuau v1 @pretrained" in done.stdout
+    done = run_cli("promote", "--rollback", "--model-name", "cuau", "--tracking-uri", tracking,
+                   cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "pesweep: error: cuau has no @pretrained-previous to roll back to")
+    done = run_cli("promote", "--rollback", cwd=tmp_path)
+    assert done.stderr.strip().splitlines()[-1] == (
+        "pesweep: error: --rollback needs --model-name (the registered model)")
 
 
 def test_spaces_list_show_check(tmp_path, tiny_space) -> None:

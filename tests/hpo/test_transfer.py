@@ -172,3 +172,16 @@ def test_finetuning_sweep_refuses_architecture_parameters(pretrained, sweep_opti
 
     with pytest.raises(StudyError, match="may not sample n_atom_basis"):
         run_sweep(sweep_options(init_from=pretrained))
+
+
+def test_new_elements_in_the_target_are_named(pretrained, tracking, tmp_path) -> None:
+    import ase.io
+
+    from lightning_modules.data import DataWarning
+
+    target = tmp_path / "cuag.xyz"
+    ase.io.write(target, emt_clusters(40, seed=9, elements=("Cu", "Ag")))
+    with pytest.warns(DataWarning, match=r"elements \['Ag'\] were absent from the pretraining"):
+        tuned = finetune(pretrained, [str(target)], tracking, max_epochs=1,
+                         output_dir=str(tmp_path / "ft"))
+    assert 47 in load_task(tuned.result.checkpoint_path).model.energy_reference().element_energy
