@@ -35,24 +35,42 @@ class RunningUI:
     mlflow_url: str
     log_dir: str = ""
 
-    def stop(self) -> None:
-        """Terminate both process groups (then kill what is left)."""
+    def stop(self, grace_seconds: float = 15.0) -> None:
+        """Terminate both process groups, workers included; kill whatever outlives the grace."""
         for process in self.processes:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
+            _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
         for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+            while _group_alive(process) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _group_alive(process):
+                _signal_group(process.pid, signal.SIGKILL)
+                killed_by = time.monotonic() + 5.0  # an unreaped zombie must not hang us
+                while _group_alive(process) and time.monotonic() < killed_by:
+                    time.sleep(0.1)
+
+
+def _signal_group(group: int, number: int) -> None:
+    try:
+        os.killpg(group, number)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    """Whether any process of the child's group still exists (the leader is reaped here)."""
+    process.poll()
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """True when a server could listen on ``port``; like the servers, ignores TIME_WAIT leftovers."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

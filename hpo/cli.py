@@ -38,7 +38,8 @@ def configure_logging(verbose: bool) -> None:
 def _add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
         "--data", nargs="+", required=required, metavar="PATH",
-        help="data file(s): .npz (R, E, z[, F]) or any ase.io format with energies",
+        help="data file(s): .npz (R, E, z[, F]), ænet XSF (file, folder or .tar.gz) or any "
+        "ase.io format with energies (extxyz, ASE db, ...)",
     )
     parser.add_argument(
         "--energy-unit", default=None, choices=["ev", "hartree", "kcal/mol", "kj/mol", "mev"],
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train one model from a YAML config (and flags)")
     train.add_argument("--config", help="YAML file with TrainConfig keys (see README)")
     _add_data_arguments(train, required=False)
-    train.add_argument("--model", help="model name (schnet)")
+    train.add_argument("--model", help="model name: schnet or aenet (default schnet)")
     train.add_argument("--max-epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)

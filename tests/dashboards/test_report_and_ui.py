@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -114,4 +115,7 @@ def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> No
     finally:
         ui.stop()
     assert all(process.poll() is not None for process in ui.processes)
+    for process in ui.processes:  # no orphans: the whole process group is gone
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)
     assert port_is_free("127.0.0.1", int(ui.optuna_url.rsplit(":", 1)[1]))
