@@ -1,4 +1,4 @@
-"""Pruning efficiency: TPE with median pruning against random search without pruning.
+"""Pruning efficiency: TPE with pruning (median by default) against random search without pruning.
 
 Both get the same budget of trial-epochs (a trial that runs e epochs spends
 e) on the same SeB20 data and search space, for several seeds. Printed per
@@ -7,6 +7,7 @@ spent, and the trial-epochs TPE+pruning needed to reach random search's best.
 
     python benchmarks/hpo_efficiency.py [--seeds 3] [--budget 60] [--max-epochs 6]
                                         [--structures 400] [--drop-flagged]
+                                        [--pruner median|hyperband|successive-halving]
 
 Goal: pruning saves at least half of the trial-epochs at equal best MAE.
 """
@@ -72,8 +73,8 @@ def run(strategy: str, seed: int, data: str, args: argparse.Namespace, folder: P
     outcome = run_sweep(SweepOptions(
         study_name=f"{strategy}-{seed}", storage=f"sqlite:///{folder / 'studies.db'}",
         space=str(space), data=(data,), energy_unit="hartree", n_trials=10_000,
-        sampler="tpe" if strategy == "tpe+median" else "random",
-        pruner="median" if strategy == "tpe+median" else "none",
+        sampler="tpe" if strategy == "tpe+pruning" else "random",
+        pruner=args.pruner if strategy == "tpe+pruning" else "none",
         max_epochs=args.max_epochs, seed=seed, tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         runs_dir=str(folder / "runs"), show_progress_bar=False, callbacks=(Budget(args.budget),),
         train_overrides={"drop_flagged": True} if args.drop_flagged else {},
@@ -88,6 +89,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=60, help="trial-epochs per strategy")
     parser.add_argument("--max-epochs", type=int, default=6)
     parser.add_argument("--structures", type=int, default=400, help="SeB20 structures used")
+    parser.add_argument("--pruner", default="median",
+                        choices=["median", "hyperband", "successive-halving"],
+                        help="the pruner of the TPE side (default median)")
     parser.add_argument("--drop-flagged", action="store_true",
                         help="train and validate on the audit-clean structures only")
     args = parser.parse_args()
@@ -101,7 +105,8 @@ def main() -> None:
                                                            replace=False))
             subset = folder / "B=20.npz"
             np.savez(subset, R=archive["R"][keep], E=archive["E"][keep], z=archive["z"])
-        print(f"budget {args.budget} trial-epochs, {args.max_epochs} epochs per trial, "
+        print(f"TPE with the {args.pruner} pruner against random search; "
+              f"budget {args.budget} trial-epochs, {args.max_epochs} epochs per trial, "
               f"{args.structures} SeB20 structures"
               + (", audit-flagged ones dropped" if args.drop_flagged else ""))
         print(f"{'seed':>4s} {'random best':>12s} {'spent':>6s} {'tpe+prune best':>15s} "
@@ -109,7 +114,7 @@ def main() -> None:
         savings = []
         for seed in range(args.seeds):
             random_curve = run("random", seed, str(subset), args, folder)
-            tpe_curve = run("tpe+median", seed, str(subset), args, folder)
+            tpe_curve = run("tpe+pruning", seed, str(subset), args, folder)
             target = random_curve[-1][1]
             reached = next((spent for spent, best in tpe_curve if best <= target), None)
             savings.append(1 - reached / random_curve[-1][0] if reached else 0.0)
