@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from hpo import __version__
-from hpo.promotion import Promotion, download_checkpoint, promote_run, registry_client
+from hpo.promotion import Promotion, promote_run, registry_client
 from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
+from lightning_modules.calculator import registered_version, resolve_checkpoint
 from lightning_modules.pretrained import STRATEGIES, TransferError, load_pretrained
 from lightning_modules.training import ConfigError, TrainConfig, TrainResult, make_config
 
@@ -53,7 +54,7 @@ def finetune(
     overrides: dict[str, Any] | None = None,
 ) -> FinetuneResult:
     """Fine-tune the model at ``source`` on ``data``; see the module docstring."""
-    checkpoint = download_checkpoint(source, tracking_uri)
+    checkpoint = resolve_checkpoint(source, tracking_uri)
     try:
         pretrained = load_pretrained(str(checkpoint))
     except TransferError as error:
@@ -99,8 +100,6 @@ def finetune(
 def _parent_label(source: str, tracking_uri: str) -> str:
     """``NAME/VERSION`` for a registered source, else the source as given."""
     if source.startswith("models:/"):
-        from hpo.promotion import model_version
-
-        version = model_version(registry_client(tracking_uri), source)
+        version = registered_version(source, tracking_uri)
         return f"{version.name}/{version.version}"
     return source

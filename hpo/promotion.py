@@ -2,7 +2,8 @@
 
 A version's source is the ``checkpoint`` artifact folder of the run that
 trained it (``runs:/<run_id>/checkpoint``), so ``PesweepCalculator`` and
-``pesweep finetune --from models:/NAME@ALIAS`` load it. Every version
+``pesweep finetune --from models:/NAME@ALIAS`` load it
+(:func:`lightning_modules.calculator.resolve_checkpoint`). Every version
 carries lineage tags: study, trial, parameters, data hash, test-split hash,
 validation and test metrics, and the parent version when it was fine-tuned.
 
@@ -16,7 +17,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,6 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import PromotionError, StudyError
-from lightning_modules.calculator import resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -33,37 +32,6 @@ logger = logging.getLogger(__name__)
 def registry_client(tracking_uri: str) -> MlflowClient:
     """An MLflow client whose model registry lives in the same store as the runs."""
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-
-
-def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
-    """``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` -> (name, alias, version)."""
-    body = uri.removeprefix("models:/")
-    if "@" in body:
-        name, alias = body.split("@", 1)
-        return name, alias, None
-    name, _, version = body.partition("/")
-    if not version:
-        raise PromotionError(f"{uri}: give models:/NAME@ALIAS or models:/NAME/VERSION")
-    return name, None, version
-
-
-def model_version(client: MlflowClient, uri: str) -> ModelVersion:
-    """The registered version a ``models:/`` URI points to; a clear error when there is none."""
-    name, alias, version = parse_model_uri(uri)
-    try:
-        if alias is not None:
-            return client.get_model_version_by_alias(name, alias)
-        return client.get_model_version(name, str(version))
-    except MlflowException as error:
-        raise PromotionError(
-            f"{uri} is not in the registry at {client.tracking_uri} ({error.message.splitlines()[0]});"
-            f" check the name and alias with pesweep models list"
-        ) from error
-
-
-def download_checkpoint(uri: str, tracking_uri: str) -> Path:
-    """A local checkpoint for a ``models:/`` URI, an MLflow artifact URI, or a path."""
-    return resolve_checkpoint(uri, tracking_uri)
 
 
 def split_hash(indices: list[int] | np.ndarray) -> str:

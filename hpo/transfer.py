@@ -14,9 +14,10 @@ from scipy import stats
 
 from hpo import __version__
 from hpo.finetune import finetune
-from hpo.promotion import download_checkpoint, promote_run, registry_client
+from hpo.promotion import promote_run, registry_client
 from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
+from lightning_modules.calculator import resolve_checkpoint
 from lightning_modules.task import load_task
 from lightning_modules.training import TrainConfig, make_config, train
 
@@ -129,7 +130,7 @@ def compare_transfer(
     finetune_lr: float | None = None,
 ) -> Comparison:
     """Scratch and fine-tuned training with the same budget and split per seed; paired t-tests."""
-    pretrained = load_task(str(download_checkpoint(source, tracking_uri)))
+    pretrained = load_task(str(resolve_checkpoint(source, tracking_uri)))
     base_values = dict(pretrained.metadata["config"])
     comparison = Comparison(seeds=list(seeds))
     folder = Path(tempfile.mkdtemp(prefix="pesweep-compare-"))

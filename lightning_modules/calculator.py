@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _registered_source(uri: str, tracking_uri: str | None) -> str:
-    """The artifact URI behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+def registered_version(uri: str, tracking_uri: str | None) -> Any:
+    """The model version behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
 
     The registry is looked up in the tracking store (pesweep keeps both in one).
     """
@@ -52,14 +52,14 @@ def _registered_source(uri: str, tracking_uri: str | None) -> str:
             f"{uri} is not in the registry at {client.tracking_uri}; check the name and alias "
             f"with pesweep models list"
         ) from error
-    return str(version.source)
+    return version
 
 
 def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
     """A local checkpoint file for a path, a folder holding one, ``models:/...`` or ``runs:/...``."""
     text = str(path_or_uri)
     if text.startswith("models:/"):
-        text = _registered_source(text, tracking_uri)
+        text = str(registered_version(text, tracking_uri).source)
     if text.startswith(("runs:/", "mlflow-artifacts:/")) or "://" in text:
         import tempfile
 
