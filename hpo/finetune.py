@@ -10,7 +10,6 @@ can be promoted.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
 from lightning_modules.calculator import registered_version, resolve_checkpoint
 from lightning_modules.pretrained import STRATEGIES, TransferError, load_pretrained
-from lightning_modules.training import ConfigError, TrainConfig, TrainResult, make_config
+from lightning_modules.training import ConfigError, TrainResult, config_from_record
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +69,11 @@ def finetune(
             f"the pretrained model has cutoff {model_cutoff:g} A, not {cutoff:g} A; the "
             f"architecture is fixed in fine-tuning (train a new model for another cutoff)"
         )
-    valid = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in old_config.items() if k in valid}
-    values.update(dict(data=list(data), energy_unit=energy_unit, max_epochs=max_epochs,
-                       seed=seed, output_dir=output_dir, model=model_name,
-                       model_config=model_config, lr=lr or old_config.get("lr", 5e-4) / 10,
-                       progress_bar=False, element_energies={}, init_from=str(checkpoint),
-                       strategy=strategy))
-    values.update(overrides or {})
-    config = make_config(values)
+    changes = dict(data=list(data), energy_unit=energy_unit, max_epochs=max_epochs, seed=seed,
+                   output_dir=output_dir, model=model_name, model_config=model_config,
+                   lr=lr or old_config.get("lr", 5e-4) / 10, progress_bar=False,
+                   element_energies={}, init_from=str(checkpoint), strategy=strategy)
+    config = config_from_record(old_config, **{**changes, **(overrides or {})})
     frozen = [g for g in STRATEGIES.get(strategy, ()) if g in pretrained.model.parameter_groups()]
     parent = _parent_label(source, tracking_uri)
     result, run_id = tracked_training(

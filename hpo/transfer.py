@@ -19,7 +19,7 @@ from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
 from lightning_modules.calculator import resolve_checkpoint
 from lightning_modules.task import load_task
-from lightning_modules.training import TrainConfig, make_config, train
+from lightning_modules.training import TrainConfig, config_from_record, train
 
 logger = logging.getLogger(__name__)
 
@@ -131,16 +131,14 @@ def compare_transfer(
 ) -> Comparison:
     """Scratch and fine-tuned training with the same budget and split per seed; paired t-tests."""
     pretrained = load_task(str(resolve_checkpoint(source, tracking_uri)))
-    base_values = dict(pretrained.metadata["config"])
+    record = dict(pretrained.metadata["config"])
     comparison = Comparison(seeds=list(seeds))
     folder = Path(tempfile.mkdtemp(prefix="pesweep-compare-"))
     for seed in seeds:
-        values = {**base_values, "data": list(target), "energy_unit": energy_unit,
-                  "max_epochs": max_epochs, "seed": seed, "progress_bar": False,
-                  "element_energies": {}, "output_dir": str(folder / f"scratch-{seed}")}
-        valid = {f.name for f in dataclasses.fields(TrainConfig)}
-        scratch = train(make_config({k: v for k, v in values.items() if k in valid}),
-                        log_audit=False)
+        scratch_config = config_from_record(
+            record, data=list(target), energy_unit=energy_unit, max_epochs=max_epochs, seed=seed,
+            progress_bar=False, element_energies={}, output_dir=str(folder / f"scratch-{seed}"))
+        scratch = train(scratch_config, log_audit=False)
         transfer = finetune(source, list(target), tracking_uri, energy_unit=energy_unit,
                             strategy=strategy, lr=finetune_lr, max_epochs=max_epochs, seed=seed,
                             output_dir=str(folder / f"transfer-{seed}"), experiment="compare")

@@ -118,6 +118,15 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
     return config
 
 
+def config_from_record(record: dict[str, Any], **changes: Any) -> TrainConfig:
+    """A config from one recorded in a checkpoint, with ``changes`` applied and validated.
+
+    Keys this version of TrainConfig does not know (an older or newer record) are dropped.
+    """
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return make_config({**{k: v for k, v in record.items() if k in known}, **changes})
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read a YAML config file, apply ``overrides`` (e.g. command-line flags), validate."""
     path = Path(path)
