@@ -54,18 +54,14 @@ def _run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
 
 def _best_parity(study: optuna.Study, setup: Any) -> tuple[list[float], list[float], list[int]]:
     from lightning_modules.data import load_data
-    from lightning_modules.datamodule import PotentialDataModule
-    from lightning_modules.task import load_task, predict_energies
+    from lightning_modules.evaluation import predict_energies, split_loader
+    from lightning_modules.task import load_task
 
-    best = study.best_trial
-    task = load_task(best.user_attrs["checkpoint_path"])
+    task = load_task(study.best_trial.user_attrs["checkpoint_path"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = load_data(list(setup.data), setup.energy_unit)
-    module = PotentialDataModule(data, cutoff=task.model.cutoff, batch_size=64)
-    module.setup()
-    test = np.asarray(task.metadata["split"]["test"], dtype=np.int64)
-    reference, predicted, sizes = predict_energies(task, module.loader_for(test))
+    reference, predicted, sizes = predict_energies(task, split_loader(task, data))
     return reference.tolist(), predicted.tolist(), sizes.tolist()
 
 

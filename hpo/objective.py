@@ -32,8 +32,8 @@ from hpo.promotion import split_hash
 from hpo.tracking import EpochMetricsLogger, Tracker, run_note
 from lightning_modules import keys
 from lightning_modules.data import AtomsData
-from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules.task import load_task, predict_energies
+from lightning_modules.evaluation import predict_energies, split_loader
+from lightning_modules.task import load_task
 from lightning_modules.training import (
     ConfigError,
     DivergenceError,
@@ -149,8 +149,7 @@ class Objective:
     def _finish(
         self, trial: optuna.Trial, run_id: str | None, result: TrainResult
     ) -> float | tuple[float, ...]:
-        inference_ms, reference, predicted = evaluate_test_split(
-            result.checkpoint_path, self.data, result.split.get("test", []))
+        inference_ms, reference, predicted = evaluate_test_split(result.checkpoint_path, self.data)
         if self.artifact_store is not None:
             upload_trial_figures(trial, self.artifact_store, Path(result.output_dir), reference,
                                  predicted, result.history)
@@ -189,24 +188,23 @@ class Objective:
 
 
 def evaluate_test_split(
-    checkpoint_path: str, data: AtomsData, test: list[int]
+    checkpoint_path: str, data: AtomsData
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Milliseconds per structure (energies and forces, up to 64 structures) and test energies.
+    """Milliseconds per structure (energies and forces, first batch of up to 64) and test energies.
 
-    Returns (ms per structure, reference energies, predicted energies), eV.
+    Returns (ms per structure, reference energies, predicted energies), eV, on the
+    checkpoint's recorded test split.
     """
     task = load_task(checkpoint_path)
-    indices = np.asarray(test, dtype=np.int64)
-    if not len(indices):
+    if not task.metadata.get("split", {}).get("test"):
         return float("nan"), np.zeros(0), np.zeros(0)
-    module = PotentialDataModule(data, cutoff=task.model.cutoff, batch_size=64)
-    module.setup()
-    batch = next(iter(module.loader_for(indices[:64])))
+    loader = split_loader(task, data)
+    batch = next(iter(loader))
     task(batch, compute_forces=True)  # warm-up
     start = time.perf_counter()
     task(batch, compute_forces=True)
     milliseconds = 1000.0 * (time.perf_counter() - start) / len(batch[keys.N_ATOMS])
-    reference, predicted, _ = predict_energies(task, module.loader_for(indices))
+    reference, predicted, _ = predict_energies(task, loader)
     return milliseconds, reference, predicted
 
 

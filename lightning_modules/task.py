@@ -163,15 +163,3 @@ def load_task(checkpoint_path: str, map_location: str | torch.device = "cpu") ->
     task.eval()
     return task
 
-
-def predict_energies(task: PotentialTask, loader: Any) -> tuple[Any, Any, Any]:
-    """(reference, predicted, n_atoms) numpy arrays over a loader's batches (energies in eV)."""
-    import numpy as np
-
-    references, predictions, sizes = [], [], []
-    with torch.no_grad():
-        for batch in loader:
-            predictions.append(task(batch)[keys.ENERGY].cpu().numpy())
-            references.append(batch[keys.ENERGY].cpu().numpy())
-            sizes.append(batch[keys.N_ATOMS].cpu().numpy())
-    return np.concatenate(references), np.concatenate(predictions), np.concatenate(sizes)
