@@ -7,7 +7,9 @@ of one study under the same parent, whose id is stored with the study.
 
 Tracking URI: MLflow's own default is ``sqlite:///mlflow.db`` in the working
 directory (a local store); any MLflow tracking URI works (a server for
-shared studies).
+shared studies). With a SQLite store, the artifacts of an experiment pesweep
+creates live beside the database (``mlruns/<experiment>`` in its folder), not
+in the working directory of whichever process made the experiment.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,19 @@ def _param_value(value: Any) -> str:
     return text[:MAX_PARAM_LENGTH]
 
 
+def local_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
+    """The artifact folder of a new experiment in a SQLite store: beside the database file.
+
+    None for other stores (a tracking server or a database server chooses its own).
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix) or tracking_uri == f"{prefix}:memory:":
+        return None
+    database = Path(tracking_uri[len(prefix):].split("?")[0])
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment_name).strip("._") or "experiment"
+    return (database.resolve().parent / "mlruns" / folder).as_uri()
+
+
 class Tracker:
     """Logs studies and trials to one MLflow experiment (named after the study)."""
 
@@ -46,7 +62,10 @@ class Tracker:
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
             try:
-                self.experiment_id = self.client.create_experiment(experiment_name)
+                self.experiment_id = self.client.create_experiment(
+                    experiment_name,
+                    artifact_location=local_artifact_location(tracking_uri, experiment_name),
+                )
             except Exception:  # another worker created it first; any store error re-raises below
                 experiment = self.client.get_experiment_by_name(experiment_name)
                 if experiment is None:

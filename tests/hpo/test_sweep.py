@@ -56,6 +56,20 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
         assert trial.user_attrs["mlflow_run_id"] in notes  # optuna-dashboard's trial note
 
 
+def test_artifacts_live_beside_the_sqlite_store_not_in_the_working_dir(
+    sweep_options, tmp_path, monkeypatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    outcome = run_sweep(sweep_options(n_trials=1))
+    run_id = outcome.study.trials[0].user_attrs["mlflow_run_id"]
+    artifact_uri = MlflowClient(outcome.tracking_uri).get_run(run_id).info.artifact_uri
+    assert artifact_uri.startswith((tmp_path / "mlruns" / "test-study").as_uri())
+    assert (tmp_path / "mlruns" / "test-study" / run_id / "artifacts" / "split.npz").is_file()
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_rerunning_adds_trials_to_the_same_study(sweep_options) -> None:
     first = run_sweep(sweep_options(n_trials=2))
     again = run_sweep(sweep_options(n_trials=2))
