@@ -51,9 +51,14 @@ def finetune(
     promote_as: str | None = None,
     alias: str = "finetuned",
     overrides: dict[str, Any] | None = None,
+    local_checkpoint: Path | None = None,
 ) -> FinetuneResult:
-    """Fine-tune the model at ``source`` on ``data``; see the module docstring."""
-    checkpoint = resolve_checkpoint(source, tracking_uri)
+    """Fine-tune the model at ``source`` on ``data``; see the module docstring.
+
+    ``local_checkpoint``: a copy of ``source`` already resolved to a file (callers that
+    fine-tune one source several times download it once); lineage still names ``source``.
+    """
+    checkpoint = local_checkpoint or resolve_checkpoint(source, tracking_uri)
     try:
         pretrained = load_pretrained(str(checkpoint))
     except TransferError as error:

@@ -130,7 +130,8 @@ def compare_transfer(
     finetune_lr: float | None = None,
 ) -> Comparison:
     """Scratch and fine-tuned training with the same budget and split per seed; paired t-tests."""
-    pretrained = load_task(str(resolve_checkpoint(source, tracking_uri)))
+    checkpoint = resolve_checkpoint(source, tracking_uri)  # downloaded once for every seed
+    pretrained = load_task(str(checkpoint))
     record = dict(pretrained.metadata["config"])
     comparison = Comparison(seeds=list(seeds))
     folder = Path(tempfile.mkdtemp(prefix="pesweep-compare-"))
@@ -141,7 +142,8 @@ def compare_transfer(
         scratch = train(scratch_config, log_audit=False)
         transfer = finetune(source, list(target), tracking_uri, energy_unit=energy_unit,
                             strategy=strategy, lr=finetune_lr, max_epochs=max_epochs, seed=seed,
-                            output_dir=str(folder / f"transfer-{seed}"), experiment="compare")
+                            output_dir=str(folder / f"transfer-{seed}"), experiment="compare",
+                            local_checkpoint=checkpoint)
         for name in COMPARED:
             if name in scratch.test_metrics and name in transfer.result.test_metrics:
                 comparison.scratch.setdefault(name, []).append(scratch.test_metrics[name])

@@ -129,7 +129,13 @@ def test_stratified_random_subset_follows_the_energy_distribution(seb20) -> None
 
 
 def test_compare_p_value_matches_scipy_on_logged_numbers(pretrained, small_emt_file,
-                                                         tracking) -> None:
+                                                         tracking, monkeypatch) -> None:
+    import hpo.finetune
+
+    def resolved_again(*args):
+        raise AssertionError("compare resolves (downloads) the source once, not once per seed")
+
+    monkeypatch.setattr(hpo.finetune, "resolve_checkpoint", resolved_again)
     comparison = compare_transfer(pretrained, [str(small_emt_file)], tracking, seeds=[0, 1, 2],
                                   max_epochs=1)
     client = MlflowClient(tracking)
