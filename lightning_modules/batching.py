@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,8 @@ def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
 class BatchCollator:
     """Callable that turns a list of structure indices into a flat batch of tensors.
 
+    ``pairs``: the neighbour pairs, or a function returning them, called when
+    a batch first needs pairs (never, when cached descriptors replace them).
     ``clean`` [n_structures] bool marks audit-clean structures; ``use_forces``
     [n_structures] bool marks structures whose forces enter the loss.
     Positions, shifts and forces are given ``dtype``; energies stay float64 (eV).
@@ -91,18 +94,24 @@ class BatchCollator:
     def __init__(
         self,
         data: AtomsData,
-        pairs: DatasetPairs,
+        pairs: DatasetPairs | Callable[[], DatasetPairs],
         clean: np.ndarray,
         use_forces: np.ndarray,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.data = data
-        self.pairs = pairs
+        self._pairs = pairs
         self.clean = clean
         self.use_forces = use_forces
         self.dtype = dtype
         self.atom_offsets = data.atom_offsets
         self.features: FeatureCache | None = None  # set for descriptor-based models
+
+    @property
+    def pairs(self) -> DatasetPairs:
+        if not isinstance(self._pairs, DatasetPairs):
+            self._pairs = self._pairs()
+        return self._pairs
 
     def attach_features(self, features: FeatureCache | None) -> None:
         """Add cached descriptors (and Jacobians) to every batch from now on.
@@ -113,14 +122,15 @@ class BatchCollator:
 
     def __call__(self, indices: list[int] | np.ndarray) -> dict[str, torch.Tensor]:
         indices = np.asarray(indices, dtype=np.int64)
-        data, pairs = self.data, self.pairs
+        data = self.data
         atom_ranges = [np.arange(self.atom_offsets[k], self.atom_offsets[k + 1]) for k in indices]
         atom_index = np.concatenate(atom_ranges)
-        pair_index = (np.concatenate([np.arange(pairs.offsets[k], pairs.offsets[k + 1])
-                                      for k in indices]) if self.features is None else None)
         n_atoms = data.n_atoms[indices]
         batch_atom_start = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
         if self.features is None:
+            pairs = self.pairs
+            pair_index = np.concatenate([np.arange(pairs.offsets[k], pairs.offsets[k + 1])
+                                         for k in indices])
             pair_counts = pairs.offsets[indices + 1] - pairs.offsets[indices]
             pair_start = np.repeat(batch_atom_start, pair_counts)
             idx_i, idx_j, shifts = symmetric_pairs(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -110,7 +111,8 @@ class PotentialDataModule(pl.LightningDataModule):
             use_forces[dropped] = False
         self.data = data
         self._collator = BatchCollator(
-            data, dataset_pairs(data, self.cutoff), self.audit.clean, use_forces, self.dtype
+            data, partial(dataset_pairs, data, self.cutoff), self.audit.clean, use_forces,
+            self.dtype
         )
 
     @property

@@ -121,3 +121,27 @@ def test_analytic_jacobian_equals_autograd(tio2_small) -> None:
     reference = torch.func.jacrev(
         lambda r: descriptor(z, r[j] - r[i] + shift, i, j))(positions)  # [n, length, n, 3]
     torch.testing.assert_close(analytic, reference.permute(0, 2, 1, 3), rtol=1e-7, atol=1e-8)
+
+
+def test_cached_descriptors_spare_the_neighbour_pairs_of_the_batches(
+        tio2_small, tmp_path, monkeypatch) -> None:
+    """An ænet training never builds the datamodule's pair lists: the descriptor cache replaces them."""
+    import lightning_modules.datamodule as datamodule_module
+    from lightning_modules.batching import dataset_pairs
+
+    requested = []
+
+    def counted(data, cutoff):
+        requested.append(cutoff)
+        return dataset_pairs(data, cutoff)
+
+    monkeypatch.setattr(datamodule_module, "dataset_pairs", counted)
+    config = tio2_config(tmp_path, max_epochs=1)
+    module = build_datamodule(config, data=tio2_small)
+    result = train(config, datamodule=module)
+    assert np.isfinite(result.test_metrics["test_energy_rmse"])
+    assert requested == []
+    module._collator.attach_features(None)  # without the cache, a batch asks for pairs once
+    module._collator(module.split["val"].tolist())
+    module._collator(module.split["val"].tolist())
+    assert requested == [module.cutoff]
