@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboards.ui import UIError
 from lightning_modules.data import DataError
+from lightning_modules.nn_ascii import ExportError
 from lightning_modules.training import ConfigError
 from search_spaces.space import SpaceError
 
@@ -23,5 +24,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     StudyError,
     SpaceError,
     PromotionError,
+    ExportError,
     FileNotFoundError,
 )

@@ -1,4 +1,4 @@
-"""Handlers of ``pesweep promote|models|finetune|chain|subset|compare`` (transfer learning)."""
+"""Handlers of ``pesweep promote|models|finetune|chain|subset|compare|export-aenet`` (trained models)."""
 
 from __future__ import annotations
 
@@ -119,10 +119,24 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export_aenet(args: argparse.Namespace) -> int:
+    from lightning_modules.calculator import resolve_checkpoint
+    from lightning_modules.nn_ascii import export_nn_ascii
+    from lightning_modules.task import load_task
+
+    checkpoint = resolve_checkpoint(args.checkpoint, args.tracking_uri or DEFAULT_TRACKING)
+    paths = export_nn_ascii(load_task(str(checkpoint)).model, args.out, rc_min=args.rc_min)
+    for path in paths:
+        print(f"wrote {path}")
+    print("make ænet binaries with ænet-PyTorch's tools: nnASCII2bin.x <element>.nn.ascii "
+          "<element>.nn")
+    return 0
+
+
 def add_model_commands(
     sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
 ) -> None:
-    """Register promote, models, finetune, chain, subset and compare."""
+    """Register promote, models, finetune, chain, subset, compare and export-aenet."""
     from hpo.finetune import STRATEGIES
     from hpo.study import DEFAULT_STORAGE
 
@@ -204,3 +218,12 @@ def add_model_commands(
     compare.add_argument("--lr", type=float)
     tracking(compare)
     compare.set_defaults(handler=run_compare)
+
+    export = sub.add_parser("export-aenet", help="write a trained ænet model as ænet-PyTorch's "
+                            "<element>.nn.ascii files")
+    export.add_argument("checkpoint", help="checkpoint file or folder, models:/NAME@ALIAS or runs:/")
+    export.add_argument("--out", default=".", help="folder for the files (default: here)")
+    export.add_argument("--rc-min", type=float, default=0.5,
+                        help="ænet's RMIN, Angstrom (sizes its neighbour lists; default 0.5)")
+    tracking(export)
+    export.set_defaults(handler=run_export_aenet)
