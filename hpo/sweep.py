@@ -70,6 +70,7 @@ class SweepOptions:
     show_progress_bar: bool = True
     trial_progress_bar: bool = False
     pruner_override: optuna.pruners.BasePruner | None = None
+    sampler_override: optuna.samplers.BaseSampler | None = None  # replaces --sampler's sampler
     callbacks: tuple[Any, ...] = ()  # Optuna study callbacks, e.g. a budget that calls study.stop()
     init_from: str | None = None  # models:/NAME@ALIAS, runs:/... or a checkpoint path
     artifact_dir: str | None = None  # optuna-dashboard artifacts (default: <runs_dir>/artifacts)
@@ -209,7 +210,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     init_checkpoint = _init_checkpoint(setup, space, tracking_uri)
     sampler_name = options.sampler or setup.sampler
     pruner_name = options.pruner or setup.pruner
-    study.sampler = build_sampler(sampler_name, setup.seed + len(study.trials), space)
+    study.sampler = options.sampler_override or build_sampler(
+        sampler_name, setup.seed + len(study.trials), space)
     multi_objective = len(setup.objectives) > 1
     if multi_objective and pruner_name != "none":
         logger.info("multi-objective study: Optuna cannot prune it, pruning is off")

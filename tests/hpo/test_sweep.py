@@ -14,6 +14,8 @@ from optuna.trial import TrialState
 from hpo.errors import StudyError
 from hpo.sweep import run_sweep
 from lightning_modules.splits import load_split
+from search_spaces.space import load_space
+from search_spaces.suggest import suggest
 
 
 def trial_runs(client: MlflowClient, outcome) -> list:
@@ -94,6 +96,22 @@ def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
     history = client.get_metric_history(run.info.run_id, "val_energy_mae")
     assert history[-1].step == last_step
     assert history[-1].value == pytest.approx(pruned[0].intermediate_values[last_step], rel=1e-6)
+
+
+def test_a_sampler_override_chooses_the_trials(sweep_options, tiny_space) -> None:
+    outcome = run_sweep(sweep_options(
+        n_trials=2, max_epochs=1, sampler_override=optuna.samplers.RandomSampler(seed=7)))
+    space = load_space(tiny_space)
+
+    def sampled(study: optuna.Study) -> dict:
+        trial = study.ask()
+        suggest(trial, space)
+        return trial.params
+
+    expected = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    assert [t.params for t in outcome.study.trials] == [sampled(expected), sampled(expected)]
+    default = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    assert outcome.study.trials[0].params != sampled(default)  # not the --seed 0 sampler
 
 
 def test_diverging_trial_fails_with_reason_and_the_sweep_goes_on(sweep_options, tmp_path) -> None:
