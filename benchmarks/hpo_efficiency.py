@@ -4,8 +4,8 @@ Both get the same budget of trial-epochs (a trial that runs e epochs spends
 e) on the same SeB20 data and search space, for several seeds. A seed fixes
 the data split and the training seed of both sides; random search draws its
 configurations from a stream of its own, so it does not share TPE's random
-start-up trials (shared ones flatter TPE+pruning: it gets random search's
-early finds at a pruned price). The space: SchNet sizes and a log-uniform
+start-up trials (shared ones couple the sides: TPE+pruning would get random
+search's early finds at a pruned price). The space: SchNet sizes and a log-uniform
 learning rate over 1e-5..3e-2 (``--lr-range`` changes it). Printed per
 seed: the best validation energy MAE each reaches, the trial-epochs each
 spent, the trial-epochs TPE+pruning needed to reach random search's best and
