@@ -112,6 +112,9 @@ def nn_ascii_text(
     description: str = "pesweep-export",
 ) -> str:
     """The ``.nn.ascii`` text of ``element``'s network of ``model``."""
+    if "/" in description or "," in description or " " in description:
+        raise ExportError("the description must be one word without '/' or ',' (Fortran "
+                          "list-directed reads stop there)")
     symbols = model.species_symbols
     if element not in symbols:
         raise ExportError(f"the model has no network for {element!r}; it has {symbols}")
@@ -144,9 +147,6 @@ def nn_ascii_text(
     if not math.isfinite(energy_scale) or energy_scale <= 0:
         raise ExportError(f"the model's energy scale is {energy_scale}; ænet needs a positive one")
     energies = [reference.element_energy.get(z, 0.0) for z in settings.species]
-    if "/" in description or "," in description or " " in description:
-        raise ExportError("the description must be one word without '/' or ',' (Fortran "
-                          "list-directed reads stop there)")
 
     return "".join([
         f"{len(nnodes)}\n{max(nnodes)}\n{iw[-1]}\n{nvalues}\n",
