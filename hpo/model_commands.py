@@ -1,4 +1,7 @@
-"""Handlers of ``pesweep promote|models|finetune|chain|subset|compare|export-aenet`` (trained models)."""
+"""Handlers of the trained-model commands of ``pesweep``.
+
+``promote``, ``models``, ``finetune``, ``chain``, ``subset``, ``compare`` and ``export-aenet``.
+"""
 
 from __future__ import annotations
 
@@ -221,7 +224,8 @@ def add_model_commands(
 
     export = sub.add_parser("export-aenet", help="write a trained ænet model as ænet-PyTorch's "
                             "<element>.nn.ascii files")
-    export.add_argument("checkpoint", help="checkpoint file or folder, models:/NAME@ALIAS or runs:/")
+    export.add_argument("checkpoint",
+                        help="checkpoint file or folder, models:/NAME@ALIAS or runs:/")
     export.add_argument("--out", default=".", help="folder for the files (default: here)")
     export.add_argument("--rc-min", type=float, default=0.5,
                         help="ænet's RMIN, Angstrom (sizes its neighbour lists; default 0.5)")

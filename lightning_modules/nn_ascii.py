@@ -1,4 +1,4 @@
-"""ænet-PyTorch's ``<element>.nn.ascii`` potential files: export of a trained ænet model, and a reader.
+"""ænet-PyTorch's ``<element>.nn.ascii`` files: export of a trained ænet model, and a reader.
 
 One file per element, in the order ænet-PyTorch's ``nnASCII2bin.x`` reads it
 (list-directed Fortran reads, one block per line group) to make the binary
