@@ -135,7 +135,7 @@ def run_note(tracker: Tracker, run_id: str) -> str:
 
 
 class EpochMetricsLogger(Callback):
-    """Logs every validation epoch's metrics (and the learning rate) to an MLflow run."""
+    """Logs every validation epoch's metrics (with the epoch's learning rate) to an MLflow run."""
 
     def __init__(self, tracker: Tracker, run_id: str) -> None:
         self.tracker = tracker
@@ -146,7 +146,6 @@ class EpochMetricsLogger(Callback):
         if trainer.sanity_checking:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-        metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         self.tracker.log_metrics(self.run_id, metrics, step=trainer.current_epoch)
         self.last_epoch = trainer.current_epoch
 

@@ -58,10 +58,12 @@ def load_pretrained(path: str) -> PotentialTask:
 
 
 def task_from_pretrained(
-    path: str, strategy: str, datamodule: Any, optimizer: str, lr: float, weight_decay: float,
-    alpha: float, lr_patience: int,
+    path: str, strategy: str, datamodule: Any, **training: Any
 ) -> PotentialTask:
-    """A task whose model starts from the checkpoint at ``path`` (see the module docstring)."""
+    """A task whose model starts from the checkpoint at ``path`` (see the module docstring).
+
+    ``training``: the :class:`PotentialTask` keywords of the new run (optimizer, lr, ...).
+    """
     pretrained = load_pretrained(path)
     elements = set(datamodule.data.elements())
     supported = pretrained.model.supported_elements()
@@ -76,8 +78,7 @@ def task_from_pretrained(
                       stacklevel=2)
     task = PotentialTask(model_name=pretrained.hparams["model_name"],
                          model_config=dict(pretrained.hparams["model_config"]),
-                         optimizer=optimizer, lr=lr, weight_decay=weight_decay, alpha=alpha,
-                         lr_patience=lr_patience)
+                         **training)
     task.model.load_state_dict(pretrained.model.state_dict())
     refit = datamodule.energy_reference
     scale = pretrained.model.energy_reference().scale

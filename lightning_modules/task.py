@@ -35,6 +35,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
 }
 STAGES = ("train", "val", "test")
+LR_SCHEDULES = ("plateau", "cosine")
 
 
 class PotentialTask(pl.LightningModule):
@@ -52,6 +53,7 @@ class PotentialTask(pl.LightningModule):
         lr_patience: int = 10,
         lr_factor: float = 0.5,
         monitor: str = "val_energy_mae",
+        lr_schedule: str = "plateau",
     ) -> None:
         super().__init__()
         if optimizer.lower() not in OPTIMIZERS:
@@ -59,6 +61,8 @@ class PotentialTask(pl.LightningModule):
                 f"unknown optimizer {optimizer!r}; choose one of "
                 f"Adam, AdamW, Adadelta, Adagrad, Adamax, SGD"
             )
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose plateau or cosine")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha (force weight) must be in [0, 1], got {alpha}")
         self.save_hyperparameters()
@@ -68,6 +72,7 @@ class PotentialTask(pl.LightningModule):
         self.alpha = float(alpha)
         self.metadata: dict[str, Any] = {}
         self._errors = {stage: ErrorAccumulator() for stage in STAGES}
+        self._epoch_lr: float | None = None
 
     def forward(
         self, batch: dict[str, torch.Tensor], compute_forces: bool = False
@@ -125,23 +130,42 @@ class PotentialTask(pl.LightningModule):
         for name, value in metrics.items():
             self.log(name, value, prog_bar=name == monitor)
 
+    def on_train_epoch_start(self) -> None:
+        optimizer = self.trainer.optimizers[0]  # the rate this epoch trains with, before any step
+        self._epoch_lr = float(optimizer.param_groups[0]["lr"])
+
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics("train")  # only when no validation ran this epoch
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
             self._log_epoch_metrics("train")  # the epoch's training batches are all in
+            if self._epoch_lr is not None:
+                self.log("lr", self._epoch_lr)
         self._log_epoch_metrics("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
     def configure_optimizers(self) -> dict[str, Any]:
+        """The optimizer and its learning-rate schedule.
+
+        ``plateau`` halves (``lr_factor``) the rate after ``lr_patience`` epochs
+        without a better ``monitor``; ``cosine`` anneals it to zero over the
+        trainer's ``max_epochs``, so a run of fixed length (a sweep's trial)
+        ends on small steps and its last epochs are not noisy.
+        """
         optimizer_class = OPTIMIZERS[self.hparams["optimizer"].lower()]
         trainable = [p for p in self.parameters() if p.requires_grad]  # frozen parts stay put
         optimizer = optimizer_class(
             trainable, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
         )
+        if self.hparams.get("lr_schedule", "plateau") == "cosine":
+            max_epochs = self.trainer.max_epochs
+            if max_epochs is None or max_epochs < 1:
+                raise ValueError("lr_schedule cosine needs a trainer with max_epochs set")
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine}}
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=self.hparams["lr_factor"], patience=self.hparams["lr_patience"]
         )

@@ -32,7 +32,7 @@ from lightning_modules.registry import (
     model_parameters,
 )
 from lightning_modules.splits import save_split
-from lightning_modules.task import PotentialTask
+from lightning_modules.task import LR_SCHEDULES, PotentialTask
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class TrainConfig:
     strategy: str = "full"  # what to freeze when starting from init_from
     early_stopping_patience: int = 0
     lr_patience: int = 10
+    lr_schedule: str = "plateau"  # or "cosine": anneal to zero over max_epochs
     gradient_clip: float = 0.0
     dtype: str = "float32"
     accelerator: str = "auto"
@@ -110,6 +111,9 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
     unknown_elements = [s for s in config.element_energies if s not in atomic_numbers]
     if unknown_elements:
         raise ConfigError(f"element_energies: unknown element(s) {', '.join(unknown_elements)}")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                          f"got {config.lr_schedule!r}")
     for name in ("lr", "batch_size", "max_epochs"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
@@ -169,7 +173,6 @@ class EpochHistory(Callback):
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         metrics["epoch"] = float(trainer.current_epoch)
-        metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         self.epochs.append(metrics)
 
 
@@ -209,6 +212,15 @@ def build_datamodule(config: TrainConfig, data: Any = None) -> PotentialDataModu
     )
 
 
+def optimization_settings(config: TrainConfig, has_forces: bool) -> dict[str, Any]:
+    """The :class:`PotentialTask` keywords of a config: optimizer, loss weight, lr schedule."""
+    return {
+        "optimizer": config.optimizer, "lr": config.lr, "weight_decay": config.weight_decay,
+        "alpha": config.alpha if has_forces else 0.0, "lr_patience": config.lr_patience,
+        "lr_schedule": config.lr_schedule,
+    }
+
+
 def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> PotentialTask:
     """The LightningModule of a config, with element references fitted on the training split.
 
@@ -221,9 +233,8 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
     if config.init_from:
         try:
             task = task_from_pretrained(
-                config.init_from, config.strategy, datamodule, config.optimizer, config.lr,
-                config.weight_decay, config.alpha if datamodule.has_forces else 0.0,
-                config.lr_patience)
+                config.init_from, config.strategy, datamodule,
+                **optimization_settings(config, datamodule.has_forces))
         except TransferError as error:
             raise ConfigError(str(error)) from error
         datamodule.attach_features(
@@ -241,11 +252,7 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
         model_name=config.model,
         model_config=model_config,
         energy_reference=datamodule.energy_reference.as_dict(),
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        alpha=config.alpha if datamodule.has_forces else 0.0,
-        lr_patience=config.lr_patience,
+        **optimization_settings(config, datamodule.has_forces),
     )
     supported = task.model.supported_elements()
     missing = [z for z in datamodule.data.elements() if supported is not None and z not in supported]

@@ -101,3 +101,18 @@ def test_bad_config_is_one_clear_error() -> None:
         make_config(dict(data=["x.npz"], model_config=dict(n_layers=3)))
     with pytest.raises(ConfigError, match="no data"):
         make_config(dict())
+
+
+def test_cosine_schedule_anneals_over_the_run(emt_file, tmp_path) -> None:
+    epochs, lr = 4, 2e-3
+    config = make_config(dict(
+        data=[str(emt_file)], model_config=SMALL, lr=lr, lr_schedule="cosine",
+        batch_size=16, max_epochs=epochs, seed=0, progress_bar=False, output_dir=str(tmp_path),
+    ))
+    result = train(config)
+    used = [epoch["lr"] for epoch in result.history]
+    expected = [lr * (1 + np.cos(np.pi * k / epochs)) / 2 for k in range(epochs)]
+    np.testing.assert_allclose(used, expected, rtol=1e-6)
+    assert load_task(result.checkpoint_path).hparams["lr_schedule"] == "cosine"
+    with pytest.raises(ConfigError, match="lr_schedule must be one of plateau, cosine"):
+        make_config(dict(data=[str(emt_file)], lr_schedule="step"))
