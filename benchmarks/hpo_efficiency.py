@@ -5,25 +5,38 @@ e) on the same SeB20 data and search space, for several seeds. A seed fixes
 the data split and the training seed of both sides; random search draws its
 configurations from a stream of its own, so it does not share TPE's random
 start-up trials (shared ones couple the sides: TPE+pruning would get random
-search's early finds at a pruned price). The space: SchNet sizes and a log-uniform
-learning rate over 1e-5..3e-2 (``--lr-range`` changes it). Printed per
-seed: the best validation energy MAE each reaches, the trial-epochs each
-spent, the trial-epochs TPE+pruning needed to reach random search's best and
-its saving against random's whole budget (none when it never gets there).
-Then the mean and median saving over the seeds, and, stricter, the saving in
-time to a common target: both sides' trial-epochs to reach the worse of the
-two final bests (a level both reach; random's count stops where it found it).
+search's early finds at a pruned price). The space: SchNet sizes and a
+log-uniform learning rate over 1e-5..3e-2 (``--lr-range`` changes it).
+
+Printed per seed: the best validation energy MAE each side reaches, the
+trial-epochs each spent, the trial-epochs TPE+pruning needed to reach that
+seed's random best and the saving against random's whole budget (0 when it
+never gets there), and the saving in time to a common target (both sides'
+trial-epochs to reach the worse of the two final bests). Then two summaries:
+
+* per seed: the mean and median of those savings. Each compares with the
+  luckiest epoch of one random sweep, so it measures noise as much as
+  search: two identical strategies score well above 0 on it (``--null``).
+* at equal mean best MAE: per seed, the ratio of TPE+pruning's best within x
+  trial-epochs to random's final best; the saving is 1 - x / budget for the
+  fewest x at which the ratio averages 1 over the seeds, with a bootstrap
+  interval over the seeds. Two identical strategies score about 0 on it.
+  Also the comparison at half the budget: mean best MAEs, the paired
+  difference and its t-test.
 
     python benchmarks/hpo_efficiency.py [--seeds 10] [--budget 120] [--max-epochs 6]
                                         [--structures 400] [--workers 2] [--drop-flagged]
-                                        [--lr-range 1e-5 3e-2] [--first-seed 0]
+                                        [--lr-range 1e-5 3e-2] [--lr-schedule plateau|cosine]
+                                        [--first-seed 0] [--null] [--curves-out FILE]
                                         [--pruner median|hyperband|successive-halving]
+
+``--null`` replaces TPE+pruning by random search on another stream: a
+calibration run showing what chance alone scores on each summary.
 
 Each (strategy, seed) sweep runs in its own process with one torch thread
 (``--workers`` at a time), so the numbers do not depend on the machine's
 thread count or load. Early SeB20 epochs are noisy and a sweep's best is an
-extreme of a few trials, so single seeds swing widely: judge the mean and
-median.
+extreme of a few trials, so single seeds swing widely: judge the summaries.
 
 Goal: pruning saves at least half of the trial-epochs at equal best MAE.
 """
@@ -31,6 +44,7 @@ Goal: pruning saves at least half of the trial-epochs at equal best MAE.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 import warnings
@@ -41,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+from scipy import stats
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "seb_clusters" / "SeBn" / "B=20.npz"
@@ -54,10 +69,10 @@ params:
   cutoff: {type: categorical, choices: [5.0, 6.0]}
   lr: {type: float, low: LOW, high: HIGH, log: true}
   batch_size: 20
+  lr_schedule: SCHEDULE
 """
 LR_RANGE = (1.0e-5, 3.0e-2)
-STRATEGIES = ("random", "tpe+pruning")
-RANDOM_STREAM = 1_000_003  # random search draws from its own stream, not TPE's start-up stream
+STREAMS = {"random": 1_000_003, "random again": 2_000_006}  # random search's own streams
 
 
 def epochs_spent(trial: optuna.trial.FrozenTrial) -> int:
@@ -98,6 +113,7 @@ class Job:
     pruner: str
     drop_flagged: bool
     lr_range: tuple[float, float]
+    lr_schedule: str
 
 
 def run(job: Job) -> list[tuple[int, float]]:
@@ -115,14 +131,15 @@ def run(job: Job) -> list[tuple[int, float]]:
     folder.mkdir()
     space = folder / "space.yaml"
     low, high = (f"{value:.3e}" for value in job.lr_range)
-    space.write_text(SPACE.replace("LOW", low).replace("HIGH", high))
+    space.write_text(SPACE.replace("LOW", low).replace("HIGH", high)
+                     .replace("SCHEDULE", job.lr_schedule))
     tpe = job.strategy == "tpe+pruning"
-    own_stream = optuna.samplers.RandomSampler(seed=RANDOM_STREAM + job.seed)
+    own_stream = None if tpe else optuna.samplers.RandomSampler(STREAMS[job.strategy] + job.seed)
     outcome = run_sweep(SweepOptions(
         study_name=f"{job.strategy}-{job.seed}", storage=f"sqlite:///{folder / 'studies.db'}",
         space=str(space), data=(job.data,), energy_unit="hartree", n_trials=10_000,
         sampler="tpe" if tpe else "random", pruner=job.pruner if tpe else "none",
-        sampler_override=None if tpe else own_stream,
+        sampler_override=own_stream,
         max_epochs=job.max_epochs, seed=job.seed,
         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", runs_dir=str(folder / "runs"),
         show_progress_bar=False, callbacks=(Budget(job.budget),),
@@ -137,6 +154,42 @@ def saving(random_curve: list[tuple[int, float]],
     target = random_curve[-1][1]
     reached = next((spent for spent, best in tpe_curve if best <= target), None)
     return reached, (1 - reached / random_curve[-1][0]) if reached else 0.0
+
+
+def best_within(curve: list[tuple[int, float]], limit: int) -> float:
+    """The best value of the trials finished within ``limit`` trial-epochs (inf before any)."""
+    best = float("inf")
+    for spent, value in curve:
+        if spent > limit:
+            break
+        best = value
+    return best
+
+
+def best_ratios(random_curves: list[list[tuple[int, float]]],
+                other_curves: list[list[tuple[int, float]]], budget: int) -> np.ndarray:
+    """[seed, x - 1]: the other side's best within x trial-epochs / random's final best."""
+    finals = np.array([curve[-1][1] for curve in random_curves])
+    return np.array([[best_within(curve, limit) for limit in range(1, budget + 1)]
+                     for curve in other_curves]) / finals[:, None]
+
+
+def saving_at_equal_mean(ratios: np.ndarray) -> tuple[int | None, float]:
+    """Fewest trial-epochs x at which the ratios (:func:`best_ratios`) average <= 1 over seeds.
+
+    The fraction saved is 1 - x / budget (0 when the average never gets to 1).
+    """
+    reached = np.flatnonzero(ratios.mean(axis=0) <= 1.0)
+    if len(reached) == 0:
+        return None, 0.0
+    return int(reached[0]) + 1, 1 - (reached[0] + 1) / ratios.shape[1]
+
+
+def bootstrap_savings(ratios: np.ndarray, draws: int = 2000) -> np.ndarray:
+    """:func:`saving_at_equal_mean` on seeds resampled with replacement (a fixed stream)."""
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(ratios), size=(draws, len(ratios)))
+    return np.array([saving_at_equal_mean(ratios[pick])[1] for pick in picks])
 
 
 def time_to_common_target(random_curve: list[tuple[int, float]],
@@ -164,9 +217,17 @@ def main() -> None:
     parser.add_argument("--lr-range", type=float, nargs=2, default=LR_RANGE,
                         metavar=("LOW", "HIGH"),
                         help="log-uniform learning-rate range of the space (default %(default)s)")
+    parser.add_argument("--lr-schedule", default="plateau", choices=["plateau", "cosine"],
+                        help="the trials' learning-rate schedule (default %(default)s)")
+    parser.add_argument("--null", action="store_true",
+                        help="calibration: random search on another stream replaces TPE+pruning, "
+                             "so the savings printed are what chance alone gives")
+    parser.add_argument("--curves-out", type=Path,
+                        help="write every sweep's curve (trial-epochs, best so far) to this JSON")
     parser.add_argument("--drop-flagged", action="store_true",
                         help="train and validate on the audit-clean structures only")
     args = parser.parse_args()
+    challenger = "random again" if args.null else "tpe+pruning"
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if not args.data.is_file():
         parser.error(f"{args.data} not found; pass --data with a SeB_n .npz file")
@@ -178,35 +239,80 @@ def main() -> None:
             subset = folder / args.data.name
             np.savez(subset, R=archive["R"][keep], E=archive["E"][keep], z=archive["z"])
         jobs = [Job(strategy, seed, str(subset), name, args.budget, args.max_epochs, args.pruner,
-                    args.drop_flagged, tuple(args.lr_range))
-                for seed in seeds for strategy in STRATEGIES]
+                    args.drop_flagged, tuple(args.lr_range), args.lr_schedule)
+                for seed in seeds for strategy in ("random", challenger)]
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
             curves = dict(zip([(job.strategy, job.seed) for job in jobs], pool.map(run, jobs)))
-    print(f"TPE with the {args.pruner} pruner against random search; "
+    print(f"{challenger_text(challenger, args.pruner)} against random search; "
           f"budget {args.budget} trial-epochs, {args.max_epochs} epochs per trial, "
           f"{args.structures} SeB20 structures, lr {args.lr_range[0]:g}..{args.lr_range[1]:g}"
+          f" ({args.lr_schedule} schedule)"
           + (", audit-flagged ones dropped" if args.drop_flagged else ""))
-    print(f"{'seed':>4s} {'random best':>12s} {'spent':>6s} {'tpe+prune best':>15s} "
-          f"{'spent':>6s} {'tpe epochs to reach random best':>32s} {'saving':>7s} "
+    random_curves = [curves["random", seed] for seed in seeds]
+    other_curves = [curves[challenger, seed] for seed in seeds]
+    report(list(seeds), random_curves, other_curves, challenger, args.budget)
+    if args.curves_out:
+        args.curves_out.write_text(json.dumps({f"{strategy} {seed}": points
+                                               for (strategy, seed), points in curves.items()}))
+
+
+def challenger_text(challenger: str, pruner: str) -> str:
+    if challenger == "tpe+pruning":
+        return f"TPE with the {pruner} pruner"
+    return "Null comparison: random search on another stream, no pruning,"
+
+
+def report(seeds: list[int], random_curves: list[list[tuple[int, float]]],
+           other_curves: list[list[tuple[int, float]]], challenger: str, budget: int) -> None:
+    """Per-seed table, then both savings (per seed; at equal mean best) and the half-budget test."""
+    print(f"{'seed':>4s} {'random best':>12s} {'spent':>6s} {challenger + ' best':>17s} "
+          f"{'spent':>6s} {'epochs to reach random best':>28s} {'saving':>7s} "
           f"{'common target':>14s}")
     savings, common, better = [], [], 0
-    for seed in seeds:
-        random_curve, tpe_curve = curves["random", seed], curves["tpe+pruning", seed]
-        reached, saved = saving(random_curve, tpe_curve)
+    for seed, random_curve, other_curve in zip(seeds, random_curves, other_curves):
+        reached, saved = saving(random_curve, other_curve)
         savings.append(saved)
-        common.append(time_to_common_target(random_curve, tpe_curve))
-        better += tpe_curve[-1][1] <= random_curve[-1][1]
+        common.append(time_to_common_target(random_curve, other_curve))
+        better += other_curve[-1][1] <= random_curve[-1][1]
         print(f"{seed:4d} {random_curve[-1][1]:12.4f} {random_curve[-1][0]:6d} "
-              f"{tpe_curve[-1][1]:15.4f} {tpe_curve[-1][0]:6d} "
-              f"{reached if reached else 'not reached':>32} {100 * saved:6.0f}% "
+              f"{other_curve[-1][1]:17.4f} {other_curve[-1][0]:6d} "
+              f"{reached if reached else 'not reached':>28} {100 * saved:6.0f}% "
               f"{100 * common[-1]:13.0f}%")
-    error = np.std(savings, ddof=1) / np.sqrt(len(savings)) if len(savings) > 1 else np.nan
-    print(f"saving of trial-epochs at equal best MAE over {args.seeds} seeds: mean "
-          f"{100 * np.mean(savings):.0f}% (standard error {100 * error:.0f}%), median "
-          f"{100 * np.median(savings):.0f}% (goal: at "
-          f"least 50%); in time to a common target: mean {100 * np.mean(common):.0f}%, median "
-          f"{100 * np.median(common):.0f}%; TPE+pruning ends at least as good as random on "
-          f"{better} seeds")
+    error = standard_error(np.array(savings)) if len(savings) > 1 else np.nan
+    print(f"saving per seed (trial-epochs to reach that seed's random best) over {len(seeds)} "
+          f"seeds: mean {100 * np.mean(savings):.0f}% (standard error {100 * error:.0f}%), "
+          f"median {100 * np.median(savings):.0f}%; in time to a common target: mean "
+          f"{100 * np.mean(common):.0f}%, median {100 * np.median(common):.0f}%; {challenger} "
+          f"ends at least as good as random on {better} seeds")
+    ratios = best_ratios(random_curves, other_curves, budget)
+    limit, saved = saving_at_equal_mean(ratios)
+    resampled = bootstrap_savings(ratios)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    print(f"saving at equal mean best MAE ({challenger}'s best / random's final best, averaged "
+          f"over the seeds, reaches 1): {100 * saved:.0f}% ({limit or 'never'} of {budget} "
+          f"trial-epochs; goal: at least 50%); seeds resampled: 95% interval {100 * low:.0f}-"
+          f"{100 * high:.0f}%, at least 50% in {100 * np.mean(resampled >= 0.5):.0f}% of draws")
+    half = budget // 2
+    random_best = np.array([curve[-1][1] for curve in random_curves])
+    other_half = np.array([best_within(curve, half) for curve in other_curves])
+    if len(seeds) > 1 and np.all(np.isfinite(other_half)):
+        difference, ratio = other_half - random_best, other_half / random_best
+        print(f"{challenger} after {half} trial-epochs against random after {budget}: mean best "
+              f"MAE {np.mean(other_half):.2f} against {np.mean(random_best):.2f} eV, paired "
+              f"difference {np.mean(difference):+.2f} eV (standard error "
+              f"{standard_error(difference):.2f}, paired t-test p = "
+              f"{stats.ttest_rel(other_half, random_best).pvalue:.2f}), ratio "
+              f"{np.mean(ratio):.3f} (standard error {standard_error(ratio):.3f})")
+        random_half = np.array([best_within(curve, half) for curve in random_curves])
+        print(f"both after {half} trial-epochs: {challenger}'s best / random's best "
+              f"{np.mean(other_half / random_half):.3f} (standard error "
+              f"{standard_error(other_half / random_half):.3f}, paired t-test p = "
+              f"{stats.ttest_rel(other_half, random_half).pvalue:.3f}); random's own best after "
+              f"{half} / after {budget}: {np.mean(random_half / random_best):.3f}")
+
+
+def standard_error(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1) / np.sqrt(len(values)))
 
 
 if __name__ == "__main__":
