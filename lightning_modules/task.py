@@ -38,6 +38,19 @@ STAGES = ("train", "val", "test")
 LR_SCHEDULES = ("plateau", "cosine")
 
 
+def check_training_choices(optimizer: str, lr_schedule: str, alpha: float) -> None:
+    """Raise ValueError naming the fix for an unknown optimizer or schedule, or alpha outside [0, 1]."""
+    if optimizer.lower() not in OPTIMIZERS:
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; choose one of "
+            f"Adam, AdamW, Adadelta, Adagrad, Adamax, SGD"
+        )
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose plateau or cosine")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha (force weight) must be in [0, 1], got {alpha}")
+
+
 class PotentialTask(pl.LightningModule):
     """Trains a :class:`Potential` on energies (and forces) and logs energy/force metrics."""
 
@@ -56,15 +69,7 @@ class PotentialTask(pl.LightningModule):
         lr_schedule: str = "plateau",
     ) -> None:
         super().__init__()
-        if optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {optimizer!r}; choose one of "
-                f"Adam, AdamW, Adadelta, Adagrad, Adamax, SGD"
-            )
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose plateau or cosine")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha (force weight) must be in [0, 1], got {alpha}")
+        check_training_choices(optimizer, lr_schedule, alpha)
         self.save_hyperparameters()
         self.model: Potential = build_model(model_name, dict(model_config or {}))
         if energy_reference is not None:
@@ -160,7 +165,7 @@ class PotentialTask(pl.LightningModule):
         optimizer = optimizer_class(
             trainable, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
         )
-        if self.hparams.get("lr_schedule", "plateau") == "cosine":
+        if self.hparams["lr_schedule"] == "cosine":
             max_epochs = self.trainer.max_epochs
             if max_epochs is None or max_epochs < 1:
                 raise ValueError("lr_schedule cosine needs a trainer with max_epochs set")

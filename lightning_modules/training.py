@@ -32,7 +32,7 @@ from lightning_modules.registry import (
     model_parameters,
 )
 from lightning_modules.splits import save_split
-from lightning_modules.task import LR_SCHEDULES, PotentialTask
+from lightning_modules.task import PotentialTask, check_training_choices
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,10 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
     unknown_elements = [s for s in config.element_energies if s not in atomic_numbers]
     if unknown_elements:
         raise ConfigError(f"element_energies: unknown element(s) {', '.join(unknown_elements)}")
-    if config.lr_schedule not in LR_SCHEDULES:
-        raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
-                          f"got {config.lr_schedule!r}")
+    try:
+        check_training_choices(config.optimizer, config.lr_schedule, config.alpha)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     for name in ("lr", "batch_size", "max_epochs"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")

@@ -101,6 +101,10 @@ def test_bad_config_is_one_clear_error() -> None:
         make_config(dict(data=["x.npz"], model_config=dict(n_layers=3)))
     with pytest.raises(ConfigError, match="no data"):
         make_config(dict())
+    with pytest.raises(ConfigError, match="unknown optimizer 'rmsprop'; choose one of Adam"):
+        make_config(dict(data=["x.npz"], optimizer="rmsprop"))
+    with pytest.raises(ConfigError, match=r"alpha \(force weight\) must be in \[0, 1\]"):
+        make_config(dict(data=["x.npz"], alpha=1.5))
 
 
 def test_cosine_schedule_anneals_over_the_run(emt_file, tmp_path) -> None:
@@ -114,5 +118,5 @@ def test_cosine_schedule_anneals_over_the_run(emt_file, tmp_path) -> None:
     expected = [lr * (1 + np.cos(np.pi * k / epochs)) / 2 for k in range(epochs)]
     np.testing.assert_allclose(used, expected, rtol=1e-6)
     assert load_task(result.checkpoint_path).hparams["lr_schedule"] == "cosine"
-    with pytest.raises(ConfigError, match="lr_schedule must be one of plateau, cosine"):
+    with pytest.raises(ConfigError, match="unknown lr_schedule 'step'; choose plateau or cosine"):
         make_config(dict(data=[str(emt_file)], lr_schedule="step"))
