@@ -1,12 +1,15 @@
 """Pruning efficiency: TPE with pruning (median by default) against random search without pruning.
 
 Both get the same budget of trial-epochs (a trial that runs e epochs spends
-e) on the same SeB20 data and search space, for several seeds. A seed fixes
+e; a repeat of a finished trial's parameters reuses its result and spends 0)
+on the same SeB20 data and search space, for several seeds. A seed fixes
 the data split and the training seed of both sides; random search draws its
 configurations from a stream of its own, so it does not share TPE's random
 start-up trials (shared ones couple the sides: TPE+pruning would get random
 search's early finds at a pruned price). The space: SchNet sizes and a
-log-uniform learning rate over 1e-5..3e-2 (``--lr-range`` changes it).
+log-uniform learning rate over 1e-5..3e-2 (``--lr-range`` changes it), or
+(``--table1-lr``) the SchNet_IIA study's four learning rates 1e-4, 5e-5, 1e-5,
+5e-6 as a categorical choice.
 
 Printed per seed: the best validation energy MAE each side reaches, the
 trial-epochs each spent, the trial-epochs TPE+pruning needed to reach that
@@ -27,7 +30,8 @@ trial-epochs to reach the worse of the two final bests). Then two summaries:
 
     python benchmarks/hpo_efficiency.py [--seeds 10] [--budget 120] [--max-epochs 6]
                                         [--structures 400] [--workers 2] [--drop-flagged]
-                                        [--lr-range 1e-5 3e-2] [--lr-schedule plateau|cosine]
+                                        [--lr-range 1e-5 3e-2 | --table1-lr]
+                                        [--lr-schedule plateau|cosine]
                                         [--first-seed 0] [--null] [--curves-out FILE]
                                         [--pruner median|hyperband|successive-halving]
 
@@ -68,16 +72,23 @@ params:
   n_interactions: {type: int, low: 1, high: 3}
   n_rbf: {type: categorical, choices: [10, 20]}
   cutoff: {type: categorical, choices: [5.0, 6.0]}
-  lr: {type: float, low: LOW, high: HIGH, log: true}
+  lr: LR
   batch_size: 20
   lr_schedule: SCHEDULE
 """
 LR_RANGE = (1.0e-5, 3.0e-2)
+TABLE1_LR = (1.0e-4, 5.0e-5, 1.0e-5, 5.0e-6)  # the SchNet_IIA study's learning rates
 STREAMS = {"random": 1_000_003, "random again": 2_000_006}  # random search's own streams
 
 
 def epochs_spent(trial: optuna.trial.FrozenTrial) -> int:
-    """Epochs a trial trained: recorded when it finished, else the epochs it reported (pruned)."""
+    """Epochs a trial trained: recorded when it finished, else the epochs it reported (pruned).
+
+    A duplicate of a finished trial trained none: it reused the stored result
+    (it carries that trial's user attributes, ``epochs`` among them).
+    """
+    if "duplicate_of" in trial.user_attrs:
+        return 0
     return int(trial.user_attrs.get("epochs") or len(trial.intermediate_values))
 
 
@@ -114,6 +125,7 @@ class Job:
     pruner: str
     drop_flagged: bool
     lr_range: tuple[float, float]
+    lr_choices: tuple[float, ...]
     lr_schedule: str
 
 
@@ -131,8 +143,7 @@ def run(job: Job) -> list[tuple[int, float]]:
     folder = Path(job.folder) / f"{job.strategy}-{job.seed}"
     folder.mkdir()
     space = folder / "space.yaml"
-    low, high = (f"{value:.3e}" for value in job.lr_range)
-    space.write_text(SPACE.replace("LOW", low).replace("HIGH", high)
+    space.write_text(SPACE.replace("LR", lr_parameter(job.lr_range, job.lr_choices))
                      .replace("SCHEDULE", job.lr_schedule))
     tpe = job.strategy == "tpe+pruning"
     own_stream = None if tpe else optuna.samplers.RandomSampler(STREAMS[job.strategy] + job.seed)
@@ -147,6 +158,13 @@ def run(job: Job) -> list[tuple[int, float]]:
         train_overrides={"drop_flagged": True} if job.drop_flagged else {},
     ))
     return curve(outcome.study)
+
+
+def lr_parameter(lr_range: tuple[float, float], lr_choices: tuple[float, ...]) -> str:
+    """The space's learning rate: categorical over ``lr_choices``, else log-uniform over the range."""
+    if lr_choices:
+        return f"{{type: categorical, choices: [{', '.join(f'{lr:.1e}' for lr in lr_choices)}]}}"
+    return f"{{type: float, low: {lr_range[0]:.3e}, high: {lr_range[1]:.3e}, log: true}}"
 
 
 def saving(random_curve: list[tuple[int, float]],
@@ -215,9 +233,14 @@ def main() -> None:
     parser.add_argument("--pruner", default="median",
                         choices=["median", "hyperband", "successive-halving"],
                         help="the pruner of the TPE side (default median)")
-    parser.add_argument("--lr-range", type=float, nargs=2, default=LR_RANGE,
+    learning_rates = parser.add_mutually_exclusive_group()
+    learning_rates.add_argument("--lr-range", type=float, nargs=2, default=LR_RANGE,
                         metavar=("LOW", "HIGH"),
                         help="log-uniform learning-rate range of the space (default %(default)s)")
+    learning_rates.add_argument("--table1-lr", action="store_true",
+                        help="the learning rate is categorical over the SchNet_IIA study's "
+                             f"Table 1 values {', '.join(f'{lr:g}' for lr in TABLE1_LR)} "
+                             "instead of a --lr-range")
     parser.add_argument("--lr-schedule", default="plateau", choices=["plateau", "cosine"],
                         help="the trials' learning-rate schedule (default %(default)s)")
     parser.add_argument("--null", action="store_true",
@@ -230,6 +253,7 @@ def main() -> None:
     args = parser.parse_args()
     challenger = "random again" if args.null else "tpe+pruning"
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    lr_choices = TABLE1_LR if args.table1_lr else ()
     if not args.data.is_file():
         parser.error(f"{args.data} not found; pass --data with a SeB_n .npz file")
     with tempfile.TemporaryDirectory() as name:
@@ -240,13 +264,15 @@ def main() -> None:
             subset = folder / args.data.name
             np.savez(subset, R=archive["R"][keep], E=archive["E"][keep], z=archive["z"])
         jobs = [Job(strategy, seed, str(subset), name, args.budget, args.max_epochs, args.pruner,
-                    args.drop_flagged, tuple(args.lr_range), args.lr_schedule)
+                    args.drop_flagged, tuple(args.lr_range), lr_choices, args.lr_schedule)
                 for seed in seeds for strategy in ("random", challenger)]
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
             curves = dict(zip([(job.strategy, job.seed) for job in jobs], pool.map(run, jobs)))
     print(f"{challenger_text(challenger, args.pruner)} against random search; "
           f"budget {args.budget} trial-epochs, {args.max_epochs} epochs per trial, "
-          f"{args.structures} SeB20 structures, lr {args.lr_range[0]:g}..{args.lr_range[1]:g}"
+          f"{args.structures} SeB20 structures, lr "
+          + (f"one of {', '.join(f'{lr:g}' for lr in lr_choices)}" if lr_choices
+             else f"{args.lr_range[0]:g}..{args.lr_range[1]:g}") +
           f" ({args.lr_schedule} schedule)"
           + (", audit-flagged ones dropped" if args.drop_flagged else ""))
     random_curves = [curves["random", seed] for seed in seeds]
