@@ -235,12 +235,14 @@ def main() -> None:
                         help="the pruner of the TPE side (default median)")
     learning_rates = parser.add_mutually_exclusive_group()
     learning_rates.add_argument("--lr-range", type=float, nargs=2, default=LR_RANGE,
-                        metavar=("LOW", "HIGH"),
-                        help="log-uniform learning-rate range of the space (default %(default)s)")
+                                metavar=("LOW", "HIGH"),
+                                help="log-uniform learning-rate range of the space "
+                                     "(default %(default)s)")
     learning_rates.add_argument("--table1-lr", action="store_true",
-                        help="the learning rate is categorical over the SchNet_IIA study's "
-                             f"Table 1 values {', '.join(f'{lr:g}' for lr in TABLE1_LR)} "
-                             "instead of a --lr-range")
+                                help="the learning rate is categorical over the SchNet_IIA "
+                                     "study's Table 1 values "
+                                     f"{', '.join(f'{lr:g}' for lr in TABLE1_LR)} instead of "
+                                     "a --lr-range")
     parser.add_argument("--lr-schedule", default="plateau", choices=["plateau", "cosine"],
                         help="the trials' learning-rate schedule (default %(default)s)")
     parser.add_argument("--null", action="store_true",
