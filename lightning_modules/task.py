@@ -46,7 +46,7 @@ def check_training_choices(optimizer: str, lr_schedule: str, alpha: float) -> No
             f"Adam, AdamW, Adadelta, Adagrad, Adamax, SGD"
         )
     if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose plateau or cosine")
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose {' or '.join(LR_SCHEDULES)}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (force weight) must be in [0, 1], got {alpha}")
 
