@@ -43,7 +43,7 @@ def check_training_choices(optimizer: str, lr_schedule: str, alpha: float) -> No
     if optimizer.lower() not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {optimizer!r}; choose one of "
-            f"Adam, AdamW, Adadelta, Adagrad, Adamax, SGD"
+            f"{', '.join(optimizer_class.__name__ for optimizer_class in OPTIMIZERS.values())}"
         )
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose {' or '.join(LR_SCHEDULES)}")
