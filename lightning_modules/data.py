@@ -23,6 +23,7 @@ import hashlib
 import logging
 import re
 import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,17 +34,10 @@ from ase.formula import Formula
 from ase.symbols import Symbols
 
 from lightning_modules.neighbors import minimum_distance
+from lightning_modules.units import ENERGY_UNITS, HARTREE_IN_EV, normalise_energy_unit
 
 logger = logging.getLogger(__name__)
 
-HARTREE_IN_EV = 27.211386
-ENERGY_UNITS: dict[str, float] = {
-    "ev": 1.0,
-    "hartree": HARTREE_IN_EV,
-    "kcal/mol": 0.0433641,
-    "kj/mol": 0.0103643,
-    "mev": 1e-3,
-}
 MIN_DISTANCE = 0.3  # Angstrom; closer atoms are an error in the data
 ASE_SUFFIXES = {".xyz", ".extxyz", ".db", ".traj", ".json", ".cif", ".xml", ".vasp", ".out"}
 
@@ -162,12 +156,10 @@ def concatenate(parts: Sequence[AtomsData]) -> AtomsData:
 
 def energy_unit_factor(energy_unit: str) -> float:
     """eV per ``energy_unit`` (``ev``, ``hartree``, ``kcal/mol``, ``kj/mol``, ``mev``)."""
-    key = energy_unit.lower()
-    if key not in ENERGY_UNITS:
-        raise DataError(
-            f"unknown energy unit {energy_unit!r}; use one of {', '.join(ENERGY_UNITS)}"
-        )
-    return ENERGY_UNITS[key]
+    try:
+        return ENERGY_UNITS[normalise_energy_unit(energy_unit)]
+    except ValueError as error:
+        raise DataError(str(error)) from error
 
 
 def read_npz(path: str | Path, energy_unit: str = "ev") -> AtomsData:
@@ -291,11 +283,19 @@ def read_data(path: str | Path, energy_unit: str = "ev") -> AtomsData:
     if is_xsf_source(path):
         return read_xsf(path, energy_unit)
     if path.suffix == ".npz":
+        if path.is_file() and not zipfile.is_zipfile(path):
+            raise DataError(
+                f"{path}: not an npz file (an npz file is a zip archive of numpy arrays); check "
+                f"the file, or give it the suffix of its real format"
+            )
         try:
             return read_npz(path, energy_unit)
         except (OSError, ValueError) as error:
             if isinstance(error, DataError):
                 raise
+            if "pickle" in str(error):
+                raise DataError(f"{path}: holds object arrays (pickled data), which pesweep never "
+                                f"loads; save R, E, z and F as numeric arrays") from error
             raise DataError(f"{path}: not a readable npz file ({error})") from error
     return read_ase(path, energy_unit)
 

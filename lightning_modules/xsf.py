@@ -29,44 +29,59 @@ from lightning_modules.data import AtomsData, DataError, concatenate, energy_uni
 _ENERGY = re.compile(r"#\s*total\s+energy\s*=\s*([-+0-9.eEdD]+)\s*(\S*)", re.IGNORECASE)
 
 
+def _floats(fields: list[str], origin: str, line: int, what: str) -> list[float]:
+    try:
+        return [float(x.replace("d", "e").replace("D", "e")) for x in fields]
+    except ValueError:
+        raise DataError(
+            f"{origin}, line {line}: {what} {' '.join(fields)!r} is not numeric; fix the file"
+        ) from None
+
+
 def parse_xsf(text: str, origin: str) -> dict[str, np.ndarray | float | bool]:
-    """One structure from XSF text; a :class:`DataError` names the file and the problem."""
+    """One structure from XSF text; a :class:`DataError` names the file, the line and the problem."""
     lines = [line.strip() for line in text.splitlines()]
     energy = None
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         match = _ENERGY.match(line)
         if match:
-            energy = float(match.group(1).replace("d", "e").replace("D", "e"))
+            energy = _floats([match.group(1)], origin, number, "the total energy")[0]
             break
     if energy is None:
         raise DataError(f"{origin}: no '# total energy = X eV' line; ænet XSF files need one")
-    content = [line for line in lines if line and not line.startswith("#")]
-    keywords = [line.split()[0].upper() for line in content]
+    # (line number, text) of the lines that are not comments
+    content = [(n, line) for n, line in enumerate(lines, start=1)
+               if line and not line.startswith("#")]
+    keywords = [line.split()[0].upper() for _, line in content]
     periodic = "CRYSTAL" in keywords
     cell = np.zeros((3, 3))
     if periodic:
         if "PRIMVEC" not in keywords:
             raise DataError(f"{origin}: CRYSTAL without PRIMVEC (the cell)")
         start = keywords.index("PRIMVEC") + 1
-        cell = np.array([[float(x) for x in content[start + k].split()[:3]] for k in range(3)])
+        rows = content[start:start + 3]
+        if len(rows) < 3:
+            raise DataError(f"{origin}: PRIMVEC needs three lattice vectors")
+        cell = np.array([_floats(line.split()[:3], origin, n, "lattice vector")
+                         for n, line in rows])
         if "PRIMCOORD" not in keywords:
             raise DataError(f"{origin}: CRYSTAL without PRIMCOORD (the atoms)")
         header = keywords.index("PRIMCOORD") + 1
         try:
-            n_atoms = int(content[header].split()[0])
+            n_atoms = int(content[header][1].split()[0])
         except (IndexError, ValueError) as error:
             raise DataError(f"{origin}: PRIMCOORD must be followed by 'N 1'") from error
         atom_lines = content[header + 1:header + 1 + n_atoms]
     elif "ATOMS" in keywords:
         start = keywords.index("ATOMS") + 1
-        atom_lines = [line for line in content[start:] if line.split()[0][0].isalpha()]
+        atom_lines = [(n, line) for n, line in content[start:] if line.split()[0][0].isalpha()]
         n_atoms = len(atom_lines)
     else:
         raise DataError(f"{origin}: neither CRYSTAL nor ATOMS block")
     if len(atom_lines) != n_atoms:
         raise DataError(f"{origin}: header says {n_atoms} atoms but {len(atom_lines)} follow")
     numbers, positions, forces = [], [], []
-    for row, line in enumerate(atom_lines):
+    for row, (line_number, line) in enumerate(atom_lines):
         fields = line.split()
         symbol = fields[0]
         if symbol.isdigit():
@@ -74,14 +89,15 @@ def parse_xsf(text: str, origin: str) -> dict[str, np.ndarray | float | bool]:
         elif symbol in atomic_numbers:
             numbers.append(atomic_numbers[symbol])
         else:
-            raise DataError(f"{origin}: atom {row + 1} has unknown element {symbol!r}")
+            raise DataError(f"{origin}, line {line_number}: atom {row + 1} has unknown element "
+                            f"{symbol!r}")
         if len(fields) < 7:
             raise DataError(
-                f"{origin}: atom {row + 1} has {len(fields) - 1} columns; ænet XSF needs "
-                f"x y z fx fy fz (missing force columns)"
+                f"{origin}, line {line_number}: atom {row + 1} has {len(fields) - 1} columns; "
+                f"ænet XSF needs x y z fx fy fz (missing force columns)"
             )
-        positions.append([float(x) for x in fields[1:4]])
-        forces.append([float(x) for x in fields[4:7]])
+        positions.append(_floats(fields[1:4], origin, line_number, f"atom {row + 1}'s position"))
+        forces.append(_floats(fields[4:7], origin, line_number, f"atom {row + 1}'s force"))
     return {"energy": energy, "numbers": np.array(numbers), "positions": np.array(positions),
             "forces": np.array(forces), "cell": cell, "periodic": periodic}
 

@@ -98,6 +98,17 @@ def test_bad_npz_raises_one_clear_error(tmp_path: Path, change, message: str) ->
         load_data(path)
 
 
+def test_a_text_file_named_npz_is_not_an_npz_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.npz"
+    path.write_text("1 2 3\n4 5 6\n")
+    with pytest.raises(DataError) as caught:
+        load_data(path)
+    assert str(caught.value) == (f"{path}: not an npz file (an npz file is a zip archive of "
+                                 f"numpy arrays); check the file, or give it the suffix of its "
+                                 f"real format")
+    assert "pickle" not in str(caught.value)
+
+
 def test_empty_and_missing_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.xyz"
     empty.write_text("")
