@@ -35,16 +35,65 @@ def configure_logging(verbose: bool) -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
+def _whole_number(text: str, minimum: int, wanted: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero."""
+    return _whole_number(text, 1, "a positive whole number")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, zero or more (seeds)."""
+    return _whole_number(text, 0, "a whole number, 0 or more")
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above zero (learning rates, seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def energy_unit(text: str) -> str:
+    """An argparse type: an energy unit of :mod:`lightning_modules.units`, any case."""
+    from lightning_modules.units import normalise_energy_unit
+
+    try:
+        return normalise_energy_unit(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_energy_unit_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """``--energy-unit``: the same case-insensitive list in every command."""
+    from lightning_modules.units import ENERGY_UNITS
+
+    parser.add_argument(
+        "--energy-unit", default=default, type=energy_unit, metavar="UNIT",
+        help=f"unit of the energies in the files: {', '.join(ENERGY_UNITS)}, any case (the "
+        f"SeB_n npz files are hartree; default {default or 'ev'})",
+    )
+
+
 def _add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
         "--data", nargs="+", required=required, metavar="PATH",
         help="data file(s): .npz (R, E, z[, F]), ænet XSF (file, folder or .tar.gz) or any "
         "ase.io format with energies (extxyz, ASE db, ...)",
     )
-    parser.add_argument(
-        "--energy-unit", default=None, choices=["ev", "hartree", "kcal/mol", "kj/mol", "mev"],
-        help="unit of the energies in the files (the SeB_n npz files are hartree; default ev)",
-    )
+    add_energy_unit_argument(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,11 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="YAML file with TrainConfig keys (see README)")
     _add_data_arguments(train, required=False)
     train.add_argument("--model", help="model name: schnet or aenet (default schnet)")
-    train.add_argument("--max-epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--output-dir", help="where best.ckpt, split.npz and config.yaml go")
+    train.add_argument("--max-epochs", type=positive_int)
+    train.add_argument("--batch-size", type=positive_int)
+    train.add_argument("--lr", type=positive_float)
+    train.add_argument("--seed", type=non_negative_int)
+    train.add_argument("--output-dir", help="where best.ckpt, split.npz and config.yaml go "
+                       "(refused when it holds files, unless --overwrite; default "
+                       "pesweep_runs/train, or the next free pesweep_runs/train-N)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the files of an earlier run in --output-dir")
     train.add_argument("--drop-flagged", action="store_true", default=None,
                        help="exclude structures flagged by the data audit")
     train.add_argument("--accelerator", help="auto (default), cpu or gpu")
@@ -75,8 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="check a data set: validation and implausible labels")
     audit.add_argument("data", nargs="+", metavar="DATA")
-    audit.add_argument("--energy-unit", default="ev",
-                       choices=["ev", "hartree", "kcal/mol", "kj/mol", "mev"])
+    add_energy_unit_argument(audit, default="ev")
     audit.add_argument("--bound", type=float, default=5.0,
                        help="flag structures more than this many eV/atom above the lowest "
                        "of their composition (default 5)")
@@ -93,17 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pesweep`` console script; returns the exit status."""
     from hpo.errors import USER_ERRORS
+    from hpo.interrupts import Interrupted, interrupts_raise
 
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     try:
-        return int(args.handler(args) or 0)
+        with interrupts_raise():
+            return int(args.handler(args) or 0)
     except USER_ERRORS as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"pesweep: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except Interrupted as interruption:
+        print(f"pesweep: {interruption}: finished trials, runs and checkpoints are kept; a "
+              f"running trial ended as FAIL (interrupted), its MLflow run and the study's "
+              f"parent run as KILLED", file=sys.stderr)
+        return interruption.exit_code
+    except KeyboardInterrupt:  # before the handlers were set
         print("pesweep: interrupted; finished trials and runs are kept", file=sys.stderr)
         return 130
 

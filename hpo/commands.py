@@ -14,8 +14,11 @@ logger = logging.getLogger("pesweep")
 
 def run_train(args: argparse.Namespace) -> int:
     """``pesweep train``: one training run, test metrics printed, checkpoint written."""
+    import dataclasses
+
+    from hpo.outputs import claim_output_dir
     from lightning_modules.metrics import describe_metric
-    from lightning_modules.training import load_config, make_config, train
+    from lightning_modules.training import TrainConfig, load_config, make_config, train
 
     overrides: dict[str, Any] = {
         "data": args.data,
@@ -34,6 +37,11 @@ def run_train(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
     else:
         config = make_config({k: v for k, v in overrides.items() if v is not None})
+    default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
+    output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)
+    if str(output_dir) != config.output_dir:
+        print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
+        config = dataclasses.replace(config, output_dir=str(output_dir))
     result = train(config)
     print(f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
           f"({result.n_parameters} parameters)")
@@ -47,9 +55,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_audit(args: argparse.Namespace) -> int:
     """``pesweep audit``: validate the data and flag implausible energy labels."""
+    from hpo.outputs import check_output_file
     from lightning_modules.audit import audit_energies
     from lightning_modules.data import load_data
 
+    if args.json:
+        check_output_file(args.json, args.data, force=True)
     data = load_data(args.data, args.energy_unit)
     report = audit_energies(data, args.bound, args.mad_threshold)
     print(f"{len(data)} structures, elements {data.elements()}, "
@@ -92,9 +103,13 @@ def _sweep_options(args: argparse.Namespace) -> Any:
 
 
 def print_summary(outcome: Any, storage: str) -> None:
-    """The best trial, where everything is stored, and how to look at it."""
+    """The best trial, where everything is stored, and how to look at it (passwords hidden)."""
     from optuna.trial import TrialState
 
+    from hpo.stores import mask_url
+
+    storage = mask_url(storage)
+    tracking = mask_url(outcome.tracking_uri)
     study = outcome.study
     print(f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
           f"{outcome.count(TrialState.PRUNED)} pruned, {outcome.count(TrialState.FAIL)} failed")
@@ -112,12 +127,13 @@ def print_summary(outcome: Any, storage: str) -> None:
             for trial in study.best_trials:
                 print(f"  trial {trial.number}: {trial.values}")
     print(f"study storage: {storage}")
-    print(f"MLflow tracking: {outcome.tracking_uri} (parent run {outcome.parent_run_id})")
+    print(f"MLflow tracking: {tracking}, experiment {outcome.experiment_name!r} "
+          f"(parent run {outcome.parent_run_id})")
+    print(f"trial checkpoints: {outcome.runs_dir}")
     print("look at it:")
-    print(f"  pesweep ui --study-storage {storage} --tracking-uri {outcome.tracking_uri}")
+    print(f"  pesweep ui --study-storage {storage} --tracking-uri {tracking}")
     print(f"  pesweep report --study {study.study_name} --storage {storage} --out report.html")
-    print(f"  (or: optuna-dashboard {storage} ; mlflow ui --backend-store-uri "
-          f"{outcome.tracking_uri})")
+    print(f"  (or: optuna-dashboard {storage} ; mlflow ui --backend-store-uri {tracking})")
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -189,14 +205,23 @@ def run_report(args: argparse.Namespace) -> int:
     import optuna
 
     from dashboards.report import write_report
-    from hpo.study import connect_storage
+    from hpo.stores import mask_url, require_existing_store
+    from hpo.study import connect_storage, stored_setup
+    from hpo.sweep import resolve_tracking_uri
 
+    require_existing_store(args.storage, "study storage",
+                           "pass --storage with the URL the sweep used")
     try:
         study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
     except KeyError as error:
-        raise FileNotFoundError(f"no study {args.study!r} in {args.storage}") from error
+        raise FileNotFoundError(f"no study {args.study!r} in {mask_url(args.storage)}; pass "
+                                f"--storage with the URL the sweep used") from error
+    setup = stored_setup(study)
+    tracking_uri = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
+    require_existing_store(tracking_uri, "MLflow tracking store",
+                           "pass --tracking-uri with the URI the sweep used")
     try:
-        path = write_report(study, args.out, args.tracking_uri)
+        path = write_report(study, args.out, tracking_uri)
     except ValueError as error:
         raise FileNotFoundError(str(error)) from error
     print(f"report written to {path} (also logged to the study's MLflow parent run)")
@@ -231,7 +256,9 @@ def add_sweep_commands(
     sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
 ) -> None:
     """Register the sweep-related subcommands (sweep, demo, spaces)."""
-    from hpo.study import DEFAULT_STORAGE, OBJECTIVES, PRUNERS, SAMPLERS
+    from hpo.cli import non_negative_int, positive_float, positive_int
+    from hpo.stores import STORAGE_ENV, default_storage
+    from hpo.study import OBJECTIVES, PRUNERS, SAMPLERS
 
     sweep = sub.add_parser(
         "sweep", help="run an Optuna study over a search space, every trial tracked in MLflow",
@@ -242,18 +269,22 @@ def add_sweep_commands(
     sweep.add_argument("--space", help="search space: a YAML file or a shipped name "
                        "(pesweep spaces list)")
     add_data_arguments(sweep, False)
-    sweep.add_argument("--n-trials", type=int, help="trials to run now (in this process)")
-    sweep.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
-    sweep.add_argument("--storage", default=DEFAULT_STORAGE,
-                       help=f"Optuna storage URL (default {DEFAULT_STORAGE}; "
-                       "postgresql://... for shared studies)")
+    sweep.add_argument("--n-trials", type=positive_int,
+                       help="trials to run now (in this process)")
+    sweep.add_argument("--timeout", type=positive_float,
+                       help="stop starting trials after this many seconds")
+    sweep.add_argument("--storage", default=default_storage(),
+                       help=f"Optuna storage URL (default ${STORAGE_ENV}, else "
+                       "sqlite:///pesweep.db; postgresql://... for shared studies: keep its "
+                       f"password in ${STORAGE_ENV}, not on the command line)")
     sweep.add_argument("--sampler", choices=SAMPLERS, help="default tpe")
     sweep.add_argument("--pruner", choices=PRUNERS, help="default median")
-    sweep.add_argument("--max-epochs", type=int, help="epochs per trial (default 20)")
-    sweep.add_argument("--seed", type=int, help="seed of split, training and sampler (default 0)")
+    sweep.add_argument("--max-epochs", type=positive_int, help="epochs per trial (default 20)")
+    sweep.add_argument("--seed", type=non_negative_int,
+                       help="seed of split, training and sampler (default 0)")
     sweep.add_argument("--objectives", help=f"comma-separated, from {', '.join(OBJECTIVES)} "
                        "(default energy_mae; two or more give a Pareto front)")
-    sweep.add_argument("--batch-size", type=int, help="training batch size (default 32)")
+    sweep.add_argument("--batch-size", type=positive_int, help="training batch size (default 32)")
     sweep.add_argument("--drop-flagged", action="store_true",
                        help="exclude structures flagged by the data audit")
     sweep.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db "
@@ -274,22 +305,24 @@ def add_sweep_commands(
     demo.add_argument("--workdir", default="pesweep_demo", help="where data, study and runs go")
     demo.add_argument("--study", default="demo")
     demo.add_argument("--space", default="demo")
-    demo.add_argument("--n-trials", type=int, default=8)
-    demo.add_argument("--max-epochs", type=int, default=15)
-    demo.add_argument("--n-structures", type=int, default=300,
+    demo.add_argument("--n-trials", type=positive_int, default=8)
+    demo.add_argument("--max-epochs", type=positive_int, default=15)
+    demo.add_argument("--n-structures", type=positive_int, default=300,
                       help="EMT clusters to make when no --data is given")
     demo.set_defaults(handler=run_demo)
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a study "
                             "(and log it to the study's MLflow parent run)")
     report.add_argument("--study", required=True)
-    report.add_argument("--storage", default=DEFAULT_STORAGE)
+    report.add_argument("--storage", default=default_storage(),
+                        help=f"Optuna storage URL (default ${STORAGE_ENV}, else "
+                        "sqlite:///pesweep.db)")
     report.add_argument("--out", default="report.html")
     report.add_argument("--tracking-uri", help="default: the study's own")
     report.set_defaults(handler=run_report)
 
     ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
-    ui.add_argument("--study-storage", default=DEFAULT_STORAGE)
+    ui.add_argument("--study-storage", default=default_storage())
     ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     ui.add_argument("--host", default="127.0.0.1", help="default loopback only")
     ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dashboards.ui import UIError
+from hpo.outputs import OutputError
+from hpo.stores import StoreError
 from lightning_modules.data import DataError
 from lightning_modules.nn_ascii import ExportError
 from lightning_modules.training import ConfigError
@@ -25,5 +27,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     SpaceError,
     PromotionError,
     ExportError,
+    OutputError,
+    StoreError,
     FileNotFoundError,
 )

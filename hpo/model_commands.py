@@ -13,44 +13,73 @@ from typing import Any
 import optuna
 
 DEFAULT_TRACKING = "sqlite:///mlflow.db"
+DEFAULT_FINETUNE_DIR = "pesweep_runs/finetune"
+DEFAULT_CHAIN_DIR = "pesweep_runs/chain"
 
 
 def _tracking(args: argparse.Namespace) -> str:
-    return args.tracking_uri or DEFAULT_TRACKING
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local default."""
+    from hpo.sweep import resolve_tracking_uri
+
+    return resolve_tracking_uri(args.tracking_uri, DEFAULT_TRACKING)
+
+
+def _existing_tracking(args: argparse.Namespace) -> str:
+    """The tracking store of a command that only reads it: never created here."""
+    from hpo.stores import require_existing_store
+
+    uri = _tracking(args)
+    require_existing_store(uri, "MLflow tracking store",
+                           "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to the store "
+                           "that holds the models")
+    return uri
 
 
 def run_promote(args: argparse.Namespace) -> int:
     from hpo.errors import PromotionError
-    from hpo.promotion import promote_best_trial, rollback
+    from hpo.promotion import check_model_name, promote_best_trial, rollback
+    from hpo.stores import mask_url, require_existing_store
     from hpo.study import connect_storage, stored_setup
+    from hpo.sweep import resolve_tracking_uri
 
+    if args.model_name:
+        check_model_name(args.model_name)
     if args.rollback:
         if not args.model_name:
             raise PromotionError("--rollback needs --model-name (the registered model)")
-        print(rollback(_tracking(args), args.model_name, args.alias).message)
+        print(rollback(_existing_tracking(args), args.model_name, args.alias).message)
         return 0
     if not args.study:
         raise PromotionError("give --study NAME (the study whose best trial to promote)")
+    check_model_name(args.model_name or args.study)
+    require_existing_store(args.storage, "study storage",
+                           "pass --storage with the URL the sweep used")
     try:
         study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
     except KeyError as error:
-        raise PromotionError(f"no study {args.study!r} in {args.storage}") from error
+        raise PromotionError(f"no study {args.study!r} in {mask_url(args.storage)}") from error
     setup = stored_setup(study)
-    tracking = args.tracking_uri or (setup.tracking_uri if setup else DEFAULT_TRACKING)
+    tracking = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
+    require_existing_store(tracking, "MLflow tracking store",
+                           "pass --tracking-uri with the URI the sweep used")
     promotion = promote_best_trial(study, tracking, args.model_name or args.study, args.alias,
                                    args.metric, args.require_better, args.force)
     print(promotion.message)
     print(f"load it with: PesweepCalculator.from_checkpoint('models:/{promotion.name}@"
-          f"{promotion.alias}', tracking_uri='{tracking}')")
+          f"{promotion.alias}', tracking_uri='{mask_url(tracking)}')")
     return 0
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from hpo.promotion import describe_models
+    from hpo.promotion import check_model_name, describe_models
+    from hpo.stores import mask_url
 
-    rows = describe_models(_tracking(args), args.name)
+    if args.name:
+        check_model_name(args.name)
+    tracking = _existing_tracking(args)
+    rows = describe_models(tracking, args.name)
     if not rows:
-        print(f"no registered models at {_tracking(args)}")
+        print(f"no registered models at {mask_url(tracking)}")
     for row in rows:
         aliases = ",".join("@" + a for a in row["aliases"]) or "-"
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(row["metrics"].items())
@@ -65,10 +94,18 @@ def run_models(args: argparse.Namespace) -> int:
 
 def run_finetune(args: argparse.Namespace) -> int:
     from hpo.finetune import finetune
+    from hpo.outputs import claim_output_dir
+    from hpo.promotion import check_model_name
 
+    if args.promote_as:
+        check_model_name(args.promote_as)
+    output_dir = claim_output_dir(args.output_dir or DEFAULT_FINETUNE_DIR,
+                                  args.output_dir is not None, args.overwrite)
+    if args.output_dir is None and str(output_dir) != DEFAULT_FINETUNE_DIR:
+        print(f"{DEFAULT_FINETUNE_DIR} holds an earlier run; writing to {output_dir}")
     tuned = finetune(args.source, args.data, _tracking(args), energy_unit=args.energy_unit or "ev",
                      strategy=args.strategy, lr=args.lr, max_epochs=args.max_epochs,
-                     seed=args.seed, output_dir=args.output_dir, cutoff=args.cutoff,
+                     seed=args.seed, output_dir=str(output_dir), cutoff=args.cutoff,
                      promote_as=args.promote_as, alias=args.alias)
     print(f"fine-tuned {tuned.parent} ({args.strategy}; frozen: {', '.join(tuned.frozen) or '-'})")
     for name in ("test_energy_mae", "test_energy_mae_clean", "test_force_mae"):
@@ -81,8 +118,14 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 
 def run_chain_command(args: argparse.Namespace) -> int:
+    from hpo.outputs import claim_output_dir
+    from hpo.promotion import check_model_name
     from hpo.transfer import run_chain, summarise_chain
     from lightning_modules.training import load_config, make_config
+
+    check_model_name(args.model_name)
+    runs_dir = claim_output_dir(args.runs_dir or DEFAULT_CHAIN_DIR, args.runs_dir is not None,
+                                args.overwrite)
 
     overrides = {"energy_unit": args.energy_unit, "max_epochs": args.max_epochs,
                  "seed": args.seed, "data": [args.data[0]], "progress_bar": False}
@@ -90,22 +133,33 @@ def run_chain_command(args: argparse.Namespace) -> int:
               else make_config({k: v for k, v in overrides.items() if v is not None}))
     stages = run_chain(list(args.data), config, _tracking(args), args.model_name,
                        source=args.source, strategy=args.strategy, finetune_lr=args.lr,
-                       compare_direct=not args.no_direct, runs_dir=args.runs_dir)
+                       compare_direct=not args.no_direct, runs_dir=str(runs_dir))
     print(summarise_chain(stages))
     return 0
 
 
 def run_subset(args: argparse.Namespace) -> int:
-    from lightning_modules.data import load_data
-    from lightning_modules.subsets import random_subset, select_by_elements, write_extxyz
+    from hpo.outputs import OutputError, check_output_file
+    from lightning_modules.data import DataError, load_data
+    from lightning_modules.subsets import (
+        count_by_element,
+        random_subset,
+        select_by_elements,
+        write_extxyz,
+    )
 
+    if not args.elements and not args.random:
+        raise OutputError("give --elements or --random N (the subset to write)")
+    check_output_file(args.out, args.data, args.force)
     data = load_data(args.data, args.energy_unit or "ev")
     if args.elements:
         chosen = select_by_elements(data, args.elements.split(","), args.mode)
-    elif args.random:
-        chosen = random_subset(data, args.random, args.seed, args.stratify == "energy")
+        if len(chosen) == 0:
+            counts = ", ".join(f"{symbol} {n}" for symbol, n in count_by_element(data).items())
+            raise DataError(f"no structure matches --elements {args.elements} --mode "
+                            f"{args.mode}; structures per element: {counts}; nothing written")
     else:
-        raise FileNotFoundError("give --elements or --random N")
+        chosen = random_subset(data, args.random, args.seed, args.stratify == "energy")
     path = write_extxyz(data.subset(chosen), args.out)
     print(f"{len(chosen)} of {len(data)} structures written to {path} (eV, eV/A)")
     return 0
@@ -140,8 +194,9 @@ def add_model_commands(
     sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
 ) -> None:
     """Register promote, models, finetune, chain, subset, compare and export-aenet."""
+    from hpo.cli import add_energy_unit_argument, non_negative_int, positive_float, positive_int
     from hpo.finetune import STRATEGIES
-    from hpo.study import DEFAULT_STORAGE
+    from hpo.stores import default_storage
 
     def tracking(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--tracking-uri", help=f"MLflow tracking URI (default "
@@ -150,7 +205,9 @@ def add_model_commands(
     promote = sub.add_parser("promote", help="register a study's best checkpoint in the MLflow "
                              "model registry and point an alias at it")
     promote.add_argument("--study", help="study name (not needed with --rollback)")
-    promote.add_argument("--storage", default=DEFAULT_STORAGE)
+    promote.add_argument("--storage", default=default_storage(),
+                         help="Optuna storage URL (default $PESWEEP_STORAGE, else "
+                         "sqlite:///pesweep.db)")
     promote.add_argument("--model-name", help="registered model name (default: the study name)")
     promote.add_argument("--alias", default="pretrained")
     promote.add_argument("--metric", default="test_energy_mae",
@@ -174,11 +231,16 @@ def add_model_commands(
                       help="models:/NAME@ALIAS, runs:/ID/checkpoint or a .ckpt path")
     add_data_arguments(tune, True)
     tune.add_argument("--strategy", choices=list(STRATEGIES), default="full")
-    tune.add_argument("--lr", type=float, help="default: a tenth of the pretraining lr")
-    tune.add_argument("--max-epochs", type=int, default=20)
-    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--lr", type=positive_float,
+                      help="default: a tenth of the pretraining lr")
+    tune.add_argument("--max-epochs", type=positive_int, default=20)
+    tune.add_argument("--seed", type=non_negative_int, default=0)
     tune.add_argument("--cutoff", type=float, help="must equal the pretrained model's cutoff")
-    tune.add_argument("--output-dir", default="pesweep_runs/finetune")
+    tune.add_argument("--output-dir", help=f"where the checkpoint goes (refused when it holds "
+                      f"files, unless --overwrite; default {DEFAULT_FINETUNE_DIR}, or the next "
+                      f"free {DEFAULT_FINETUNE_DIR}-N)")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="replace the files of an earlier run in --output-dir")
     tune.add_argument("--promote-as", metavar="NAME", help="register the result under NAME")
     tune.add_argument("--alias", default="finetuned")
     tracking(tune)
@@ -191,12 +253,16 @@ def add_model_commands(
     chain.add_argument("--from", dest="source", help="start from this model instead")
     chain.add_argument("--model-name", default="chain")
     chain.add_argument("--strategy", choices=list(STRATEGIES), default="full")
-    chain.add_argument("--lr", type=float, help="fine-tuning lr (default: a tenth)")
-    chain.add_argument("--max-epochs", type=int)
-    chain.add_argument("--seed", type=int)
+    chain.add_argument("--lr", type=positive_float, help="fine-tuning lr (default: a tenth)")
+    chain.add_argument("--max-epochs", type=positive_int)
+    chain.add_argument("--seed", type=non_negative_int)
     chain.add_argument("--no-direct", action="store_true",
                        help="skip direct training on each set (the comparison)")
-    chain.add_argument("--runs-dir", default="pesweep_runs/chain")
+    chain.add_argument("--runs-dir", help=f"where the stages go (refused when it holds files, "
+                       f"unless --overwrite; default {DEFAULT_CHAIN_DIR}, or the next free "
+                       f"{DEFAULT_CHAIN_DIR}-N)")
+    chain.add_argument("--overwrite", action="store_true",
+                       help="replace the files of an earlier chain in --runs-dir")
     tracking(chain)
     chain.set_defaults(handler=run_chain_command)
 
@@ -204,21 +270,23 @@ def add_model_commands(
     add_data_arguments(subset, True)
     subset.add_argument("--elements", help="comma-separated symbols, e.g. Cu,Au")
     subset.add_argument("--mode", choices=["any", "all", "only"], default="any")
-    subset.add_argument("--random", type=int, metavar="N")
+    subset.add_argument("--random", type=positive_int, metavar="N")
     subset.add_argument("--stratify", choices=["energy"])
-    subset.add_argument("--seed", type=int, default=0)
-    subset.add_argument("--out", required=True, help="extxyz file to write")
+    subset.add_argument("--seed", type=non_negative_int, default=0)
+    subset.add_argument("--out", required=True, help="extxyz file to write (never an input; an "
+                        "existing file only with --force)")
+    subset.add_argument("--force", action="store_true", help="replace an existing --out file")
     subset.set_defaults(handler=run_subset)
 
     compare = sub.add_parser("compare", help="scratch against transfer, same budget per seed, "
                              "paired t-test")
     compare.add_argument("--target", nargs="+", required=True)
     compare.add_argument("--from", dest="source", required=True)
-    compare.add_argument("--energy-unit")
-    compare.add_argument("--seeds", type=int, default=5)
-    compare.add_argument("--max-epochs", type=int, default=20)
+    add_energy_unit_argument(compare)
+    compare.add_argument("--seeds", type=positive_int, default=5)
+    compare.add_argument("--max-epochs", type=positive_int, default=20)
     compare.add_argument("--strategy", choices=list(STRATEGIES), default="full")
-    compare.add_argument("--lr", type=float)
+    compare.add_argument("--lr", type=positive_float)
     tracking(compare)
     compare.set_defaults(handler=run_compare)
 

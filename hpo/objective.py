@@ -9,6 +9,9 @@ MAE (eV per structure), or a tuple for multi-objective studies.
   returns the stored values and says so (``duplicate_of`` user attribute).
 * A diverging trial (NaN/inf loss, out of memory, an impossible sampled
   configuration) ends as FAIL with ``fail_reason`` stored; the study goes on.
+* An interrupted trial (SIGINT, SIGTERM: :mod:`hpo.interrupts`) ends as FAIL
+  with ``fail_reason`` "interrupted" and its MLflow run as KILLED; the
+  interruption goes on up to the command line.
 * The trial and its MLflow run point to each other: ``mlflow_run_id`` in the
   trial's user attributes, ``optuna.trial_number`` in the run's tags.
 """
@@ -28,6 +31,7 @@ from optuna.trial import TrialState
 from optuna_dashboard import save_note
 from optuna_integration import PyTorchLightningPruningCallback
 
+from hpo.interrupts import DeferInterrupts, Interrupted
 from hpo.promotion import split_hash
 from hpo.tracking import EpochMetricsLogger, Tracker, run_note
 from lightning_modules import keys
@@ -89,8 +93,12 @@ class Objective:
                 "progress_bar": self.trial_progress_bar,
             })
             result = self._train(trial, config, run_id)
+            return self._finish(trial, run_id, result)
         except optuna.TrialPruned:
             self._end_run(run_id, "KILLED")
+            raise
+        except Interrupted as interruption:
+            self._interrupted(trial, run_id, interruption)
             raise
         except (DivergenceError, ConfigError, torch.OutOfMemoryError) as error:
             reason = str(error).splitlines()[0]
@@ -106,7 +114,20 @@ class Objective:
         except Exception as error:
             self._fail(trial, run_id, f"{type(error).__name__}: {error}")
             raise
-        return self._finish(trial, run_id, result)
+
+    def _interrupted(self, trial: optuna.Trial, run_id: str | None,
+                     interruption: Interrupted) -> None:
+        """End the trial as FAIL (Optuna leaves it RUNNING for a BaseException), the run KILLED."""
+        logger.warning("trial %d interrupted by %s: it ends as FAIL, its MLflow run as KILLED",
+                       trial.number, interruption.signal_name)
+        trial.set_user_attr("fail_reason", "interrupted")
+        if self.tracker is not None and run_id is not None:
+            try:
+                self.tracker.set_tags(run_id, {"fail_reason": "interrupted"})
+                self._end_run(run_id, "KILLED")
+            except Exception as error:  # the tracking store is not needed to end the trial
+                logger.warning("could not mark MLflow run %s KILLED: %s", run_id, error)
+        trial.study.tell(trial, state=TrialState.FAIL)
 
     def _finished_duplicate(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
         for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -132,6 +153,7 @@ class Objective:
             callbacks.append(EpochMetricsLogger(self.tracker, run_id))
         if self.prune:
             callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
+        callbacks.append(DeferInterrupts())
         datamodule = build_datamodule(config, data=self.data)
         return train(config, callbacks=callbacks, datamodule=datamodule, log_audit=False)
 

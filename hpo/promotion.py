@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +26,27 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import PromotionError, StudyError
+from hpo.tracking import tracking_client
 
 logger = logging.getLogger(__name__)
 
 
 def registry_client(tracking_uri: str) -> MlflowClient:
     """An MLflow client whose model registry lives in the same store as the runs."""
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    return tracking_client(tracking_uri)
+
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")
+
+
+def check_model_name(name: str) -> str:
+    """A registered model name: letters, digits, '_', '.', '-' (MLflow's filters quote names)."""
+    if not MODEL_NAME.match(name):
+        raise PromotionError(
+            f"model name {name!r} is not allowed: use letters, digits, '_', '.' and '-', "
+            f"starting with a letter or digit"
+        )
+    return name
 
 
 def split_hash(indices: list[int] | np.ndarray) -> str:
@@ -70,11 +85,35 @@ def lineage_tags(client: MlflowClient, run_id: str, extra: dict[str, Any]) -> di
     return tags
 
 
-def _existing_version(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
-    for version in client.search_model_versions(f"name='{name}'"):
-        if version.run_id == run_id:
-            return version
-    return None
+def _versions_of_run(client: MlflowClient, name: str, run_id: str) -> list[ModelVersion]:
+    versions = client.search_model_versions(f"name='{check_model_name(name)}'")
+    return sorted((v for v in versions if v.run_id == run_id), key=lambda v: int(v.version))
+
+
+def _register_once(
+    client: MlflowClient, name: str, run_id: str, tags: dict[str, str]
+) -> ModelVersion:
+    """The one version of ``name`` that registers ``run_id``, made here if there is none.
+
+    Two promotions of one run at once may both create a version: the later
+    one is deleted again, and both promotions go on with the first.
+    """
+    try:
+        client.create_registered_model(name, description="pesweep interatomic potentials")
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    existing = _versions_of_run(client, name, run_id)
+    if existing:
+        return existing[0]
+    mine = client.create_model_version(name, source=f"runs:/{run_id}/checkpoint", run_id=run_id,
+                                       tags=tags)
+    first = _versions_of_run(client, name, run_id)[0]
+    if str(first.version) != str(mine.version):
+        logger.info("another promotion registered run %s first (version %s); using it",
+                    run_id, first.version)
+        client.delete_model_version(name, mine.version)
+    return first
 
 
 def _holder(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
@@ -118,15 +157,7 @@ def promote_run(
                 f"candidate {metric} {new:.6g} does not beat {name}@{alias} (version "
                 f"{holder.version}, {old:.6g}); the alias stays"
             )
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, description="pesweep interatomic potentials")
-    version = _existing_version(client, name, run_id)
-    if version is None:
-        version = client.create_model_version(
-            name, source=f"runs:/{run_id}/checkpoint", run_id=run_id, tags=candidate_tags
-        )
+    version = _register_once(client, name, run_id, candidate_tags)
     if holder is not None and str(holder.version) == str(version.version):
         return Promotion(name, str(version.version), alias, False, None,
                          f"{name} version {version.version} already holds @{alias}")
@@ -180,7 +211,7 @@ def rollback(tracking_uri: str, name: str, alias: str = "pretrained") -> Promoti
 def describe_models(tracking_uri: str, name: str | None = None) -> list[dict[str, Any]]:
     """Registered versions with aliases and metrics (all models, or one by name)."""
     client = registry_client(tracking_uri)
-    filter_string = f"name='{name}'" if name else ""
+    filter_string = f"name='{check_model_name(name)}'" if name else ""
     rows = []
     for version in client.search_model_versions(filter_string):
         model = client.get_registered_model(version.name)

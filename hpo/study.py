@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import re
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,20 @@ import optuna
 from optuna.storages import RDBStorage
 
 from hpo.errors import StudyError
+from hpo.stores import (
+    SQLITE_PREFIX,
+    creation_lock,
+    database_url,
+    mask_text,
+    mask_url,
+    sqlite_path,
+)
 from search_spaces.space import SearchSpace
 from search_spaces.suggest import grid
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///pesweep.db"
+DEFAULT_STORAGE = f"{SQLITE_PREFIX}pesweep.db"  # or $PESWEEP_STORAGE (hpo.stores.default_storage)
 SETUP_ATTR = "pesweep_setup"
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "hyperband", "successive-halving", "none")
@@ -55,6 +65,16 @@ class StudySetup:
     tracking_uri: str
     train_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     init_from: str = ""  # a pretrained model every trial starts from (fine-tuning sweeps)
+    study_uid: str = ""  # unique per study: keys its runs folder and MLflow experiment
+
+    def folder_name(self, study_name: str) -> str:
+        """The study's folder under ``--runs-dir``: its name made path-safe, plus its uid.
+
+        Two studies of one name in different storages get different folders, and
+        no study name (``../../x``) reaches outside the runs folder.
+        """
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", study_name).strip("_") or "study"
+        return f"{safe[:80]}-{self.study_uid[:8]}"
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -68,6 +88,11 @@ class StudySetup:
         for key in ("data", "data_hashes", "objectives"):
             values[key] = tuple(values[key])
         return cls(**values)
+
+
+def new_study_uid() -> str:
+    """A fresh identifier for a study (hex, 32 characters)."""
+    return uuid.uuid4().hex
 
 
 def file_sha256(path: str | Path) -> str:
@@ -104,22 +129,40 @@ def connect_storage(url: str, attempts: int = 4) -> optuna.storages.BaseStorage:
     Optuna's tables; the losers retry once the winner has made them. The
     heartbeat marks trials of a killed worker as failed after 3 minutes.
     """
+    engine_url = database_url(url)
     for attempt in range(attempts):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), creation_lock(url):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, heartbeat_interval=60, grace_period=180)
+                return RDBStorage(engine_url, heartbeat_interval=60, grace_period=180)
         except Exception as error:  # sqlalchemy raises many kinds for dead or malformed databases
             if attempt + 1 < attempts and _is_schema_race(error):
                 time.sleep(1.0 + attempt)
                 continue
             text = str(error).strip()
-            reason = text.splitlines()[0] if text else type(error).__name__
+            reason = mask_text(text.splitlines()[0] if text else type(error).__name__, url)
             raise StudyError(
-                f"cannot open the study storage {url} ({reason}); start the database or check "
-                f"--storage"
+                f"cannot open the study storage {mask_url(url)} ({reason}); start the database "
+                f"or check --storage"
             ) from error
     raise AssertionError("unreachable")
+
+
+def storage_exists(url: str) -> bool:
+    """False only for a ``sqlite:///`` storage whose file is not there (nothing to read)."""
+    path = sqlite_path(url)
+    return path is None or path.is_file()
+
+
+def peek_setup(name: str, url: str) -> StudySetup | None:
+    """The stored set-up of study ``name``, or None when there is no such study; creates nothing."""
+    if not storage_exists(url):
+        return None
+    try:
+        study = optuna.load_study(study_name=name, storage=connect_storage(url))
+    except KeyError:
+        return None
+    return stored_setup(study)
 
 
 def _is_schema_race(error: Exception) -> bool:
@@ -167,9 +210,15 @@ def open_study(
 ) -> tuple[optuna.Study, StudySetup, bool]:
     """Create study ``name`` or resume it; returns (study, its set-up, created).
 
-    With ``setup`` None the study must exist and its stored set-up is used.
-    The caller assigns ``study.sampler`` and ``study.pruner``.
+    With ``setup`` None the study must exist and its stored set-up is used (a
+    missing SQLite file is not created). A study made before studies had a uid
+    gets one. The caller assigns ``study.sampler`` and ``study.pruner``.
     """
+    if setup is None and not storage_exists(storage):
+        raise StudyError(
+            f"no study {name!r}: there is no storage at {sqlite_path(storage)}; give --space "
+            f"and --data to create it, or --storage to find it"
+        )
     backend = connect_storage(storage)
     try:
         existing = optuna.load_study(study_name=name, storage=backend)
@@ -179,8 +228,8 @@ def open_study(
         stored = stored_setup(existing)
         if stored is None:
             raise StudyError(
-                f"study {name!r} in {storage} was not made by pesweep (no set-up recorded); "
-                f"choose another --study name"
+                f"study {name!r} in {mask_url(storage)} was not made by pesweep (no set-up "
+                f"recorded); choose another --study name"
             )
         if setup is not None:
             conflicts = describe_conflicts(stored, setup)
@@ -189,10 +238,13 @@ def open_study(
                     f"cannot resume study {name!r}: {'; '.join(conflicts)}; use a new --study "
                     f"name, or resume with the stored set-up (pesweep sweep --study {name})"
                 )
+        if not stored.study_uid:
+            stored = dataclasses.replace(stored, study_uid=new_study_uid())
+            existing.set_user_attr(SETUP_ATTR, stored.to_dict())
         return existing, stored, False
     if setup is None:
         raise StudyError(
-            f"no study {name!r} in {storage}; give --space and --data to create it"
+            f"no study {name!r} in {mask_url(storage)}; give --space and --data to create it"
         )
     directions = ["minimize"] * len(setup.objectives)
     try:
@@ -219,7 +271,7 @@ def _join_new_study(
             return study, stored, False
         if time.monotonic() > deadline:
             raise StudyError(
-                f"study {name!r} in {storage} was created without a pesweep set-up; "
+                f"study {name!r} in {mask_url(storage)} was created without a pesweep set-up; "
                 f"choose another --study name"
             )
         time.sleep(0.5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,30 +23,70 @@ from optuna.trial import TrialState
 
 from hpo import __version__
 from hpo.errors import StudyError
+from hpo.interrupts import Interrupted
 from hpo.objective import Objective, TrialFailed
+from hpo.stores import (
+    TRACKING_ENV,
+    StoreError,
+    check_tracking_store,
+    has_hidden_password,
+    mask_url,
+)
 from hpo.study import (
     DEFAULT_STORAGE,
     OBJECTIVES,
+    PRUNERS,
+    SAMPLERS,
     StudySetup,
     build_pruner,
     build_sampler,
     file_sha256,
+    new_study_uid,
     open_study,
+    peek_setup,
 )
-from hpo.tracking import PARENT_RUN_ATTR, Tracker
+from hpo.tracking import (
+    PARENT_RUN_ATTR,
+    STUDY_UID_TAG,
+    Tracker,
+    study_experiment_name,
+    tracking_client,
+)
 from lightning_modules.audit import audit_energies
 from lightning_modules.data import load_data
 from lightning_modules.training import TrainConfig, make_config
+from lightning_modules.units import normalise_energy_unit
 from search_spaces.space import load_space, parse_space
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
+EXPERIMENT_ATTR = "mlflow_experiment"
 
 
 def default_tracking_uri() -> str:
     """MLflow's local default, pinned to an absolute path so resumes from elsewhere find it."""
     return f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(flag: str | None, recorded: str | None) -> str:
+    """The tracking URI to use: the flag, ``$MLFLOW_TRACKING_URI``, the study's record, the default.
+
+    A study records its URI with the password hidden; resuming such a study
+    needs the real URI again, from the flag or the environment.
+    """
+    if flag:
+        return flag
+    if os.environ.get(TRACKING_ENV):
+        return os.environ[TRACKING_ENV]
+    if recorded:
+        if has_hidden_password(recorded):
+            raise StudyError(
+                f"the study's tracking URI {recorded} has a password, which pesweep never "
+                f"stores; pass --tracking-uri or set {TRACKING_ENV}"
+            )
+        return recorded
+    return default_tracking_uri()
 
 
 @dataclass
@@ -85,63 +126,102 @@ class SweepOutcome:
     parent_run_id: str
     tracking_uri: str
     created: bool
+    runs_dir: Path | None = None
+    experiment_name: str = ""
 
     def count(self, state: TrialState) -> int:
         return sum(1 for t in self.study.trials if t.state == state)
 
 
-def _requested_setup(options: SweepOptions) -> StudySetup | None:
+def validate_options(options: SweepOptions) -> None:
+    """Refuse impossible options before anything is read, created or stored."""
+    if not options.study_name or not options.study_name.strip():
+        raise StudyError("--study needs a name")
+    for name in ("n_trials", "max_epochs"):
+        value = getattr(options, name)
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise StudyError(f"--{name.replace('_', '-')} must be a positive whole number, "
+                             f"got {value}")
+    if options.timeout is not None and not options.timeout > 0:
+        raise StudyError(f"--timeout must be a positive number of seconds, got {options.timeout}")
+    if options.seed is not None and options.seed < 0:
+        raise StudyError(f"--seed must be 0 or more, got {options.seed}")
+    if options.sampler is not None and options.sampler not in SAMPLERS:
+        raise StudyError(f"unknown sampler {options.sampler!r}; choose one of "
+                         f"{', '.join(SAMPLERS)}")
+    if options.pruner is not None and options.pruner not in PRUNERS:
+        raise StudyError(f"unknown pruner {options.pruner!r}; choose one of {', '.join(PRUNERS)}")
+    unknown = [name for name in options.objectives or () if name not in OBJECTIVES]
+    if unknown:
+        raise StudyError(
+            f"unknown objective(s) {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
+        )
+    if options.energy_unit is not None:
+        try:
+            normalise_energy_unit(options.energy_unit)
+        except ValueError as error:
+            raise StudyError(str(error)) from error
+    if options.train_overrides:
+        make_config({"data": ("-",), **options.train_overrides})  # ConfigError names the key
+
+
+def _requested_setup(options: SweepOptions, tracking_uri: str) -> StudySetup | None:
     if options.space is None and options.data is None:
         return None
     if options.space is None or options.data is None:
         raise StudyError("give both --space and --data (or neither, to resume a study by name)")
     objectives = options.objectives or ("energy_mae",)
-    unknown = [name for name in objectives if name not in OBJECTIVES]
-    if unknown:
-        raise StudyError(
-            f"unknown objective(s) {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
-        )
     space = load_space(options.space)
     return StudySetup(
         space_text=space.source_text,
         space_origin=str(options.space),
         data=tuple(str(Path(p).resolve()) for p in options.data),
         data_hashes=tuple(file_sha256(p) for p in options.data),
-        energy_unit=options.energy_unit or "ev",
-        max_epochs=options.max_epochs or 20,
+        energy_unit=normalise_energy_unit(options.energy_unit or "ev"),
+        max_epochs=options.max_epochs if options.max_epochs is not None else 20,
         seed=options.seed if options.seed is not None else 0,
         sampler=options.sampler or "tpe",
         pruner=options.pruner or "median",
         objectives=tuple(objectives),
-        tracking_uri=options.tracking_uri or default_tracking_uri(),
+        tracking_uri=mask_url(tracking_uri),  # the real URL (a password) is never stored
         train_overrides=dict(options.train_overrides),
         init_from=options.init_from or "",
+        study_uid=new_study_uid(),
     )
 
 
-def _parent_run(
-    study: optuna.Study, setup: StudySetup, tracker: Tracker, created: bool,
+def _study_tracker(
+    study: optuna.Study, setup: StudySetup, tracking_uri: str, created: bool,
     wait_seconds: float = 60.0,
-) -> str:
-    """The study's MLflow parent run: made by the process that created the study.
+) -> tuple[Tracker, str]:
+    """The study's MLflow experiment and parent run, made by the process that created the study.
 
     A worker that joins a study a moment after its creation waits for the
     creator to record the parent run id, so all trials nest under one run.
+    The experiment is the study's own (tagged with its uid): another study of
+    the same name, in another storage, gets another experiment.
     """
     run_id = study.user_attrs.get(PARENT_RUN_ATTR)
     deadline = time.monotonic() + wait_seconds
     while not run_id and not created and time.monotonic() < deadline:
         time.sleep(0.5)
         run_id = study.user_attrs.get(PARENT_RUN_ATTR)  # read from the storage each time
+    experiment = study.user_attrs.get(EXPERIMENT_ATTR)
+    if experiment is None:  # a new study, or one made before experiments were recorded
+        experiment = (study.study_name if run_id else study_experiment_name(
+            tracking_client(tracking_uri), study.study_name, setup.study_uid))
+    tracker = Tracker(tracking_uri, experiment, {STUDY_UID_TAG: setup.study_uid})
     if run_id:
         try:
             tracker.client.get_run(run_id)
             tracker.client.update_run(run_id, status="RUNNING")
-            return str(run_id)
+            return tracker, str(run_id)
         except MlflowException:
             logger.warning("the study's parent run %s is not in %s; starting a new parent run",
-                           run_id, setup.tracking_uri)
-    run_id = tracker.start_parent_run(study.study_name, {"pesweep.version": __version__})
+                           run_id, mask_url(tracking_uri))
+    run_id = tracker.start_parent_run(study.study_name, {"pesweep.version": __version__,
+                                                         STUDY_UID_TAG: setup.study_uid})
+    study.set_user_attr(EXPERIMENT_ATTR, experiment)
     study.set_user_attr(PARENT_RUN_ATTR, run_id)
     space = parse_space(setup.space_text, setup.space_origin)
     tracker.log_params(run_id, {
@@ -151,7 +231,7 @@ def _parent_run(
         "data_hashes": ",".join(h[:16] for h in setup.data_hashes),
     })
     tracker.log_dict(run_id, setup.to_dict(), "study_setup.json")
-    return run_id
+    return tracker, run_id
 
 
 def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
@@ -183,9 +263,23 @@ def base_train_config(setup: StudySetup, runs_dir: Path) -> TrainConfig:
 
 
 def run_sweep(options: SweepOptions) -> SweepOutcome:
-    """Create or resume the study and run ``n_trials`` (or until ``timeout`` seconds) more trials."""
+    """Create or resume the study and run ``n_trials`` (or until ``timeout`` seconds) more trials.
+
+    Everything that can be checked is checked before the study or a run is
+    created: the options, the data, the space, and that the tracking store
+    answers. SIGINT/SIGTERM (:mod:`hpo.interrupts`) end the running trial as
+    FAIL and the parent run as KILLED, then propagate.
+    """
+    validate_options(options)
     data = load_data(options.data, options.energy_unit or "ev") if options.data else None
-    requested = _requested_setup(options)
+    stored = peek_setup(options.study_name, options.storage)
+    tracking_uri = resolve_tracking_uri(options.tracking_uri,
+                                        stored.tracking_uri if stored else None)
+    requested = _requested_setup(options, tracking_uri)
+    try:
+        check_tracking_store(tracking_uri)
+    except StoreError as error:
+        raise StudyError(str(error)) from error
     study, setup, created = open_study(options.study_name, options.storage, requested)
     if data is None:
         missing = [p for p in setup.data if not Path(p).exists()]
@@ -203,46 +297,48 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             f"{options.max_epochs}; drop --max-epochs or use a new study"
         )
     logger.info("%s", audit_energies(data).format())
-    tracking_uri = options.tracking_uri or setup.tracking_uri
-    tracker = Tracker(tracking_uri, experiment_name=options.study_name)
-    parent_run_id = _parent_run(study, setup, tracker, created)
-    space = parse_space(setup.space_text, setup.space_origin)
-    init_checkpoint = _init_checkpoint(setup, space, tracking_uri)
-    sampler_name = options.sampler or setup.sampler
-    pruner_name = options.pruner or setup.pruner
-    study.sampler = options.sampler_override or build_sampler(
-        sampler_name, setup.seed + len(study.trials), space)
-    multi_objective = len(setup.objectives) > 1
-    if multi_objective and pruner_name != "none":
-        logger.info("multi-objective study: Optuna cannot prune it, pruning is off")
-    prune = not multi_objective and (pruner_name != "none" or options.pruner_override is not None)
-    study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
-    runs_dir = Path(options.runs_dir).resolve() / options.study_name
-    artifact_dir = Path(options.artifact_dir or study.user_attrs.get(ARTIFACT_DIR_ATTR)
-                        or Path(options.runs_dir).resolve() / "artifacts")
-    artifact_dir.mkdir(parents=True, exist_ok=True)
-    if study.user_attrs.get(ARTIFACT_DIR_ATTR) != str(artifact_dir):
-        study.set_user_attr(ARTIFACT_DIR_ATTR, str(artifact_dir))
-    objective = Objective(
-        space=space,
-        data=data,
-        base_config=dataclasses.replace(base_train_config(setup, runs_dir),
-                                        init_from=init_checkpoint),
-        runs_dir=runs_dir,
-        tracker=tracker,
-        parent_run_id=parent_run_id,
-        objectives=setup.objectives,
-        prune=prune,
-        run_tags={
-            "optuna.study": options.study_name, "optuna.sampler": sampler_name,
-            "optuna.pruner": pruner_name, "pesweep.energy_unit": setup.energy_unit,
-            "pesweep.data_hash": ",".join(h[:16] for h in setup.data_hashes),
-            "pesweep.version": __version__,
-        },
-        trial_progress_bar=options.trial_progress_bar,
-        artifact_store=FileSystemArtifactStore(str(artifact_dir)),
-    )
+    tracker, parent_run_id = _study_tracker(study, setup, tracking_uri, created)
+    status = "FAILED"
     try:
+        space = parse_space(setup.space_text, setup.space_origin)
+        init_checkpoint = _init_checkpoint(setup, space, tracking_uri)
+        sampler_name = options.sampler or setup.sampler
+        pruner_name = options.pruner or setup.pruner
+        study.sampler = options.sampler_override or build_sampler(
+            sampler_name, setup.seed + len(study.trials), space)
+        multi_objective = len(setup.objectives) > 1
+        if multi_objective and pruner_name != "none":
+            logger.info("multi-objective study: Optuna cannot prune it, pruning is off")
+        prune = not multi_objective and (pruner_name != "none"
+                                         or options.pruner_override is not None)
+        study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
+        runs_dir = Path(options.runs_dir).resolve() / setup.folder_name(options.study_name)
+        artifact_dir = Path(options.artifact_dir or study.user_attrs.get(ARTIFACT_DIR_ATTR)
+                            or Path(options.runs_dir).resolve() / "artifacts")
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        if study.user_attrs.get(ARTIFACT_DIR_ATTR) != str(artifact_dir):
+            study.set_user_attr(ARTIFACT_DIR_ATTR, str(artifact_dir))
+        logger.info("trial checkpoints go to %s; MLflow experiment %r", runs_dir,
+                    tracker.experiment_name)
+        objective = Objective(
+            space=space,
+            data=data,
+            base_config=dataclasses.replace(base_train_config(setup, runs_dir),
+                                            init_from=init_checkpoint),
+            runs_dir=runs_dir,
+            tracker=tracker,
+            parent_run_id=parent_run_id,
+            objectives=setup.objectives,
+            prune=prune,
+            run_tags={
+                "optuna.study": options.study_name, "optuna.sampler": sampler_name,
+                "optuna.pruner": pruner_name, "pesweep.energy_unit": setup.energy_unit,
+                "pesweep.data_hash": ",".join(h[:16] for h in setup.data_hashes),
+                "pesweep.version": __version__, STUDY_UID_TAG: setup.study_uid,
+            },
+            trial_progress_bar=options.trial_progress_bar,
+            artifact_store=FileSystemArtifactStore(str(artifact_dir)),
+        )
         study.optimize(
             objective,
             n_trials=options.n_trials,
@@ -252,12 +348,19 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             gc_after_trial=True,
             callbacks=list(options.callbacks),
         )
+        status = "FINISHED"
+    except Interrupted:
+        status = "KILLED"
+        raise
     finally:
-        _summarise_parent(study, tracker, parent_run_id)
-    return SweepOutcome(study, setup, parent_run_id, tracking_uri, created)
+        _summarise_parent(study, tracker, parent_run_id, status)
+    return SweepOutcome(study, setup, parent_run_id, tracking_uri, created, runs_dir,
+                        tracker.experiment_name)
 
 
-def _summarise_parent(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> None:
+def _summarise_parent(
+    study: optuna.Study, tracker: Tracker, parent_run_id: str, status: str
+) -> None:
     counts = {state.name.lower(): 0 for state in TrialState}
     for trial in study.trials:
         counts[trial.state.name.lower()] += 1
@@ -266,4 +369,4 @@ def _summarise_parent(study: optuna.Study, tracker: Tracker, parent_run_id: str)
         metrics["best_val_energy_mae"] = float(study.best_value)
         tracker.set_tags(parent_run_id, {"best_trial": study.best_trial.number})
     tracker.log_metrics(parent_run_id, metrics, step=len(study.trials))
-    tracker.end_run(parent_run_id, "FINISHED")
+    tracker.end_run(parent_run_id, status)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ from lightning.pytorch.callbacks import Callback
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.time import get_current_time_millis
+
+from hpo.interrupts import DeferInterrupts, Interrupted
+from hpo.stores import creation_lock, database_url, mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +58,68 @@ def local_artifact_location(tracking_uri: str, experiment_name: str) -> str | No
     return (database.resolve().parent / "mlruns" / folder).as_uri()
 
 
+def tracking_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client (runs and registry in one store); a new SQLite store is made under a lock.
+
+    Processes that create one SQLite store at once race in MLflow's schema
+    migrations; :func:`hpo.stores.creation_lock` lets one create it first.
+    """
+    uri = mlflow_uri(tracking_uri)
+    with creation_lock(tracking_uri):
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)  # opens (and on first use migrates) the store
+    return client
+
+
+def mlflow_uri(tracking_uri: str) -> str:
+    """The URI handed to MLflow: credentials of a tracking server go in MLflow's own variables.
+
+    MLflow prints run links built from the URI it is given; with the user and
+    password in ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``
+    (MLflow's documented basic-auth settings) the URI it sees has no password.
+    A database URI gets a driver that is installed (:func:`hpo.stores.database_url`).
+    """
+    parts = urllib.parse.urlsplit(tracking_uri)
+    if parts.scheme in ("http", "https") and parts.password is not None:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = urllib.parse.unquote(parts.username or "")
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = urllib.parse.unquote(parts.password)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return database_url(tracking_uri)
+
+
+STUDY_UID_TAG = "pesweep.study_uid"
+
+
+def study_experiment_name(client: MlflowClient, study_name: str, study_uid: str) -> str:
+    """The MLflow experiment of a study: its name, unless another study of that name has it.
+
+    Studies of one name in different storages then never share an experiment:
+    the second gets ``NAME-<uid8>``.
+    """
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None or experiment.tags.get(STUDY_UID_TAG) == study_uid:
+        return study_name
+    return f"{study_name}-{study_uid[:8]}"
+
+
 class Tracker:
     """Logs studies and trials to one MLflow experiment (named after the study)."""
 
-    def __init__(self, tracking_uri: str, experiment_name: str) -> None:
+    def __init__(self, tracking_uri: str, experiment_name: str,
+                 experiment_tags: dict[str, str] | None = None) -> None:
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.experiment_name = experiment_name
+        self.client = tracking_client(tracking_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
             try:
                 self.experiment_id = self.client.create_experiment(
                     experiment_name,
                     artifact_location=local_artifact_location(tracking_uri, experiment_name),
+                    tags=experiment_tags,
                 )
             except Exception:  # another worker created it first; any store error re-raises below
                 experiment = self.client.get_experiment_by_name(experiment_name)
@@ -126,7 +181,7 @@ class Tracker:
 
 def run_note(tracker: Tracker, run_id: str) -> str:
     """Markdown pointing from an Optuna trial to its MLflow run (a link on a tracking server)."""
-    uri = tracker.tracking_uri
+    uri = mask_url(tracker.tracking_uri)
     if uri.startswith(("http://", "https://")):
         link = f"{uri.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
         return f"MLflow run: [{run_id}]({link})"
@@ -155,7 +210,8 @@ def tracked_training(
 ) -> tuple[Any, str]:
     """One training as one MLflow run: per-epoch metrics, test metrics, checkpoint and split.
 
-    Returns (TrainResult, run id); the run ends FINISHED, or FAILED when training raises.
+    Returns (TrainResult, run id); the run ends FINISHED, FAILED when training raises, or
+    KILLED when it is interrupted.
     """
     from hpo.promotion import split_hash
     from lightning_modules.training import train
@@ -164,9 +220,9 @@ def tracked_training(
                                        tags=tags).info.run_id
     tracker.log_params(run_id, params)
     try:
-        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id)])
-    except BaseException:
-        tracker.end_run(run_id, "FAILED")
+        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id), DeferInterrupts()])
+    except BaseException as error:
+        tracker.end_run(run_id, "KILLED" if isinstance(error, Interrupted) else "FAILED")
         raise
     tracker.log_metrics(run_id, {**result.test_metrics, "train_seconds": result.seconds,
                                  **{f"best_{k}": v for k, v in result.val_metrics.items()}},

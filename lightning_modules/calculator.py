@@ -12,7 +12,11 @@ smoothest dynamics.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from lightning_modules import keys
 from lightning_modules.batching import atoms_to_batch
 from lightning_modules.potential import Potential
+from lightning_modules.store_uris import mask_url, sqlite_path
 from lightning_modules.task import load_task
 
 logger = logging.getLogger(__name__)
@@ -31,14 +36,72 @@ logger = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+LOCAL_TRACKING = "sqlite:///mlflow.db"
+
+
+def existing_tracking_uri(tracking_uri: str | None) -> str:
+    """``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``; never created.
+
+    A look-up must not leave an empty SQLite store behind where there was none.
+    """
+    uri = tracking_uri or os.environ.get(TRACKING_ENV) or LOCAL_TRACKING
+    path = sqlite_path(uri)
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(
+            f"no MLflow store at {path.resolve()}; pass tracking_uri= (--tracking-uri) or set "
+            f"{TRACKING_ENV} to the store that holds the model"
+        )
+    return uri
+
+
+def model_cache_dir() -> Path:
+    """Where downloaded models are kept: ``$PESWEEP_CACHE_DIR``, else ``$XDG_CACHE_HOME/pesweep``."""
+    if os.environ.get("PESWEEP_CACHE_DIR"):
+        return Path(os.environ["PESWEEP_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pesweep" / "models"
+
+
+def download_once(artifact_uri: str, tracking_uri: str | None) -> Path:
+    """A local copy of an MLflow artifact, downloaded once per (tracking store, artifact).
+
+    Artifacts of a finished run do not change, so one copy serves every load;
+    processes that download the same artifact at once each write a private
+    folder and the first rename wins.
+    """
+    import mlflow.artifacts
+
+    key = hashlib.sha256(f"{mask_url(tracking_uri or '')}|{artifact_uri}".encode()).hexdigest()
+    root = model_cache_dir()
+    final = root / key[:24]
+    if final.is_dir():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
+    try:
+        mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, tracking_uri=tracking_uri,
+                                            dst_path=str(partial))
+        try:
+            partial.rename(final)
+        except OSError:  # another process finished first
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
 def registered_version(uri: str, tracking_uri: str | None) -> Any:
     """The model version behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
 
-    The registry is looked up in the tracking store (pesweep keeps both in one).
+    The registry is looked up in the tracking store (pesweep keeps both in one);
+    a local store that does not exist is an error, not created.
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    tracking_uri = existing_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     body = uri.removeprefix("models:/")
     try:
@@ -49,25 +112,26 @@ def registered_version(uri: str, tracking_uri: str | None) -> Any:
             version = client.get_model_version(name, number)
     except MlflowException as error:
         raise FileNotFoundError(
-            f"{uri} is not in the registry at {client.tracking_uri}; check the name and alias "
-            f"with pesweep models list"
+            f"{uri} is not in the registry at {mask_url(tracking_uri)}; check the name and alias "
+            f"with pesweep models list, or pass tracking_uri= (--tracking-uri) or set "
+            f"{TRACKING_ENV}"
         ) from error
     return version
 
 
 def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
-    """A local checkpoint file for a path, a folder holding one, ``models:/...`` or ``runs:/...``."""
+    """A local checkpoint file for a path, a folder holding one, ``models:/...`` or ``runs:/...``.
+
+    Registered and logged models are downloaded once into :func:`model_cache_dir`.
+    """
     text = str(path_or_uri)
     if text.startswith("models:/"):
+        tracking_uri = existing_tracking_uri(tracking_uri)
         text = str(registered_version(text, tracking_uri).source)
     if text.startswith(("runs:/", "mlflow-artifacts:/")) or "://" in text:
-        import tempfile
-
-        import mlflow.artifacts
-
-        local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=text, tracking_uri=tracking_uri,
-            dst_path=tempfile.mkdtemp(prefix="pesweep-model-")))
+        if text.startswith("runs:/"):
+            tracking_uri = existing_tracking_uri(tracking_uri)
+        local = download_once(text, tracking_uri)
     else:
         local = Path(text)
     if local.is_dir():

@@ -15,7 +15,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.data import atomic_numbers
+from ase.data import atomic_numbers, chemical_symbols
 
 from lightning_modules.data import AtomsData, DataError
 
@@ -37,6 +37,15 @@ def select_by_elements(data: AtomsData, elements: Sequence[str], mode: str = "an
                 mode == "only" and present <= wanted):
             chosen.append(k)
     return np.asarray(chosen, dtype=np.int64)
+
+
+def count_by_element(data: AtomsData) -> dict[str, int]:
+    """How many structures contain each element (symbols in order of atomic number)."""
+    counts: dict[str, int] = {}
+    for k in range(len(data)):
+        for z in np.unique(data.numbers[data.atoms_of(k)]).tolist():
+            counts[chemical_symbols[z]] = counts.get(chemical_symbols[z], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: atomic_numbers[item[0]]))
 
 
 def random_subset(data: AtomsData, n: int, seed: int = 0, stratify_energy: bool = False,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 import yaml
 from ase.data import atomic_numbers, chemical_symbols
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -269,6 +270,21 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
     return task
 
 
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+def check_accelerator(name: str) -> None:
+    """Refuse an unknown accelerator, or a GPU where none is available, in one line."""
+    if name not in ACCELERATORS:
+        raise ConfigError(f"unknown accelerator {name!r}; choose one of {', '.join(ACCELERATORS)}")
+    if name in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"accelerator {name!r} asked for, but torch finds no CUDA GPU on this "
+                          f"machine; use --accelerator cpu (or auto)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("accelerator 'mps' asked for, but this machine has no Apple GPU; use "
+                          "--accelerator cpu (or auto)")
+
+
 def train(
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
@@ -281,6 +297,7 @@ def train(
 
     The data audit is logged (``log_audit``) and always written to ``audit.json``.
     """
+    check_accelerator(config.accelerator)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = datamodule or build_datamodule(config)
     datamodule.setup()

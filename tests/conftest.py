@@ -25,6 +25,14 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Each test has its own model cache, and no store URL of the user's environment."""
+    monkeypatch.setenv("PESWEEP_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache")))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("PESWEEP_STORAGE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def emt_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """120 Cu/Au clusters with EMT energies and forces (extxyz), made once per session."""

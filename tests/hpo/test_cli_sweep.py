@@ -11,7 +11,7 @@ def test_sweep_on_missing_or_malformed_data_fails_before_any_trial(tmp_path, tin
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"this is not an npz archive")
     for data, message in (("absent.npz", "absent.npz: no such file"),
-                          (str(broken), "not a readable npz file")):
+                          (str(broken), "not an npz file")):
         done = run_cli("sweep", "--study", "s", "--space", str(tiny_space), "--data", data,
                        "--n-trials", "1", cwd=tmp_path)
         assert done.returncode == 2

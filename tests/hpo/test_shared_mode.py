@@ -75,3 +75,62 @@ def test_dead_postgres_is_one_line(tmp_path, tiny_space, small_emt_file) -> None
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("pesweep: error: cannot open the study storage postgresql")
     assert "start the database or check --storage" in last
+
+
+def test_no_password_leaves_the_process(services, tiny_space, small_emt_file, tmp_path,
+                                        monkeypatch) -> None:
+    """A plain postgresql:// storage and a tracking server, both with a password in the URL.
+
+    The test server trusts loopback, so the passwords are accepted and ignored;
+    they must appear in no output, Optuna attribute, MLflow tag, param or artifact.
+    """
+    import json
+    import os
+
+    storage, tracking_uri = services
+    secret, tracking_secret = "S3cret-storage", "pw-tracking"
+    host = storage.split("@", 1)[1]
+    storage_url = f"postgresql://pesweep:{secret}@{host}"  # SQLAlchemy's default driver
+    tracking_url = tracking_uri.replace("http://", f"http://alice:{tracking_secret}@")
+    base = [sys.executable, "-m", "hpo.cli", "sweep", "--study", "secret", "--storage",
+            storage_url, "--n-trials", "1", "--no-progress-bar"]
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [*base, "--space", str(tiny_space), "--data", str(small_emt_file), "--max-epochs", "1",
+         "--tracking-uri", tracking_url],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=environment)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout + done.stderr
+    assert "pesweep:***@" in printed and "alice:***@" in printed
+    # a resume needs the tracking URI again: the study never stored it
+    resumed = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                             env=environment)
+    assert resumed.returncode == 2
+    assert resumed.stderr.strip().splitlines()[-1] == (
+        f"pesweep: error: the study's tracking URI {tracking_url.replace(tracking_secret, '***')} "
+        f"has a password, which pesweep never stores; pass --tracking-uri or set "
+        f"MLFLOW_TRACKING_URI")
+    resumed = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                             env={**environment, "MLFLOW_TRACKING_URI": tracking_url})
+    assert resumed.returncode == 0, resumed.stderr
+    printed += resumed.stdout + resumed.stderr
+    study = optuna.load_study(study_name="secret", storage=storage)
+    assert len(study.trials) == 2
+    backend, study_id = study._storage, study._study_id
+    stored = [study.user_attrs, backend.get_study_system_attrs(study_id)]  # dashboard notes
+    for trial in study.trials:
+        stored += [trial.user_attrs, trial.system_attrs]
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("secret")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 3
+    artifacts = tmp_path / "artifacts"
+    for run in runs:
+        stored += [run.data.tags, run.data.params]
+        client.download_artifacts(run.info.run_id, "", str(artifacts / run.info.run_id))
+    text = printed + json.dumps(stored, default=str)
+    text += "".join(p.read_bytes().decode("latin-1") for p in artifacts.rglob("*") if p.is_file())
+    assert "study_setup.json" in {p.name for p in artifacts.rglob("*")}
+    for word in (secret, tracking_secret):
+        where = text.find(word)
+        assert where < 0, text[max(0, where - 300):where + 50]

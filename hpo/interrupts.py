@@ -1,0 +1,118 @@
+"""Ctrl-C and a batch scheduler's SIGTERM as one exception that every layer can clean up after.
+
+Lightning turns a ``KeyboardInterrupt`` inside ``trainer.fit`` into
+``sys.exit(1)``, which skips Optuna's bookkeeping (the trial stays RUNNING)
+and every handler above it. While :func:`interrupts_raise` is active, SIGINT
+and SIGTERM raise :class:`Interrupted` instead: Lightning re-raises it, the
+objective ends the trial as FAIL ("interrupted", told to Optuna itself) and
+its MLflow run as KILLED, the sweep ends the parent run KILLED, and the command line exits
+with 130 (SIGINT) or 143 (SIGTERM), the shells' convention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):  # noqa: N818 (what happened, not an error of the code)
+    """The process received SIGINT or SIGTERM; ``exit_code`` is 128 + the signal number.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: libraries that wrap every
+    ``Exception`` (MLflow's stores do) let it through unchanged. Optuna does not
+    end a trial for it, so the objective does (:mod:`hpo.objective`).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def interrupts_raise(signals: tuple[int, ...] = HANDLED_SIGNALS) -> Iterator[None]:
+    """Within the block, the given signals raise :class:`Interrupted` (once; a second one too).
+
+    Outside the main thread (where Python cannot set handlers) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = {number: signal.signal(number, handler) for number in signals}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+class DeferInterrupts(Callback):
+    """During training, a signal is held until the current batch ends, then raised.
+
+    A signal raised at any bytecode can land inside a store's write (an MLflow
+    metric logged at the end of an epoch), leaving its transaction open and
+    the store locked for the cleanup that follows. Between batches no write is
+    under way, so that is where :class:`Interrupted` is raised; the latency is
+    one batch. The handlers are set in ``on_train_start``, after Lightning's
+    own (whose SIGTERM handler would end the process with exit status 0 and
+    the trial still RUNNING), and the previous ones are back when training ends.
+    """
+
+    def __init__(self, signals: tuple[int, ...] = HANDLED_SIGNALS) -> None:
+        self.signals = signals
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+
+    def _raise_if_received(self) -> None:
+        if self.received is not None:
+            signum, self.received = self.received, None
+            self._restore()
+            raise Interrupted(signum)
+
+    def _restore(self) -> None:
+        for number, old in self._previous.items():
+            signal.signal(number, old)
+        self._previous = {}
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._hold)
+                              for number in self.signals}
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        self._raise_if_received()
+
+    def on_validation_batch_end(self, *args: Any) -> None:
+        self._raise_if_received()
+
+    def on_train_epoch_start(self, *args: Any) -> None:
+        self._raise_if_received()
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._restore()
+        if self.received is not None:  # arrived after the last batch
+            signum, self.received = self.received, None
+            raise Interrupted(signum)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule,
+                     exception: BaseException) -> None:
+        self._restore()

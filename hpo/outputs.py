@@ -1,0 +1,56 @@
+"""Output folders and files of commands: nothing a user made is overwritten without a flag.
+
+* A folder the user named (``--output-dir``, a config's ``output_dir``) that
+  already holds files is refused unless ``overwrite``.
+* A default folder that already holds files is not reused: the next free
+  numbered sibling (``pesweep_runs/train-2``, ``-3``, ...) is taken, and the
+  caller says which.
+* An output file that exists is refused unless ``force``; one that is also an
+  input is refused always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class OutputError(ValueError):
+    """An output path that would overwrite something; the message names the flag or the fix."""
+
+
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def claim_output_dir(path: str | Path, chosen_by_user: bool, overwrite: bool = False) -> Path:
+    """The folder a command may write into (see the module docstring)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output folder {folder} is a file; choose another --output-dir")
+    if not _holds_files(folder) or overwrite:
+        return folder
+    if chosen_by_user:
+        raise OutputError(
+            f"output folder {folder} already holds files (an earlier run?); choose another "
+            f"--output-dir, or pass --overwrite to replace them"
+        )
+    number = 2
+    while _holds_files(folder.with_name(f"{folder.name}-{number}")):
+        number += 1
+    return folder.with_name(f"{folder.name}-{number}")
+
+
+def check_output_file(path: str | Path, inputs: Iterable[str | Path], force: bool = False) -> Path:
+    """Refuse to write ``path`` over an input (always) or over an existing file (without force)."""
+    target = Path(path)
+    resolved = target.resolve()
+    for source in inputs:
+        source_path = Path(source).resolve()
+        if resolved == source_path or (source_path.is_dir() and source_path in resolved.parents):
+            raise OutputError(f"--out {target} is an input of this command; write elsewhere")
+    if target.is_dir():
+        raise OutputError(f"--out {target} is a folder; name a file")
+    if target.exists() and not force:
+        raise OutputError(f"{target} exists; choose another --out, or pass --force to replace it")
+    return target

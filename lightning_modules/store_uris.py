@@ -1,0 +1,48 @@
+"""Store URIs without their secrets: a password never reaches output, logs or stored records.
+
+Pure string functions, shared by the calculator's ``models:/`` look-up and
+the sweep machinery (:mod:`hpo.stores`).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from pathlib import Path
+
+HIDDEN = "***"
+SQLITE_PREFIX = "sqlite:///"
+
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@"
+)
+
+
+def mask_url(url: str | None) -> str:
+    """``url`` with any password replaced by ``***`` (also inside longer text)."""
+    if not url:
+        return url or ""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{HIDDEN}@", str(url))
+
+
+def url_password(url: str) -> str | None:
+    """The password written in ``url``, if any."""
+    match = _USERINFO.search(url)
+    return urllib.parse.unquote(match["pw"]) if match else None
+
+
+def mask_text(text: str, *urls: str | None) -> str:
+    """``text`` with every URL's password hidden, also where the password stands alone."""
+    text = mask_url(text)
+    for url in urls:
+        password = url_password(url) if url else None
+        if password:
+            text = text.replace(password, HIDDEN)
+    return text
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (relative to the working directory), else None."""
+    if not url.startswith(SQLITE_PREFIX) or url == f"{SQLITE_PREFIX}:memory:":
+        return None
+    return Path(url[len(SQLITE_PREFIX):].split("?")[0])
