@@ -32,13 +32,21 @@ import numpy as np
 import torch
 
 from lightning_modules.data import load_data
-from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules.training import build_task, make_config, train
+from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.run import build_task, make_config, train
 
 REPO = Path(__file__).resolve().parents[1]
 TIO2 = REPO.parent / "shared" / "data" / "tio2_aenet"
-MODEL = dict(species=["Ti", "O"], radial_order=20, radial_cutoff=6.5, angular_order=6,
-             angular_cutoff=5.0, hidden_layers=2, hidden_width=5, activation="tanh")
+MODEL = dict(
+    species=["Ti", "O"],
+    radial_order=20,
+    radial_cutoff=6.5,
+    angular_order=6,
+    angular_cutoff=5.0,
+    hidden_layers=2,
+    hidden_width=5,
+    activation="tanh",
+)
 TYPES = {"O": -432.503149303, "Ti": -1604.604515075}
 
 
@@ -66,16 +74,34 @@ def main() -> None:
     loading = time.perf_counter() - start
     order = np.random.default_rng(0).permutation(len(data))
     test = np.sort(order[: len(data) // 10])
-    split = {"train": np.sort(order[len(data) // 10:]), "val": test, "test": test}
-    config = make_config(dict(
-        data=["(in memory)"], model="aenet", model_config=MODEL, alpha=0.1, optimizer="adamw",
-        lr=1e-4, weight_decay=1e-3, batch_size=128, max_epochs=args.epochs, force_fraction=0.25,
-        element_energies=TYPES, lr_patience=10**6, progress_bar=False,
-        output_dir=tempfile.mkdtemp(prefix="bench-aenet-"),
-    ))
-    module = PotentialDataModule(data, cutoff=config.cutoff, batch_size=128, seed=0,
-                                 force_fraction=0.25, split_override=split,
-                                 element_energies={8: TYPES["O"], 22: TYPES["Ti"]})
+    split = {"train": np.sort(order[len(data) // 10 :]), "val": test, "test": test}
+    config = make_config(
+        dict(
+            data=["(in memory)"],
+            model="aenet",
+            model_config=MODEL,
+            alpha=0.1,
+            optimizer="adamw",
+            lr=1e-4,
+            weight_decay=1e-3,
+            batch_size=128,
+            max_epochs=args.epochs,
+            force_fraction=0.25,
+            element_energies=TYPES,
+            lr_patience=10**6,
+            progress_bar=False,
+            output_dir=tempfile.mkdtemp(prefix="bench-aenet-"),
+        )
+    )
+    module = PotentialDataModule(
+        data,
+        cutoff=config.cutoff,
+        batch_size=128,
+        seed=0,
+        force_fraction=0.25,
+        split_override=split,
+        element_energies={8: TYPES["O"], 22: TYPES["Ti"]},
+    )
     module.setup()
     start = time.perf_counter()
     task = build_task(config, module)
@@ -84,19 +110,24 @@ def main() -> None:
     per_epoch = result.seconds / result.epochs
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     reference = reference_curve(TIO2 / "reference" / "train.out")
-    print(f"ænet TiO2, {len(split['train'])} train / {len(test)} test structures, "
-          f"{args.threads} thread(s), {result.epochs} epochs")
-    print(f"loading {loading:.1f} s, featurisation (descriptors + Jacobians) "
-          f"{featurisation:.1f} s")
-    print(f"seconds per epoch (training + test evaluation): {per_epoch:.3f}  "
-          f"(reference 0.46; goal <= 0.15)")
+    print(
+        f"ænet TiO2, {len(split['train'])} train / {len(test)} test structures, "
+        f"{args.threads} thread(s), {result.epochs} epochs"
+    )
+    print(f"loading {loading:.1f} s, featurisation (descriptors + Jacobians) {featurisation:.1f} s")
+    print(
+        f"seconds per epoch (training + test evaluation): {per_epoch:.3f}  "
+        f"(reference 0.46; goal <= 0.15)"
+    )
     print(f"peak memory: {peak_gib:.2f} GiB  (reference 2.63; goal <= 1)")
     print(f"{'epoch':>6s} {'E RMSE meV/atom':>16s} {'ref':>8s} {'F RMSE eV/A':>12s} {'ref':>8s}")
     for epoch in sorted(set([0, *range(0, result.epochs, 50), result.epochs - 1])):
         ours = result.history[epoch]
         ref = reference.get(epoch) or reference.get(epoch + 1) or (float("nan"), float("nan"))
-        print(f"{epoch:6d} {ours['val_energy_rmse_per_atom']:16.1f} {ref[0]:8.1f} "
-              f"{ours['val_force_rmse']:12.3f} {ref[1]:8.3f}")
+        print(
+            f"{epoch:6d} {ours['val_energy_rmse_per_atom']:16.1f} {ref[0]:8.1f} "
+            f"{ours['val_force_rmse']:12.3f} {ref[1]:8.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -143,20 +143,33 @@ def run(job: Job) -> list[tuple[int, float]]:
     folder = Path(job.folder) / f"{job.strategy}-{job.seed}"
     folder.mkdir()
     space = folder / "space.yaml"
-    space.write_text(SPACE.replace("LR", lr_parameter(job.lr_range, job.lr_choices))
-                     .replace("SCHEDULE", job.lr_schedule))
+    space.write_text(
+        SPACE.replace("LR", lr_parameter(job.lr_range, job.lr_choices)).replace(
+            "SCHEDULE", job.lr_schedule
+        )
+    )
     tpe = job.strategy == "tpe+pruning"
     own_stream = None if tpe else optuna.samplers.RandomSampler(STREAMS[job.strategy] + job.seed)
-    outcome = run_sweep(SweepOptions(
-        study_name=f"{job.strategy}-{job.seed}", storage=f"sqlite:///{folder / 'studies.db'}",
-        space=str(space), data=(job.data,), energy_unit="hartree", n_trials=10_000,
-        sampler="tpe" if tpe else "random", pruner=job.pruner if tpe else "none",
-        sampler_override=own_stream,
-        max_epochs=job.max_epochs, seed=job.seed,
-        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", runs_dir=str(folder / "runs"),
-        show_progress_bar=False, callbacks=(Budget(job.budget),),
-        train_overrides={"drop_flagged": True} if job.drop_flagged else {},
-    ))
+    outcome = run_sweep(
+        SweepOptions(
+            study_name=f"{job.strategy}-{job.seed}",
+            storage=f"sqlite:///{folder / 'studies.db'}",
+            space=str(space),
+            data=(job.data,),
+            energy_unit="hartree",
+            n_trials=10_000,
+            sampler="tpe" if tpe else "random",
+            pruner=job.pruner if tpe else "none",
+            sampler_override=own_stream,
+            max_epochs=job.max_epochs,
+            seed=job.seed,
+            tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+            runs_dir=str(folder / "runs"),
+            show_progress_bar=False,
+            callbacks=(Budget(job.budget),),
+            train_overrides={"drop_flagged": True} if job.drop_flagged else {},
+        )
+    )
     return curve(outcome.study)
 
 
@@ -167,8 +180,9 @@ def lr_parameter(lr_range: tuple[float, float], lr_choices: tuple[float, ...]) -
     return f"{{type: float, low: {lr_range[0]:.3e}, high: {lr_range[1]:.3e}, log: true}}"
 
 
-def saving(random_curve: list[tuple[int, float]],
-           tpe_curve: list[tuple[int, float]]) -> tuple[int | None, float]:
+def saving(
+    random_curve: list[tuple[int, float]], tpe_curve: list[tuple[int, float]]
+) -> tuple[int | None, float]:
     """Trial-epochs TPE+pruning spent to reach random's final best, and the fraction saved."""
     target = random_curve[-1][1]
     reached = next((spent for spent, best in tpe_curve if best <= target), None)
@@ -185,12 +199,22 @@ def best_within(curve: list[tuple[int, float]], limit: int) -> float:
     return best
 
 
-def best_ratios(random_curves: list[list[tuple[int, float]]],
-                other_curves: list[list[tuple[int, float]]], budget: int) -> np.ndarray:
+def best_ratios(
+    random_curves: list[list[tuple[int, float]]],
+    other_curves: list[list[tuple[int, float]]],
+    budget: int,
+) -> np.ndarray:
     """[seed, x - 1]: the other side's best within x trial-epochs / random's final best."""
     finals = np.array([curve[-1][1] for curve in random_curves])
-    return np.array([[best_within(curve, limit) for limit in range(1, budget + 1)]
-                     for curve in other_curves]) / finals[:, None]
+    return (
+        np.array(
+            [
+                [best_within(curve, limit) for limit in range(1, budget + 1)]
+                for curve in other_curves
+            ]
+        )
+        / finals[:, None]
+    )
 
 
 def saving_at_equal_mean(ratios: np.ndarray) -> tuple[int | None, float]:
@@ -211,8 +235,9 @@ def bootstrap_savings(ratios: np.ndarray, draws: int = 2000) -> np.ndarray:
     return np.array([saving_at_equal_mean(ratios[pick])[1] for pick in picks])
 
 
-def time_to_common_target(random_curve: list[tuple[int, float]],
-                          tpe_curve: list[tuple[int, float]]) -> float:
+def time_to_common_target(
+    random_curve: list[tuple[int, float]], tpe_curve: list[tuple[int, float]]
+) -> float:
     """1 - (TPE+pruning's trial-epochs) / (random's) to reach the worse of the two final bests."""
     target = max(random_curve[-1][1], tpe_curve[-1][1])
     random_spent = next(spent for spent, best in random_curve if best <= target)
@@ -224,34 +249,61 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="seeds run from here (to split a run; seeds repeat exactly)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run from here (to split a run; seeds repeat exactly)",
+    )
     parser.add_argument("--budget", type=int, default=120, help="trial-epochs per strategy")
     parser.add_argument("--max-epochs", type=int, default=6, help="epochs of an unpruned trial")
     parser.add_argument("--structures", type=int, default=400, help="SeB20 structures used")
     parser.add_argument("--workers", type=int, default=2, help="sweeps run at once")
-    parser.add_argument("--pruner", default="median",
-                        choices=["median", "hyperband", "successive-halving"],
-                        help="the pruner of the TPE side (default median)")
+    parser.add_argument(
+        "--pruner",
+        default="median",
+        choices=["median", "hyperband", "successive-halving"],
+        help="the pruner of the TPE side (default median)",
+    )
     learning_rates = parser.add_mutually_exclusive_group()
-    learning_rates.add_argument("--lr-range", type=float, nargs=2, default=LR_RANGE,
-                                metavar=("LOW", "HIGH"),
-                                help="log-uniform learning-rate range of the space "
-                                     "(default %(default)s)")
-    learning_rates.add_argument("--table1-lr", action="store_true",
-                                help="the learning rate is categorical over the SchNet_IIA "
-                                     "study's Table 1 values "
-                                     f"{', '.join(f'{lr:g}' for lr in TABLE1_LR)} instead of "
-                                     "a --lr-range")
-    parser.add_argument("--lr-schedule", default="plateau", choices=["plateau", "cosine"],
-                        help="the trials' learning-rate schedule (default %(default)s)")
-    parser.add_argument("--null", action="store_true",
-                        help="calibration: random search on another stream replaces TPE+pruning, "
-                             "so the savings printed are what chance alone gives")
-    parser.add_argument("--curves-out", type=Path,
-                        help="write every sweep's curve (trial-epochs, best so far) to this JSON")
-    parser.add_argument("--drop-flagged", action="store_true",
-                        help="train and validate on the audit-clean structures only")
+    learning_rates.add_argument(
+        "--lr-range",
+        type=float,
+        nargs=2,
+        default=LR_RANGE,
+        metavar=("LOW", "HIGH"),
+        help="log-uniform learning-rate range of the space (default %(default)s)",
+    )
+    learning_rates.add_argument(
+        "--table1-lr",
+        action="store_true",
+        help="the learning rate is categorical over the SchNet_IIA "
+        "study's Table 1 values "
+        f"{', '.join(f'{lr:g}' for lr in TABLE1_LR)} instead of "
+        "a --lr-range",
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        default="plateau",
+        choices=["plateau", "cosine"],
+        help="the trials' learning-rate schedule (default %(default)s)",
+    )
+    parser.add_argument(
+        "--null",
+        action="store_true",
+        help="calibration: random search on another stream replaces TPE+pruning, "
+        "so the savings printed are what chance alone gives",
+    )
+    parser.add_argument(
+        "--curves-out",
+        type=Path,
+        help="write every sweep's curve (trial-epochs, best so far) to this JSON",
+    )
+    parser.add_argument(
+        "--drop-flagged",
+        action="store_true",
+        help="train and validate on the audit-clean structures only",
+    )
     args = parser.parse_args()
     challenger = "random again" if args.null else "tpe+pruning"
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -261,28 +313,53 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         with np.load(args.data) as archive:  # a seeded subset, written to a temporary folder
-            keep = np.sort(np.random.default_rng(0).choice(len(archive["E"]), args.structures,
-                                                           replace=False))
+            keep = np.sort(
+                np.random.default_rng(0).choice(len(archive["E"]), args.structures, replace=False)
+            )
             subset = folder / args.data.name
             np.savez(subset, R=archive["R"][keep], E=archive["E"][keep], z=archive["z"])
-        jobs = [Job(strategy, seed, str(subset), name, args.budget, args.max_epochs, args.pruner,
-                    args.drop_flagged, tuple(args.lr_range), lr_choices, args.lr_schedule)
-                for seed in seeds for strategy in ("random", challenger)]
+        jobs = [
+            Job(
+                strategy,
+                seed,
+                str(subset),
+                name,
+                args.budget,
+                args.max_epochs,
+                args.pruner,
+                args.drop_flagged,
+                tuple(args.lr_range),
+                lr_choices,
+                args.lr_schedule,
+            )
+            for seed in seeds
+            for strategy in ("random", challenger)
+        ]
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-            curves = dict(zip([(job.strategy, job.seed) for job in jobs], pool.map(run, jobs)))
-    print(f"{challenger_text(challenger, args.pruner)} against random search; "
-          f"budget {args.budget} trial-epochs, {args.max_epochs} epochs per trial, "
-          f"{args.structures} SeB20 structures, lr "
-          + (f"one of {', '.join(f'{lr:g}' for lr in lr_choices)}" if lr_choices
-             else f"{args.lr_range[0]:g}..{args.lr_range[1]:g}") +
-          f" ({args.lr_schedule} schedule)"
-          + (", audit-flagged ones dropped" if args.drop_flagged else ""))
+            curves = dict(
+                zip([(job.strategy, job.seed) for job in jobs], pool.map(run, jobs), strict=False)
+            )
+    print(
+        f"{challenger_text(challenger, args.pruner)} against random search; "
+        f"budget {args.budget} trial-epochs, {args.max_epochs} epochs per trial, "
+        f"{args.structures} SeB20 structures, lr "
+        + (
+            f"one of {', '.join(f'{lr:g}' for lr in lr_choices)}"
+            if lr_choices
+            else f"{args.lr_range[0]:g}..{args.lr_range[1]:g}"
+        )
+        + f" ({args.lr_schedule} schedule)"
+        + (", audit-flagged ones dropped" if args.drop_flagged else "")
+    )
     random_curves = [curves["random", seed] for seed in seeds]
     other_curves = [curves[challenger, seed] for seed in seeds]
     report(list(seeds), random_curves, other_curves, challenger, args.budget)
     if args.curves_out:
-        args.curves_out.write_text(json.dumps({f"{strategy} {seed}": points
-                                               for (strategy, seed), points in curves.items()}))
+        args.curves_out.write_text(
+            json.dumps(
+                {f"{strategy} {seed}": points for (strategy, seed), points in curves.items()}
+            )
+        )
 
 
 def challenger_text(challenger: str, pruner: str) -> str:
@@ -291,53 +368,70 @@ def challenger_text(challenger: str, pruner: str) -> str:
     return "Null comparison: random search on another stream, no pruning,"
 
 
-def report(seeds: list[int], random_curves: list[list[tuple[int, float]]],
-           other_curves: list[list[tuple[int, float]]], challenger: str, budget: int) -> None:
+def report(
+    seeds: list[int],
+    random_curves: list[list[tuple[int, float]]],
+    other_curves: list[list[tuple[int, float]]],
+    challenger: str,
+    budget: int,
+) -> None:
     """Per-seed table, then both savings (per seed; at equal mean best) and the half-budget test."""
-    print(f"{'seed':>4s} {'random best':>12s} {'spent':>6s} {challenger + ' best':>17s} "
-          f"{'spent':>6s} {'epochs to reach random best':>28s} {'saving':>7s} "
-          f"{'common target':>14s}")
+    print(
+        f"{'seed':>4s} {'random best':>12s} {'spent':>6s} {challenger + ' best':>17s} "
+        f"{'spent':>6s} {'epochs to reach random best':>28s} {'saving':>7s} "
+        f"{'common target':>14s}"
+    )
     savings, common, better = [], [], 0
-    for seed, random_curve, other_curve in zip(seeds, random_curves, other_curves):
+    for seed, random_curve, other_curve in zip(seeds, random_curves, other_curves, strict=False):
         reached, saved = saving(random_curve, other_curve)
         savings.append(saved)
         common.append(time_to_common_target(random_curve, other_curve))
         better += other_curve[-1][1] <= random_curve[-1][1]
-        print(f"{seed:4d} {random_curve[-1][1]:12.4f} {random_curve[-1][0]:6d} "
-              f"{other_curve[-1][1]:17.4f} {other_curve[-1][0]:6d} "
-              f"{reached if reached else 'not reached':>28} {100 * saved:6.0f}% "
-              f"{100 * common[-1]:13.0f}%")
+        print(
+            f"{seed:4d} {random_curve[-1][1]:12.4f} {random_curve[-1][0]:6d} "
+            f"{other_curve[-1][1]:17.4f} {other_curve[-1][0]:6d} "
+            f"{reached if reached else 'not reached':>28} {100 * saved:6.0f}% "
+            f"{100 * common[-1]:13.0f}%"
+        )
     error = standard_error(np.array(savings)) if len(savings) > 1 else np.nan
-    print(f"saving per seed (trial-epochs to reach that seed's random best) over {len(seeds)} "
-          f"seeds: mean {100 * np.mean(savings):.0f}% (standard error {100 * error:.0f}%), "
-          f"median {100 * np.median(savings):.0f}%; in time to a common target: mean "
-          f"{100 * np.mean(common):.0f}%, median {100 * np.median(common):.0f}%; {challenger} "
-          f"ends at least as good as random on {better} seeds")
+    print(
+        f"saving per seed (trial-epochs to reach that seed's random best) over {len(seeds)} "
+        f"seeds: mean {100 * np.mean(savings):.0f}% (standard error {100 * error:.0f}%), "
+        f"median {100 * np.median(savings):.0f}%; in time to a common target: mean "
+        f"{100 * np.mean(common):.0f}%, median {100 * np.median(common):.0f}%; {challenger} "
+        f"ends at least as good as random on {better} seeds"
+    )
     ratios = best_ratios(random_curves, other_curves, budget)
     limit, saved = saving_at_equal_mean(ratios)
     resampled = bootstrap_savings(ratios)
     low, high = np.percentile(resampled, [2.5, 97.5])
-    print(f"saving at equal mean best MAE ({challenger}'s best / random's final best, averaged "
-          f"over the seeds, reaches 1): {100 * saved:.0f}% ({limit or 'never'} of {budget} "
-          f"trial-epochs; goal: at least 50%); seeds resampled: 95% interval {100 * low:.0f}-"
-          f"{100 * high:.0f}%, at least 50% in {100 * np.mean(resampled >= 0.5):.0f}% of draws")
+    print(
+        f"saving at equal mean best MAE ({challenger}'s best / random's final best, averaged "
+        f"over the seeds, reaches 1): {100 * saved:.0f}% ({limit or 'never'} of {budget} "
+        f"trial-epochs; goal: at least 50%); seeds resampled: 95% interval {100 * low:.0f}-"
+        f"{100 * high:.0f}%, at least 50% in {100 * np.mean(resampled >= 0.5):.0f}% of draws"
+    )
     half = budget // 2
     random_best = np.array([curve[-1][1] for curve in random_curves])
     other_half = np.array([best_within(curve, half) for curve in other_curves])
     if len(seeds) > 1 and np.all(np.isfinite(other_half)):
         difference, ratio = other_half - random_best, ratios[:, half - 1]
-        print(f"{challenger} after {half} trial-epochs against random after {budget}: mean best "
-              f"MAE {np.mean(other_half):.2f} against {np.mean(random_best):.2f} eV, paired "
-              f"difference {np.mean(difference):+.2f} eV (standard error "
-              f"{standard_error(difference):.2f}, paired t-test p = "
-              f"{stats.ttest_rel(other_half, random_best).pvalue:.2f}), ratio "
-              f"{np.mean(ratio):.3f} (standard error {standard_error(ratio):.3f})")
+        print(
+            f"{challenger} after {half} trial-epochs against random after {budget}: mean best "
+            f"MAE {np.mean(other_half):.2f} against {np.mean(random_best):.2f} eV, paired "
+            f"difference {np.mean(difference):+.2f} eV (standard error "
+            f"{standard_error(difference):.2f}, paired t-test p = "
+            f"{stats.ttest_rel(other_half, random_best).pvalue:.2f}), ratio "
+            f"{np.mean(ratio):.3f} (standard error {standard_error(ratio):.3f})"
+        )
         random_half = np.array([best_within(curve, half) for curve in random_curves])
-        print(f"both after {half} trial-epochs: {challenger}'s best / random's best "
-              f"{np.mean(other_half / random_half):.3f} (standard error "
-              f"{standard_error(other_half / random_half):.3f}, paired t-test p = "
-              f"{stats.ttest_rel(other_half, random_half).pvalue:.3f}); random's own best after "
-              f"{half} / after {budget}: {np.mean(random_half / random_best):.3f}")
+        print(
+            f"both after {half} trial-epochs: {challenger}'s best / random's best "
+            f"{np.mean(other_half / random_half):.3f} (standard error "
+            f"{standard_error(other_half / random_half):.3f}, paired t-test p = "
+            f"{stats.ttest_rel(other_half, random_half).pvalue:.3f}); random's own best after "
+            f"{half} / after {budget}: {np.mean(random_half / random_best):.3f}"
+        )
 
 
 def standard_error(values: np.ndarray) -> float:

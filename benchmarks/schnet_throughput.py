@@ -63,22 +63,33 @@ def limited(loader_factory, n: int):
                 produced += 1
                 if produced >= n:
                     return
+
     return batches
 
 
 def run_pesweep(args: argparse.Namespace) -> dict:
-    from lightning_modules.datamodule import PotentialDataModule
-    from lightning_modules.task import PotentialTask
-    from lightning_modules.training import build_task, make_config, train
+    from lightning_modules.training.datamodule import PotentialDataModule
+    from lightning_modules.training.run import build_task, make_config, train
+    from lightning_modules.training.task import PotentialTask
 
-    config = make_config(dict(data=[str(args.data)], energy_unit="hartree",
-                              model_config=dict(HYPER), batch_size=BATCH, lr=LR,
-                              max_epochs=max(args.accuracy_epochs, 1), progress_bar=False,
-                              output_dir=tempfile.mkdtemp(prefix="bench-pesweep-"),
-                              lr_patience=1000))
+    config = make_config(
+        dict(
+            data=[str(args.data)],
+            energy_unit="hartree",
+            model_config=dict(HYPER),
+            batch_size=BATCH,
+            lr=LR,
+            max_epochs=max(args.accuracy_epochs, 1),
+            progress_bar=False,
+            output_dir=tempfile.mkdtemp(prefix="bench-pesweep-"),
+            lr_patience=1000,
+        )
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = PotentialDataModule(str(args.data), "hartree", cutoff=6.0, batch_size=BATCH, seed=0)
+        module = PotentialDataModule(
+            str(args.data), "hartree", cutoff=6.0, batch_size=BATCH, seed=0
+        )
         module.setup()
     task: PotentialTask = build_task(config, module)
     optimizer = torch.optim.Adam(task.parameters(), lr=LR)
@@ -98,9 +109,11 @@ def run_pesweep(args: argparse.Namespace) -> dict:
             task(batch)
 
     infer_seconds = time_loop(limited(module.val_dataloader, args.steps + 3), infer)
-    result = {"train_structures_per_s": BATCH / train_seconds,
-              "train_ms_per_step": 1000 * train_seconds,
-              "inference_structures_per_s": BATCH / infer_seconds}
+    result = {
+        "train_structures_per_s": BATCH / train_seconds,
+        "train_ms_per_step": 1000 * train_seconds,
+        "inference_structures_per_s": BATCH / infer_seconds,
+    }
     if args.accuracy_epochs:
         start = time.perf_counter()
         outcome = train(config, datamodule=module, log_audit=False)
@@ -123,30 +136,39 @@ def run_schnetpack(args: argparse.Namespace) -> dict:
     from ase import Atoms
     from torch.utils.data import Subset
 
-    from lightning_modules.splits import split_indices
+    from lightning_modules.data.splits import split_indices
 
     with np.load(args.data) as archive:
-        positions, energies, numbers = archive["R"], archive["E"][:, 0] * HARTREE_IN_EV, archive["z"]
+        positions, energies, numbers = (
+            archive["R"],
+            archive["E"][:, 0] * HARTREE_IN_EV,
+            archive["z"],
+        )
     folder = Path(tempfile.mkdtemp(prefix="bench-schnetpack-"))
-    dataset = spk.data.ASEAtomsData.create(str(folder / "seb20.db"), distance_unit="Ang",
-                                           property_unit_dict={"energy": "eV"})
+    dataset = spk.data.ASEAtomsData.create(
+        str(folder / "seb20.db"), distance_unit="Ang", property_unit_dict={"energy": "eV"}
+    )
     dataset.add_systems(
         property_list=[{"energy": np.array([e])} for e in energies],
         atoms_list=[Atoms(numbers=numbers, positions=p) for p in positions],
     )
-    dataset = spk.data.ASEAtomsData(str(folder / "seb20.db"),
-                                    transforms=[trn.ASENeighborList(cutoff=6.0), trn.CastTo32()])
+    dataset = spk.data.ASEAtomsData(
+        str(folder / "seb20.db"), transforms=[trn.ASENeighborList(cutoff=6.0), trn.CastTo32()]
+    )
     split = split_indices(len(energies), (0.8, 0.1, 0.1), seed=0)
 
     def loader(name: str, shuffle: bool):
-        return lambda: spk.data.AtomsLoader(Subset(dataset, split[name].tolist()),
-                                            batch_size=BATCH, shuffle=shuffle)
+        return lambda: spk.data.AtomsLoader(
+            Subset(dataset, split[name].tolist()), batch_size=BATCH, shuffle=shuffle
+        )
 
     model = spk.model.NeuralNetworkPotential(
         representation=spk.representation.SchNet(
-            n_atom_basis=HYPER["n_atom_basis"], n_interactions=HYPER["n_interactions"],
+            n_atom_basis=HYPER["n_atom_basis"],
+            n_interactions=HYPER["n_interactions"],
             radial_basis=spk.nn.GaussianRBF(n_rbf=HYPER["n_rbf"], cutoff=HYPER["cutoff"]),
-            cutoff_fn=spk.nn.CosineCutoff(HYPER["cutoff"])),
+            cutoff_fn=spk.nn.CosineCutoff(HYPER["cutoff"]),
+        ),
         input_modules=[spk.atomistic.PairwiseDistances()],
         output_modules=[spk.atomistic.Atomwise(n_in=HYPER["n_atom_basis"], output_key="energy")],
     )
@@ -168,9 +190,11 @@ def run_schnetpack(args: argparse.Namespace) -> dict:
             model(batch)
 
     infer_seconds = time_loop(limited(loader("val", False), args.steps + 3), infer)
-    result = {"train_structures_per_s": BATCH / train_seconds,
-              "train_ms_per_step": 1000 * train_seconds,
-              "inference_structures_per_s": BATCH / infer_seconds}
+    result = {
+        "train_structures_per_s": BATCH / train_seconds,
+        "train_ms_per_step": 1000 * train_seconds,
+        "inference_structures_per_s": BATCH / infer_seconds,
+    }
     if args.accuracy_epochs:
         start = time.perf_counter()
         best_val, best_state = float("inf"), None
@@ -204,8 +228,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per side")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--accuracy-epochs", type=int, default=0,
-                        help="also train this many epochs per side and compare test MAE")
+    parser.add_argument(
+        "--accuracy-epochs",
+        type=int,
+        default=0,
+        help="also train this many epochs per side and compare test MAE",
+    )
     parser.add_argument("--side", choices=["pesweep", "schnetpack"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -219,24 +247,47 @@ def main() -> None:
     results = {}
     for side in ("pesweep", "schnetpack"):
         done = subprocess.run(
-            [sys.executable, __file__, "--side", side, "--data", str(args.data), "--steps",
-             str(args.steps), "--threads", str(args.threads), "--accuracy-epochs",
-             str(args.accuracy_epochs)],
-            capture_output=True, text=True, cwd=REPO,
+            [
+                sys.executable,
+                __file__,
+                "--side",
+                side,
+                "--data",
+                str(args.data),
+                "--steps",
+                str(args.steps),
+                "--threads",
+                str(args.threads),
+                "--accuracy-epochs",
+                str(args.accuracy_epochs),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
         )
         if done.returncode != 0:
             sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
         results[side] = json.loads(done.stdout.strip().splitlines()[-1])
     ours, peer = results["pesweep"], results["schnetpack"]
-    print(f"SchNet on {args.data.name} ({HYPER}, batch {BATCH}, {args.threads} threads, "
-          f"torch {torch.__version__})")
+    print(
+        f"SchNet on {args.data.name} ({HYPER}, batch {BATCH}, {args.threads} threads, "
+        f"torch {torch.__version__})"
+    )
     print(f"{'metric':32s} {'pesweep':>12s} {'schnetpack':>12s} {'ratio':>8s}")
-    for key in ("train_structures_per_s", "train_ms_per_step", "inference_structures_per_s",
-                "peak_rss_mib", "accuracy_seconds", "test_energy_mae_eV"):
+    for key in (
+        "train_structures_per_s",
+        "train_ms_per_step",
+        "inference_structures_per_s",
+        "peak_rss_mib",
+        "accuracy_seconds",
+        "test_energy_mae_eV",
+    ):
         if key in ours and key in peer:
             print(f"{key:32s} {ours[key]:12.2f} {peer[key]:12.2f} {ours[key] / peer[key]:8.2f}")
     if "test_energy_mae_eV_clean" in ours:
-        print(f"pesweep test MAE on the audit-clean subset: {ours['test_energy_mae_eV_clean']:.3f} eV")
+        print(
+            f"pesweep test MAE on the audit-clean subset: {ours['test_energy_mae_eV_clean']:.3f} eV"
+        )
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightning_modules.errors import PesweepError
+
 # optuna-dashboard has no ``python -m`` entry; this is what its console script runs
 OPTUNA_DASHBOARD_MAIN = "import sys; from optuna_dashboard._cli import main; sys.exit(main())"
 
 
-class UIError(ValueError):
+class UIError(PesweepError):
     """The dashboards cannot start; the message says why and what to change."""
 
 
@@ -82,8 +84,10 @@ def _check_sqlite(uri: str, what: str) -> None:
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.exists():
-            raise UIError(f"{what} {uri} does not exist (no file {path}); run a sweep first or "
-                          f"pass the right URL")
+            raise UIError(
+                f"{what} {uri} does not exist (no file {path}); run a sweep first or "
+                f"pass the right URL"
+            )
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, seconds: float) -> None:
@@ -100,8 +104,13 @@ def _wait_until_up(url: str, process: subprocess.Popen, seconds: float) -> None:
 
 
 def start_ui(
-    study_storage: str, tracking_uri: str, host: str = "127.0.0.1", port: int = 8080,
-    mlflow_port: int = 5000, artifact_dir: str | None = None, log_dir: str | None = None,
+    study_storage: str,
+    tracking_uri: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    mlflow_port: int = 5000,
+    artifact_dir: str | None = None,
+    log_dir: str | None = None,
 ) -> RunningUI:
     """Start both dashboards and wait until they answer."""
     _check_sqlite(study_storage, "the study storage")
@@ -110,19 +119,41 @@ def start_ui(
         if not port_is_free(host, number):
             raise UIError(f"port {number} on {host} is taken (another dashboard?); pass {name}")
     logs = Path(log_dir or tempfile.mkdtemp(prefix="pesweep-ui-"))
-    optuna_command = [sys.executable, "-c", OPTUNA_DASHBOARD_MAIN, study_storage, "--host", host,
-                      "--port", str(port), "--quiet"]
+    optuna_command = [
+        sys.executable,
+        "-c",
+        OPTUNA_DASHBOARD_MAIN,
+        study_storage,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--quiet",
+    ]
     if artifact_dir:
         optuna_command += ["--artifact-dir", artifact_dir]
-    mlflow_command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri,
-                      "--host", host, "--port", str(mlflow_port)]
+    mlflow_command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tracking_uri,
+        "--host",
+        host,
+        "--port",
+        str(mlflow_port),
+    ]
     processes = []
     ui = RunningUI(processes, f"http://{host}:{port}", f"http://{host}:{mlflow_port}", str(logs))
     try:
         for command, name in ((optuna_command, "optuna-dashboard"), (mlflow_command, "mlflow-ui")):
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (the child owns it)
-            processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
         _wait_until_up(ui.optuna_url, processes[0], 60)
         _wait_until_up(ui.mlflow_url, processes[1], 120)
     except BaseException:

@@ -30,8 +30,13 @@ def configure_logging(verbose: bool) -> None:
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
-    for pattern in (".*LeafSpec.*", ".*does not have many workers.*", ".*exists and is not empty.*",
-                    ".*litlogger.*", ".*The number of training batches.*"):
+    for pattern in (
+        ".*LeafSpec.*",
+        ".*does not have many workers.*",
+        ".*exists and is not empty.*",
+        ".*litlogger.*",
+        ".*The number of training batches.*",
+    ):
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -67,8 +72,8 @@ def positive_float(text: str) -> float:
 
 
 def energy_unit(text: str) -> str:
-    """An argparse type: an energy unit of :mod:`lightning_modules.units`, any case."""
-    from lightning_modules.units import normalise_energy_unit
+    """An argparse type: an energy unit of :mod:`lightning_modules.conventions`, any case."""
+    from lightning_modules.conventions import normalise_energy_unit
 
     try:
         return normalise_energy_unit(text)
@@ -78,10 +83,13 @@ def energy_unit(text: str) -> str:
 
 def add_energy_unit_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     """``--energy-unit``: the same case-insensitive list in every command."""
-    from lightning_modules.units import ENERGY_UNITS
+    from lightning_modules.conventions import ENERGY_UNITS
 
     parser.add_argument(
-        "--energy-unit", default=default, type=energy_unit, metavar="UNIT",
+        "--energy-unit",
+        default=default,
+        type=energy_unit,
+        metavar="UNIT",
         help=f"unit of the energies in the files: {', '.join(ENERGY_UNITS)}, any case (the "
         f"SeB_n npz files are hartree; default {default or 'ev'})",
     )
@@ -89,7 +97,10 @@ def add_energy_unit_argument(parser: argparse.ArgumentParser, default: str | Non
 
 def _add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
-        "--data", nargs="+", required=required, metavar="PATH",
+        "--data",
+        nargs="+",
+        required=required,
+        metavar="PATH",
         help="data file(s): .npz (R, E, z[, F]), ænet XSF (file, folder or .tar.gz) or any "
         "ase.io format with energies (extxyz, ASE db, ...)",
     )
@@ -115,13 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=positive_int)
     train.add_argument("--lr", type=positive_float)
     train.add_argument("--seed", type=non_negative_int)
-    train.add_argument("--output-dir", help="where best.ckpt, split.npz and config.yaml go "
-                       "(refused when it holds files, unless --overwrite; default "
-                       "pesweep_runs/train, or the next free pesweep_runs/train-N)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the files of an earlier run in --output-dir")
-    train.add_argument("--drop-flagged", action="store_true", default=None,
-                       help="exclude structures flagged by the data audit")
+    train.add_argument(
+        "--output-dir",
+        help="where best.ckpt, split.npz and config.yaml go "
+        "(refused when it holds files, unless --overwrite; default "
+        "pesweep_runs/train, or the next free pesweep_runs/train-N)",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run in --output-dir",
+    )
+    train.add_argument(
+        "--drop-flagged",
+        action="store_true",
+        default=None,
+        help="exclude structures flagged by the data audit",
+    )
     train.add_argument("--accelerator", help="auto (default), cpu or gpu")
     train.add_argument("--no-progress-bar", action="store_true")
     train.set_defaults(handler=commands.run_train)
@@ -129,11 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="check a data set: validation and implausible labels")
     audit.add_argument("data", nargs="+", metavar="DATA")
     add_energy_unit_argument(audit, default="ev")
-    audit.add_argument("--bound", type=float, default=5.0,
-                       help="flag structures more than this many eV/atom above the lowest "
-                       "of their composition (default 5)")
-    audit.add_argument("--mad-threshold", type=float, default=3.5,
-                       help="modified z-score above which a structure is a robust outlier")
+    audit.add_argument(
+        "--bound",
+        type=float,
+        default=5.0,
+        help="flag structures more than this many eV/atom above the lowest "
+        "of their composition (default 5)",
+    )
+    audit.add_argument(
+        "--mad-threshold",
+        type=float,
+        default=3.5,
+        help="modified z-score above which a structure is a robust outlier",
+    )
     audit.add_argument("--json", metavar="FILE", help="also write the audit as JSON")
     audit.set_defaults(handler=commands.run_audit)
 
@@ -144,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pesweep`` console script; returns the exit status."""
-    from hpo.errors import USER_ERRORS
     from hpo.interrupts import Interrupted, interrupts_raise
+    from lightning_modules.errors import PesweepError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -153,14 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with interrupts_raise():
             return int(args.handler(args) or 0)
-    except USER_ERRORS as error:
+    except PesweepError as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"pesweep: error: {message}", file=sys.stderr)
         return 2
     except Interrupted as interruption:
-        print(f"pesweep: {interruption}: finished trials, runs and checkpoints are kept; a "
-              f"running trial ended as FAIL (interrupted), its MLflow run and the study's "
-              f"parent run as KILLED", file=sys.stderr)
+        print(
+            f"pesweep: {interruption}: finished trials, runs and checkpoints are kept; a "
+            f"running trial ended as FAIL (interrupted), its MLflow run and the study's "
+            f"parent run as KILLED",
+            file=sys.stderr,
+        )
         return interruption.exit_code
     except KeyboardInterrupt:  # before the handlers were set
         print("pesweep: interrupted; finished trials and runs are kept", file=sys.stderr)

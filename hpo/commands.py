@@ -17,8 +17,8 @@ def run_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from hpo.outputs import claim_output_dir
-    from lightning_modules.metrics import describe_metric
-    from lightning_modules.training import TrainConfig, load_config, make_config, train
+    from lightning_modules.training.metrics import describe_metric
+    from lightning_modules.training.run import TrainConfig, load_config, make_config, train
 
     overrides: dict[str, Any] = {
         "data": args.data,
@@ -43,8 +43,10 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
         config = dataclasses.replace(config, output_dir=str(output_dir))
     result = train(config)
-    print(f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
-          f"({result.n_parameters} parameters)")
+    print(
+        f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
+        f"({result.n_parameters} parameters)"
+    )
     print("test metrics of the best validation epoch:")
     for name in sorted(k for k in result.test_metrics if k != "test_loss"):
         print(f"  {describe_metric(name):55s} {result.test_metrics[name]:.6g}")
@@ -56,15 +58,17 @@ def run_train(args: argparse.Namespace) -> int:
 def run_audit(args: argparse.Namespace) -> int:
     """``pesweep audit``: validate the data and flag implausible energy labels."""
     from hpo.outputs import check_output_file
-    from lightning_modules.audit import audit_energies
     from lightning_modules.data import load_data
+    from lightning_modules.data.audit import audit_energies
 
     if args.json:
         check_output_file(args.json, args.data, force=True)
     data = load_data(args.data, args.energy_unit)
     report = audit_energies(data, args.bound, args.mad_threshold)
-    print(f"{len(data)} structures, elements {data.elements()}, "
-          f"{'with' if data.has_forces.any() else 'without'} forces")
+    print(
+        f"{len(data)} structures, elements {data.elements()}, "
+        f"{'with' if data.has_forces.any() else 'without'} forces"
+    )
     print(report.format())
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=1))
@@ -111,13 +115,18 @@ def print_summary(outcome: Any, storage: str) -> None:
     storage = mask_url(storage)
     tracking = mask_url(outcome.tracking_uri)
     study = outcome.study
-    print(f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
-          f"{outcome.count(TrialState.PRUNED)} pruned, {outcome.count(TrialState.FAIL)} failed")
+    print(
+        f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
+        f"{outcome.count(TrialState.PRUNED)} pruned, {outcome.count(TrialState.FAIL)} failed"
+    )
     if outcome.count(TrialState.COMPLETE):
         if len(study.directions) == 1:
             best = study.best_trial
-            print(f"best trial {best.number}: val_energy_mae {best.value:.6g} eV "
-                  f"(test {best.user_attrs.get('test_metrics', {}).get('test_energy_mae', float('nan')):.6g} eV)")
+            test_mae = best.user_attrs.get("test_metrics", {}).get("test_energy_mae", float("nan"))
+            print(
+                f"best trial {best.number}: val_energy_mae {best.value:.6g} eV "
+                f"(test {test_mae:.6g} eV)"
+            )
             for name, value in best.params.items():
                 print(f"  {name} = {value}")
             print(f"  checkpoint: {best.user_attrs.get('checkpoint_path')}")
@@ -127,8 +136,10 @@ def print_summary(outcome: Any, storage: str) -> None:
             for trial in study.best_trials:
                 print(f"  trial {trial.number}: {trial.values}")
     print(f"study storage: {storage}")
-    print(f"MLflow tracking: {tracking}, experiment {outcome.experiment_name!r} "
-          f"(parent run {outcome.parent_run_id})")
+    print(
+        f"MLflow tracking: {tracking}, experiment {outcome.experiment_name!r} "
+        f"(parent run {outcome.parent_run_id})"
+    )
     print(f"trial checkpoints: {outcome.runs_dir}")
     print("look at it:")
     print(f"  pesweep ui --study-storage {storage} --tracking-uri {tracking}")
@@ -148,7 +159,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     """``pesweep demo``: a small real sweep end to end, on EMT data it makes or on --data."""
     from hpo.sweep import SweepOptions, run_sweep
-    from lightning_modules.emt_data import write_emt_clusters
+    from lightning_modules.data.emt_data import write_emt_clusters
 
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -158,16 +169,27 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         path = workdir / "cuau_emt.xyz"
         if not path.exists():
-            print(f"making {args.n_structures} Cu/Au clusters with ASE's EMT calculator "
-                  f"(energies and forces) in {path}")
+            print(
+                f"making {args.n_structures} Cu/Au clusters with ASE's EMT calculator "
+                f"(energies and forces) in {path}"
+            )
             write_emt_clusters(path, n_structures=args.n_structures, seed=0)
         data, unit = (str(path),), "ev"
     storage = f"sqlite:///{workdir / 'pesweep.db'}"
     options = SweepOptions(
-        study_name=args.study, storage=storage, space=args.space, data=data, energy_unit=unit,
-        n_trials=args.n_trials, max_epochs=args.max_epochs, seed=0, sampler="tpe",
-        pruner="median", tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
-        runs_dir=str(workdir / "runs"), train_overrides={"batch_size": 16},
+        study_name=args.study,
+        storage=storage,
+        space=args.space,
+        data=data,
+        energy_unit=unit,
+        n_trials=args.n_trials,
+        max_epochs=args.max_epochs,
+        seed=0,
+        sampler="tpe",
+        pruner="median",
+        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        runs_dir=str(workdir / "runs"),
+        train_overrides={"batch_size": 16},
     )
     outcome = run_sweep(options)
     print_summary(outcome, storage)
@@ -176,23 +198,27 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_spaces(args: argparse.Namespace) -> int:
     """``pesweep spaces list|show|check``."""
-    from search_spaces.space import load_space, shipped_spaces
+    from search_spaces.space import SpaceError, load_space, shipped_spaces
     from search_spaces.suggest import grid_size
 
     if args.action == "list":
         for name, path in shipped_spaces().items():
             space = load_space(path)
-            print(f"{name:20s} model {'/'.join(space.models):12s} {len(space.parameters)} "
-                  f"parameters  {path}")
+            print(
+                f"{name:20s} model {'/'.join(space.models):12s} {len(space.parameters)} "
+                f"parameters  {path}"
+            )
         return 0
     if not args.space:
-        raise FileNotFoundError(f"pesweep spaces {args.action} needs a space name or file")
+        raise SpaceError(f"pesweep spaces {args.action} needs a space name or file")
     space = load_space(args.space)
     if args.action == "show":
         print(space.source_text.rstrip())
         return 0
-    print(f"{args.space}: valid space {space.name!r} for model(s) {', '.join(space.models)} "
-          f"with {len(space.parameters)} parameters")
+    print(
+        f"{args.space}: valid space {space.name!r} for model(s) {', '.join(space.models)} "
+        f"with {len(space.parameters)} parameters"
+    )
     try:
         print(f"full grid: {grid_size(space)} points")
     except ValueError as error:
@@ -204,26 +230,30 @@ def run_report(args: argparse.Namespace) -> int:
     """``pesweep report``: the study's HTML report."""
     import optuna
 
-    from dashboards.report import write_report
-    from hpo.stores import mask_url, require_existing_store
+    from hpo.errors import StudyError
+    from hpo.report import write_report
+    from hpo.stores import mask_url, require_existing_store, resolve_tracking_uri
     from hpo.study import connect_storage, stored_setup
-    from hpo.sweep import resolve_tracking_uri
 
-    require_existing_store(args.storage, "study storage",
-                           "pass --storage with the URL the sweep used")
+    require_existing_store(
+        args.storage, "study storage", "pass --storage with the URL the sweep used"
+    )
     try:
         study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
     except KeyError as error:
-        raise FileNotFoundError(f"no study {args.study!r} in {mask_url(args.storage)}; pass "
-                                f"--storage with the URL the sweep used") from error
+        raise StudyError(
+            f"no study {args.study!r} in {mask_url(args.storage)}; pass "
+            f"--storage with the URL the sweep used"
+        ) from error
     setup = stored_setup(study)
     tracking_uri = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
-    require_existing_store(tracking_uri, "MLflow tracking store",
-                           "pass --tracking-uri with the URI the sweep used")
+    require_existing_store(
+        tracking_uri, "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
+    )
     try:
         path = write_report(study, args.out, tracking_uri)
     except ValueError as error:
-        raise FileNotFoundError(str(error)) from error
+        raise StudyError(str(error)) from error
     print(f"report written to {path} (also logged to the study's MLflow parent run)")
     return 0
 
@@ -233,9 +263,14 @@ def run_ui_command(args: argparse.Namespace) -> int:
     from dashboards.ui import run_ui
 
     artifact_dir = args.artifact_dir or _recorded_artifact_dir(args.study_storage)
-    return run_ui(study_storage=args.study_storage, tracking_uri=args.tracking_uri,
-                  host=args.host, port=args.port, mlflow_port=args.mlflow_port,
-                  artifact_dir=artifact_dir)
+    return run_ui(
+        study_storage=args.study_storage,
+        tracking_uri=args.tracking_uri,
+        host=args.host,
+        port=args.port,
+        mlflow_port=args.mlflow_port,
+        artifact_dir=artifact_dir,
+    )
 
 
 def _recorded_artifact_dir(storage: str) -> str | None:
@@ -257,45 +292,64 @@ def add_sweep_commands(
 ) -> None:
     """Register the sweep-related subcommands (sweep, demo, spaces)."""
     from hpo.cli import non_negative_int, positive_float, positive_int
-    from hpo.stores import STORAGE_ENV, default_storage
+    from hpo.stores import default_storage
     from hpo.study import OBJECTIVES, PRUNERS, SAMPLERS
+    from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
 
     sweep = sub.add_parser(
-        "sweep", help="run an Optuna study over a search space, every trial tracked in MLflow",
+        "sweep",
+        help="run an Optuna study over a search space, every trial tracked in MLflow",
         description="Create a study (--space and --data), or resume/join it by --study alone: "
         "the study remembers its space, data, unit, epochs, seed, sampler and pruner.",
     )
     sweep.add_argument("--study", required=True, help="study name (resumes it if it exists)")
-    sweep.add_argument("--space", help="search space: a YAML file or a shipped name "
-                       "(pesweep spaces list)")
+    sweep.add_argument(
+        "--space", help="search space: a YAML file or a shipped name (pesweep spaces list)"
+    )
     add_data_arguments(sweep, False)
-    sweep.add_argument("--n-trials", type=positive_int,
-                       help="trials to run now (in this process)")
-    sweep.add_argument("--timeout", type=positive_float,
-                       help="stop starting trials after this many seconds")
-    sweep.add_argument("--storage", default=default_storage(),
-                       help=f"Optuna storage URL (default ${STORAGE_ENV}, else "
-                       "sqlite:///pesweep.db; postgresql://... for shared studies: keep its "
-                       f"password in ${STORAGE_ENV}, not on the command line)")
+    sweep.add_argument("--n-trials", type=positive_int, help="trials to run now (in this process)")
+    sweep.add_argument(
+        "--timeout", type=positive_float, help="stop starting trials after this many seconds"
+    )
+    sweep.add_argument(
+        "--storage",
+        default=default_storage(),
+        help=f"Optuna storage URL (default ${STORAGE_ENV}, else "
+        f"{DEFAULT_STORAGE}; postgresql://... for shared studies: keep its "
+        f"password in ${STORAGE_ENV}, not on the command line)",
+    )
     sweep.add_argument("--sampler", choices=SAMPLERS, help="default tpe")
     sweep.add_argument("--pruner", choices=PRUNERS, help="default median")
     sweep.add_argument("--max-epochs", type=positive_int, help="epochs per trial (default 20)")
-    sweep.add_argument("--seed", type=non_negative_int,
-                       help="seed of split, training and sampler (default 0)")
-    sweep.add_argument("--objectives", help=f"comma-separated, from {', '.join(OBJECTIVES)} "
-                       "(default energy_mae; two or more give a Pareto front)")
+    sweep.add_argument(
+        "--seed", type=non_negative_int, help="seed of split, training and sampler (default 0)"
+    )
+    sweep.add_argument(
+        "--objectives",
+        help=f"comma-separated, from {', '.join(OBJECTIVES)} "
+        "(default energy_mae; two or more give a Pareto front)",
+    )
     sweep.add_argument("--batch-size", type=positive_int, help="training batch size (default 32)")
-    sweep.add_argument("--drop-flagged", action="store_true",
-                       help="exclude structures flagged by the data audit")
-    sweep.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db "
-                       "in the working directory)")
+    sweep.add_argument(
+        "--drop-flagged", action="store_true", help="exclude structures flagged by the data audit"
+    )
+    sweep.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default sqlite:///mlflow.db in the working directory)",
+    )
     sweep.add_argument("--runs-dir", default="pesweep_runs", help="where trial checkpoints go")
-    sweep.add_argument("--init-from", metavar="MODEL",
-                       help="fine-tuning sweep: every trial starts from this model "
-                       "(models:/NAME@ALIAS or a checkpoint); the space samples lr, strategy, ...")
+    sweep.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="fine-tuning sweep: every trial starts from this model "
+        "(models:/NAME@ALIAS or a checkpoint); the space samples lr, strategy, ...",
+    )
     sweep.add_argument("--no-progress-bar", action="store_true", help="no bar over trials")
-    sweep.add_argument("--trial-progress-bar", action="store_true",
-                       help="also show Lightning's bar inside each trial")
+    sweep.add_argument(
+        "--trial-progress-bar",
+        action="store_true",
+        help="also show Lightning's bar inside each trial",
+    )
     sweep.set_defaults(handler=run_sweep_command)
 
     demo = sub.add_parser(
@@ -307,23 +361,32 @@ def add_sweep_commands(
     demo.add_argument("--space", default="demo")
     demo.add_argument("--n-trials", type=positive_int, default=8)
     demo.add_argument("--max-epochs", type=positive_int, default=15)
-    demo.add_argument("--n-structures", type=positive_int, default=300,
-                      help="EMT clusters to make when no --data is given")
+    demo.add_argument(
+        "--n-structures",
+        type=positive_int,
+        default=300,
+        help="EMT clusters to make when no --data is given",
+    )
     demo.set_defaults(handler=run_demo)
 
-    report = sub.add_parser("report", help="write a self-contained HTML report of a study "
-                            "(and log it to the study's MLflow parent run)")
+    report = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of a study "
+        "(and log it to the study's MLflow parent run)",
+    )
     report.add_argument("--study", required=True)
-    report.add_argument("--storage", default=default_storage(),
-                        help=f"Optuna storage URL (default ${STORAGE_ENV}, else "
-                        "sqlite:///pesweep.db)")
+    report.add_argument(
+        "--storage",
+        default=default_storage(),
+        help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
+    )
     report.add_argument("--out", default="report.html")
     report.add_argument("--tracking-uri", help="default: the study's own")
     report.set_defaults(handler=run_report)
 
     ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
     ui.add_argument("--study-storage", default=default_storage())
-    ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    ui.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     ui.add_argument("--host", default="127.0.0.1", help="default loopback only")
     ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")
     ui.add_argument("--mlflow-port", type=int, default=5000)

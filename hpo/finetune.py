@@ -2,7 +2,7 @@
 
 ``finetune`` takes a checkpoint (a path, an MLflow artifact or
 ``models:/NAME@ALIAS``), checks the requested cutoff against it, and trains
-with ``init_from`` (:mod:`lightning_modules.pretrained`: weights loaded,
+with ``init_from`` (:mod:`lightning_modules.training.pretrained`: weights loaded,
 element references refitted on the target training split, parts frozen by
 strategy), logging an MLflow run tagged with its parent version; the result
 can be promoted.
@@ -19,11 +19,12 @@ from hpo import __version__
 from hpo.promotion import Promotion, promote_run, registry_client
 from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
-from lightning_modules.calculator import registered_version, resolve_checkpoint
-from lightning_modules.pretrained import STRATEGIES, TransferError, load_pretrained
-from lightning_modules.training import ConfigError, TrainResult, config_from_record
+from lightning_modules.training.calculator import registered_version, resolve_checkpoint
+from lightning_modules.training.pretrained import STRATEGIES, TransferError, load_pretrained
+from lightning_modules.training.run import ConfigError, TrainResult, config_from_record
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class FinetuneResult:
@@ -74,26 +75,53 @@ def finetune(
             f"the pretrained model has cutoff {model_cutoff:g} A, not {cutoff:g} A; the "
             f"architecture is fixed in fine-tuning (train a new model for another cutoff)"
         )
-    changes = dict(data=list(data), energy_unit=energy_unit, max_epochs=max_epochs, seed=seed,
-                   output_dir=output_dir, model=model_name, model_config=model_config,
-                   lr=lr or old_config.get("lr", 5e-4) / 10, progress_bar=False,
-                   element_energies={}, init_from=str(checkpoint), strategy=strategy)
+    changes = dict(
+        data=list(data),
+        energy_unit=energy_unit,
+        max_epochs=max_epochs,
+        seed=seed,
+        output_dir=output_dir,
+        model=model_name,
+        model_config=model_config,
+        lr=lr or old_config.get("lr", 5e-4) / 10,
+        progress_bar=False,
+        element_energies={},
+        init_from=str(checkpoint),
+        strategy=strategy,
+    )
     config = config_from_record(old_config, **{**changes, **(overrides or {})})
     frozen = [g for g in STRATEGIES.get(strategy, ()) if g in pretrained.model.parameter_groups()]
     parent = _parent_label(source, tracking_uri)
     result, run_id = tracked_training(
-        config, Tracker(tracking_uri, experiment), f"finetune-{Path(data[0]).stem}",
-        tags={"pesweep.kind": "finetune", "pesweep.parent_model_version": parent,
-              "pesweep.strategy": strategy, "pesweep.version": __version__,
-              "pesweep.data_hash": ",".join(file_sha256(p)[:16] for p in data),
-              "pesweep.energy_unit": energy_unit},
-        params={"source": source, "strategy": strategy, "lr": config.lr,
-                "max_epochs": max_epochs, "seed": seed, **model_config},
+        config,
+        Tracker(tracking_uri, experiment),
+        f"finetune-{Path(data[0]).stem}",
+        tags={
+            "pesweep.kind": "finetune",
+            "pesweep.parent_model_version": parent,
+            "pesweep.strategy": strategy,
+            "pesweep.version": __version__,
+            "pesweep.data_hash": ",".join(file_sha256(p)[:16] for p in data),
+            "pesweep.energy_unit": energy_unit,
+        },
+        params={
+            "source": source,
+            "strategy": strategy,
+            "lr": config.lr,
+            "max_epochs": max_epochs,
+            "seed": seed,
+            **model_config,
+        },
     )
     promotion = None
     if promote_as:
-        promotion = promote_run(registry_client(tracking_uri), run_id, promote_as, alias,
-                                extra_tags={"strategy": strategy})
+        promotion = promote_run(
+            registry_client(tracking_uri),
+            run_id,
+            promote_as,
+            alias,
+            extra_tags={"strategy": strategy},
+        )
     return FinetuneResult(result, run_id, parent, frozen, promotion)
 
 

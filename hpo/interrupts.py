@@ -95,8 +95,7 @@ class DeferInterrupts(Callback):
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if threading.current_thread() is threading.main_thread():
-            self._previous = {number: signal.signal(number, self._hold)
-                              for number in self.signals}
+            self._previous = {number: signal.signal(number, self._hold) for number in self.signals}
 
     def on_train_batch_end(self, *args: Any) -> None:
         self._raise_if_received()
@@ -113,6 +112,7 @@ class DeferInterrupts(Callback):
             signum, self.received = self.received, None
             raise Interrupted(signum)
 
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+    ) -> None:
         self._restore()

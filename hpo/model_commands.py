@@ -12,16 +12,17 @@ from typing import Any
 
 import optuna
 
-DEFAULT_TRACKING = "sqlite:///mlflow.db"
+from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
+
 DEFAULT_FINETUNE_DIR = "pesweep_runs/finetune"
 DEFAULT_CHAIN_DIR = "pesweep_runs/chain"
 
 
 def _tracking(args: argparse.Namespace) -> str:
     """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local default."""
-    from hpo.sweep import resolve_tracking_uri
+    from hpo.stores import resolve_tracking_uri
 
-    return resolve_tracking_uri(args.tracking_uri, DEFAULT_TRACKING)
+    return resolve_tracking_uri(args.tracking_uri, DEFAULT_TRACKING_URI)
 
 
 def _existing_tracking(args: argparse.Namespace) -> str:
@@ -29,18 +30,19 @@ def _existing_tracking(args: argparse.Namespace) -> str:
     from hpo.stores import require_existing_store
 
     uri = _tracking(args)
-    require_existing_store(uri, "MLflow tracking store",
-                           "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to the store "
-                           "that holds the models")
+    require_existing_store(
+        uri,
+        "MLflow tracking store",
+        "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to the store that holds the models",
+    )
     return uri
 
 
 def run_promote(args: argparse.Namespace) -> int:
     from hpo.errors import PromotionError
     from hpo.promotion import check_model_name, promote_best_trial, rollback
-    from hpo.stores import mask_url, require_existing_store
+    from hpo.stores import mask_url, require_existing_store, resolve_tracking_uri
     from hpo.study import connect_storage, stored_setup
-    from hpo.sweep import resolve_tracking_uri
 
     if args.model_name:
         check_model_name(args.model_name)
@@ -52,21 +54,32 @@ def run_promote(args: argparse.Namespace) -> int:
     if not args.study:
         raise PromotionError("give --study NAME (the study whose best trial to promote)")
     check_model_name(args.model_name or args.study)
-    require_existing_store(args.storage, "study storage",
-                           "pass --storage with the URL the sweep used")
+    require_existing_store(
+        args.storage, "study storage", "pass --storage with the URL the sweep used"
+    )
     try:
         study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
     except KeyError as error:
         raise PromotionError(f"no study {args.study!r} in {mask_url(args.storage)}") from error
     setup = stored_setup(study)
     tracking = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
-    require_existing_store(tracking, "MLflow tracking store",
-                           "pass --tracking-uri with the URI the sweep used")
-    promotion = promote_best_trial(study, tracking, args.model_name or args.study, args.alias,
-                                   args.metric, args.require_better, args.force)
+    require_existing_store(
+        tracking, "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
+    )
+    promotion = promote_best_trial(
+        study,
+        tracking,
+        args.model_name or args.study,
+        args.alias,
+        args.metric,
+        args.require_better,
+        args.force,
+    )
     print(promotion.message)
-    print(f"load it with: PesweepCalculator.from_checkpoint('models:/{promotion.name}@"
-          f"{promotion.alias}', tracking_uri='{mask_url(tracking)}')")
+    print(
+        f"load it with: PesweepCalculator.from_checkpoint('models:/{promotion.name}@"
+        f"{promotion.alias}', tracking_uri='{mask_url(tracking)}')"
+    )
     return 0
 
 
@@ -82,9 +95,12 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"no registered models at {mask_url(tracking)}")
     for row in rows:
         aliases = ",".join("@" + a for a in row["aliases"]) or "-"
-        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(row["metrics"].items())
-                            if k in ("test_energy_mae", "test_energy_rmse", "best_val_energy_mae",
-                                     "test_force_rmse"))
+        metrics = ", ".join(
+            f"{k} {v:.4g}"
+            for k, v in sorted(row["metrics"].items())
+            if k
+            in ("test_energy_mae", "test_energy_rmse", "best_val_energy_mae", "test_force_rmse")
+        )
         parent = f" parent {row['parent']}" if row["parent"] else ""
         print(f"{row['name']} v{row['version']} {aliases}{parent}  {metrics}")
         if args.action == "show":
@@ -99,14 +115,25 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     if args.promote_as:
         check_model_name(args.promote_as)
-    output_dir = claim_output_dir(args.output_dir or DEFAULT_FINETUNE_DIR,
-                                  args.output_dir is not None, args.overwrite)
+    output_dir = claim_output_dir(
+        args.output_dir or DEFAULT_FINETUNE_DIR, args.output_dir is not None, args.overwrite
+    )
     if args.output_dir is None and str(output_dir) != DEFAULT_FINETUNE_DIR:
         print(f"{DEFAULT_FINETUNE_DIR} holds an earlier run; writing to {output_dir}")
-    tuned = finetune(args.source, args.data, _tracking(args), energy_unit=args.energy_unit or "ev",
-                     strategy=args.strategy, lr=args.lr, max_epochs=args.max_epochs,
-                     seed=args.seed, output_dir=str(output_dir), cutoff=args.cutoff,
-                     promote_as=args.promote_as, alias=args.alias)
+    tuned = finetune(
+        args.source,
+        args.data,
+        _tracking(args),
+        energy_unit=args.energy_unit or "ev",
+        strategy=args.strategy,
+        lr=args.lr,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        output_dir=str(output_dir),
+        cutoff=args.cutoff,
+        promote_as=args.promote_as,
+        alias=args.alias,
+    )
     print(f"fine-tuned {tuned.parent} ({args.strategy}; frozen: {', '.join(tuned.frozen) or '-'})")
     for name in ("test_energy_mae", "test_energy_mae_clean", "test_force_mae"):
         if name in tuned.result.test_metrics:
@@ -121,19 +148,36 @@ def run_chain_command(args: argparse.Namespace) -> int:
     from hpo.outputs import claim_output_dir
     from hpo.promotion import check_model_name
     from hpo.transfer import run_chain, summarise_chain
-    from lightning_modules.training import load_config, make_config
+    from lightning_modules.training.run import load_config, make_config
 
     check_model_name(args.model_name)
-    runs_dir = claim_output_dir(args.runs_dir or DEFAULT_CHAIN_DIR, args.runs_dir is not None,
-                                args.overwrite)
+    runs_dir = claim_output_dir(
+        args.runs_dir or DEFAULT_CHAIN_DIR, args.runs_dir is not None, args.overwrite
+    )
 
-    overrides = {"energy_unit": args.energy_unit, "max_epochs": args.max_epochs,
-                 "seed": args.seed, "data": [args.data[0]], "progress_bar": False}
-    config = (load_config(args.config, overrides) if args.config
-              else make_config({k: v for k, v in overrides.items() if v is not None}))
-    stages = run_chain(list(args.data), config, _tracking(args), args.model_name,
-                       source=args.source, strategy=args.strategy, finetune_lr=args.lr,
-                       compare_direct=not args.no_direct, runs_dir=str(runs_dir))
+    overrides = {
+        "energy_unit": args.energy_unit,
+        "max_epochs": args.max_epochs,
+        "seed": args.seed,
+        "data": [args.data[0]],
+        "progress_bar": False,
+    }
+    config = (
+        load_config(args.config, overrides)
+        if args.config
+        else make_config({k: v for k, v in overrides.items() if v is not None})
+    )
+    stages = run_chain(
+        list(args.data),
+        config,
+        _tracking(args),
+        args.model_name,
+        source=args.source,
+        strategy=args.strategy,
+        finetune_lr=args.lr,
+        compare_direct=not args.no_direct,
+        runs_dir=str(runs_dir),
+    )
     print(summarise_chain(stages))
     return 0
 
@@ -141,7 +185,7 @@ def run_chain_command(args: argparse.Namespace) -> int:
 def run_subset(args: argparse.Namespace) -> int:
     from hpo.outputs import OutputError, check_output_file
     from lightning_modules.data import DataError, load_data
-    from lightning_modules.subsets import (
+    from lightning_modules.data.subsets import (
         count_by_element,
         random_subset,
         select_by_elements,
@@ -156,8 +200,10 @@ def run_subset(args: argparse.Namespace) -> int:
         chosen = select_by_elements(data, args.elements.split(","), args.mode)
         if len(chosen) == 0:
             counts = ", ".join(f"{symbol} {n}" for symbol, n in count_by_element(data).items())
-            raise DataError(f"no structure matches --elements {args.elements} --mode "
-                            f"{args.mode}; structures per element: {counts}; nothing written")
+            raise DataError(
+                f"no structure matches --elements {args.elements} --mode "
+                f"{args.mode}; structures per element: {counts}; nothing written"
+            )
     else:
         chosen = random_subset(data, args.random, args.seed, args.stratify == "energy")
     path = write_extxyz(data.subset(chosen), args.out)
@@ -168,25 +214,34 @@ def run_subset(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from hpo.transfer import compare_transfer
 
-    comparison = compare_transfer(args.source, args.target, _tracking(args),
-                                  list(range(args.seeds)), args.max_epochs,
-                                  args.energy_unit or "ev", args.strategy, args.lr)
+    comparison = compare_transfer(
+        args.source,
+        args.target,
+        _tracking(args),
+        list(range(args.seeds)),
+        args.max_epochs,
+        args.energy_unit or "ev",
+        args.strategy,
+        args.lr,
+    )
     print(comparison.table())
     print(f"MLflow run {comparison.run_id} (experiment 'compare')")
     return 0
 
 
 def run_export_aenet(args: argparse.Namespace) -> int:
-    from lightning_modules.calculator import resolve_checkpoint
-    from lightning_modules.nn_ascii import export_nn_ascii
-    from lightning_modules.task import load_task
+    from lightning_modules.models.nn_ascii import export_nn_ascii
+    from lightning_modules.training.calculator import resolve_checkpoint
+    from lightning_modules.training.task import load_task
 
-    checkpoint = resolve_checkpoint(args.checkpoint, args.tracking_uri or DEFAULT_TRACKING)
+    checkpoint = resolve_checkpoint(args.checkpoint, args.tracking_uri or DEFAULT_TRACKING_URI)
     paths = export_nn_ascii(load_task(str(checkpoint)).model, args.out, rc_min=args.rc_min)
     for path in paths:
         print(f"wrote {path}")
-    print("make ænet binaries with ænet-PyTorch's tools: nnASCII2bin.x <element>.nn.ascii "
-          "<element>.nn")
+    print(
+        "make ænet binaries with ænet-PyTorch's tools: nnASCII2bin.x <element>.nn.ascii "
+        "<element>.nn"
+    )
     return 0
 
 
@@ -199,24 +254,39 @@ def add_model_commands(
     from hpo.stores import default_storage
 
     def tracking(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--tracking-uri", help=f"MLflow tracking URI (default "
-                            f"{DEFAULT_TRACKING}; a sweep's own is used for promote)")
+        parser.add_argument(
+            "--tracking-uri",
+            help=f"MLflow tracking URI (default "
+            f"{DEFAULT_TRACKING_URI}; a sweep's own is used for promote)",
+        )
 
-    promote = sub.add_parser("promote", help="register a study's best checkpoint in the MLflow "
-                             "model registry and point an alias at it")
+    promote = sub.add_parser(
+        "promote",
+        help="register a study's best checkpoint in the MLflow "
+        "model registry and point an alias at it",
+    )
     promote.add_argument("--study", help="study name (not needed with --rollback)")
-    promote.add_argument("--storage", default=default_storage(),
-                         help="Optuna storage URL (default $PESWEEP_STORAGE, else "
-                         "sqlite:///pesweep.db)")
+    promote.add_argument(
+        "--storage",
+        default=default_storage(),
+        help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
+    )
     promote.add_argument("--model-name", help="registered model name (default: the study name)")
     promote.add_argument("--alias", default="pretrained")
-    promote.add_argument("--metric", default="test_energy_mae",
-                         help="compared with --require-better (lower is better)")
-    promote.add_argument("--require-better", action="store_true",
-                         help="move the alias only if the candidate beats its holder")
+    promote.add_argument(
+        "--metric",
+        default="test_energy_mae",
+        help="compared with --require-better (lower is better)",
+    )
+    promote.add_argument(
+        "--require-better",
+        action="store_true",
+        help="move the alias only if the candidate beats its holder",
+    )
     promote.add_argument("--force", action="store_true", help="skip the comparison")
-    promote.add_argument("--rollback", action="store_true",
-                         help="give the alias back to its previous holder")
+    promote.add_argument(
+        "--rollback", action="store_true", help="give the alias back to its previous holder"
+    )
     tracking(promote)
     promote.set_defaults(handler=run_promote)
 
@@ -227,27 +297,39 @@ def add_model_commands(
     models.set_defaults(handler=run_models)
 
     tune = sub.add_parser("finetune", help="fine-tune a pretrained model on target data")
-    tune.add_argument("--from", dest="source", required=True,
-                      help="models:/NAME@ALIAS, runs:/ID/checkpoint or a .ckpt path")
+    tune.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="models:/NAME@ALIAS, runs:/ID/checkpoint or a .ckpt path",
+    )
     add_data_arguments(tune, True)
     tune.add_argument("--strategy", choices=list(STRATEGIES), default="full")
-    tune.add_argument("--lr", type=positive_float,
-                      help="default: a tenth of the pretraining lr")
+    tune.add_argument("--lr", type=positive_float, help="default: a tenth of the pretraining lr")
     tune.add_argument("--max-epochs", type=positive_int, default=20)
     tune.add_argument("--seed", type=non_negative_int, default=0)
     tune.add_argument("--cutoff", type=float, help="must equal the pretrained model's cutoff")
-    tune.add_argument("--output-dir", help=f"where the checkpoint goes (refused when it holds "
-                      f"files, unless --overwrite; default {DEFAULT_FINETUNE_DIR}, or the next "
-                      f"free {DEFAULT_FINETUNE_DIR}-N)")
-    tune.add_argument("--overwrite", action="store_true",
-                      help="replace the files of an earlier run in --output-dir")
+    tune.add_argument(
+        "--output-dir",
+        help=f"where the checkpoint goes (refused when it holds "
+        f"files, unless --overwrite; default {DEFAULT_FINETUNE_DIR}, or the next "
+        f"free {DEFAULT_FINETUNE_DIR}-N)",
+    )
+    tune.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run in --output-dir",
+    )
     tune.add_argument("--promote-as", metavar="NAME", help="register the result under NAME")
     tune.add_argument("--alias", default="finetuned")
     tracking(tune)
     tune.set_defaults(handler=run_finetune)
 
-    chain = sub.add_parser("chain", help="continuous transfer: train on the first data set, "
-                           "fine-tune on each next, register every stage")
+    chain = sub.add_parser(
+        "chain",
+        help="continuous transfer: train on the first data set, "
+        "fine-tune on each next, register every stage",
+    )
     add_data_arguments(chain, True)
     chain.add_argument("--config", help="YAML training config of the first stage")
     chain.add_argument("--from", dest="source", help="start from this model instead")
@@ -256,13 +338,20 @@ def add_model_commands(
     chain.add_argument("--lr", type=positive_float, help="fine-tuning lr (default: a tenth)")
     chain.add_argument("--max-epochs", type=positive_int)
     chain.add_argument("--seed", type=non_negative_int)
-    chain.add_argument("--no-direct", action="store_true",
-                       help="skip direct training on each set (the comparison)")
-    chain.add_argument("--runs-dir", help=f"where the stages go (refused when it holds files, "
-                       f"unless --overwrite; default {DEFAULT_CHAIN_DIR}, or the next free "
-                       f"{DEFAULT_CHAIN_DIR}-N)")
-    chain.add_argument("--overwrite", action="store_true",
-                       help="replace the files of an earlier chain in --runs-dir")
+    chain.add_argument(
+        "--no-direct", action="store_true", help="skip direct training on each set (the comparison)"
+    )
+    chain.add_argument(
+        "--runs-dir",
+        help=f"where the stages go (refused when it holds files, "
+        f"unless --overwrite; default {DEFAULT_CHAIN_DIR}, or the next free "
+        f"{DEFAULT_CHAIN_DIR}-N)",
+    )
+    chain.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier chain in --runs-dir",
+    )
     tracking(chain)
     chain.set_defaults(handler=run_chain_command)
 
@@ -273,13 +362,17 @@ def add_model_commands(
     subset.add_argument("--random", type=positive_int, metavar="N")
     subset.add_argument("--stratify", choices=["energy"])
     subset.add_argument("--seed", type=non_negative_int, default=0)
-    subset.add_argument("--out", required=True, help="extxyz file to write (never an input; an "
-                        "existing file only with --force)")
+    subset.add_argument(
+        "--out",
+        required=True,
+        help="extxyz file to write (never an input; an existing file only with --force)",
+    )
     subset.add_argument("--force", action="store_true", help="replace an existing --out file")
     subset.set_defaults(handler=run_subset)
 
-    compare = sub.add_parser("compare", help="scratch against transfer, same budget per seed, "
-                             "paired t-test")
+    compare = sub.add_parser(
+        "compare", help="scratch against transfer, same budget per seed, paired t-test"
+    )
     compare.add_argument("--target", nargs="+", required=True)
     compare.add_argument("--from", dest="source", required=True)
     add_energy_unit_argument(compare)
@@ -290,12 +383,18 @@ def add_model_commands(
     tracking(compare)
     compare.set_defaults(handler=run_compare)
 
-    export = sub.add_parser("export-aenet", help="write a trained ænet model as ænet-PyTorch's "
-                            "<element>.nn.ascii files")
-    export.add_argument("checkpoint",
-                        help="checkpoint file or folder, models:/NAME@ALIAS or runs:/")
+    export = sub.add_parser(
+        "export-aenet", help="write a trained ænet model as ænet-PyTorch's <element>.nn.ascii files"
+    )
+    export.add_argument(
+        "checkpoint", help="checkpoint file or folder, models:/NAME@ALIAS or runs:/"
+    )
     export.add_argument("--out", default=".", help="folder for the files (default: here)")
-    export.add_argument("--rc-min", type=float, default=0.5,
-                        help="ænet's RMIN, Angstrom (sizes its neighbour lists; default 0.5)")
+    export.add_argument(
+        "--rc-min",
+        type=float,
+        default=0.5,
+        help="ænet's RMIN, Angstrom (sizes its neighbour lists; default 0.5)",
+    )
     tracking(export)
     export.set_defaults(handler=run_export_aenet)

@@ -35,10 +35,10 @@ from hpo.interrupts import DeferInterrupts, Interrupted
 from hpo.promotion import split_hash
 from hpo.tracking import EpochMetricsLogger, Tracker, run_note
 from lightning_modules import keys
+from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data import AtomsData
-from lightning_modules.evaluation import predict_energies, split_loader
-from lightning_modules.task import load_task
-from lightning_modules.training import (
+from lightning_modules.training.evaluation import predict_energies, split_loader
+from lightning_modules.training.run import (
     ConfigError,
     DivergenceError,
     TrainConfig,
@@ -46,12 +46,13 @@ from lightning_modules.training import (
     build_datamodule,
     train,
 )
+from lightning_modules.training.task import load_task
 from search_spaces.space import SearchSpace
 from search_spaces.suggest import suggest, to_train_config
 
 logger = logging.getLogger(__name__)
 
-MONITOR = "val_energy_mae"
+MONITOR = MONITORED_METRIC
 
 
 class TrialFailed(RuntimeError):
@@ -78,8 +79,11 @@ class Objective:
         values = suggest(trial, self.space)
         duplicate = self._finished_duplicate(trial)
         if duplicate is not None:
-            logger.info("trial %d repeats trial %d's parameters: reusing its result, not "
-                        "retraining", trial.number, duplicate.number)
+            logger.info(
+                "trial %d repeats trial %d's parameters: reusing its result, not retraining",
+                trial.number,
+                duplicate.number,
+            )
             trial.set_user_attr("duplicate_of", duplicate.number)
             for key, value in duplicate.user_attrs.items():
                 if key != "duplicate_of":
@@ -88,10 +92,15 @@ class Objective:
             return duplicate.values[0] if len(duplicate.values) == 1 else tuple(duplicate.values)
         run_id = self._start_run(trial, values)
         try:
-            config = to_train_config(self.space, values, self.base_config, overrides={
-                "output_dir": str(self.runs_dir / f"trial-{trial.number:04d}"),
-                "progress_bar": self.trial_progress_bar,
-            })
+            config = to_train_config(
+                self.space,
+                values,
+                self.base_config,
+                overrides={
+                    "output_dir": str(self.runs_dir / f"trial-{trial.number:04d}"),
+                    "progress_bar": self.trial_progress_bar,
+                },
+            )
             result = self._train(trial, config, run_id)
             return self._finish(trial, run_id, result)
         except optuna.TrialPruned:
@@ -115,11 +124,15 @@ class Objective:
             self._fail(trial, run_id, f"{type(error).__name__}: {error}")
             raise
 
-    def _interrupted(self, trial: optuna.Trial, run_id: str | None,
-                     interruption: Interrupted) -> None:
+    def _interrupted(
+        self, trial: optuna.Trial, run_id: str | None, interruption: Interrupted
+    ) -> None:
         """End the trial as FAIL (Optuna leaves it RUNNING for a BaseException), the run KILLED."""
-        logger.warning("trial %d interrupted by %s: it ends as FAIL, its MLflow run as KILLED",
-                       trial.number, interruption.signal_name)
+        logger.warning(
+            "trial %d interrupted by %s: it ends as FAIL, its MLflow run as KILLED",
+            trial.number,
+            interruption.signal_name,
+        )
         trial.set_user_attr("fail_reason", "interrupted")
         if self.tracker is not None and run_id is not None:
             try:
@@ -146,10 +159,14 @@ class Objective:
     def _train(self, trial: optuna.Trial, config: TrainConfig, run_id: str | None) -> TrainResult:
         callbacks: list[Any] = []
         if self.tracker is not None and run_id is not None:
-            self.tracker.log_params(run_id, {
-                f"config.{k}": v for k, v in config.to_dict().items()
-                if k not in ("model_config", "output_dir", "progress_bar")
-            })
+            self.tracker.log_params(
+                run_id,
+                {
+                    f"config.{k}": v
+                    for k, v in config.to_dict().items()
+                    if k not in ("model_config", "output_dir", "progress_bar")
+                },
+            )
             callbacks.append(EpochMetricsLogger(self.tracker, run_id))
         if self.prune:
             callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
@@ -173,8 +190,14 @@ class Objective:
     ) -> float | tuple[float, ...]:
         inference_ms, reference, predicted = evaluate_test_split(result.checkpoint_path, self.data)
         if self.artifact_store is not None:
-            upload_trial_figures(trial, self.artifact_store, Path(result.output_dir), reference,
-                                 predicted, result.history)
+            upload_trial_figures(
+                trial,
+                self.artifact_store,
+                Path(result.output_dir),
+                reference,
+                predicted,
+                result.history,
+            )
         if run_id is not None and self.tracker is not None:
             save_note(trial, run_note(self.tracker, run_id))
         trial.set_user_attr("checkpoint_path", str(Path(result.checkpoint_path).resolve()))
@@ -183,18 +206,30 @@ class Objective:
         trial.set_user_attr("epochs", result.epochs)
         trial.set_user_attr("inference_ms_per_structure", inference_ms)
         trial.set_user_attr("test_metrics", result.test_metrics)
-        trial.set_user_attr("history", [
-            {k: v for k, v in epoch.items() if k in ("epoch", "train_loss", "val_loss",
-                                                     "val_energy_mae", "train_energy_mae")}
-            for epoch in result.history
-        ])
+        trial.set_user_attr(
+            "history",
+            [
+                {
+                    k: v
+                    for k, v in epoch.items()
+                    if k
+                    in ("epoch", "train_loss", "val_loss", "val_energy_mae", "train_energy_mae")
+                }
+                for epoch in result.history
+            ],
+        )
         if self.tracker is not None and run_id is not None:
-            final = {**result.test_metrics, **{f"best_{k}": v for k, v in result.val_metrics.items()},
-                     "n_params": float(result.n_parameters), "train_seconds": result.seconds,
-                     "inference_ms_per_structure": inference_ms}
+            final = {
+                **result.test_metrics,
+                **{f"best_{k}": v for k, v in result.val_metrics.items()},
+                "n_params": float(result.n_parameters),
+                "train_seconds": result.seconds,
+                "inference_ms_per_structure": inference_ms,
+            }
             self.tracker.log_metrics(run_id, final, step=result.epochs)
-            self.tracker.set_tags(run_id, {"pesweep.test_split_hash":
-                                           split_hash(result.split.get("test", []))})
+            self.tracker.set_tags(
+                run_id, {"pesweep.test_split_hash": split_hash(result.split.get("test", []))}
+            )
             output_dir = Path(result.output_dir)
             self.tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
             for name in ("split.npz", "config.yaml", "audit.json"):
@@ -231,8 +266,12 @@ def evaluate_test_split(
 
 
 def upload_trial_figures(
-    trial: optuna.Trial, store: Any, output_dir: Path, reference: np.ndarray,
-    predicted: np.ndarray, history: list[dict[str, float]],
+    trial: optuna.Trial,
+    store: Any,
+    output_dir: Path,
+    reference: np.ndarray,
+    predicted: np.ndarray,
+    history: list[dict[str, float]],
 ) -> None:
     """Parity plot and learning curve of a trial as SVG artifacts in optuna-dashboard."""
     from optuna.artifacts import upload_artifact
@@ -241,16 +280,27 @@ def upload_trial_figures(
 
     mae = float(np.abs(predicted - reference).mean()) if len(reference) else float("nan")
     figures = {
-        "parity.svg": parity_svg(reference.tolist(), predicted.tolist(),
-                                 f"trial {trial.number}: test MAE {mae:.4g} eV"),
+        "parity.svg": parity_svg(
+            reference.tolist(), predicted.tolist(), f"trial {trial.number}: test MAE {mae:.4g} eV"
+        ),
         "learning_curve.svg": curves_svg(
-            {name: ([e["epoch"] for e in history if name in e],
-                    [e[name] for e in history if name in e])
-             for name in ("train_energy_mae", "val_energy_mae")},
-            f"trial {trial.number}", "energy MAE [eV]"),
+            {
+                name: (
+                    [e["epoch"] for e in history if name in e],
+                    [e[name] for e in history if name in e],
+                )
+                for name in ("train_energy_mae", "val_energy_mae")
+            },
+            f"trial {trial.number}",
+            "energy MAE [eV]",
+        ),
     }
     for name, text in figures.items():
         path = output_dir / name
         path.write_text(text)
-        upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial,
-                        mimetype="image/svg+xml")
+        upload_artifact(
+            artifact_store=store,
+            file_path=str(path),
+            study_or_trial=trial,
+            mimetype="image/svg+xml",
+        )

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from lightning_modules.errors import PesweepError
 
-class OutputError(ValueError):
+
+class OutputError(PesweepError):
     """An output path that would overwrite something; the message names the flag or the fix."""
 
 

@@ -3,7 +3,7 @@
 A version's source is the ``checkpoint`` artifact folder of the run that
 trained it (``runs:/<run_id>/checkpoint``), so ``PesweepCalculator`` and
 ``pesweep finetune --from models:/NAME@ALIAS`` load it
-(:func:`lightning_modules.calculator.resolve_checkpoint`). Every version
+(:func:`lightning_modules.training.calculator.resolve_checkpoint`). Every version
 carries lineage tags: study, trial, parameters, data hash, test-split hash,
 validation and test metrics, and the parent version when it was fine-tuned.
 
@@ -106,12 +106,16 @@ def _register_once(
     existing = _versions_of_run(client, name, run_id)
     if existing:
         return existing[0]
-    mine = client.create_model_version(name, source=f"runs:/{run_id}/checkpoint", run_id=run_id,
-                                       tags=tags)
+    mine = client.create_model_version(
+        name, source=f"runs:/{run_id}/checkpoint", run_id=run_id, tags=tags
+    )
     first = _versions_of_run(client, name, run_id)[0]
     if str(first.version) != str(mine.version):
-        logger.info("another promotion registered run %s first (version %s); using it",
-                    run_id, first.version)
+        logger.info(
+            "another promotion registered run %s first (version %s); using it",
+            run_id,
+            first.version,
+        )
         client.delete_model_version(name, mine.version)
     return first
 
@@ -144,7 +148,9 @@ def promote_run(
     if require_better and holder is not None and holder.run_id != run_id and not force:
         # both tested on the same data and test split, or not comparable
         if (holder.tags.get("split_hash"), holder.tags.get("data_hash")) != (
-                candidate_tags["split_hash"], candidate_tags["data_hash"]):
+            candidate_tags["split_hash"],
+            candidate_tags["data_hash"],
+        ):
             raise PromotionError(
                 f"{name}@{alias} (version {holder.version}) was tested on other data or another "
                 f"test split; the two cannot be compared (--force promotes anyway)"
@@ -159,13 +165,23 @@ def promote_run(
             )
     version = _register_once(client, name, run_id, candidate_tags)
     if holder is not None and str(holder.version) == str(version.version):
-        return Promotion(name, str(version.version), alias, False, None,
-                         f"{name} version {version.version} already holds @{alias}")
+        return Promotion(
+            name,
+            str(version.version),
+            alias,
+            False,
+            None,
+            f"{name} version {version.version} already holds @{alias}",
+        )
     if holder is not None:
         client.set_registered_model_alias(name, f"{alias}-previous", holder.version)
     client.set_registered_model_alias(name, alias, version.version)
     return Promotion(
-        name, str(version.version), alias, True, str(holder.version) if holder else None,
+        name,
+        str(version.version),
+        alias,
+        True,
+        str(holder.version) if holder else None,
         f"{name} version {version.version} is now @{alias}"
         + (f" (previous holder {holder.version} kept as @{alias}-previous)" if holder else ""),
     )
@@ -190,9 +206,16 @@ def promote_best_trial(
     run_id = best.user_attrs.get("mlflow_run_id")
     if not run_id:
         raise StudyError(f"trial {best.number} has no MLflow run to promote")
-    return promote_run(registry_client(tracking_uri), run_id, name, alias, metric,
-                       require_better, force,
-                       {"study": study.study_name, "trial_number": best.number})
+    return promote_run(
+        registry_client(tracking_uri),
+        run_id,
+        name,
+        alias,
+        metric,
+        require_better,
+        force,
+        {"study": study.study_name, "trial_number": best.number},
+    )
 
 
 def rollback(tracking_uri: str, name: str, alias: str = "pretrained") -> Promotion:
@@ -203,9 +226,15 @@ def rollback(tracking_uri: str, name: str, alias: str = "pretrained") -> Promoti
         raise PromotionError(f"{name} has no @{alias}-previous to roll back to")
     client.set_registered_model_alias(name, alias, previous.version)
     client.set_registered_model_alias(name, f"{alias}-previous", current.version)
-    return Promotion(name, str(previous.version), alias, True, str(current.version),
-                     f"{name}@{alias} rolled back to version {previous.version} "
-                     f"(version {current.version} is now @{alias}-previous)")
+    return Promotion(
+        name,
+        str(previous.version),
+        alias,
+        True,
+        str(current.version),
+        f"{name}@{alias} rolled back to version {previous.version} "
+        f"(version {current.version} is now @{alias}-previous)",
+    )
 
 
 def describe_models(tracking_uri: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -216,14 +245,21 @@ def describe_models(tracking_uri: str, name: str | None = None) -> list[dict[str
     for version in client.search_model_versions(filter_string):
         model = client.get_registered_model(version.name)
         aliases = [a for a, v in (model.aliases or {}).items() if str(v) == str(version.version)]
-        rows.append({
-            "name": version.name, "version": int(version.version), "aliases": aliases,
-            "run_id": version.run_id,
-            "parent": version.tags.get("parent_model_version", ""),
-            "metrics": {k: float(v) for k, v in version.tags.items()
-                        if k.startswith(("test_", "best_val_"))},
-            "tags": dict(version.tags),
-        })
+        rows.append(
+            {
+                "name": version.name,
+                "version": int(version.version),
+                "aliases": aliases,
+                "run_id": version.run_id,
+                "parent": version.tags.get("parent_model_version", ""),
+                "metrics": {
+                    k: float(v)
+                    for k, v in version.tags.items()
+                    if k.startswith(("test_", "best_val_"))
+                },
+                "tags": dict(version.tags),
+            }
+        )
     if name and not rows:
         raise PromotionError(f"no registered model {name!r} at {tracking_uri}")
     return sorted(rows, key=lambda r: (r["name"], r["version"]))

@@ -6,6 +6,8 @@
 * :func:`database_url` makes plain ``postgresql://`` URLs use the PostgreSQL
   driver that is installed (SQLAlchemy 2.1 picks psycopg 3; many set-ups have
   psycopg2), or names the extra to install.
+* :func:`resolve_tracking_uri`: the flag, ``$MLFLOW_TRACKING_URI``, the
+  study's record (never one whose password was hidden), the local default.
 * :func:`require_existing_store` lets read-only commands say "no store at ..."
   instead of creating an empty SQLite file.
 * :func:`check_tracking_store` finds a dead or wrong tracking store within
@@ -26,7 +28,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
+from lightning_modules.conventions import DEFAULT_STORAGE, STORAGE_ENV, TRACKING_ENV
+from lightning_modules.errors import PesweepError
 from lightning_modules.store_uris import (
     HIDDEN,
     SQLITE_PREFIX,
@@ -36,16 +41,26 @@ from lightning_modules.store_uris import (
     url_password,
 )
 
-__all__ = ["SQLITE_PREFIX", "StoreError", "check_tracking_store", "creation_lock",
-           "database_url", "default_storage", "has_hidden_password", "mask_text", "mask_url",
-           "require_existing_store", "sqlite_path"]
+__all__ = [
+    "SQLITE_PREFIX",
+    "STORAGE_ENV",
+    "TRACKING_ENV",
+    "StoreError",
+    "check_tracking_store",
+    "creation_lock",
+    "database_url",
+    "default_storage",
+    "has_hidden_password",
+    "mask_text",
+    "mask_url",
+    "require_existing_store",
+    "sqlite_path",
+]
 
-STORAGE_ENV = "PESWEEP_STORAGE"
-TRACKING_ENV = "MLFLOW_TRACKING_URI"
 PROBE_SECONDS = 5.0
 
 
-class StoreError(ValueError):
+class StoreError(PesweepError):
     """A store URL that cannot be used; the message names the URL (password hidden) and the fix."""
 
 
@@ -54,9 +69,34 @@ def has_hidden_password(url: str) -> bool:
     return url_password(url) == HIDDEN
 
 
+def default_tracking_uri() -> str:
+    """MLflow's local default, pinned to an absolute path so resumes from elsewhere find it."""
+    return f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(flag: str | None, recorded: str | None) -> str:
+    """The tracking URI to use: the flag, ``$MLFLOW_TRACKING_URI``, the study's record, the default.
+
+    A study records its URI with the password hidden; resuming such a study
+    needs the real URI again, from the flag or the environment.
+    """
+    if flag:
+        return flag
+    if os.environ.get(TRACKING_ENV):
+        return os.environ[TRACKING_ENV]
+    if recorded:
+        if has_hidden_password(recorded):
+            raise StoreError(
+                f"the study's tracking URI {recorded} has a password, which pesweep never "
+                f"stores; pass --tracking-uri or set {TRACKING_ENV}"
+            )
+        return recorded
+    return default_tracking_uri()
+
+
 def default_storage() -> str:
     """``$PESWEEP_STORAGE`` when set (keeps a password off the command line), else local SQLite."""
-    return os.environ.get(STORAGE_ENV) or f"{SQLITE_PREFIX}pesweep.db"
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
 def database_url(url: str) -> str:
@@ -127,13 +167,16 @@ def check_tracking_store(uri: str, seconds: float = PROBE_SECONDS) -> None:
             with urllib.request.urlopen(request, timeout=seconds) as answer:
                 json.load(answer)
         except urllib.error.HTTPError as error:
-            raise StoreError(f"the MLflow tracking server {mask_url(uri)} answered HTTP "
-                             f"{error.code} ({error.reason}); check the URL and credentials"
-                             ) from error
+            raise StoreError(
+                f"the MLflow tracking server {mask_url(uri)} answered HTTP "
+                f"{error.code} ({error.reason}); check the URL and credentials"
+            ) from error
         except (OSError, ValueError) as error:
             reason = getattr(error, "reason", error)
-            raise StoreError(f"no MLflow tracking server answers at {mask_url(uri)} "
-                             f"({mask_text(str(reason), uri)}); {fix}") from error
+            raise StoreError(
+                f"no MLflow tracking server answers at {mask_url(uri)} "
+                f"({mask_text(str(reason), uri)}); {fix}"
+            ) from error
         return
     scheme = uri.partition("://")[0].split("+")[0]
     if scheme in ("postgresql", "postgres", "mysql", "mssql"):
@@ -147,8 +190,10 @@ def check_tracking_store(uri: str, seconds: float = PROBE_SECONDS) -> None:
         except Exception as error:  # drivers raise their own kinds for refused connections
             text = str(error).strip()
             reason = text.splitlines()[0] if text else type(error).__name__
-            raise StoreError(f"cannot connect to the MLflow tracking store {mask_url(uri)} "
-                             f"({mask_text(reason, uri)}); {fix}") from error
+            raise StoreError(
+                f"cannot connect to the MLflow tracking store {mask_url(uri)} "
+                f"({mask_text(reason, uri)}); {fix}"
+            ) from error
         finally:
             engine.dispose()
 
@@ -160,9 +205,11 @@ def _search_request(uri: str) -> urllib.request.Request:
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
-    request = urllib.request.Request(f"{base}/api/2.0/mlflow/experiments/search",
-                                     data=json.dumps({"max_results": 1}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/api/2.0/mlflow/experiments/search",
+        data=json.dumps({"max_results": 1}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     if parts.password is not None:
         token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")

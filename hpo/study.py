@@ -26,7 +26,6 @@ from optuna.storages import RDBStorage
 
 from hpo.errors import StudyError
 from hpo.stores import (
-    SQLITE_PREFIX,
     creation_lock,
     database_url,
     mask_text,
@@ -38,14 +37,19 @@ from search_spaces.suggest import grid
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STORAGE = f"{SQLITE_PREFIX}pesweep.db"  # or $PESWEEP_STORAGE (hpo.stores.default_storage)
 SETUP_ATTR = "pesweep_setup"
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "hyperband", "successive-halving", "none")
 OBJECTIVES = ("energy_mae", "n_params", "inference_time")
 # fields that must agree between a study and a resume of it
-BINDING_FIELDS = ("space_text", "data_hashes", "energy_unit", "max_epochs", "objectives",
-                  "init_from")
+BINDING_FIELDS = (
+    "space_text",
+    "data_hashes",
+    "energy_unit",
+    "max_epochs",
+    "objectives",
+    "init_from",
+)
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,10 @@ def open_study(
 
 
 def _join_new_study(
-    name: str, storage: str, backend: optuna.storages.BaseStorage, setup: StudySetup,
+    name: str,
+    storage: str,
+    backend: optuna.storages.BaseStorage,
+    setup: StudySetup,
     wait_seconds: float = 30.0,
 ) -> tuple[optuna.Study, StudySetup, bool]:
     deadline = time.monotonic() + wait_seconds

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +25,12 @@ from hpo.errors import StudyError
 from hpo.interrupts import Interrupted
 from hpo.objective import Objective, TrialFailed
 from hpo.stores import (
-    TRACKING_ENV,
     StoreError,
     check_tracking_store,
-    has_hidden_password,
     mask_url,
+    resolve_tracking_uri,
 )
 from hpo.study import (
-    DEFAULT_STORAGE,
     OBJECTIVES,
     PRUNERS,
     SAMPLERS,
@@ -52,41 +49,16 @@ from hpo.tracking import (
     study_experiment_name,
     tracking_client,
 )
-from lightning_modules.audit import audit_energies
+from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
 from lightning_modules.data import load_data
-from lightning_modules.training import TrainConfig, make_config
-from lightning_modules.units import normalise_energy_unit
+from lightning_modules.data.audit import audit_energies
+from lightning_modules.training.run import TrainConfig, make_config
 from search_spaces.space import load_space, parse_space
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
 EXPERIMENT_ATTR = "mlflow_experiment"
-
-
-def default_tracking_uri() -> str:
-    """MLflow's local default, pinned to an absolute path so resumes from elsewhere find it."""
-    return f"sqlite:///{Path('mlflow.db').resolve()}"
-
-
-def resolve_tracking_uri(flag: str | None, recorded: str | None) -> str:
-    """The tracking URI to use: the flag, ``$MLFLOW_TRACKING_URI``, the study's record, the default.
-
-    A study records its URI with the password hidden; resuming such a study
-    needs the real URI again, from the flag or the environment.
-    """
-    if flag:
-        return flag
-    if os.environ.get(TRACKING_ENV):
-        return os.environ[TRACKING_ENV]
-    if recorded:
-        if has_hidden_password(recorded):
-            raise StudyError(
-                f"the study's tracking URI {recorded} has a password, which pesweep never "
-                f"stores; pass --tracking-uri or set {TRACKING_ENV}"
-            )
-        return recorded
-    return default_tracking_uri()
 
 
 @dataclass
@@ -140,15 +112,17 @@ def validate_options(options: SweepOptions) -> None:
     for name in ("n_trials", "max_epochs"):
         value = getattr(options, name)
         if value is not None and (not isinstance(value, int) or value <= 0):
-            raise StudyError(f"--{name.replace('_', '-')} must be a positive whole number, "
-                             f"got {value}")
+            raise StudyError(
+                f"--{name.replace('_', '-')} must be a positive whole number, got {value}"
+            )
     if options.timeout is not None and not options.timeout > 0:
         raise StudyError(f"--timeout must be a positive number of seconds, got {options.timeout}")
     if options.seed is not None and options.seed < 0:
         raise StudyError(f"--seed must be 0 or more, got {options.seed}")
     if options.sampler is not None and options.sampler not in SAMPLERS:
-        raise StudyError(f"unknown sampler {options.sampler!r}; choose one of "
-                         f"{', '.join(SAMPLERS)}")
+        raise StudyError(
+            f"unknown sampler {options.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+        )
     if options.pruner is not None and options.pruner not in PRUNERS:
         raise StudyError(f"unknown pruner {options.pruner!r}; choose one of {', '.join(PRUNERS)}")
     unknown = [name for name in options.objectives or () if name not in OBJECTIVES]
@@ -191,7 +165,10 @@ def _requested_setup(options: SweepOptions, tracking_uri: str) -> StudySetup | N
 
 
 def _study_tracker(
-    study: optuna.Study, setup: StudySetup, tracking_uri: str, created: bool,
+    study: optuna.Study,
+    setup: StudySetup,
+    tracking_uri: str,
+    created: bool,
     wait_seconds: float = 60.0,
 ) -> tuple[Tracker, str]:
     """The study's MLflow experiment and parent run, made by the process that created the study.
@@ -208,8 +185,13 @@ def _study_tracker(
         run_id = study.user_attrs.get(PARENT_RUN_ATTR)  # read from the storage each time
     experiment = study.user_attrs.get(EXPERIMENT_ATTR)
     if experiment is None:  # a new study, or one made before experiments were recorded
-        experiment = (study.study_name if run_id else study_experiment_name(
-            tracking_client(tracking_uri), study.study_name, setup.study_uid))
+        experiment = (
+            study.study_name
+            if run_id
+            else study_experiment_name(
+                tracking_client(tracking_uri), study.study_name, setup.study_uid
+            )
+        )
     tracker = Tracker(tracking_uri, experiment, {STUDY_UID_TAG: setup.study_uid})
     if run_id:
         try:
@@ -217,19 +199,31 @@ def _study_tracker(
             tracker.client.update_run(run_id, status="RUNNING")
             return tracker, str(run_id)
         except MlflowException:
-            logger.warning("the study's parent run %s is not in %s; starting a new parent run",
-                           run_id, mask_url(tracking_uri))
-    run_id = tracker.start_parent_run(study.study_name, {"pesweep.version": __version__,
-                                                         STUDY_UID_TAG: setup.study_uid})
+            logger.warning(
+                "the study's parent run %s is not in %s; starting a new parent run",
+                run_id,
+                mask_url(tracking_uri),
+            )
+    run_id = tracker.start_parent_run(
+        study.study_name, {"pesweep.version": __version__, STUDY_UID_TAG: setup.study_uid}
+    )
     study.set_user_attr(EXPERIMENT_ATTR, experiment)
     study.set_user_attr(PARENT_RUN_ATTR, run_id)
     space = parse_space(setup.space_text, setup.space_origin)
-    tracker.log_params(run_id, {
-        "space": space.name, "sampler": setup.sampler, "pruner": setup.pruner,
-        "max_epochs": setup.max_epochs, "seed": setup.seed, "energy_unit": setup.energy_unit,
-        "objectives": ",".join(setup.objectives), "data": ",".join(setup.data),
-        "data_hashes": ",".join(h[:16] for h in setup.data_hashes),
-    })
+    tracker.log_params(
+        run_id,
+        {
+            "space": space.name,
+            "sampler": setup.sampler,
+            "pruner": setup.pruner,
+            "max_epochs": setup.max_epochs,
+            "seed": setup.seed,
+            "energy_unit": setup.energy_unit,
+            "objectives": ",".join(setup.objectives),
+            "data": ",".join(setup.data),
+            "data_hashes": ",".join(h[:16] for h in setup.data_hashes),
+        },
+    )
     tracker.log_dict(run_id, setup.to_dict(), "study_setup.json")
     return tracker, run_id
 
@@ -238,11 +232,12 @@ def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
     """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
     if not setup.init_from:
         return ""
-    from lightning_modules.calculator import resolve_checkpoint
-    from lightning_modules.registry import model_parameters
+    from lightning_modules.models.registry import model_parameters
+    from lightning_modules.training.calculator import resolve_checkpoint
 
-    architecture = [p.name for p in space.parameters
-                    if any(p.name in model_parameters(m) for m in space.models)]
+    architecture = [
+        p.name for p in space.parameters if any(p.name in model_parameters(m) for m in space.models)
+    ]
     if architecture:
         raise StudyError(
             f"with --init-from the architecture is the pretrained model's; the space may not "
@@ -255,10 +250,15 @@ def base_train_config(setup: StudySetup, runs_dir: Path) -> TrainConfig:
     """Defaults < the study's recorded training overrides < its data, unit, epochs and seed."""
     values = dataclasses.asdict(TrainConfig())
     values.update(setup.train_overrides)
-    values.update({
-        "data": list(setup.data), "energy_unit": setup.energy_unit,
-        "max_epochs": setup.max_epochs, "seed": setup.seed, "output_dir": str(runs_dir),
-    })
+    values.update(
+        {
+            "data": list(setup.data),
+            "energy_unit": setup.energy_unit,
+            "max_epochs": setup.max_epochs,
+            "seed": setup.seed,
+            "output_dir": str(runs_dir),
+        }
+    )
     return make_config(values)
 
 
@@ -273,8 +273,9 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     validate_options(options)
     data = load_data(options.data, options.energy_unit or "ev") if options.data else None
     stored = peek_setup(options.study_name, options.storage)
-    tracking_uri = resolve_tracking_uri(options.tracking_uri,
-                                        stored.tracking_uri if stored else None)
+    tracking_uri = resolve_tracking_uri(
+        options.tracking_uri, stored.tracking_uri if stored else None
+    )
     requested = _requested_setup(options, tracking_uri)
     try:
         check_tracking_store(tracking_uri)
@@ -305,36 +306,46 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         sampler_name = options.sampler or setup.sampler
         pruner_name = options.pruner or setup.pruner
         study.sampler = options.sampler_override or build_sampler(
-            sampler_name, setup.seed + len(study.trials), space)
+            sampler_name, setup.seed + len(study.trials), space
+        )
         multi_objective = len(setup.objectives) > 1
         if multi_objective and pruner_name != "none":
             logger.info("multi-objective study: Optuna cannot prune it, pruning is off")
-        prune = not multi_objective and (pruner_name != "none"
-                                         or options.pruner_override is not None)
+        prune = not multi_objective and (
+            pruner_name != "none" or options.pruner_override is not None
+        )
         study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
         runs_dir = Path(options.runs_dir).resolve() / setup.folder_name(options.study_name)
-        artifact_dir = Path(options.artifact_dir or study.user_attrs.get(ARTIFACT_DIR_ATTR)
-                            or Path(options.runs_dir).resolve() / "artifacts")
+        artifact_dir = Path(
+            options.artifact_dir
+            or study.user_attrs.get(ARTIFACT_DIR_ATTR)
+            or Path(options.runs_dir).resolve() / "artifacts"
+        )
         artifact_dir.mkdir(parents=True, exist_ok=True)
         if study.user_attrs.get(ARTIFACT_DIR_ATTR) != str(artifact_dir):
             study.set_user_attr(ARTIFACT_DIR_ATTR, str(artifact_dir))
-        logger.info("trial checkpoints go to %s; MLflow experiment %r", runs_dir,
-                    tracker.experiment_name)
+        logger.info(
+            "trial checkpoints go to %s; MLflow experiment %r", runs_dir, tracker.experiment_name
+        )
         objective = Objective(
             space=space,
             data=data,
-            base_config=dataclasses.replace(base_train_config(setup, runs_dir),
-                                            init_from=init_checkpoint),
+            base_config=dataclasses.replace(
+                base_train_config(setup, runs_dir), init_from=init_checkpoint
+            ),
             runs_dir=runs_dir,
             tracker=tracker,
             parent_run_id=parent_run_id,
             objectives=setup.objectives,
             prune=prune,
             run_tags={
-                "optuna.study": options.study_name, "optuna.sampler": sampler_name,
-                "optuna.pruner": pruner_name, "pesweep.energy_unit": setup.energy_unit,
+                "optuna.study": options.study_name,
+                "optuna.sampler": sampler_name,
+                "optuna.pruner": pruner_name,
+                "pesweep.energy_unit": setup.energy_unit,
                 "pesweep.data_hash": ",".join(h[:16] for h in setup.data_hashes),
-                "pesweep.version": __version__, STUDY_UID_TAG: setup.study_uid,
+                "pesweep.version": __version__,
+                STUDY_UID_TAG: setup.study_uid,
             },
             trial_progress_bar=options.trial_progress_bar,
             artifact_store=FileSystemArtifactStore(str(artifact_dir)),
@@ -354,8 +365,9 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         raise
     finally:
         _summarise_parent(study, tracker, parent_run_id, status)
-    return SweepOutcome(study, setup, parent_run_id, tracking_uri, created, runs_dir,
-                        tracker.experiment_name)
+    return SweepOutcome(
+        study, setup, parent_run_id, tracking_uri, created, runs_dir, tracker.experiment_name
+    )
 
 
 def _summarise_parent(

@@ -35,7 +35,6 @@ from hpo.stores import creation_lock, database_url, mask_url
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 MAX_PARAM_LENGTH = 6000
 
@@ -53,7 +52,7 @@ def local_artifact_location(tracking_uri: str, experiment_name: str) -> str | No
     prefix = "sqlite:///"
     if not tracking_uri.startswith(prefix) or tracking_uri == f"{prefix}:memory:":
         return None
-    database = Path(tracking_uri[len(prefix):].split("?")[0])
+    database = Path(tracking_uri[len(prefix) :].split("?")[0])
     folder = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment_name).strip("._") or "experiment"
     return (database.resolve().parent / "mlruns" / folder).as_uri()
 
@@ -108,8 +107,9 @@ def study_experiment_name(client: MlflowClient, study_name: str, study_uid: str)
 class Tracker:
     """Logs studies and trials to one MLflow experiment (named after the study)."""
 
-    def __init__(self, tracking_uri: str, experiment_name: str,
-                 experiment_tags: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str, experiment_name: str, experiment_tags: dict[str, str] | None = None
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.client = tracking_client(tracking_uri)
@@ -132,21 +132,23 @@ class Tracker:
     def start_parent_run(self, study_name: str, tags: dict[str, str]) -> str:
         """Create the study's parent run (left RUNNING while the study is alive); return its id."""
         run = self.client.create_run(
-            self.experiment_id, run_name=f"study-{study_name}", tags={"pesweep.study": study_name,
-                                                                       "pesweep.kind": "study",
-                                                                       **tags}
+            self.experiment_id,
+            run_name=f"study-{study_name}",
+            tags={"pesweep.study": study_name, "pesweep.kind": "study", **tags},
         )
         return run.info.run_id
 
-    def start_trial_run(
-        self, parent_run_id: str, trial_number: int, tags: dict[str, str]
-    ) -> str:
+    def start_trial_run(self, parent_run_id: str, trial_number: int, tags: dict[str, str]) -> str:
         """A nested run for one trial; returns its id."""
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"trial-{trial_number}",
-            tags={"mlflow.parentRunId": parent_run_id, "pesweep.kind": "trial",
-                  "optuna.trial_number": str(trial_number), **tags},
+            tags={
+                "mlflow.parentRunId": parent_run_id,
+                "pesweep.kind": "trial",
+                "optuna.trial_number": str(trial_number),
+                **tags,
+            },
         )
         return run.info.run_id
 
@@ -160,8 +162,11 @@ class Tracker:
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         now = get_current_time_millis()
-        finite = [Metric(k, float(v), now, step) for k, v in metrics.items()
-                  if v is not None and math.isfinite(float(v))]
+        finite = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
         if finite:
             self.client.log_batch(run_id, metrics=finite)
 
@@ -176,7 +181,9 @@ class Tracker:
 
     def end_run(self, run_id: str, status: str) -> None:
         """End a run as FINISHED, FAILED or KILLED (pruned)."""
-        self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+        self.client.set_terminated(
+            run_id, status=RunStatus.to_string(RunStatus.from_string(status))
+        )
 
 
 def run_note(tracker: Tracker, run_id: str) -> str:
@@ -185,8 +192,10 @@ def run_note(tracker: Tracker, run_id: str) -> str:
     if uri.startswith(("http://", "https://")):
         link = f"{uri.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
         return f"MLflow run: [{run_id}]({link})"
-    return (f"MLflow run `{run_id}` (experiment {tracker.experiment_id}) in `{uri}`; open it with "
-            f"`mlflow ui --backend-store-uri {uri}`")
+    return (
+        f"MLflow run `{run_id}` (experiment {tracker.experiment_id}) in `{uri}`; open it with "
+        f"`mlflow ui --backend-store-uri {uri}`"
+    )
 
 
 class EpochMetricsLogger(Callback):
@@ -214,19 +223,26 @@ def tracked_training(
     KILLED when it is interrupted.
     """
     from hpo.promotion import split_hash
-    from lightning_modules.training import train
+    from lightning_modules.training.run import train
 
-    run_id = tracker.client.create_run(tracker.experiment_id, run_name=run_name,
-                                       tags=tags).info.run_id
+    run_id = tracker.client.create_run(
+        tracker.experiment_id, run_name=run_name, tags=tags
+    ).info.run_id
     tracker.log_params(run_id, params)
     try:
         result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id), DeferInterrupts()])
     except BaseException as error:
         tracker.end_run(run_id, "KILLED" if isinstance(error, Interrupted) else "FAILED")
         raise
-    tracker.log_metrics(run_id, {**result.test_metrics, "train_seconds": result.seconds,
-                                 **{f"best_{k}": v for k, v in result.val_metrics.items()}},
-                        step=result.epochs)
+    tracker.log_metrics(
+        run_id,
+        {
+            **result.test_metrics,
+            "train_seconds": result.seconds,
+            **{f"best_{k}": v for k, v in result.val_metrics.items()},
+        },
+        step=result.epochs,
+    )
     tracker.set_tags(run_id, {"pesweep.test_split_hash": split_hash(result.split["test"])})
     tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
     tracker.log_artifact(run_id, Path(result.output_dir) / "split.npz")

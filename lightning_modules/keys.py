@@ -8,7 +8,7 @@ Pair order contract: a batch holds every unordered pair twice, first all
 pairs (i, j, S) then the same pairs reversed (j, i, -S) in the same order,
 so that pair k and pair k + n_pairs // 2 have the same distance. Models may
 compute distance-only quantities on the first half
-(:func:`lightning_modules.neighbors.symmetric_pairs` builds such lists).
+(:func:`lightning_modules.geometry.neighbors.symmetric_pairs` builds such lists).
 """
 
 from __future__ import annotations

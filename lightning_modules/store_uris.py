@@ -45,4 +45,4 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL (relative to the working directory), else None."""
     if not url.startswith(SQLITE_PREFIX) or url == f"{SQLITE_PREFIX}:memory:":
         return None
-    return Path(url[len(SQLITE_PREFIX):].split("?")[0])
+    return Path(url[len(SQLITE_PREFIX) :].split("?")[0])

@@ -14,7 +14,7 @@ A space file::
       batch_size: 32              # a bare value is fixed
 
 Each parameter goes where its name belongs: a keyword argument of the model
-(``model_config``) or a key of :class:`~lightning_modules.training.TrainConfig`.
+(``model_config``) or a key of :class:`~lightning_modules.training.run.TrainConfig`.
 A ``condition`` samples the parameter only when earlier parameters have the
 given values (e.g. attention heads only with attention on, aenet's
 descriptor only for ``model: aenet``).
@@ -30,18 +30,25 @@ from typing import Any
 
 import yaml
 
-from lightning_modules.registry import MODELS, model_parameters
-from lightning_modules.training import TrainConfig
+from lightning_modules.errors import PesweepError
+from lightning_modules.models.registry import MODELS, model_parameters
+from lightning_modules.training.run import TrainConfig
 
 SPACES_DIR = Path(__file__).resolve().parent
 KINDS = ("categorical", "int", "float", "fixed")
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - {
-    "data", "energy_unit", "model", "model_config", "output_dir", "progress_bar", "accelerator",
+    "data",
+    "energy_unit",
+    "model",
+    "model_config",
+    "output_dir",
+    "progress_bar",
+    "accelerator",
     "init_from",
 }
 
 
-class SpaceError(ValueError):
+class SpaceError(PesweepError):
     """A search space that is malformed or does not fit its model; one line, names the fix."""
 
 
@@ -90,7 +97,9 @@ class SearchSpace:
 
 def _integer_like(name: str, key: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise SpaceError(f"parameter {name!r}: {key} must be an integer for type int, got {value!r}")
+        raise SpaceError(
+            f"parameter {name!r}: {key} must be an integer for type int, got {value!r}"
+        )
 
 
 def parse_parameter(name: str, spec: Any) -> Parameter:
@@ -105,9 +114,15 @@ def parse_parameter(name: str, spec: Any) -> Parameter:
         )
     condition = spec.pop("condition", {}) or {}
     if not isinstance(condition, dict):
-        raise SpaceError(f"parameter {name!r}: condition must be a mapping like {{attention: true}}")
-    allowed = {"categorical": {"choices"}, "int": {"low", "high", "step", "log"},
-               "float": {"low", "high", "step", "log"}, "fixed": {"value"}}[kind]
+        raise SpaceError(
+            f"parameter {name!r}: condition must be a mapping like {{attention: true}}"
+        )
+    allowed = {
+        "categorical": {"choices"},
+        "int": {"low", "high", "step", "log"},
+        "float": {"low", "high", "step", "log"},
+        "fixed": {"value"},
+    }[kind]
     unknown = set(spec) - allowed
     if unknown:
         raise SpaceError(
@@ -142,8 +157,9 @@ def parse_parameter(name: str, spec: Any) -> Parameter:
         raise SpaceError(f"parameter {name!r}: step and log cannot be combined (Optuna)")
     if step is not None and step <= 0:
         raise SpaceError(f"parameter {name!r}: step must be positive, got {step}")
-    return Parameter(name=name, kind=kind, low=low, high=high, step=step, log=log,
-                     condition=condition)
+    return Parameter(
+        name=name, kind=kind, low=low, high=high, step=step, log=log, condition=condition
+    )
 
 
 def _check_targets(space: SearchSpace) -> None:
@@ -168,8 +184,11 @@ def _check_targets(space: SearchSpace) -> None:
                 raise SpaceError(
                     f"parameter {parameter.name!r} is not taken by model {model!r} nor a training "
                     f"setting; model {model!r} takes {', '.join(sorted(model_parameters(model)))}"
-                    + (" (add condition: {model: ...} for a model-specific parameter)"
-                       if len(space.models) > 1 else "")
+                    + (
+                        " (add condition: {model: ...} for a model-specific parameter)"
+                        if len(space.models) > 1
+                        else ""
+                    )
                 )
 
 

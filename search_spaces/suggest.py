@@ -12,8 +12,8 @@ from typing import Any
 
 import optuna
 
-from lightning_modules.registry import model_parameters
-from lightning_modules.training import TrainConfig, make_config
+from lightning_modules.models.registry import model_parameters
+from lightning_modules.training.run import TrainConfig, make_config
 from search_spaces.space import Parameter, SearchSpace, SpaceError
 
 
@@ -37,13 +37,19 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace) -> dict[str, Any]
             values[parameter.name] = trial.suggest_categorical(parameter.name, parameter.choices)
         elif parameter.kind == "int":
             values[parameter.name] = trial.suggest_int(
-                parameter.name, int(parameter.low), int(parameter.high),  # type: ignore[arg-type]
-                step=int(parameter.step or 1), log=parameter.log,
+                parameter.name,
+                int(parameter.low),
+                int(parameter.high),  # type: ignore[arg-type]
+                step=int(parameter.step or 1),
+                log=parameter.log,
             )
         else:
             values[parameter.name] = trial.suggest_float(
-                parameter.name, float(parameter.low), float(parameter.high),  # type: ignore[arg-type]
-                step=parameter.step, log=parameter.log,
+                parameter.name,
+                float(parameter.low),
+                float(parameter.high),  # type: ignore[arg-type]
+                step=parameter.step,
+                log=parameter.log,
             )
     return values
 

@@ -10,7 +10,7 @@ import pytest
 
 from hpo.sweep import SweepOptions
 from lightning_modules.data import AtomsData, load_data
-from lightning_modules.emt_data import write_emt_clusters
+from lightning_modules.data.emt_data import write_emt_clusters
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -74,8 +74,9 @@ params:
 
 @pytest.fixture(scope="session")
 def small_emt_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_emt_clusters(tmp_path_factory.mktemp("emt") / "cuau60.xyz", n_structures=60,
-                              seed=3)
+    return write_emt_clusters(
+        tmp_path_factory.mktemp("emt") / "cuau60.xyz", n_structures=60, seed=3
+    )
 
 
 @pytest.fixture

@@ -10,15 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.report import collect_report_data, write_report
 from dashboards.ui import UIError, port_is_free, start_ui
+from hpo.report import collect_report_data, write_report
 from hpo.sweep import run_sweep
 from tests.hpo.services import free_port
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
-                  "--v=0", "--virtual-time-budget=20000", "--window-size=1280,1600"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=20000",
+    "--window-size=1280,1600",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +39,21 @@ def study_outcome(tmp_path_factory, small_emt_file):
     folder = tmp_path_factory.mktemp("report")
     space = folder / "tiny.yaml"
     space.write_text(TINY_SPACE + "  attention: {type: categorical, choices: [true, false]}\n")
-    outcome = run_sweep(SweepOptions(
-        study_name="report", storage=f"sqlite:///{folder / 'optuna.db'}", space=str(space),
-        data=(str(small_emt_file),), n_trials=4, max_epochs=2, sampler="random", pruner="none",
-        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", runs_dir=str(folder / "runs"),
-        show_progress_bar=False))
+    outcome = run_sweep(
+        SweepOptions(
+            study_name="report",
+            storage=f"sqlite:///{folder / 'optuna.db'}",
+            space=str(space),
+            data=(str(small_emt_file),),
+            n_trials=4,
+            max_epochs=2,
+            sampler="random",
+            pruner="none",
+            tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+            runs_dir=str(folder / "runs"),
+            show_progress_bar=False,
+        )
+    )
     return outcome, folder
 
 
@@ -47,13 +67,13 @@ def test_report_is_self_contained_and_logged(study_outcome) -> None:
     text = path.read_text()
     assert "<script src=" not in text and "<link " not in text
     bundle_end = text.index("</script>")  # plotly.js, inlined once (it names a CDN for geo maps)
-    assert not re.search(r"@import|url\(http|cdn\.plot\.ly|fonts\.googleapis",
-                         text[bundle_end:])
+    assert not re.search(r"@import|url\(http|cdn\.plot\.ly|fonts\.googleapis", text[bundle_end:])
     assert text.count('class="plotly-graph-div"') >= 7
     from mlflow import MlflowClient
 
-    artifacts = {a.path for a in MlflowClient(outcome.tracking_uri).list_artifacts(
-        outcome.parent_run_id)}
+    artifacts = {
+        a.path for a in MlflowClient(outcome.tracking_uri).list_artifacts(outcome.parent_run_id)
+    }
     assert "report.html" in artifacts
 
 
@@ -68,8 +88,13 @@ def test_ui_refuses_taken_ports_and_missing_stores(study_outcome, tmp_path) -> N
         holder.listen()
         taken = holder.getsockname()[1]
         with pytest.raises(UIError, match=f"port {taken} on 127.0.0.1 is taken"):
-            start_ui(str(outcome.study._storage.url) if hasattr(outcome.study._storage, "url")
-                     else f"sqlite:///{folder / 'optuna.db'}", outcome.tracking_uri, port=taken)
+            start_ui(
+                str(outcome.study._storage.url)
+                if hasattr(outcome.study._storage, "url")
+                else f"sqlite:///{folder / 'optuna.db'}",
+                outcome.tracking_uri,
+                port=taken,
+            )
 
 
 def chromium() -> str:
@@ -84,15 +109,19 @@ def open_page(url: str, screenshot: Path, profile: Path) -> tuple[str, str]:
     browser = chromium()
     base = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
     dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    subprocess.run([*base, f"--screenshot={screenshot}", url], capture_output=True, text=True,
-                   timeout=120)
+    subprocess.run(
+        [*base, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=120
+    )
     assert screenshot.exists() and screenshot.stat().st_size > 1000
     return dom.stdout, dom.stderr
 
 
 def javascript_errors(log: str) -> list[str]:
-    return [line for line in log.splitlines()
-            if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    return [
+        line
+        for line in log.splitlines()
+        if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)
+    ]
 
 
 def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> None:
@@ -102,11 +131,17 @@ def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> No
     dom, log = open_page(report.as_uri(), tmp_path / "report.png", tmp_path / "profile1")
     assert not javascript_errors(log), javascript_errors(log)
     assert dom.count("main-svg") >= 7  # plotly drew its SVG layers
-    ui = start_ui(f"sqlite:///{folder / 'optuna.db'}", outcome.tracking_uri,
-                  port=free_port(), mlflow_port=free_port(), log_dir=str(tmp_path))
+    ui = start_ui(
+        f"sqlite:///{folder / 'optuna.db'}",
+        outcome.tracking_uri,
+        port=free_port(),
+        mlflow_port=free_port(),
+        log_dir=str(tmp_path),
+    )
     try:
-        dom, log = open_page(f"{ui.optuna_url}/dashboard/studies/1", tmp_path / "optuna.png",
-                             tmp_path / "profile2")
+        dom, log = open_page(
+            f"{ui.optuna_url}/dashboard/studies/1", tmp_path / "optuna.png", tmp_path / "profile2"
+        )
         assert not javascript_errors(log), javascript_errors(log)
         assert "report" in dom
         dom, log = open_page(ui.mlflow_url, tmp_path / "mlflow.png", tmp_path / "profile3")

@@ -41,7 +41,9 @@ class PostgresServer:
     def __init__(self) -> None:
         initdb, pg_ctl = postgres_binary("initdb"), postgres_binary("pg_ctl")
         if not initdb or not pg_ctl:
-            pytest.skip("PostgreSQL is not installed (initdb/pg_ctl not found); .ci/run installs it")
+            pytest.skip(
+                "PostgreSQL is not installed (initdb/pg_ctl not found); .ci/run installs it"
+            )
         # its own folder: pytest's temporary tree is private to root, PostgreSQL runs as postgres
         folder = Path(tempfile.mkdtemp(prefix="pesweep-postgres-"))
         self.folder = folder
@@ -52,11 +54,32 @@ class PostgresServer:
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             shutil.chown(folder, "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        self._run([initdb, "-D", str(self.data_dir), "-U", "pesweep", "--auth=trust",
-                   "--no-sync", "-E", "UTF8"])
-        self._run([pg_ctl, "-D", str(self.data_dir), "-l", str(folder / "postgres.log"), "-w",
-                   "-o", f"-p {self.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
-                   "start"])
+        self._run(
+            [
+                initdb,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "pesweep",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
+        self._run(
+            [
+                pg_ctl,
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(folder / "postgres.log"),
+                "-w",
+                "-o",
+                f"-p {self.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ]
+        )
 
     def _run(self, command: list[str]) -> None:
         subprocess.run(self.as_user + command, check=True, capture_output=True, timeout=120)
@@ -64,8 +87,9 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         import psycopg2
 
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="pesweep",
-                                      dbname="postgres")
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="pesweep", dbname="postgres"
+        )
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
@@ -73,8 +97,11 @@ class PostgresServer:
         return f"postgresql+psycopg2://pesweep@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        subprocess.run(self.as_user + [self.pg_ctl, "-D", str(self.data_dir), "-m", "fast",
-                                       "stop"], capture_output=True, timeout=60)
+        subprocess.run(
+            self.as_user + [self.pg_ctl, "-D", str(self.data_dir), "-m", "fast", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -86,10 +113,25 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(folder / "mlflow-server.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-             "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                backend_uri,
+                "--artifacts-destination",
+                str(folder / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

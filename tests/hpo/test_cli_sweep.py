@@ -10,10 +10,22 @@ from tests.hpo.test_cli_train import run_cli
 def test_sweep_on_missing_or_malformed_data_fails_before_any_trial(tmp_path, tiny_space) -> None:
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"this is not an npz archive")
-    for data, message in (("absent.npz", "absent.npz: no such file"),
-                          (str(broken), "not an npz file")):
-        done = run_cli("sweep", "--study", "s", "--space", str(tiny_space), "--data", data,
-                       "--n-trials", "1", cwd=tmp_path)
+    for data, message in (
+        ("absent.npz", "absent.npz: no such file"),
+        (str(broken), "not an npz file"),
+    ):
+        done = run_cli(
+            "sweep",
+            "--study",
+            "s",
+            "--space",
+            str(tiny_space),
+            "--data",
+            data,
+            "--n-trials",
+            "1",
+            cwd=tmp_path,
+        )
         assert done.returncode == 2
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("pesweep: error: ") and message in last
@@ -21,8 +33,20 @@ def test_sweep_on_missing_or_malformed_data_fails_before_any_trial(tmp_path, tin
 
 
 def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) -> None:
-    args = ("sweep", "--study", "cli", "--space", str(tiny_space), "--data", str(small_emt_file),
-            "--n-trials", "2", "--max-epochs", "2", "--no-progress-bar")
+    args = (
+        "sweep",
+        "--study",
+        "cli",
+        "--space",
+        str(tiny_space),
+        "--data",
+        str(small_emt_file),
+        "--n-trials",
+        "2",
+        "--max-epochs",
+        "2",
+        "--no-progress-bar",
+    )
     done = run_cli(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "best trial" in done.stdout and "optuna-dashboard sqlite:///pesweep.db" in done.stdout
@@ -37,14 +61,17 @@ def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) 
     assert "cuau version 1 is now @pretrained" in done.stdout
     done = run_cli("models", "list", "--tracking-uri", tracking, cwd=tmp_path)
     assert "cuau v1 @pretrained" in done.stdout
-    done = run_cli("promote", "--rollback", "--model-name", "cuau", "--tracking-uri", tracking,
-                   cwd=tmp_path)
+    done = run_cli(
+        "promote", "--rollback", "--model-name", "cuau", "--tracking-uri", tracking, cwd=tmp_path
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        "pesweep: error: cuau has no @pretrained-previous to roll back to")
+        "pesweep: error: cuau has no @pretrained-previous to roll back to"
+    )
     done = run_cli("promote", "--rollback", cwd=tmp_path)
     assert done.stderr.strip().splitlines()[-1] == (
-        "pesweep: error: --rollback needs --model-name (the registered model)")
+        "pesweep: error: --rollback needs --model-name (the registered model)"
+    )
 
 
 def test_spaces_list_show_check(tmp_path, tiny_space) -> None:

@@ -13,20 +13,37 @@ from tests.conftest import shared_file
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hpo.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "hpo.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_train_from_config_file(emt_file, tmp_path) -> None:
     config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump({
-        "data": [str(emt_file)],
-        "model": "schnet",
-        "model_config": {"n_atom_basis": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.5},
-        "alpha": 0.3, "max_epochs": 2, "batch_size": 32,
-    }))
-    done = run_cli("train", "--config", str(config), "--output-dir", "out", "--no-progress-bar",
-                   cwd=tmp_path)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": [str(emt_file)],
+                "model": "schnet",
+                "model_config": {
+                    "n_atom_basis": 16,
+                    "n_interactions": 2,
+                    "n_rbf": 8,
+                    "cutoff": 4.5,
+                },
+                "alpha": 0.3,
+                "max_epochs": 2,
+                "batch_size": 32,
+            }
+        )
+    )
+    done = run_cli(
+        "train", "--config", str(config), "--output-dir", "out", "--no-progress-bar", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert "test_energy_mae [eV, full set]" in done.stdout
     assert "test_force_mae [eV/A, audit-clean subset]" in done.stdout
@@ -38,13 +55,13 @@ def test_train_missing_data_is_one_line(tmp_path) -> None:
     done = run_cli("train", "--data", "absent.npz", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        f"pesweep: error: absent.npz: no such file; check the path (relative to {tmp_path})")
+        f"pesweep: error: absent.npz: no such file; check the path (relative to {tmp_path})"
+    )
 
 
 def test_audit_reports_seb20(tmp_path) -> None:
     path = shared_file("seb_clusters/SeBn/B=20.npz")
-    done = run_cli("audit", str(path), "--energy-unit", "hartree", "--json", "a.json",
-                   cwd=tmp_path)
+    done = run_cli("audit", str(path), "--energy-unit", "hartree", "--json", "a.json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     energy = np.load(path)["E"][:, 0] * 27.211386
     expected = int(((energy - energy.min()) / 21 > 5.0).sum())

@@ -22,9 +22,12 @@ def wait_for_second_trial(storage: str, process: subprocess.Popen, seconds: floa
             trials = optuna.load_study(study_name="stop", storage=storage).trials
         except Exception:  # the study or its storage is not made yet
             trials = []
-        if (len(trials) == 2 and trials[0].state == TrialState.COMPLETE
-                and trials[1].state == TrialState.RUNNING
-                and "mlflow_run_id" in trials[1].user_attrs):
+        if (
+            len(trials) == 2
+            and trials[0].state == TrialState.COMPLETE
+            and trials[1].state == TrialState.RUNNING
+            and "mlflow_run_id" in trials[1].user_attrs
+        ):
             time.sleep(1.0)  # well into its training
             return
         time.sleep(0.1)
@@ -38,11 +41,36 @@ def test_a_signal_ends_the_running_trial_and_its_runs_cleanly(
     storage = f"sqlite:///{tmp_path / 'pesweep.db'}"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "hpo.cli", "sweep", "--study", "stop", "--space", str(tiny_space),
-         "--data", str(small_emt_file), "--n-trials", "3", "--max-epochs", "40",
-         "--sampler", "random", "--pruner", "none", "--storage", storage,
-         "--tracking-uri", tracking, "--no-progress-bar"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "hpo.cli",
+            "sweep",
+            "--study",
+            "stop",
+            "--space",
+            str(tiny_space),
+            "--data",
+            str(small_emt_file),
+            "--n-trials",
+            "3",
+            "--max-epochs",
+            "40",
+            "--sampler",
+            "random",
+            "--pruner",
+            "none",
+            "--storage",
+            storage,
+            "--tracking-uri",
+            tracking,
+            "--no-progress-bar",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_second_trial(storage, process)
         process.send_signal(number)

@@ -16,10 +16,10 @@ from hpo.promotion import (
 )
 from hpo.sweep import run_sweep
 from lightning_modules import keys
-from lightning_modules.batching import atoms_to_batch
-from lightning_modules.calculator import PesweepCalculator
-from lightning_modules.emt_data import emt_clusters
-from lightning_modules.task import load_task
+from lightning_modules.data.emt_data import emt_clusters
+from lightning_modules.geometry.batching import atoms_to_batch
+from lightning_modules.training.calculator import PesweepCalculator
+from lightning_modules.training.task import load_task
 
 
 @pytest.fixture
@@ -32,8 +32,9 @@ def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
     assert promotion.moved and promotion.version == "1"
     best = study.study.best_trial
     atoms = emt_clusters(n_structures=1, seed=30)[0]
-    calc = PesweepCalculator.from_checkpoint("models:/cuau@pretrained",
-                                             tracking_uri=study.tracking_uri, dtype="float64")
+    calc = PesweepCalculator.from_checkpoint(
+        "models:/cuau@pretrained", tracking_uri=study.tracking_uri, dtype="float64"
+    )
     model = load_task(best.user_attrs["checkpoint_path"]).model.double()
     batch = atoms_to_batch(atoms.numbers, atoms.positions, model.cutoff, dtype=torch.float64)
     expected = model(batch)[keys.ENERGY].item()
@@ -44,7 +45,8 @@ def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
     assert row["tags"]["study"] == "test-study"
     assert row["tags"]["trial_number"] == str(best.number)
     assert float(row["tags"]["test_energy_mae"]) == pytest.approx(
-        best.user_attrs["test_metrics"]["test_energy_mae"], rel=1e-6)
+        best.user_attrs["test_metrics"]["test_energy_mae"], rel=1e-6
+    )
     again = promote_best_trial(study.study, study.tracking_uri, "cuau")
     assert not again.moved and again.version == "1"  # idempotent
     assert len(describe_models(study.tracking_uri, "cuau")) == 1
@@ -52,8 +54,10 @@ def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
 
 def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -> None:
     client = registry_client(study.tracking_uri)
-    finished = sorted((t for t in study.study.trials if t.state == TrialState.COMPLETE),
-                      key=lambda t: t.user_attrs["test_metrics"]["test_energy_mae"])
+    finished = sorted(
+        (t for t in study.study.trials if t.state == TrialState.COMPLETE),
+        key=lambda t: t.user_attrs["test_metrics"]["test_energy_mae"],
+    )
     best, worst = finished[0], finished[-1]
     promote_run(client, worst.user_attrs["mlflow_run_id"], "cuau")
     moved = promote_run(client, best.user_attrs["mlflow_run_id"], "cuau", require_better=True)
@@ -69,5 +73,6 @@ def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -
 
 def test_unknown_model_is_a_clear_error(study) -> None:
     with pytest.raises(FileNotFoundError, match="not in the registry"):
-        PesweepCalculator.from_checkpoint("models:/nothing@pretrained",
-                                          tracking_uri=study.tracking_uri)
+        PesweepCalculator.from_checkpoint(
+            "models:/nothing@pretrained", tracking_uri=study.tracking_uri
+        )

@@ -30,16 +30,41 @@ def services(tmp_path_factory):
         postgres.stop()
 
 
-def test_two_workers_share_one_study_and_one_parent_run(services, tiny_space, small_emt_file,
-                                                        tmp_path) -> None:
+def test_two_workers_share_one_study_and_one_parent_run(
+    services, tiny_space, small_emt_file, tmp_path
+) -> None:
     storage, tracking_uri = services
-    command = [sys.executable, "-m", "hpo.cli", "sweep", "--study", "shared",
-               "--space", str(tiny_space), "--data", str(small_emt_file),
-               "--storage", storage, "--tracking-uri", tracking_uri,
-               "--n-trials", "2", "--max-epochs", "2", "--sampler", "random", "--pruner", "none",
-               "--no-progress-bar"]
-    workers = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "hpo.cli",
+        "sweep",
+        "--study",
+        "shared",
+        "--space",
+        str(tiny_space),
+        "--data",
+        str(small_emt_file),
+        "--storage",
+        storage,
+        "--tracking-uri",
+        tracking_uri,
+        "--n-trials",
+        "2",
+        "--max-epochs",
+        "2",
+        "--sampler",
+        "random",
+        "--pruner",
+        "none",
+        "--no-progress-bar",
+    ]
+    workers = [
+        subprocess.Popen(
+            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     for worker in workers:
         stdout, stderr = worker.communicate(timeout=600)
         assert worker.returncode == 0, stderr
@@ -67,18 +92,36 @@ def test_dead_postgres_is_one_line(tmp_path, tiny_space, small_emt_file) -> None
     from tests.hpo.services import free_port
 
     done = subprocess.run(
-        [sys.executable, "-m", "hpo.cli", "sweep", "--study", "x", "--space", str(tiny_space),
-         "--data", str(small_emt_file), "--n-trials", "1",
-         "--storage", f"postgresql+psycopg2://pesweep@127.0.0.1:{free_port()}/none"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "hpo.cli",
+            "sweep",
+            "--study",
+            "x",
+            "--space",
+            str(tiny_space),
+            "--data",
+            str(small_emt_file),
+            "--n-trials",
+            "1",
+            "--storage",
+            f"postgresql+psycopg2://pesweep@127.0.0.1:{free_port()}/none",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("pesweep: error: cannot open the study storage postgresql")
     assert "start the database or check --storage" in last
 
 
-def test_no_password_leaves_the_process(services, tiny_space, small_emt_file, tmp_path,
-                                        monkeypatch) -> None:
+def test_no_password_leaves_the_process(
+    services, tiny_space, small_emt_file, tmp_path, monkeypatch
+) -> None:
     """A plain postgresql:// storage and a tracking server, both with a password in the URL.
 
     The test server trusts loopback, so the passwords are accepted and ignored;
@@ -92,26 +135,59 @@ def test_no_password_leaves_the_process(services, tiny_space, small_emt_file, tm
     host = storage.split("@", 1)[1]
     storage_url = f"postgresql://pesweep:{secret}@{host}"  # SQLAlchemy's default driver
     tracking_url = tracking_uri.replace("http://", f"http://alice:{tracking_secret}@")
-    base = [sys.executable, "-m", "hpo.cli", "sweep", "--study", "secret", "--storage",
-            storage_url, "--n-trials", "1", "--no-progress-bar"]
+    base = [
+        sys.executable,
+        "-m",
+        "hpo.cli",
+        "sweep",
+        "--study",
+        "secret",
+        "--storage",
+        storage_url,
+        "--n-trials",
+        "1",
+        "--no-progress-bar",
+    ]
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run(
-        [*base, "--space", str(tiny_space), "--data", str(small_emt_file), "--max-epochs", "1",
-         "--tracking-uri", tracking_url],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=environment)
+        [
+            *base,
+            "--space",
+            str(tiny_space),
+            "--data",
+            str(small_emt_file),
+            "--max-epochs",
+            "1",
+            "--tracking-uri",
+            tracking_url,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+    )
     assert done.returncode == 0, done.stderr
     printed = done.stdout + done.stderr
     assert "pesweep:***@" in printed and "alice:***@" in printed
     # a resume needs the tracking URI again: the study never stored it
-    resumed = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                             env=environment)
+    resumed = subprocess.run(
+        base, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=environment
+    )
     assert resumed.returncode == 2
     assert resumed.stderr.strip().splitlines()[-1] == (
         f"pesweep: error: the study's tracking URI {tracking_url.replace(tracking_secret, '***')} "
         f"has a password, which pesweep never stores; pass --tracking-uri or set "
-        f"MLFLOW_TRACKING_URI")
-    resumed = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                             env={**environment, "MLFLOW_TRACKING_URI": tracking_url})
+        f"MLFLOW_TRACKING_URI"
+    )
+    resumed = subprocess.run(
+        base,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**environment, "MLFLOW_TRACKING_URI": tracking_url},
+    )
     assert resumed.returncode == 0, resumed.stderr
     printed += resumed.stdout + resumed.stderr
     study = optuna.load_study(study_name="secret", storage=storage)
@@ -133,4 +209,4 @@ def test_no_password_leaves_the_process(services, tiny_space, small_emt_file, tm
     assert "study_setup.json" in {p.name for p in artifacts.rglob("*")}
     for word in (secret, tracking_secret):
         where = text.find(word)
-        assert where < 0, text[max(0, where - 300):where + 50]
+        assert where < 0, text[max(0, where - 300) : where + 50]

@@ -13,15 +13,16 @@ from optuna.trial import TrialState
 
 from hpo.errors import StudyError
 from hpo.sweep import run_sweep
-from lightning_modules.splits import load_split
+from lightning_modules.data.splits import load_split
 from search_spaces.space import load_space
 from search_spaces.suggest import suggest
 
 
 def trial_runs(client: MlflowClient, outcome) -> list:
     experiment = client.get_experiment_by_name(outcome.study.study_name)
-    return client.search_runs([experiment.experiment_id],
-                              filter_string="tags.`pesweep.kind` = 'trial'")
+    return client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`pesweep.kind` = 'trial'"
+    )
 
 
 def test_three_trials_are_three_nested_runs(sweep_options) -> None:
@@ -40,8 +41,11 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
         assert run.data.tags["optuna.trial_number"] == str(trial.number)
         assert run.info.status == "FINISHED"
         for name, value in trial.params.items():
-            assert run.data.params[name] == str(value).lower() if isinstance(value, bool) \
+            assert (
+                run.data.params[name] == str(value).lower()
+                if isinstance(value, bool)
                 else float(run.data.params[name]) == pytest.approx(value)
+            )
         assert run.data.metrics["best_val_energy_mae"] == pytest.approx(trial.value, rel=1e-6)
         for name, value in trial.user_attrs["test_metrics"].items():
             assert run.data.metrics[name] == pytest.approx(value, rel=1e-6)
@@ -85,8 +89,11 @@ def test_rerunning_adds_trials_to_the_same_study(sweep_options) -> None:
 
 
 def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
-    outcome = run_sweep(sweep_options(
-        n_trials=2, max_epochs=3, pruner_override=optuna.pruners.ThresholdPruner(upper=1e-6)))
+    outcome = run_sweep(
+        sweep_options(
+            n_trials=2, max_epochs=3, pruner_override=optuna.pruners.ThresholdPruner(upper=1e-6)
+        )
+    )
     pruned = [t for t in outcome.study.trials if t.state == TrialState.PRUNED]
     assert pruned
     client = MlflowClient(outcome.tracking_uri)
@@ -99,8 +106,11 @@ def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
 
 
 def test_a_sampler_override_chooses_the_trials(sweep_options, tiny_space) -> None:
-    outcome = run_sweep(sweep_options(
-        n_trials=2, max_epochs=1, sampler_override=optuna.samplers.RandomSampler(seed=7)))
+    outcome = run_sweep(
+        sweep_options(
+            n_trials=2, max_epochs=1, sampler_override=optuna.samplers.RandomSampler(seed=7)
+        )
+    )
     space = load_space(tiny_space)
 
     def sampled(study: optuna.Study) -> dict:
@@ -160,8 +170,7 @@ def test_multi_objective_gives_a_pareto_front(sweep_options) -> None:
 def test_resume_with_other_space_is_refused(sweep_options, tmp_path) -> None:
     run_sweep(sweep_options(n_trials=1))
     other = tmp_path / "other.yaml"
-    other.write_text("model: schnet\nparams:\n  n_atom_basis: {type: categorical, "
-                     "choices: [8]}\n")
+    other.write_text("model: schnet\nparams:\n  n_atom_basis: {type: categorical, choices: [8]}\n")
     with pytest.raises(StudyError, match="the search space differs"):
         run_sweep(sweep_options(space=str(other)))
     with pytest.raises(StudyError, match="trains 2 epochs per trial, not 5"):
@@ -175,8 +184,7 @@ def test_dead_storage_is_one_clear_error(sweep_options, tmp_path) -> None:
 
 def test_one_study_compares_model_families(sweep_options) -> None:
     outcome = run_sweep(sweep_options(space="families", n_trials=6, seed=1))
-    families = {t.params["model"] for t in outcome.study.trials
-                if t.state == TrialState.COMPLETE}
+    families = {t.params["model"] for t in outcome.study.trials if t.state == TrialState.COMPLETE}
     assert families == {"schnet", "aenet"}
     for trial in outcome.study.trials:
         own = {"schnet": "n_atom_basis", "aenet": "radial_order"}[trial.params["model"]]
@@ -184,6 +192,8 @@ def test_one_study_compares_model_families(sweep_options) -> None:
         assert own in trial.params and other not in trial.params
     metric_names = {tuple(t.user_attrs["test_metrics"]) for t in outcome.study.trials}
     assert len(metric_names) == 1  # same metrics for both families
-    test_sets = {tuple(load_split(Path(t.user_attrs["checkpoint_path"]).parent / "split.npz")
-                       ["test"]) for t in outcome.study.trials}
+    test_sets = {
+        tuple(load_split(Path(t.user_attrs["checkpoint_path"]).parent / "split.npz")["test"])
+        for t in outcome.study.trials
+    }
     assert len(test_sets) == 1  # and the same split

@@ -15,10 +15,10 @@ from hpo.finetune import STRATEGIES, finetune
 from hpo.promotion import describe_models
 from hpo.transfer import compare_transfer, run_chain
 from lightning_modules.data import load_data
-from lightning_modules.emt_data import emt_clusters
-from lightning_modules.subsets import random_subset, select_by_elements, write_extxyz
-from lightning_modules.task import load_task
-from lightning_modules.training import ConfigError, make_config, train
+from lightning_modules.data.emt_data import emt_clusters
+from lightning_modules.data.subsets import random_subset, select_by_elements, write_extxyz
+from lightning_modules.training.run import ConfigError, make_config, train
+from lightning_modules.training.task import load_task
 from tests.conftest import shared_file
 
 SMALL = dict(n_atom_basis=16, n_interactions=2, n_rbf=10, cutoff=5.0)
@@ -26,9 +26,19 @@ SMALL = dict(n_atom_basis=16, n_interactions=2, n_rbf=10, cutoff=5.0)
 
 @pytest.fixture(scope="module")
 def pretrained(emt_file, tmp_path_factory) -> str:
-    config = make_config(dict(data=[str(emt_file)], model_config=SMALL, alpha=0.5, lr=3e-3,
-                              batch_size=16, max_epochs=15, seed=4, progress_bar=False,
-                              output_dir=str(tmp_path_factory.mktemp("pretrain"))))
+    config = make_config(
+        dict(
+            data=[str(emt_file)],
+            model_config=SMALL,
+            alpha=0.5,
+            lr=3e-3,
+            batch_size=16,
+            max_epochs=15,
+            seed=4,
+            progress_bar=False,
+            output_dir=str(tmp_path_factory.mktemp("pretrain")),
+        )
+    )
     return train(config, log_audit=False).checkpoint_path
 
 
@@ -38,33 +48,63 @@ def tracking(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
-def test_frozen_parts_stay_bit_identical(pretrained, small_emt_file, tracking, tmp_path,
-                                         strategy) -> None:
+def test_frozen_parts_stay_bit_identical(
+    pretrained, small_emt_file, tracking, tmp_path, strategy
+) -> None:
     before = load_task(pretrained).model
-    tuned = finetune(pretrained, [str(small_emt_file)], tracking, strategy=strategy, lr=1e-2,
-                     max_epochs=2, output_dir=str(tmp_path / "ft"))
+    tuned = finetune(
+        pretrained,
+        [str(small_emt_file)],
+        tracking,
+        strategy=strategy,
+        lr=1e-2,
+        max_epochs=2,
+        output_dir=str(tmp_path / "ft"),
+    )
     after = load_task(tuned.result.checkpoint_path).model
     groups_before, groups_after = before.parameter_groups(), after.parameter_groups()
     for name in groups_before:
-        same = all(torch.equal(a, b) for a, b in zip(groups_before[name], groups_after[name]))
+        same = all(
+            torch.equal(a, b) for a, b in zip(groups_before[name], groups_after[name], strict=False)
+        )
         assert same == (name in tuned.frozen), (strategy, name)
     run = MlflowClient(tracking).get_run(tuned.run_id)
     assert run.data.tags["pesweep.parent_model_version"] == pretrained
     assert run.data.tags["pesweep.strategy"] == strategy
 
 
-def test_finetuning_starts_from_the_pretrained_model(pretrained, small_emt_file, tracking,
-                                                     tmp_path) -> None:
-    tuned = finetune(pretrained, [str(small_emt_file)], tracking, lr=1e-4, max_epochs=1,
-                     output_dir=str(tmp_path / "ft"))
-    scratch = train(make_config(dict(data=[str(small_emt_file)], model_config=SMALL, alpha=0.5,
-                                     lr=1e-4, batch_size=16, max_epochs=1, progress_bar=False,
-                                     output_dir=str(tmp_path / "scratch"))), log_audit=False)
+def test_finetuning_starts_from_the_pretrained_model(
+    pretrained, small_emt_file, tracking, tmp_path
+) -> None:
+    tuned = finetune(
+        pretrained,
+        [str(small_emt_file)],
+        tracking,
+        lr=1e-4,
+        max_epochs=1,
+        output_dir=str(tmp_path / "ft"),
+    )
+    scratch = train(
+        make_config(
+            dict(
+                data=[str(small_emt_file)],
+                model_config=SMALL,
+                alpha=0.5,
+                lr=1e-4,
+                batch_size=16,
+                max_epochs=1,
+                progress_bar=False,
+                output_dir=str(tmp_path / "scratch"),
+            )
+        ),
+        log_audit=False,
+    )
     assert tuned.result.history[0]["val_force_mae"] < 0.5 * scratch.history[0]["val_force_mae"]
 
 
-def test_other_cutoff_or_no_checkpoint_fails_and_registers_nothing(pretrained, small_emt_file,
-                                                                   tracking, tmp_path) -> None:
+def test_other_cutoff_or_no_checkpoint_fails_and_registers_nothing(
+    pretrained, small_emt_file, tracking, tmp_path
+) -> None:
     with pytest.raises(ConfigError, match="has cutoff 5 A, not 7 A"):
         finetune(pretrained, [str(small_emt_file)], tracking, cutoff=7.0, promote_as="cuau")
     bogus = tmp_path / "bogus.ckpt"
@@ -83,12 +123,21 @@ def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_pa
             path.parent.mkdir(exist_ok=True)
             np.savez(path, R=archive["R"][:40], E=archive["E"][:40], z=archive["z"])
             files.append(str(path))
-    base = make_config(dict(data=[files[0]], energy_unit="hartree", model_config=SMALL,
-                            max_epochs=2, batch_size=20, progress_bar=False))
+    base = make_config(
+        dict(
+            data=[files[0]],
+            energy_unit="hartree",
+            model_config=SMALL,
+            max_epochs=2,
+            batch_size=20,
+            progress_bar=False,
+        )
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stages = run_chain(files, base, tracking, "seb", compare_direct=True,
-                           runs_dir=str(tmp_path / "chain"))
+        stages = run_chain(
+            files, base, tracking, "seb", compare_direct=True, runs_dir=str(tmp_path / "chain")
+        )
     assert [s.version for s in stages] == ["1", "2", "3"]
     versions = {row["version"]: row for row in describe_models(tracking, "seb")}
     assert versions[1]["parent"] == ""
@@ -99,9 +148,12 @@ def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_pa
 
 
 def mixed_set() -> list:
-    frames = (emt_clusters(2, seed=1, elements=("Cu",)) + emt_clusters(2, seed=2, elements=("Au",))
-              + emt_clusters(2, seed=3, elements=("Cu", "Au"))
-              + emt_clusters(2, seed=4, elements=("Cu", "Ag")))
+    frames = (
+        emt_clusters(2, seed=1, elements=("Cu",))
+        + emt_clusters(2, seed=2, elements=("Au",))
+        + emt_clusters(2, seed=3, elements=("Cu", "Au"))
+        + emt_clusters(2, seed=4, elements=("Cu", "Ag"))
+    )
     return frames
 
 
@@ -128,22 +180,34 @@ def test_stratified_random_subset_follows_the_energy_distribution(seb20) -> None
     assert counts.min() >= 19 and counts.max() <= 21  # 20 per decile
 
 
-def test_compare_p_value_matches_scipy_on_logged_numbers(pretrained, small_emt_file,
-                                                         tracking, monkeypatch) -> None:
+def test_compare_p_value_matches_scipy_on_logged_numbers(
+    pretrained, small_emt_file, tracking, monkeypatch
+) -> None:
     import hpo.finetune
 
     def resolved_again(*args):
         raise AssertionError("compare resolves (downloads) the source once, not once per seed")
 
     monkeypatch.setattr(hpo.finetune, "resolve_checkpoint", resolved_again)
-    comparison = compare_transfer(pretrained, [str(small_emt_file)], tracking, seeds=[0, 1, 2],
-                                  max_epochs=1)
+    comparison = compare_transfer(
+        pretrained, [str(small_emt_file)], tracking, seeds=[0, 1, 2], max_epochs=1
+    )
     client = MlflowClient(tracking)
     for name in ("test_energy_rmse", "test_force_rmse"):
-        scratch = [m.value for m in sorted(client.get_metric_history(
-            comparison.run_id, f"scratch_{name}"), key=lambda m: m.step)]
-        transfer = [m.value for m in sorted(client.get_metric_history(
-            comparison.run_id, f"transfer_{name}"), key=lambda m: m.step)]
+        scratch = [
+            m.value
+            for m in sorted(
+                client.get_metric_history(comparison.run_id, f"scratch_{name}"),
+                key=lambda m: m.step,
+            )
+        ]
+        transfer = [
+            m.value
+            for m in sorted(
+                client.get_metric_history(comparison.run_id, f"transfer_{name}"),
+                key=lambda m: m.step,
+            )
+        ]
         assert len(scratch) == len(transfer) == 3
         expected = stats.ttest_rel(scratch, transfer).pvalue
         logged = client.get_run(comparison.run_id).data.metrics[f"p_{name}"]
@@ -152,23 +216,31 @@ def test_compare_p_value_matches_scipy_on_logged_numbers(pretrained, small_emt_f
 
 
 def test_finetuning_sweep_starts_every_trial_from_the_pretrained_model(
-        pretrained, sweep_options, tmp_path) -> None:
+    pretrained, sweep_options, tmp_path
+) -> None:
     from optuna.trial import TrialState
 
     from hpo.sweep import run_sweep
 
     space = tmp_path / "finetune.yaml"
-    space.write_text("params:\n  lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n"
-                     "  strategy: {type: categorical, choices: [full, head-only]}\n")
-    outcome = run_sweep(sweep_options(space=str(space), init_from=pretrained, n_trials=4,
-                                      sampler="random", seed=3))
+    space.write_text(
+        "params:\n  lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n"
+        "  strategy: {type: categorical, choices: [full, head-only]}\n"
+    )
+    outcome = run_sweep(
+        sweep_options(space=str(space), init_from=pretrained, n_trials=4, sampler="random", seed=3)
+    )
     trials = [t for t in outcome.study.trials if t.state == TrialState.COMPLETE]
     assert {t.params["strategy"] for t in trials} == {"full", "head-only"}
     before = load_task(pretrained).model.parameter_groups()
     for trial in trials:
         model = load_task(trial.user_attrs["checkpoint_path"]).model
-        representation_same = all(torch.equal(a, b) for a, b in zip(
-            before["representation"], model.parameter_groups()["representation"]))
+        representation_same = all(
+            torch.equal(a, b)
+            for a, b in zip(
+                before["representation"], model.parameter_groups()["representation"], strict=False
+            )
+        )
         assert representation_same == (trial.params["strategy"] == "head-only")
 
 
@@ -188,6 +260,7 @@ def test_new_elements_in_the_target_are_named(pretrained, tracking, tmp_path) ->
     target = tmp_path / "cuag.xyz"
     ase.io.write(target, emt_clusters(40, seed=9, elements=("Cu", "Ag")))
     with pytest.warns(DataWarning, match=r"elements \['Ag'\] were absent from the pretraining"):
-        tuned = finetune(pretrained, [str(target)], tracking, max_epochs=1,
-                         output_dir=str(tmp_path / "ft"))
+        tuned = finetune(
+            pretrained, [str(target)], tracking, max_epochs=1, output_dir=str(tmp_path / "ft")
+        )
     assert 47 in load_task(tuned.result.checkpoint_path).model.energy_reference().element_energy

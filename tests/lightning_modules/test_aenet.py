@@ -8,11 +8,19 @@ import torch
 
 from lightning_modules import keys
 from lightning_modules.data import load_data
-from lightning_modules.training import build_datamodule, build_task, make_config, train
+from lightning_modules.training.run import build_datamodule, build_task, make_config, train
 from tests.conftest import shared_file
 
-TIO2_MODEL = dict(species=["Ti", "O"], radial_order=8, radial_cutoff=5.0, angular_order=3,
-                  angular_cutoff=3.5, hidden_layers=2, hidden_width=5, activation="tanh")
+TIO2_MODEL = dict(
+    species=["Ti", "O"],
+    radial_order=8,
+    radial_cutoff=5.0,
+    angular_order=3,
+    angular_cutoff=3.5,
+    hidden_layers=2,
+    hidden_width=5,
+    activation="tanh",
+)
 TYPES = {"O": -432.503149303, "Ti": -1604.604515075}
 
 
@@ -24,9 +32,20 @@ def tio2_small():
 
 
 def tio2_config(tmp_path, **changes):
-    values = dict(data=["unused"], model="aenet", model_config=TIO2_MODEL, alpha=0.1,
-                  optimizer="adamw", lr=1e-2, weight_decay=1e-3, batch_size=16, max_epochs=20,
-                  element_energies=TYPES, progress_bar=False, output_dir=str(tmp_path))
+    values = dict(
+        data=["unused"],
+        model="aenet",
+        model_config=TIO2_MODEL,
+        alpha=0.1,
+        optimizer="adamw",
+        lr=1e-2,
+        weight_decay=1e-3,
+        batch_size=16,
+        max_epochs=20,
+        element_energies=TYPES,
+        progress_bar=False,
+        output_dir=str(tmp_path),
+    )
     values.update(changes)
     return make_config(values)
 
@@ -41,25 +60,31 @@ def test_normalisation_and_given_references(tio2_small, tmp_path) -> None:
     features, species = [], []
     for batch in module.train_dataloader():
         positions = batch[keys.R]
-        vectors = positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]] + batch[
-            keys.PAIR_SHIFT]
+        vectors = (
+            positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]] + batch[keys.PAIR_SHIFT]
+        )
         with torch.no_grad():
             features.append(model.descriptors(batch, vectors))
         species.append(model.species_index[batch[keys.Z]])
     features, species = torch.cat(features).double(), torch.cat(species)
     for index in range(2):
-        rows = (features[species == index] - model.feature_shift[index].double()) * \
-            model.feature_scale[index].double()
+        rows = (
+            features[species == index] - model.feature_shift[index].double()
+        ) * model.feature_scale[index].double()
         varying = model.feature_scale[index] > 0
         torch.testing.assert_close(rows.mean(0), torch.zeros_like(rows[0]), atol=1e-4, rtol=0)
-        torch.testing.assert_close(rows[:, varying].std(0, unbiased=False),
-                                   torch.ones(int(varying.sum()), dtype=torch.float64),
-                                   atol=1e-3, rtol=0)
+        torch.testing.assert_close(
+            rows[:, varying].std(0, unbiased=False),
+            torch.ones(int(varying.sum()), dtype=torch.float64),
+            atol=1e-3,
+            rtol=0,
+        )
 
 
 def test_species_default_to_the_data(tio2_small, tmp_path) -> None:
-    config = tio2_config(tmp_path, model_config={k: v for k, v in TIO2_MODEL.items()
-                                                 if k != "species"})
+    config = tio2_config(
+        tmp_path, model_config={k: v for k, v in TIO2_MODEL.items() if k != "species"}
+    )
     module = build_datamodule(config, data=tio2_small)
     module.setup()
     task = build_task(config, module)
@@ -99,8 +124,8 @@ def test_cached_descriptors_give_the_same_energies_and_forces(tio2_small, tmp_pa
 
 
 def test_analytic_jacobian_equals_autograd(tio2_small) -> None:
-    from lightning_modules.batching import atoms_to_batch
-    from lightning_modules.descriptors import (
+    from lightning_modules.geometry.batching import atoms_to_batch
+    from lightning_modules.models.descriptors import (
         ChebyshevDescriptor,
         ChebyshevSettings,
         chebyshev_descriptor_jacobian,
@@ -110,24 +135,32 @@ def test_analytic_jacobian_equals_autograd(tio2_small) -> None:
     descriptor = ChebyshevDescriptor(settings).double()
     k = int(np.argmax(tio2_small.n_atoms))
     atoms = tio2_small.atoms_of(k)
-    batch = atoms_to_batch(tio2_small.numbers[atoms], tio2_small.positions[atoms],
-                           settings.cutoff, tio2_small.cell[k], tio2_small.pbc[k],
-                           dtype=torch.float64)
+    batch = atoms_to_batch(
+        tio2_small.numbers[atoms],
+        tio2_small.positions[atoms],
+        settings.cutoff,
+        tio2_small.cell[k],
+        tio2_small.pbc[k],
+        dtype=torch.float64,
+    )
     z, i, j, shift = batch[keys.Z], batch[keys.IDX_I], batch[keys.IDX_J], batch[keys.PAIR_SHIFT]
     spins = descriptor.spin_of_element.double()[z[j]]
     positions = batch[keys.R]
-    analytic = chebyshev_descriptor_jacobian(positions[j] - positions[i] + shift, i, j, spins,
-                                             len(z), settings)
-    reference = torch.func.jacrev(
-        lambda r: descriptor(z, r[j] - r[i] + shift, i, j))(positions)  # [n, length, n, 3]
+    analytic = chebyshev_descriptor_jacobian(
+        positions[j] - positions[i] + shift, i, j, spins, len(z), settings
+    )
+    reference = torch.func.jacrev(lambda r: descriptor(z, r[j] - r[i] + shift, i, j))(
+        positions
+    )  # [n, length, n, 3]
     torch.testing.assert_close(analytic, reference.permute(0, 2, 1, 3), rtol=1e-7, atol=1e-8)
 
 
 def test_cached_descriptors_spare_the_neighbour_pairs_of_the_batches(
-        tio2_small, tmp_path, monkeypatch) -> None:
+    tio2_small, tmp_path, monkeypatch
+) -> None:
     """An ænet training never builds the datamodule's pair lists: the descriptor cache replaces them."""
-    import lightning_modules.datamodule as datamodule_module
-    from lightning_modules.batching import dataset_pairs
+    import lightning_modules.training.datamodule as datamodule_module
+    from lightning_modules.geometry.batching import dataset_pairs
 
     requested = []
 

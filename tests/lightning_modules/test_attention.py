@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from lightning_modules import keys
-from lightning_modules.attention import InteratomicAttention
-from lightning_modules.batching import atoms_to_batch
-from lightning_modules.emt_data import emt_clusters
-from lightning_modules.nn import ShiftedSoftplus, SmoothMaximumUnit
-from lightning_modules.registry import build_model
+from lightning_modules.data.emt_data import emt_clusters
+from lightning_modules.geometry.batching import atoms_to_batch
+from lightning_modules.models.attention import InteratomicAttention
+from lightning_modules.models.nn import ShiftedSoftplus, SmoothMaximumUnit
+from lightning_modules.models.registry import build_model
 
 
 def test_switches_build_the_right_modules() -> None:
@@ -17,8 +17,9 @@ def test_switches_build_the_right_modules() -> None:
     assert len(plain.attentions) == 0
     assert not any(isinstance(m, SmoothMaximumUnit) for m in plain.modules())
     assert any(isinstance(m, ShiftedSoftplus) for m in plain.modules())
-    iia = build_model("schnet", dict(n_atom_basis=16, n_interactions=3, n_rbf=8,
-                                     attention=True, activation="smu"))
+    iia = build_model(
+        "schnet", dict(n_atom_basis=16, n_interactions=3, n_rbf=8, attention=True, activation="smu")
+    )
     assert len(iia.attentions) == 3
     assert all(isinstance(m, InteratomicAttention) for m in iia.attentions)
     assert any(isinstance(m, SmoothMaximumUnit) for m in iia.modules())
@@ -27,8 +28,17 @@ def test_switches_build_the_right_modules() -> None:
 
 def test_attention_parameters_get_gradients_and_change() -> None:
     torch.manual_seed(0)
-    model = build_model("schnet", dict(n_atom_basis=16, n_interactions=2, n_rbf=8, cutoff=4.0,
-                                       attention=True, attention_heads=2))
+    model = build_model(
+        "schnet",
+        dict(
+            n_atom_basis=16,
+            n_interactions=2,
+            n_rbf=8,
+            cutoff=4.0,
+            attention=True,
+            attention_heads=2,
+        ),
+    )
     atoms = emt_clusters(n_structures=1, seed=5)[0]
     batch = atoms_to_batch(atoms.numbers, atoms.positions, 4.0)
     before = {n: p.detach().clone() for n, p in model.attentions.named_parameters()}

@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 
-from lightning_modules.audit import audit_energies
 from lightning_modules.data import load_data
-from lightning_modules.datamodule import PotentialDataModule
+from lightning_modules.data.audit import audit_energies
+from lightning_modules.training.datamodule import PotentialDataModule
 from tests.conftest import shared_file
 
 
@@ -34,8 +34,9 @@ def test_pure_boron_has_no_label_beyond_the_bound() -> None:
 def test_robust_outliers_are_a_separate_flag(seb20) -> None:
     report = audit_energies(seb20)
     energy = seb20.energy
-    modified_z = 0.6745 * np.abs(energy - np.median(energy)) / np.median(
-        np.abs(energy - np.median(energy)))
+    modified_z = (
+        0.6745 * np.abs(energy - np.median(energy)) / np.median(np.abs(energy - np.median(energy)))
+    )
     np.testing.assert_array_equal(report.robust_outlier, modified_z > 3.5)
     np.testing.assert_array_equal(report.flagged, report.above_bound | report.robust_outlier)
 

@@ -11,19 +11,27 @@ from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
 from lightning_modules import keys
-from lightning_modules.calculator import PesweepCalculator
-from lightning_modules.emt_data import emt_clusters
-from lightning_modules.task import load_task
-from lightning_modules.training import make_config, train
+from lightning_modules.data.emt_data import emt_clusters
+from lightning_modules.training.calculator import PesweepCalculator
+from lightning_modules.training.run import make_config, train
+from lightning_modules.training.task import load_task
 
 
 @pytest.fixture(scope="module")
 def checkpoint(emt_file, tmp_path_factory) -> str:
-    config = make_config(dict(
-        data=[str(emt_file)], alpha=0.9, lr=3e-3, batch_size=16, max_epochs=15, seed=2,
-        model_config=dict(n_atom_basis=24, n_interactions=2, n_rbf=12, cutoff=5.0),
-        progress_bar=False, output_dir=str(tmp_path_factory.mktemp("calc")),
-    ))
+    config = make_config(
+        dict(
+            data=[str(emt_file)],
+            alpha=0.9,
+            lr=3e-3,
+            batch_size=16,
+            max_epochs=15,
+            seed=2,
+            model_config=dict(n_atom_basis=24, n_interactions=2, n_rbf=12, cutoff=5.0),
+            progress_bar=False,
+            output_dir=str(tmp_path_factory.mktemp("calc")),
+        )
+    )
     return train(config).checkpoint_path
 
 
@@ -32,7 +40,7 @@ def test_calculator_equals_the_model(checkpoint) -> None:
     atoms.calc = PesweepCalculator.from_checkpoint(checkpoint, dtype="float64")
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
     model = load_task(checkpoint).model.double()
-    from lightning_modules.batching import atoms_to_batch
+    from lightning_modules.geometry.batching import atoms_to_batch
 
     batch = atoms_to_batch(atoms.numbers, atoms.positions, model.cutoff, dtype=torch.float64)
     expected = model(batch, compute_forces=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lightning_modules.conventions import HARTREE_IN_EV
 from lightning_modules.data import (
-    HARTREE_IN_EV,
     DataError,
     DataWarning,
     formula_from_path,
@@ -28,7 +28,11 @@ def cluster_arrays(n: int = 4, atoms: int = 3) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
     base = np.array([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0], [0.0, 1.5, 0.0]])[:atoms]
     positions = base[None] + rng.normal(0, 0.05, size=(n, atoms, 3))
-    return {"R": positions, "E": rng.normal(-10.0, 0.1, size=(n, 1)), "z": np.array([29, 29, 79])[:atoms]}
+    return {
+        "R": positions,
+        "E": rng.normal(-10.0, 0.1, size=(n, 1)),
+        "z": np.array([29, 29, 79])[:atoms],
+    }
 
 
 def test_hartree_file_is_converted_to_ev() -> None:
@@ -103,9 +107,11 @@ def test_a_text_file_named_npz_is_not_an_npz_file(tmp_path: Path) -> None:
     path.write_text("1 2 3\n4 5 6\n")
     with pytest.raises(DataError) as caught:
         load_data(path)
-    assert str(caught.value) == (f"{path}: not an npz file (an npz file is a zip archive of "
-                                 f"numpy arrays); check the file, or give it the suffix of its "
-                                 f"real format")
+    assert str(caught.value) == (
+        f"{path}: not an npz file (an npz file is a zip archive of "
+        f"numpy arrays); check the file, or give it the suffix of its "
+        f"real format"
+    )
     assert "pickle" not in str(caught.value)
 
 
@@ -116,8 +122,9 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
         load_data(empty)
     with pytest.raises(DataError, match="no such file"):
         load_data(tmp_path / "absent.npz")
-    no_structures = write_npz(tmp_path / "none.npz", R=np.zeros((0, 3, 3)), E=np.zeros(0),
-                              z=np.array([1, 1, 1]))
+    no_structures = write_npz(
+        tmp_path / "none.npz", R=np.zeros((0, 3, 3)), E=np.zeros(0), z=np.array([1, 1, 1])
+    )
     with pytest.raises(DataError, match="no structures"):
         load_data(no_structures)
 
@@ -132,8 +139,13 @@ def test_duplicates_inside_one_file_warn(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("path", "formula"),
-    [("SeBn/B=20.npz", "SeB20"), ("Bn/B=17.npz", "B17"), ("SeBn-O/B=21.npz", "SeB21"),
-     ("runs/Cu13.xyz", "Cu13"), ("train.npz", None)],
+    [
+        ("SeBn/B=20.npz", "SeB20"),
+        ("Bn/B=17.npz", "B17"),
+        ("SeBn-O/B=21.npz", "SeB21"),
+        ("runs/Cu13.xyz", "Cu13"),
+        ("train.npz", None),
+    ],
 )
 def test_formula_from_path(path: str, formula: str | None) -> None:
     assert formula_from_path(path) == formula

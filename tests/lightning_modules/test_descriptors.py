@@ -10,8 +10,8 @@ from ase.data import atomic_numbers
 from scipy.spatial.transform import Rotation
 
 from lightning_modules import keys
-from lightning_modules.batching import atoms_to_batch
-from lightning_modules.descriptors import ChebyshevDescriptor, ChebyshevSettings, type_spins
+from lightning_modules.geometry.batching import atoms_to_batch
+from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings, type_spins
 from tests.conftest import shared_file
 
 CASES = [
@@ -23,11 +23,17 @@ CASES = [
 
 def descriptor_of(atoms, settings: ChebyshevSettings, positions=None) -> torch.Tensor:
     periodic = bool(atoms.pbc.any())
-    batch = atoms_to_batch(atoms.numbers, atoms.positions if positions is None else positions,
-                           settings.cutoff, atoms.cell.array if periodic else None,
-                           atoms.pbc if periodic else None, dtype=torch.float64)
-    vectors = (batch[keys.R][batch[keys.IDX_J]] - batch[keys.R][batch[keys.IDX_I]]
-               + batch[keys.PAIR_SHIFT])
+    batch = atoms_to_batch(
+        atoms.numbers,
+        atoms.positions if positions is None else positions,
+        settings.cutoff,
+        atoms.cell.array if periodic else None,
+        atoms.pbc if periodic else None,
+        dtype=torch.float64,
+    )
+    vectors = (
+        batch[keys.R][batch[keys.IDX_J]] - batch[keys.R][batch[keys.IDX_I]] + batch[keys.PAIR_SHIFT]
+    )
     module = ChebyshevDescriptor(settings).double()
     return module(batch[keys.Z], vectors, batch[keys.IDX_I], batch[keys.IDX_J])
 
@@ -69,7 +75,10 @@ def test_invariant_and_differentiable() -> None:
     positions = torch.tensor(atoms.positions, requires_grad=True)
     batch = atoms_to_batch(atoms.numbers, atoms.positions, settings.cutoff, dtype=torch.float64)
     vectors = positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]]
-    value = ChebyshevDescriptor(settings).double()(batch[keys.Z], vectors, batch[keys.IDX_I],
-                                                   batch[keys.IDX_J]).sum()
+    value = (
+        ChebyshevDescriptor(settings)
+        .double()(batch[keys.Z], vectors, batch[keys.IDX_I], batch[keys.IDX_J])
+        .sum()
+    )
     value.backward()
     assert torch.isfinite(positions.grad).all() and positions.grad.abs().sum() > 0

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from lightning_modules.nn import (
+from lightning_modules.models.nn import (
     CosineCutoff,
     GaussianRBF,
     SmoothMaximumUnit,
@@ -18,8 +18,9 @@ from lightning_modules.nn import (
 def test_smu_matches_its_formula() -> None:
     x = torch.linspace(-4, 4, 41, dtype=torch.float64)
     smu = SmoothMaximumUnit(alpha=0.01, mu=2.5)
-    expected = [((1 + 0.01) * v + (1 - 0.01) * v * math.erf(2.5 * (1 - 0.01) * v)) / 2
-                for v in x.tolist()]
+    expected = [
+        ((1 + 0.01) * v + (1 - 0.01) * v * math.erf(2.5 * (1 - 0.01) * v)) / 2 for v in x.tolist()
+    ]
     torch.testing.assert_close(smu(x), torch.tensor(expected, dtype=torch.float64))
     assert smu(torch.tensor(10.0)).item() > 9.99  # approaches max(x, a x)
     assert abs(smu(torch.tensor(-10.0)).item() + 0.1) < 1e-3
@@ -34,8 +35,11 @@ def test_learnable_smu_mu_is_a_parameter() -> None:
 
 def test_shifted_softplus_is_zero_at_origin() -> None:
     assert shifted_softplus(torch.tensor(0.0)).abs() < 1e-7
-    assert math.isclose(shifted_softplus(torch.tensor(2.0)).item(),
-                        math.log(1 + math.e**2) - math.log(2), rel_tol=1e-6)
+    assert math.isclose(
+        shifted_softplus(torch.tensor(2.0)).item(),
+        math.log(1 + math.e**2) - math.log(2),
+        rel_tol=1e-6,
+    )
 
 
 def test_cosine_cutoff_and_rbf() -> None:

@@ -8,21 +8,42 @@ import torch
 
 from hpo.cli import main
 from lightning_modules import keys
-from lightning_modules.batching import atoms_to_batch
-from lightning_modules.emt_data import emt_clusters
-from lightning_modules.nn_ascii import ExportError, atomic_energy, export_nn_ascii, read_nn_ascii
-from lightning_modules.task import load_task
-from lightning_modules.training import make_config, train
+from lightning_modules.data.emt_data import emt_clusters
+from lightning_modules.geometry.batching import atoms_to_batch
+from lightning_modules.models.nn_ascii import (
+    ExportError,
+    atomic_energy,
+    export_nn_ascii,
+    read_nn_ascii,
+)
+from lightning_modules.training.run import make_config, train
+from lightning_modules.training.task import load_task
 
-MODEL = dict(radial_order=6, radial_cutoff=5.0, angular_order=3, angular_cutoff=4.0,
-             hidden_layers=2, hidden_width=7)
+MODEL = dict(
+    radial_order=6,
+    radial_cutoff=5.0,
+    angular_order=3,
+    angular_cutoff=4.0,
+    hidden_layers=2,
+    hidden_width=7,
+)
 
 
 def aenet_checkpoint(emt_file, folder, activation: str) -> str:
-    config = make_config(dict(
-        data=[str(emt_file)], model="aenet", model_config={**MODEL, "activation": activation},
-        alpha=0.5, lr=3e-3, batch_size=32, max_epochs=3, seed=4, progress_bar=False,
-        output_dir=str(folder)))
+    config = make_config(
+        dict(
+            data=[str(emt_file)],
+            model="aenet",
+            model_config={**MODEL, "activation": activation},
+            alpha=0.5,
+            lr=3e-3,
+            batch_size=32,
+            max_epochs=3,
+            seed=4,
+            progress_bar=False,
+            output_dir=str(folder),
+        )
+    )
     return train(config).checkpoint_path
 
 
@@ -36,13 +57,17 @@ def energy_from_files(model, folder, atoms) -> float:
     batch = atoms_to_batch(atoms.numbers, atoms.positions, model.cutoff, dtype=torch.float64)
     positions = batch[keys.R]
     vectors = positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]]
-    descriptors = model.descriptor(batch[keys.Z], vectors, batch[keys.IDX_I],
-                                   batch[keys.IDX_J]).detach().numpy()
+    descriptors = (
+        model.descriptor(batch[keys.Z], vectors, batch[keys.IDX_I], batch[keys.IDX_J])
+        .detach()
+        .numpy()
+    )
     total = 0.0
     for symbol in set(atoms.get_chemical_symbols()):
         rows = np.array(atoms.get_chemical_symbols()) == symbol
-        total += atomic_energy(read_nn_ascii(folder / f"{symbol}.nn.ascii"),
-                               descriptors[rows]).sum()
+        total += atomic_energy(
+            read_nn_ascii(folder / f"{symbol}.nn.ascii"), descriptors[rows]
+        ).sum()
     return total
 
 
@@ -71,9 +96,15 @@ def test_only_tanh_sigmoid_and_linear_networks_export(emt_file, tmp_path, checkp
     smu = load_task(aenet_checkpoint(emt_file, tmp_path / "smu", "smu")).model
     with pytest.raises(ExportError, match="no ænet code"):
         export_nn_ascii(smu, tmp_path / "out")
-    schnet = make_config(dict(data=[str(emt_file)], max_epochs=1, progress_bar=False,
-                              model_config=dict(n_atom_basis=8, n_interactions=1, n_rbf=6),
-                              output_dir=str(tmp_path / "schnet")))
+    schnet = make_config(
+        dict(
+            data=[str(emt_file)],
+            max_epochs=1,
+            progress_bar=False,
+            model_config=dict(n_atom_basis=8, n_interactions=1, n_rbf=6),
+            output_dir=str(tmp_path / "schnet"),
+        )
+    )
     with pytest.raises(ExportError, match="only ænet models"):
         export_nn_ascii(load_task(train(schnet).checkpoint_path).model, tmp_path / "out")
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from lightning_modules.references import composition_matrix, fit_energy_reference
+from lightning_modules.data.references import composition_matrix, fit_energy_reference
 
 
 def test_linear_energies_recover_element_references(emt_data) -> None:

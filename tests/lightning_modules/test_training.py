@@ -7,21 +7,29 @@ import pytest
 import torch
 
 from lightning_modules import keys
-from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules.splits import load_split
-from lightning_modules.task import load_task
-from lightning_modules.training import ConfigError, make_config, train
+from lightning_modules.data.splits import load_split
+from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.run import ConfigError, make_config, train
+from lightning_modules.training.task import load_task
 
 SMALL = dict(n_atom_basis=32, n_interactions=2, n_rbf=10, cutoff=5.0)
 
 
 @pytest.fixture(scope="module")
 def emt_run(emt_file, tmp_path_factory):
-    config = make_config(dict(
-        data=[str(emt_file)], model_config=dict(SMALL, attention=True, activation="smu"),
-        alpha=0.5, lr=3e-3, batch_size=16, max_epochs=12, seed=1, progress_bar=False,
-        output_dir=str(tmp_path_factory.mktemp("run")),
-    ))
+    config = make_config(
+        dict(
+            data=[str(emt_file)],
+            model_config=dict(SMALL, attention=True, activation="smu"),
+            alpha=0.5,
+            lr=3e-3,
+            batch_size=16,
+            max_epochs=12,
+            seed=1,
+            progress_bar=False,
+            output_dir=str(tmp_path_factory.mktemp("run")),
+        )
+    )
     return config, train(config)
 
 
@@ -32,8 +40,12 @@ def test_training_lowers_validation_error(emt_run) -> None:
     assert result.best_val < 0.7 * first["val_energy_mae"]
     best_force = min(epoch["val_force_mae"] for epoch in result.history)
     assert best_force < 0.5 * first["val_force_mae"]
-    for name in ("test_energy_mae", "test_energy_rmse_per_atom", "test_force_rmse",
-                 "test_energy_mae_clean"):
+    for name in (
+        "test_energy_mae",
+        "test_energy_rmse_per_atom",
+        "test_force_rmse",
+        "test_energy_mae_clean",
+    ):
         assert np.isfinite(result.test_metrics[name])
 
 
@@ -41,8 +53,9 @@ def test_checkpoint_round_trip_gives_identical_predictions(emt_run) -> None:
     config, result = emt_run
     task = load_task(result.checkpoint_path)
     again = load_task(result.checkpoint_path)
-    module = PotentialDataModule(config.data[0], cutoff=config.cutoff, seed=config.seed,
-                                 batch_size=64)
+    module = PotentialDataModule(
+        config.data[0], cutoff=config.cutoff, seed=config.seed, batch_size=64
+    )
     module.setup()
     batch = next(iter(module.test_dataloader()))
     first = task(batch, compute_forces=True)
@@ -71,9 +84,17 @@ def test_test_metrics_match_a_recomputation(emt_run) -> None:
 
 
 def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
-    config = make_config(dict(data=["unused.npz"], model_config=SMALL, max_epochs=2,
-                              batch_size=20, progress_bar=False, output_dir=str(tmp_path)))
-    from lightning_modules.training import build_datamodule
+    config = make_config(
+        dict(
+            data=["unused.npz"],
+            model_config=SMALL,
+            max_epochs=2,
+            batch_size=20,
+            progress_bar=False,
+            output_dir=str(tmp_path),
+        )
+    )
+    from lightning_modules.training.run import build_datamodule
 
     module = build_datamodule(config, data=seb20_small)
     result = train(config, datamodule=module)
@@ -109,10 +130,19 @@ def test_bad_config_is_one_clear_error() -> None:
 
 def test_cosine_schedule_anneals_over_the_run(emt_file, tmp_path) -> None:
     epochs, lr = 4, 2e-3
-    config = make_config(dict(
-        data=[str(emt_file)], model_config=SMALL, lr=lr, lr_schedule="cosine",
-        batch_size=16, max_epochs=epochs, seed=0, progress_bar=False, output_dir=str(tmp_path),
-    ))
+    config = make_config(
+        dict(
+            data=[str(emt_file)],
+            model_config=SMALL,
+            lr=lr,
+            lr_schedule="cosine",
+            batch_size=16,
+            max_epochs=epochs,
+            seed=0,
+            progress_bar=False,
+            output_dir=str(tmp_path),
+        )
+    )
     result = train(config)
     used = [epoch["lr"] for epoch in result.history]
     expected = [lr * (1 + np.cos(np.pi * k / epochs)) / 2 for k in range(epochs)]

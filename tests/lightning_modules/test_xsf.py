@@ -47,12 +47,18 @@ def test_reads_file_directory_and_archive(tmp_path) -> None:
         (lambda t: t.replace(" 0.1 0.2 0.3", ""), "missing force columns"),
         (lambda t: t.replace("2 1", "3 1"), "header says 3 atoms but 2 follow"),
         (lambda t: t.replace("Ti ", "Xx "), "unknown element 'Xx'"),
-        (lambda t: t.replace("Ti 0.0 0.0", "Ti 0.0 zero"),
-         r"bad.xsf, line 10: atom 1's position '0.0 zero 0.0' is not numeric; fix the file"),
-        (lambda t: t.replace("0.0 4.0 0.0", "0.0 4.O 0.0"),
-         r"bad.xsf, line 6: lattice vector '0.0 4.O 0.0' is not numeric; fix the file"),
-        (lambda t: t.replace("-0.2 -0.3", "-0.2 nanx"),
-         r"bad.xsf, line 11: atom 2's force '-0.1 -0.2 nanx' is not numeric"),
+        (
+            lambda t: t.replace("Ti 0.0 0.0", "Ti 0.0 zero"),
+            r"bad.xsf, line 10: atom 1's position '0.0 zero 0.0' is not numeric; fix the file",
+        ),
+        (
+            lambda t: t.replace("0.0 4.0 0.0", "0.0 4.O 0.0"),
+            r"bad.xsf, line 6: lattice vector '0.0 4.O 0.0' is not numeric; fix the file",
+        ),
+        (
+            lambda t: t.replace("-0.2 -0.3", "-0.2 nanx"),
+            r"bad.xsf, line 11: atom 2's force '-0.1 -0.2 nanx' is not numeric",
+        ),
     ],
 )
 def test_broken_xsf_is_one_clear_error(tmp_path, change, message) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from lightning_modules.training import TrainConfig
+from lightning_modules.training.run import TrainConfig
 from search_spaces.space import SpaceError, load_space, parse_space
 from search_spaces.suggest import grid, grid_size, suggest, to_train_config
 
@@ -35,8 +35,10 @@ def test_table1_is_the_papers_search_space() -> None:
         ("  lr: {type: gaussian, low: 0.0, high: 1.0}", "type must be one of"),
         ("  lr: {type: float, low: 1.0e-4}", "needs low and high"),
         ("  n_rbf: {type: int, low: 1.5, high: 3}", "low must be an integer"),
-        ("  attention_heads: {type: int, low: 1, high: 4, condition: {attention: true}}",
-         "names 'attention', which is not a parameter listed before it"),
+        (
+            "  attention_heads: {type: int, low: 1, high: 4, condition: {attention: true}}",
+            "names 'attention', which is not a parameter listed before it",
+        ),
         ("  lr: {type: float, low: 1.0e-4, high: 1.0e-2, scale: log}", "unknown key(s) scale"),
     ],
 )
@@ -73,8 +75,10 @@ def test_sampled_values_go_to_model_or_training() -> None:
     space = load_space("demo")
     base = TrainConfig(data=("x.xyz",), model_config={"n_filters": 12}, max_epochs=3)
     config = to_train_config(
-        space, {"n_atom_basis": 16, "cutoff": 4.5, "lr": 1e-3, "batch_size": 16},
-        base, overrides={"max_epochs": 7},
+        space,
+        {"n_atom_basis": 16, "cutoff": 4.5, "lr": 1e-3, "batch_size": 16},
+        base,
+        overrides={"max_epochs": 7},
     )
     assert config.model_config == {"n_filters": 12, "n_atom_basis": 16, "cutoff": 4.5}
     assert config.lr == 1e-3 and config.batch_size == 16
@@ -104,13 +108,19 @@ def test_aenet_space_is_the_aenet_study() -> None:
     space = load_space("aenet")
     assert space.models == ("aenet",)
     radial, angular = space.parameter("radial_order"), space.parameter("angular_order")
-    sizes = [(nr + na + 2) * 2 for nr in (radial.low, radial.high) for na in (angular.low,
-                                                                                angular.high)]
+    sizes = [
+        (nr + na + 2) * 2 for nr in (radial.low, radial.high) for na in (angular.low, angular.high)
+    ]
     assert min(sizes) == 36 and max(sizes) == 68
     assert (space.parameter("radial_cutoff").low, space.parameter("radial_cutoff").high) == (6, 14)
     assert (space.parameter("angular_cutoff").low, space.parameter("angular_cutoff").high) == (4, 8)
-    assert set(space.parameter("optimizer").choices) == {"Adam", "Adadelta", "Adagrad", "Adamax",
-                                                          "AdamW"}
+    assert set(space.parameter("optimizer").choices) == {
+        "Adam",
+        "Adadelta",
+        "Adagrad",
+        "Adamax",
+        "AdamW",
+    }
     lr, wd = space.parameter("lr"), space.parameter("weight_decay")
     assert (lr.low, lr.high, lr.log) == (1e-6, 1e-2, True)
     assert (wd.low, wd.high, wd.log) == (1e-5, 1e-2, True)
@@ -119,5 +129,7 @@ def test_aenet_space_is_the_aenet_study() -> None:
 
 def test_family_parameters_need_their_condition() -> None:
     with pytest.raises(SpaceError, match="'radial_order' is not taken by model 'schnet'"):
-        parse_space("params:\n  model: {type: categorical, choices: [schnet, aenet]}\n"
-                    "  radial_order: {type: int, low: 4, high: 8}\n")
+        parse_space(
+            "params:\n  model: {type: categorical, choices: [schnet, aenet]}\n"
+            "  radial_order: {type: int, low: 4, high: 8}\n"
+        )

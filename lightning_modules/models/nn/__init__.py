@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lightning_modules.nn.activations import (
+from lightning_modules.models.nn.activations import (
     ACTIVATIONS,
     ShiftedSoftplus,
     SmoothMaximumUnit,
@@ -10,9 +10,9 @@ from lightning_modules.nn.activations import (
     shifted_softplus,
     smooth_maximum_unit,
 )
-from lightning_modules.nn.cutoffs import CosineCutoff, cosine_cutoff
-from lightning_modules.nn.radial import GaussianRBF, gaussian_rbf
-from lightning_modules.nn.scatter import scatter_softmax, scatter_sum
+from lightning_modules.models.nn.cutoffs import CosineCutoff, cosine_cutoff
+from lightning_modules.models.nn.radial import GaussianRBF, gaussian_rbf
+from lightning_modules.models.nn.scatter import scatter_softmax, scatter_sum
 
 __all__ = [
     "ACTIVATIONS",

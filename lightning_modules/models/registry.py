@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from lightning_modules.aenet import AenetPotential
-from lightning_modules.potential import Potential
-from lightning_modules.schnet import SchNet
+from lightning_modules.models.aenet import AenetPotential
+from lightning_modules.models.potential import Potential
+from lightning_modules.models.schnet import SchNet
 
 MODELS: dict[str, type[Potential]] = {
     "schnet": SchNet,

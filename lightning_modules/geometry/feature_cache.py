@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from lightning_modules.data import AtomsData
-from lightning_modules.descriptors import (
+from lightning_modules.geometry.neighbors import make_calculator, neighbor_list, symmetric_pairs
+from lightning_modules.models.descriptors import (
     ChebyshevDescriptor,
     chebyshev_descriptor,
     chebyshev_descriptor_jacobian,
 )
-from lightning_modules.neighbors import make_calculator, neighbor_list, symmetric_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,14 @@ def _structure_pairs(data: AtomsData, k: int, cutoff: float, calculator) -> tupl
     atoms = data.atoms_of(k)
     positions = data.positions[atoms]
     periodic = data.is_periodic(k)
-    pairs = neighbor_list(positions, cutoff, data.cell[k] if periodic else None,
-                          data.pbc[k] if periodic else None, calculator=calculator, full=False)
+    pairs = neighbor_list(
+        positions,
+        cutoff,
+        data.cell[k] if periodic else None,
+        data.pbc[k] if periodic else None,
+        calculator=calculator,
+        full=False,
+    )
     shifts = pairs.shifts @ data.cell[k] if periodic else np.zeros((len(pairs.i), 3))
     i, j, shift = symmetric_pairs(pairs.i, pairs.j, shifts)
     return positions, i, j, shift
@@ -74,20 +80,29 @@ def compute_features(
     with torch.no_grad():
         for k in range(len(data)):
             positions, i, j, shift = _structure_pairs(data, k, settings.cutoff, calculator)
-            numbers = torch.from_numpy(data.numbers[offsets[k]:offsets[k + 1]])
+            numbers = torch.from_numpy(data.numbers[offsets[k] : offsets[k + 1]])
             idx_i, idx_j = torch.from_numpy(i), torch.from_numpy(j)
-            vectors = (torch.from_numpy(positions[j] - positions[i]) + torch.from_numpy(shift))
+            vectors = torch.from_numpy(positions[j] - positions[i]) + torch.from_numpy(shift)
             spins_j = spins_of[numbers[idx_j]]
             n = len(numbers)
-            features[offsets[k]:offsets[k + 1]] = chebyshev_descriptor(
-                vectors, idx_i, spins_j, n, settings)
+            features[offsets[k] : offsets[k + 1]] = chebyshev_descriptor(
+                vectors, idx_i, spins_j, n, settings
+            )
             if with_jacobian[k]:
-                jacobians[k] = chebyshev_descriptor_jacobian(
-                    vectors, idx_i, idx_j, spins_j, n, settings
-                ).permute(0, 2, 1, 3).reshape(n * settings.length, n * 3).to(torch.float32)
+                jacobians[k] = (
+                    chebyshev_descriptor_jacobian(vectors, idx_i, idx_j, spins_j, n, settings)
+                    .permute(0, 2, 1, 3)
+                    .reshape(n * settings.length, n * 3)
+                    .to(torch.float32)
+                )
     megabytes = sum(j.numel() * 4 for j in jacobians.values()) / 2**20
-    logger.info("descriptors of %d structures (%d with Jacobians, %.0f MiB) in %.1f s",
-                len(data), len(jacobians), megabytes, time.perf_counter() - start)
+    logger.info(
+        "descriptors of %d structures (%d with Jacobians, %.0f MiB) in %.1f s",
+        len(data),
+        len(jacobians),
+        megabytes,
+        time.perf_counter() - start,
+    )
     return FeatureCache(features=features, jacobians=jacobians)
 
 
@@ -95,8 +110,11 @@ def cached_features(
     descriptor: ChebyshevDescriptor, data: AtomsData, with_jacobian: np.ndarray
 ) -> FeatureCache:
     """:func:`compute_features`, reused for the same data, settings and structures with forces."""
-    key = (data.fingerprint(), repr(descriptor.settings),
-           hashlib.sha256(np.packbits(with_jacobian).tobytes()).hexdigest())
+    key = (
+        data.fingerprint(),
+        repr(descriptor.settings),
+        hashlib.sha256(np.packbits(with_jacobian).tobytes()).hexdigest(),
+    )
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lightning_modules.nn import cosine_cutoff, scatter_sum
+from lightning_modules.models.nn import cosine_cutoff, scatter_sum
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,9 @@ def chebyshev_descriptor(
     parts = [radial, angular]
     if len(settings.species) > 1:
         parts.append(scatter_sum(radial_terms * spins_j[:, None], idx_i, n_atoms))
-        parts.append(scatter_sum(angular_terms * (spins_j[p] * spins_j[q])[:, None], centres,
-                                 n_atoms))
+        parts.append(
+            scatter_sum(angular_terms * (spins_j[p] * spins_j[q])[:, None], centres, n_atoms)
+        )
     return torch.cat(parts, dim=-1)
 
 
@@ -139,7 +140,7 @@ class ChebyshevDescriptor(nn.Module):
         super().__init__()
         self.settings = settings
         spins = torch.zeros(119)
-        for z, spin in zip(settings.species, type_spins(len(settings.species))):
+        for z, spin in zip(settings.species, type_spins(len(settings.species)), strict=False):
             spins[z] = spin
         self.register_buffer("spin_of_element", spins)
 
@@ -148,7 +149,10 @@ class ChebyshevDescriptor(nn.Module):
         return self.settings.length
 
     def forward(
-        self, numbers: torch.Tensor, vectors: torch.Tensor, idx_i: torch.Tensor,
+        self,
+        numbers: torch.Tensor,
+        vectors: torch.Tensor,
+        idx_i: torch.Tensor,
         idx_j: torch.Tensor,
     ) -> torch.Tensor:
         spins_j = self.spin_of_element.to(vectors.dtype)[numbers[idx_j]]  # [n_pairs]
@@ -185,24 +189,26 @@ def chebyshev_descriptor_jacobian(
     n_radial, n_angular = settings.radial_order + 1, settings.angular_order + 1
     half = n_radial + n_angular
     weighted = len(settings.species) > 1
-    jacobian = torch.zeros(n_atoms * n_atoms, settings.length, 3, dtype=vectors.dtype,
-                           device=vectors.device)
+    jacobian = torch.zeros(
+        n_atoms * n_atoms, settings.length, 3, dtype=vectors.dtype, device=vectors.device
+    )
     self_index, pair_index = idx_i * n_atoms + idx_i, idx_i * n_atoms + idx_j
 
     distances = torch.linalg.vector_norm(vectors, dim=-1)
     units = vectors / distances[:, None]
     cutoff_r = settings.radial_cutoff
     x = 2.0 * distances / cutoff_r - 1.0
-    d_radial = (_cosine_cutoff_derivative(distances, cutoff_r)[:, None]
-                * chebyshev_polynomials(x, settings.radial_order)
-                + cosine_cutoff(distances, cutoff_r)[:, None]
-                * chebyshev_derivatives(x, settings.radial_order) * (2.0 / cutoff_r))
+    d_radial = _cosine_cutoff_derivative(distances, cutoff_r)[:, None] * chebyshev_polynomials(
+        x, settings.radial_order
+    ) + cosine_cutoff(distances, cutoff_r)[:, None] * chebyshev_derivatives(
+        x, settings.radial_order
+    ) * (2.0 / cutoff_r)
     radial_gradient = d_radial[:, :, None] * units[:, None, :]  # [n_pairs, N_r + 1, 3] d/dr_ij
     blocks = [(0, radial_gradient)]
     if weighted:
         blocks.append((half, radial_gradient * spins_j[:, None, None]))
     for start, gradient in blocks:
-        view = jacobian[:, start:start + n_radial]
+        view = jacobian[:, start : start + n_radial]
         view.index_add_(0, pair_index, gradient)
         view.index_add_(0, self_index, -gradient)
 
@@ -219,16 +225,18 @@ def chebyshev_descriptor_jacobian(
     dt = chebyshev_derivatives(cos_theta, settings.angular_order)
     dcos_da = b / (da * db)[:, None] - cos_theta[:, None] * a / (da**2)[:, None]  # [n_trip, 3]
     dcos_db = a / (da * db)[:, None] - cos_theta[:, None] * b / (db**2)[:, None]
-    grad_a = ((dfa * fb)[:, None, None] * t[:, :, None] * (a / da[:, None])[:, None, :]
-              + (fa * fb)[:, None, None] * dt[:, :, None] * dcos_da[:, None, :])
-    grad_b = ((fa * dfb)[:, None, None] * t[:, :, None] * (b / db[:, None])[:, None, :]
-              + (fa * fb)[:, None, None] * dt[:, :, None] * dcos_db[:, None, :])
+    grad_a = (dfa * fb)[:, None, None] * t[:, :, None] * (a / da[:, None])[:, None, :] + (fa * fb)[
+        :, None, None
+    ] * dt[:, :, None] * dcos_da[:, None, :]
+    grad_b = (fa * dfb)[:, None, None] * t[:, :, None] * (b / db[:, None])[:, None, :] + (fa * fb)[
+        :, None, None
+    ] * dt[:, :, None] * dcos_db[:, None, :]
     centre = idx_i[p]
     blocks = [(n_radial, 1.0)]
     if weighted:
         blocks.append((half + n_radial, (spins_j[p] * spins_j[q])[:, None, None]))
     for start, weight in blocks:
-        view = jacobian[:, start:start + n_angular]
+        view = jacobian[:, start : start + n_angular]
         view.index_add_(0, centre * n_atoms + idx_j[p], grad_a * weight)
         view.index_add_(0, centre * n_atoms + idx_j[q], grad_b * weight)
         view.index_add_(0, centre * n_atoms + centre, -(grad_a + grad_b) * weight)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from lightning_modules.nn import ShiftedSoftplus, scatter_softmax, scatter_sum
+from lightning_modules.models.nn import ShiftedSoftplus, scatter_softmax, scatter_sum
 
 
 class InteratomicAttention(nn.Module):

@@ -25,13 +25,11 @@ def split_indices(
         n_test = max(n_test, 1)
     n_train = n_structures - n_val - n_test
     if n_train < 1:
-        raise ValueError(
-            f"{n_structures} structures are too few for a {fractions} split; add data"
-        )
+        raise ValueError(f"{n_structures} structures are too few for a {fractions} split; add data")
     return {
         "train": np.sort(permutation[:n_train]),
-        "val": np.sort(permutation[n_train:n_train + n_val]),
-        "test": np.sort(permutation[n_train + n_val:]),
+        "val": np.sort(permutation[n_train : n_train + n_val]),
+        "test": np.sort(permutation[n_train + n_val :]),
     }
 
 

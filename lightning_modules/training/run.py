@@ -24,21 +24,23 @@ import yaml
 from ase.data import atomic_numbers, chemical_symbols
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules.pretrained import TransferError, task_from_pretrained
-from lightning_modules.registry import (
+from lightning_modules.conventions import MONITORED_METRIC
+from lightning_modules.data.splits import save_split
+from lightning_modules.errors import PesweepError
+from lightning_modules.models.registry import (
     build_model,
     check_model_config,
     model_class,
     model_parameters,
 )
-from lightning_modules.splits import save_split
-from lightning_modules.task import PotentialTask, check_training_choices
+from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.pretrained import TransferError, task_from_pretrained
+from lightning_modules.training.task import PotentialTask, check_training_choices
 
 logger = logging.getLogger(__name__)
 
 
-class ConfigError(ValueError):
+class ConfigError(PesweepError):
     """A training configuration that cannot run; the message names the key and the fix."""
 
 
@@ -186,7 +188,11 @@ class StopOnNonFinite(Callback):
     """Raise :class:`DivergenceError` as soon as the training loss is NaN or infinite."""
 
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
         batch_idx: int,
     ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
@@ -217,8 +223,11 @@ def build_datamodule(config: TrainConfig, data: Any = None) -> PotentialDataModu
 def optimization_settings(config: TrainConfig, has_forces: bool) -> dict[str, Any]:
     """The :class:`PotentialTask` keywords of a config: optimizer, loss weight, lr schedule."""
     return {
-        "optimizer": config.optimizer, "lr": config.lr, "weight_decay": config.weight_decay,
-        "alpha": config.alpha if has_forces else 0.0, "lr_patience": config.lr_patience,
+        "optimizer": config.optimizer,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "alpha": config.alpha if has_forces else 0.0,
+        "lr_patience": config.lr_patience,
         "lr_schedule": config.lr_schedule,
     }
 
@@ -229,18 +238,22 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
     A model that takes ``species`` and was given none gets the data's
     elements (by atomic number); data-dependent buffers (descriptor
     normalisation) are fitted on the training split. With ``init_from`` the
-    model starts from that checkpoint instead (:mod:`lightning_modules.pretrained`).
+    model starts from that checkpoint instead (:mod:`lightning_modules.training.pretrained`).
     """
     assert datamodule.energy_reference is not None and datamodule.data is not None
     if config.init_from:
         try:
             task = task_from_pretrained(
-                config.init_from, config.strategy, datamodule,
-                **optimization_settings(config, datamodule.has_forces))
+                config.init_from,
+                config.strategy,
+                datamodule,
+                **optimization_settings(config, datamodule.has_forces),
+            )
         except TransferError as error:
             raise ConfigError(str(error)) from error
         datamodule.attach_features(
-            task.model.precompute(datamodule.data, datamodule.structures_with_forces))
+            task.model.precompute(datamodule.data, datamodule.structures_with_forces)
+        )
         return task
     model_config = dict(config.model_config)
     if "species" in model_parameters(config.model) and not model_config.get("species"):
@@ -257,7 +270,9 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
         **optimization_settings(config, datamodule.has_forces),
     )
     supported = task.model.supported_elements()
-    missing = [z for z in datamodule.data.elements() if supported is not None and z not in supported]
+    missing = [
+        z for z in datamodule.data.elements() if supported is not None and z not in supported
+    ]
     if missing:
         raise ConfigError(
             f"the data holds atomic numbers {missing} that model {config.model!r} cannot take; "
@@ -278,11 +293,15 @@ def check_accelerator(name: str) -> None:
     if name not in ACCELERATORS:
         raise ConfigError(f"unknown accelerator {name!r}; choose one of {', '.join(ACCELERATORS)}")
     if name in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"accelerator {name!r} asked for, but torch finds no CUDA GPU on this "
-                          f"machine; use --accelerator cpu (or auto)")
+        raise ConfigError(
+            f"accelerator {name!r} asked for, but torch finds no CUDA GPU on this "
+            f"machine; use --accelerator cpu (or auto)"
+        )
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("accelerator 'mps' asked for, but this machine has no Apple GPU; use "
-                          "--accelerator cpu (or auto)")
+        raise ConfigError(
+            "accelerator 'mps' asked for, but this machine has no Apple GPU; use "
+            "--accelerator cpu (or auto)"
+        )
 
 
 def train(
@@ -318,14 +337,18 @@ def train(
     (output_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     (output_dir / "audit.json").write_text(json.dumps(datamodule.audit.as_dict(), indent=1))
     checkpoint = ModelCheckpoint(
-        dirpath=output_dir, filename="best", monitor="val_energy_mae", mode="min",
-        save_top_k=1, enable_version_counter=False,
+        dirpath=output_dir,
+        filename="best",
+        monitor=MONITORED_METRIC,
+        mode="min",
+        save_top_k=1,
+        enable_version_counter=False,
     )
     history = EpochHistory()
     all_callbacks: list[Callback] = [checkpoint, history, StopOnNonFinite(), *callbacks]
     if config.early_stopping_patience > 0:
         all_callbacks.append(
-            EarlyStopping(monitor="val_energy_mae", patience=config.early_stopping_patience)
+            EarlyStopping(monitor=MONITORED_METRIC, patience=config.early_stopping_patience)
         )
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
@@ -347,7 +370,7 @@ def train(
     if not best_path:
         raise DivergenceError("no validation epoch finished; nothing to test")
     test_metrics = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
-    best_epoch = min(history.epochs, key=lambda e: e.get("val_energy_mae", math.inf))
+    best_epoch = min(history.epochs, key=lambda e: e.get(MONITORED_METRIC, math.inf))
     return TrainResult(
         checkpoint_path=best_path,
         output_dir=str(output_dir),

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from ase.data import atomic_numbers
 
-from lightning_modules.data import AtomsData, DataError, concatenate, energy_unit_factor
+from lightning_modules.data.atoms import AtomsData, DataError, concatenate, energy_unit_factor
 
 _ENERGY = re.compile(r"#\s*total\s+energy\s*=\s*([-+0-9.eEdD]+)\s*(\S*)", re.IGNORECASE)
 
@@ -50,8 +50,9 @@ def parse_xsf(text: str, origin: str) -> dict[str, np.ndarray | float | bool]:
     if energy is None:
         raise DataError(f"{origin}: no '# total energy = X eV' line; ænet XSF files need one")
     # (line number, text) of the lines that are not comments
-    content = [(n, line) for n, line in enumerate(lines, start=1)
-               if line and not line.startswith("#")]
+    content = [
+        (n, line) for n, line in enumerate(lines, start=1) if line and not line.startswith("#")
+    ]
     keywords = [line.split()[0].upper() for _, line in content]
     periodic = "CRYSTAL" in keywords
     cell = np.zeros((3, 3))
@@ -59,11 +60,12 @@ def parse_xsf(text: str, origin: str) -> dict[str, np.ndarray | float | bool]:
         if "PRIMVEC" not in keywords:
             raise DataError(f"{origin}: CRYSTAL without PRIMVEC (the cell)")
         start = keywords.index("PRIMVEC") + 1
-        rows = content[start:start + 3]
+        rows = content[start : start + 3]
         if len(rows) < 3:
             raise DataError(f"{origin}: PRIMVEC needs three lattice vectors")
-        cell = np.array([_floats(line.split()[:3], origin, n, "lattice vector")
-                         for n, line in rows])
+        cell = np.array(
+            [_floats(line.split()[:3], origin, n, "lattice vector") for n, line in rows]
+        )
         if "PRIMCOORD" not in keywords:
             raise DataError(f"{origin}: CRYSTAL without PRIMCOORD (the atoms)")
         header = keywords.index("PRIMCOORD") + 1
@@ -71,7 +73,7 @@ def parse_xsf(text: str, origin: str) -> dict[str, np.ndarray | float | bool]:
             n_atoms = int(content[header][1].split()[0])
         except (IndexError, ValueError) as error:
             raise DataError(f"{origin}: PRIMCOORD must be followed by 'N 1'") from error
-        atom_lines = content[header + 1:header + 1 + n_atoms]
+        atom_lines = content[header + 1 : header + 1 + n_atoms]
     elif "ATOMS" in keywords:
         start = keywords.index("ATOMS") + 1
         atom_lines = [(n, line) for n, line in content[start:] if line.split()[0][0].isalpha()]
@@ -89,8 +91,9 @@ def parse_xsf(text: str, origin: str) -> dict[str, np.ndarray | float | bool]:
         elif symbol in atomic_numbers:
             numbers.append(atomic_numbers[symbol])
         else:
-            raise DataError(f"{origin}, line {line_number}: atom {row + 1} has unknown element "
-                            f"{symbol!r}")
+            raise DataError(
+                f"{origin}, line {line_number}: atom {row + 1} has unknown element {symbol!r}"
+            )
         if len(fields) < 7:
             raise DataError(
                 f"{origin}, line {line_number}: atom {row + 1} has {len(fields) - 1} columns; "
@@ -98,8 +101,14 @@ def parse_xsf(text: str, origin: str) -> dict[str, np.ndarray | float | bool]:
             )
         positions.append(_floats(fields[1:4], origin, line_number, f"atom {row + 1}'s position"))
         forces.append(_floats(fields[4:7], origin, line_number, f"atom {row + 1}'s force"))
-    return {"energy": energy, "numbers": np.array(numbers), "positions": np.array(positions),
-            "forces": np.array(forces), "cell": cell, "periodic": periodic}
+    return {
+        "energy": energy,
+        "numbers": np.array(numbers),
+        "positions": np.array(positions),
+        "forces": np.array(forces),
+        "cell": cell,
+        "periodic": periodic,
+    }
 
 
 def _texts(path: Path) -> Iterator[tuple[str, str]]:
@@ -111,8 +120,10 @@ def _texts(path: Path) -> Iterator[tuple[str, str]]:
             yield str(file), file.read_text()
     elif path.name.endswith((".tar.gz", ".tgz", ".tar")):
         with tarfile.open(path) as archive:
-            members = sorted((m for m in archive.getmembers()
-                              if m.isfile() and m.name.endswith(".xsf")), key=lambda m: m.name)
+            members = sorted(
+                (m for m in archive.getmembers() if m.isfile() and m.name.endswith(".xsf")),
+                key=lambda m: m.name,
+            )
             if not members:
                 raise DataError(f"{path}: the archive holds no .xsf files")
             for member in members:
@@ -133,21 +144,24 @@ def read_xsf(path: str | Path, energy_unit: str = "ev") -> AtomsData:
         numbers = frame["numbers"]
         assert isinstance(numbers, np.ndarray)
         n = len(numbers)
-        parts.append(AtomsData(
-            numbers=numbers.astype(np.int64),
-            positions=np.asarray(frame["positions"], dtype=np.float64),
-            n_atoms=np.array([n], dtype=np.int64),
-            energy=np.array([float(frame["energy"]) * factor]),  # type: ignore[arg-type]
-            forces=np.asarray(frame["forces"], dtype=np.float64) * factor,
-            has_forces=np.array([True]),
-            cell=np.asarray(frame["cell"], dtype=np.float64)[None],
-            pbc=np.full((1, 3), bool(frame["periodic"])),
-            source=np.zeros(1, dtype=np.int64),
-            sources=(str(path),),
-        ))
+        parts.append(
+            AtomsData(
+                numbers=numbers.astype(np.int64),
+                positions=np.asarray(frame["positions"], dtype=np.float64),
+                n_atoms=np.array([n], dtype=np.int64),
+                energy=np.array([float(frame["energy"]) * factor]),  # type: ignore[arg-type]
+                forces=np.asarray(frame["forces"], dtype=np.float64) * factor,
+                has_forces=np.array([True]),
+                cell=np.asarray(frame["cell"], dtype=np.float64)[None],
+                pbc=np.full((1, 3), bool(frame["periodic"])),
+                source=np.zeros(1, dtype=np.int64),
+                sources=(str(path),),
+            )
+        )
     data = concatenate(parts)
-    return AtomsData(**{**data.__dict__, "source": np.zeros(len(data), dtype=np.int64),
-                        "sources": (str(path),)})
+    return AtomsData(
+        **{**data.__dict__, "source": np.zeros(len(data), dtype=np.int64), "sources": (str(path),)}
+    )
 
 
 def is_xsf_source(path: Path) -> bool:

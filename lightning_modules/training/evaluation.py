@@ -10,8 +10,8 @@ from torch.utils.data import DataLoader
 
 from lightning_modules import keys
 from lightning_modules.data import AtomsData
-from lightning_modules.datamodule import PotentialDataModule
-from lightning_modules.task import PotentialTask
+from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.task import PotentialTask
 
 
 def split_loader(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lightning_modules.data import AtomsData
+from lightning_modules.data.atoms import AtomsData
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,7 @@ def composition_matrix(data: AtomsData, elements: list[int]) -> np.ndarray:
     return counts
 
 
-def fit_energy_reference(
-    data: AtomsData, given: dict[int, float] | None = None
-) -> EnergyReference:
+def fit_energy_reference(data: AtomsData, given: dict[int, float] | None = None) -> EnergyReference:
     """Least-squares element energies on ``data`` (the training split) and residual statistics.
 
     With a single composition the system is rank-deficient; the minimum-norm
@@ -83,9 +81,12 @@ def fit_energy_reference(
         counts = composition_matrix(data, free)
         solution, *_ = np.linalg.lstsq(counts, data.energy - fixed_energy, rcond=None)
     reference = EnergyReference(
-        element_energy={**{z: float(e) for z, e in zip(free, solution)},
-                        **{z: float(e) for z, e in given.items() if z in elements}},
-        shift=0.0, scale=1.0,
+        element_energy={
+            **{z: float(e) for z, e in zip(free, solution, strict=False)},
+            **{z: float(e) for z, e in given.items() if z in elements},
+        },
+        shift=0.0,
+        scale=1.0,
     )
     residual_per_atom = (data.energy - reference.reference_energy(data)) / data.n_atoms
     scale = float(residual_per_atom.std())

@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_numbers, chemical_symbols
 
-from lightning_modules.data import AtomsData, DataError
+from lightning_modules.data.atoms import AtomsData, DataError
 
 MODES = ("any", "all", "only")
 
@@ -33,8 +33,11 @@ def select_by_elements(data: AtomsData, elements: Sequence[str], mode: str = "an
     chosen = []
     for k in range(len(data)):
         present = set(np.unique(data.numbers[data.atoms_of(k)]).tolist())
-        if (mode == "any" and present & wanted) or (mode == "all" and wanted <= present) or (
-                mode == "only" and present <= wanted):
+        if (
+            (mode == "any" and present & wanted)
+            or (mode == "all" and wanted <= present)
+            or (mode == "only" and present <= wanted)
+        ):
             chosen.append(k)
     return np.asarray(chosen, dtype=np.int64)
 
@@ -48,8 +51,9 @@ def count_by_element(data: AtomsData) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: atomic_numbers[item[0]]))
 
 
-def random_subset(data: AtomsData, n: int, seed: int = 0, stratify_energy: bool = False,
-                  bins: int = 10) -> np.ndarray:
+def random_subset(
+    data: AtomsData, n: int, seed: int = 0, stratify_energy: bool = False, bins: int = 10
+) -> np.ndarray:
     """``n`` random structure indices; stratified by energy per atom in ``bins`` quantile bins."""
     if not 0 < n <= len(data):
         raise DataError(f"cannot draw {n} of {len(data)} structures")
@@ -75,8 +79,12 @@ def write_extxyz(data: AtomsData, path: str | Path) -> Path:
     frames = []
     for k in range(len(data)):
         atoms_slice = data.atoms_of(k)
-        atoms = Atoms(numbers=data.numbers[atoms_slice], positions=data.positions[atoms_slice],
-                      cell=data.cell[k], pbc=data.pbc[k])
+        atoms = Atoms(
+            numbers=data.numbers[atoms_slice],
+            positions=data.positions[atoms_slice],
+            cell=data.cell[k],
+            pbc=data.pbc[k],
+        )
         results = {"energy": float(data.energy[k])}
         if data.has_forces[k]:
             results["forces"] = data.forces[atoms_slice]

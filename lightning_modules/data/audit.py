@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lightning_modules.data import AtomsData
+from lightning_modules.data.atoms import AtomsData
 
 DEFAULT_BOUND_EV_PER_ATOM = 5.0
 DEFAULT_MAD_THRESHOLD = 3.5

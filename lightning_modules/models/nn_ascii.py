@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lightning_modules.aenet import AenetPotential
+from lightning_modules.errors import PesweepError
+from lightning_modules.models.aenet import AenetPotential
 
 ACTIVATION_CODES = {nn.Identity: 0, nn.Tanh: 1, nn.Sigmoid: 2}
 NSFPARAM = 4  # ænet's parameters per basis function
@@ -43,7 +44,7 @@ NENV_MAX = 2  # ænet's sfenv rows
 DEFAULT_RC_MIN = 0.5  # Angstrom; sizes ænet's neighbour lists, does not enter the descriptor
 
 
-class ExportError(ValueError):
+class ExportError(PesweepError):
     """A model that ænet's file format cannot hold."""
 
 
@@ -71,9 +72,11 @@ class NnAscii:
     def layer_matrices(self) -> list[np.ndarray]:
         """[W | b] of every layer, shape (nnodes(l+1), nnodes(l) + 1)."""
         matrices, start = [], 0
-        for n_in, n_out in zip(self.nnodes[:-1], self.nnodes[1:]):
+        for n_in, n_out in zip(self.nnodes[:-1], self.nnodes[1:], strict=False):
             size = (n_in + 1) * n_out
-            matrices.append(self.weights[start:start + size].reshape((n_out, n_in + 1), order="F"))
+            matrices.append(
+                self.weights[start : start + size].reshape((n_out, n_in + 1), order="F")
+            )
             start += size
         return matrices
 
@@ -91,43 +94,59 @@ def _layers(network: nn.Sequential) -> tuple[list[nn.Linear], list[int]]:
         if code is None:
             raise ExportError(
                 f"activation {type(module).__name__} has no ænet code; ænet files hold tanh, "
-                f"sigmoid and linear networks: train with activation tanh, sigmoid or linear")
+                f"sigmoid and linear networks: train with activation tanh, sigmoid or linear"
+            )
         codes.append(code)
     return linears, codes + [0]  # the output layer is linear
 
 
 def _format_block(values: Sequence[float] | np.ndarray, per_line: int = 4) -> str:
     numbers = [f"{float(v): .17E}" for v in values]
-    return "\n".join(" ".join(numbers[i:i + per_line])
-                     for i in range(0, len(numbers), per_line)) + "\n"
+    return (
+        "\n".join(" ".join(numbers[i : i + per_line]) for i in range(0, len(numbers), per_line))
+        + "\n"
+    )
 
 
 def _format_ints(values: Sequence[int], per_line: int = 8) -> str:
-    return "\n".join(" ".join(f"{int(v):d}" for v in values[i:i + per_line])
-                     for i in range(0, len(values), per_line)) + "\n"
+    return (
+        "\n".join(
+            " ".join(f"{int(v):d}" for v in values[i : i + per_line])
+            for i in range(0, len(values), per_line)
+        )
+        + "\n"
+    )
 
 
 def nn_ascii_text(
-    model: AenetPotential, element: str, rc_min: float = DEFAULT_RC_MIN,
+    model: AenetPotential,
+    element: str,
+    rc_min: float = DEFAULT_RC_MIN,
     description: str = "pesweep-export",
 ) -> str:
     """The ``.nn.ascii`` text of ``element``'s network of ``model``."""
     if "/" in description or "," in description or " " in description:
-        raise ExportError("the description must be one word without '/' or ',' (Fortran "
-                          "list-directed reads stop there)")
+        raise ExportError(
+            "the description must be one word without '/' or ',' (Fortran "
+            "list-directed reads stop there)"
+        )
     symbols = model.species_symbols
     if element not in symbols:
         raise ExportError(f"the model has no network for {element!r}; it has {symbols}")
     index = symbols.index(element)
     linears, codes = _layers(model.networks[index])
     nnodes = [linears[0].in_features] + [layer.out_features for layer in linears]
-    weights = np.concatenate([
-        torch.cat([layer.weight.detach().double(), layer.bias.detach().double()[:, None]], 1)
-        .cpu().numpy().flatten(order="F")
-        for layer in linears
-    ])
+    weights = np.concatenate(
+        [
+            torch.cat([layer.weight.detach().double(), layer.bias.detach().double()[:, None]], 1)
+            .cpu()
+            .numpy()
+            .flatten(order="F")
+            for layer in linears
+        ]
+    )
     iw, iv = [0], [0]
-    for n_in, n_out in zip(nnodes[:-1], nnodes[1:]):
+    for n_in, n_out in zip(nnodes[:-1], nnodes[1:], strict=False):
         iw.append(iw[-1] + (n_in + 1) * n_out)
         iv.append(iv[-1] + n_in + 1)
     nvalues = iv[-1] + nnodes[-1]
@@ -135,8 +154,12 @@ def nn_ascii_text(
     settings = model.settings
     nsf = settings.length
     sfparam = np.zeros((nsf, NSFPARAM))
-    sfparam[0] = (settings.radial_cutoff, settings.radial_order, settings.angular_cutoff,
-                  settings.angular_order)
+    sfparam[0] = (
+        settings.radial_cutoff,
+        settings.radial_order,
+        settings.angular_cutoff,
+        settings.angular_order,
+    )
     avg = model.feature_shift[index].detach().double().cpu().numpy()
     inverse_std = model.feature_scale[index].detach().double().cpu().numpy()
     std = np.divide(1.0, inverse_std, out=np.zeros_like(inverse_std), where=inverse_std > 0)
@@ -148,29 +171,41 @@ def nn_ascii_text(
         raise ExportError(f"the model's energy scale is {energy_scale}; ænet needs a positive one")
     energies = [reference.element_energy.get(z, 0.0) for z in settings.species]
 
-    return "".join([
-        f"{len(nnodes)}\n{max(nnodes)}\n{iw[-1]}\n{nvalues}\n",
-        _format_ints(nnodes), _format_ints(codes), _format_ints(iw), _format_ints(iv),
-        _format_block(weights),
-        f"{description}\n{element}\n{len(symbols)}\n{' '.join(symbols)}\n",
-        _format_block([rc_min]), _format_block([settings.cutoff]),
-        f"Chebyshev\n{nsf}\n{NSFPARAM}\n",
-        _format_ints([0] * nsf),
-        _format_block(sfparam.flatten()),  # sfparam(i, j), i fastest
-        _format_ints([0] * (NENV_MAX * nsf)),
-        "0\n",  # neval
-        _format_block(avg - std), _format_block(avg + std), _format_block(avg),
-        _format_block(cov),
-        f"{description}\nT\n",
-        _format_block([1.0 / energy_scale]), _format_block([reference.shift]),
-        f"{len(symbols)}\n{' '.join(symbols)}\n",
-        _format_block(energies),
-        "0\n0\n", _format_block([0.0, 0.0, 0.0]),
-    ])
+    return "".join(
+        [
+            f"{len(nnodes)}\n{max(nnodes)}\n{iw[-1]}\n{nvalues}\n",
+            _format_ints(nnodes),
+            _format_ints(codes),
+            _format_ints(iw),
+            _format_ints(iv),
+            _format_block(weights),
+            f"{description}\n{element}\n{len(symbols)}\n{' '.join(symbols)}\n",
+            _format_block([rc_min]),
+            _format_block([settings.cutoff]),
+            f"Chebyshev\n{nsf}\n{NSFPARAM}\n",
+            _format_ints([0] * nsf),
+            _format_block(sfparam.flatten()),  # sfparam(i, j), i fastest
+            _format_ints([0] * (NENV_MAX * nsf)),
+            "0\n",  # neval
+            _format_block(avg - std),
+            _format_block(avg + std),
+            _format_block(avg),
+            _format_block(cov),
+            f"{description}\nT\n",
+            _format_block([1.0 / energy_scale]),
+            _format_block([reference.shift]),
+            f"{len(symbols)}\n{' '.join(symbols)}\n",
+            _format_block(energies),
+            "0\n0\n",
+            _format_block([0.0, 0.0, 0.0]),
+        ]
+    )
 
 
 def export_nn_ascii(
-    model: AenetPotential, directory: str | Path, rc_min: float = DEFAULT_RC_MIN,
+    model: AenetPotential,
+    directory: str | Path,
+    rc_min: float = DEFAULT_RC_MIN,
     suffix: str = ".nn.ascii",
 ) -> list[Path]:
     """Write ``<element><suffix>`` for every element of ``model`` into ``directory``."""
@@ -198,8 +233,10 @@ class _Tokens:
         tokens: list[str] = []
         while len(tokens) < count:
             if self.line >= len(self.lines):
-                raise ValueError(f"{self.path}: ends early (wanted {count} values at line "
-                                 f"{self.line + 1}); is it an .nn.ascii file?")
+                raise ValueError(
+                    f"{self.path}: ends early (wanted {count} values at line "
+                    f"{self.line + 1}); is it an .nn.ascii file?"
+                )
             tokens += self.lines[self.line].split()
             self.line += 1
         return tokens[:count]
@@ -211,7 +248,7 @@ class _Tokens:
         return np.array([float(t.replace("d", "e").replace("D", "E")) for t in self.read(count)])
 
     def rest(self) -> Iterator[str]:
-        return (line for line in self.lines[self.line:] if line.strip())
+        return (line for line in self.lines[self.line :] if line.strip())
 
 
 def read_nn_ascii(path: str | Path) -> NnAscii:
@@ -222,11 +259,17 @@ def read_nn_ascii(path: str | Path) -> NnAscii:
     activations = tuple(tokens.ints(nlayers - 1))
     iw, iv = tokens.ints(nlayers), tokens.ints(nlayers)
     weights = tokens.floats(wsize)
-    expected_w = sum((a + 1) * b for a, b in zip(nnodes[:-1], nnodes[1:]))
-    if (max(nnodes) != nnodes_max or iw[-1] != wsize or wsize != expected_w
-            or nvalues != iv[-1] + nnodes[-1]):
-        raise ValueError(f"{path}: inconsistent network sizes (nnodes {nnodes}, Wsize {wsize}, "
-                         f"iw {iw}, iv {iv}, nvalues {nvalues})")
+    expected_w = sum((a + 1) * b for a, b in zip(nnodes[:-1], nnodes[1:], strict=False))
+    if (
+        max(nnodes) != nnodes_max
+        or iw[-1] != wsize
+        or wsize != expected_w
+        or nvalues != iv[-1] + nnodes[-1]
+    ):
+        raise ValueError(
+            f"{path}: inconsistent network sizes (nnodes {nnodes}, Wsize {wsize}, "
+            f"iw {iw}, iv {iv}, nvalues {nvalues})"
+        )
     tokens.read(1)  # description
     element = tokens.read(1)[0]
     nenv = tokens.ints(1)[0]
@@ -250,9 +293,24 @@ def read_nn_ascii(path: str | Path) -> NnAscii:
     tokens.ints(1), tokens.ints(1), tokens.floats(3)  # atoms, structures, E_min/max/avg
     if next(tokens.rest(), None) is not None:
         raise ValueError(f"{path}: unexpected text after the training-set block")
-    return NnAscii(nnodes, activations, weights, element, env_types, float(rc_min),
-                   float(rc_max), sfparam, sfval_min, sfval_max, sfval_avg, sfval_cov,
-                   float(scale), float(shift), type_names, type_energies)
+    return NnAscii(
+        nnodes,
+        activations,
+        weights,
+        element,
+        env_types,
+        float(rc_min),
+        float(rc_max),
+        sfparam,
+        sfval_min,
+        sfval_max,
+        sfval_avg,
+        sfval_cov,
+        float(scale),
+        float(shift),
+        type_names,
+        type_energies,
+    )
 
 
 def _activate(code: int, values: np.ndarray) -> np.ndarray:
@@ -271,7 +329,7 @@ def atomic_energy(potential: NnAscii, descriptor: np.ndarray) -> np.ndarray:
     spread = np.sqrt(np.maximum(potential.sfval_cov - shift * shift, 0.0))
     scale = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 1e-10)
     values = (np.asarray(descriptor, dtype=np.float64) - shift) * scale
-    for matrix, code in zip(potential.layer_matrices(), potential.activations):
+    for matrix, code in zip(potential.layer_matrices(), potential.activations, strict=False):
         with_bias = np.concatenate([values, np.ones((values.shape[0], 1))], axis=1)
         values = _activate(code, with_bias @ matrix.T)
     return values[:, 0] / potential.scale + potential.shift + potential.e_atom

@@ -1,7 +1,7 @@
 """SchNet (Schütt et al. 2018) with the SchNet_IIA improvements as switches.
 
 * ``attention: true`` adds the interatomic-interaction attention block
-  (:mod:`lightning_modules.attention`) to every interaction:
+  (:mod:`lightning_modules.models.attention`) to every interaction:
   x_i' = x_i + conv_i + v_i;
 * ``activation: smu`` replaces shifted softplus by the smooth maximum unit.
 
@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from lightning_modules import keys
-from lightning_modules.attention import InteratomicAttention
-from lightning_modules.nn import CosineCutoff, GaussianRBF, build_activation, scatter_sum
-from lightning_modules.potential import Potential
+from lightning_modules.models.attention import InteratomicAttention
+from lightning_modules.models.nn import CosineCutoff, GaussianRBF, build_activation, scatter_sum
+from lightning_modules.models.potential import Potential
 
 
 class SchNetInteraction(nn.Module):
@@ -122,9 +122,7 @@ class SchNet(Potential):
             "head": list(readout[-1].parameters()),
         }
 
-    def atomic_outputs(
-        self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
-    ) -> torch.Tensor:
+    def atomic_outputs(self, batch: dict[str, torch.Tensor], vectors: torch.Tensor) -> torch.Tensor:
         idx_i, idx_j = batch[keys.IDX_I], batch[keys.IDX_J]
         # pair order contract (keys.py): the second half of the pairs reverses the first,
         # so distance-only terms are computed once per unordered pair and repeated
@@ -134,7 +132,7 @@ class SchNet(Potential):
         cutoff_weights = self.cutoff_function(distances).repeat(2)  # [n_pairs]
         x = self.embedding(batch[keys.Z])  # [n_atoms, n_atom_basis]
         attentions = list(self.attentions) or [None] * len(self.interactions)
-        for interaction, attention in zip(self.interactions, attentions):
+        for interaction, attention in zip(self.interactions, attentions, strict=False):
             update = interaction(x, expanded, cutoff_weights, idx_i, idx_j)
             if attention is not None:
                 update = update + attention(x, idx_i, idx_j, cutoff_weights)

@@ -1,6 +1,6 @@
 """Starting a training from a pretrained checkpoint: weights, refitted references, frozen parts.
 
-Used when a :class:`~lightning_modules.training.TrainConfig` has ``init_from``
+Used when a :class:`~lightning_modules.training.run.TrainConfig` has ``init_from``
 (a local checkpoint file). The architecture comes from the checkpoint; the
 element reference energies are refitted on the new training split while the
 energy scale (and, for ænet, the descriptor normalisation) stay those of
@@ -16,8 +16,9 @@ from typing import Any
 from ase.data import chemical_symbols
 
 from lightning_modules.data import DataWarning
-from lightning_modules.references import EnergyReference
-from lightning_modules.task import PotentialTask, load_task
+from lightning_modules.data.references import EnergyReference
+from lightning_modules.errors import PesweepError
+from lightning_modules.training.task import PotentialTask, load_task
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 }
 
 
-class TransferError(ValueError):
+class TransferError(PesweepError):
     """A checkpoint that cannot start this training; the message names the mismatch."""
 
 
@@ -39,8 +40,10 @@ def freeze(model: Any, strategy: str) -> list[str]:
         raise TransferError(f"unknown strategy {strategy!r}; choose {', '.join(STRATEGIES)}")
     groups = model.parameter_groups()
     if strategy == "freeze-embedding" and "embedding" not in groups:
-        raise TransferError(f"{type(model).__name__} has no embedding to freeze; use "
-                            f"freeze-representation or head-only")
+        raise TransferError(
+            f"{type(model).__name__} has no embedding to freeze; use "
+            f"freeze-representation or head-only"
+        )
     frozen = [name for name in STRATEGIES[strategy] if name in groups]
     for name in frozen:
         for parameter in groups[name]:
@@ -53,8 +56,10 @@ def load_pretrained(path: str) -> PotentialTask:
     try:
         return load_task(path)
     except Exception as error:  # torch/Lightning raise many kinds for a file that is no checkpoint
-        raise TransferError(f"{path} is not a pesweep checkpoint ({type(error).__name__}); "
-                            f"pass a best.ckpt or a registered model") from error
+        raise TransferError(
+            f"{path} is not a pesweep checkpoint ({type(error).__name__}); "
+            f"pass a best.ckpt or a registered model"
+        ) from error
 
 
 def task_from_pretrained(
@@ -69,16 +74,23 @@ def task_from_pretrained(
     supported = pretrained.model.supported_elements()
     if supported is not None and elements - supported:
         missing = [chemical_symbols[z] for z in sorted(elements - supported)]
-        raise TransferError(f"the data hold elements {missing} that the pretrained "
-                            f"{pretrained.hparams['model_name']} cannot take")
+        raise TransferError(
+            f"the data hold elements {missing} that the pretrained "
+            f"{pretrained.hparams['model_name']} cannot take"
+        )
     new = sorted(elements - set(pretrained.model.energy_reference().element_energy))
     if new:
-        warnings.warn(f"elements {[chemical_symbols[z] for z in new]} were absent from the "
-                      f"pretraining data: their embedding rows start untrained", DataWarning,
-                      stacklevel=2)
-    task = PotentialTask(model_name=pretrained.hparams["model_name"],
-                         model_config=dict(pretrained.hparams["model_config"]),
-                         **training)
+        warnings.warn(
+            f"elements {[chemical_symbols[z] for z in new]} were absent from the "
+            f"pretraining data: their embedding rows start untrained",
+            DataWarning,
+            stacklevel=2,
+        )
+    task = PotentialTask(
+        model_name=pretrained.hparams["model_name"],
+        model_config=dict(pretrained.hparams["model_config"]),
+        **training,
+    )
     task.model.load_state_dict(pretrained.model.state_dict())
     refit = datamodule.energy_reference
     scale = pretrained.model.energy_reference().scale

@@ -18,8 +18,8 @@ import torch
 
 from lightning_modules import keys
 from lightning_modules.data import AtomsData
-from lightning_modules.feature_cache import FeatureCache, batch_features
-from lightning_modules.neighbors import make_calculator, neighbor_list, symmetric_pairs
+from lightning_modules.geometry.feature_cache import FeatureCache, batch_features
+from lightning_modules.geometry.neighbors import make_calculator, neighbor_list, symmetric_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
     i_parts, j_parts, shift_parts, counts = [], [], [], []
     atom_offsets = data.atom_offsets
     for k in range(len(data)):
-        positions = data.positions[atom_offsets[k]:atom_offsets[k + 1]]
+        positions = data.positions[atom_offsets[k] : atom_offsets[k + 1]]
         periodic = data.is_periodic(k)
         pairs = neighbor_list(
             positions,
@@ -129,12 +129,14 @@ class BatchCollator:
         batch_atom_start = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
         if self.features is None:
             pairs = self.pairs
-            pair_index = np.concatenate([np.arange(pairs.offsets[k], pairs.offsets[k + 1])
-                                         for k in indices])
+            pair_index = np.concatenate(
+                [np.arange(pairs.offsets[k], pairs.offsets[k + 1]) for k in indices]
+            )
             pair_counts = pairs.offsets[indices + 1] - pairs.offsets[indices]
             pair_start = np.repeat(batch_atom_start, pair_counts)
             idx_i, idx_j, shifts = symmetric_pairs(
-                pairs.i[pair_index] + pair_start, pairs.j[pair_index] + pair_start,
+                pairs.i[pair_index] + pair_start,
+                pairs.j[pair_index] + pair_start,
                 pairs.shifts[pair_index],
             )
         else:  # cached descriptors replace the pairs
@@ -170,8 +172,9 @@ def atoms_to_batch(
 ) -> dict[str, torch.Tensor]:
     """A one-structure batch (no labels) from atomic numbers and positions (Angstrom)."""
     periodic = pbc is not None and bool(np.any(pbc))
-    pairs = neighbor_list(positions, cutoff, cell if periodic else None, pbc if periodic else None,
-                          full=False)
+    pairs = neighbor_list(
+        positions, cutoff, cell if periodic else None, pbc if periodic else None, full=False
+    )
     half_shifts = pairs.shifts @ np.asarray(cell) if periodic else np.zeros((len(pairs.i), 3))
     idx_i, idx_j, shifts = symmetric_pairs(pairs.i, pairs.j, half_shifts)
     n = len(numbers)

@@ -2,7 +2,7 @@
 
     E = sum_i (scale * NN_{Z_i}(normalise(G_i)) + shift) + sum_i E_ref(Z_i)
 
-The descriptor G_i (:mod:`lightning_modules.descriptors`) is normalised per
+The descriptor G_i (:mod:`lightning_modules.models.descriptors`) is normalised per
 element as ænet does: shift by the mean and scale by the inverse standard
 deviation of each component over the training split (zero variance: scale
 0), fitted by :meth:`AenetPotential.fit_to_data` and stored as buffers (so in
@@ -23,10 +23,10 @@ from torch import nn
 
 from lightning_modules import keys
 from lightning_modules.data import AtomsData
-from lightning_modules.descriptors import ChebyshevDescriptor, ChebyshevSettings
-from lightning_modules.feature_cache import FeatureCache, cached_features
-from lightning_modules.nn import build_activation
-from lightning_modules.potential import Potential
+from lightning_modules.geometry.feature_cache import FeatureCache, cached_features
+from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
+from lightning_modules.models.nn import build_activation
+from lightning_modules.models.potential import Potential
 
 
 def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Sequential:
@@ -64,8 +64,11 @@ class AenetPotential(Potential):
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"species {list(species)} contains duplicates")
         self.settings = ChebyshevSettings(
-            species=numbers, radial_order=int(radial_order), radial_cutoff=float(radial_cutoff),
-            angular_order=int(angular_order), angular_cutoff=float(angular_cutoff),
+            species=numbers,
+            radial_order=int(radial_order),
+            radial_cutoff=float(radial_cutoff),
+            angular_order=int(angular_order),
+            angular_cutoff=float(angular_cutoff),
         )
         self.cutoff = self.settings.cutoff
         self.descriptor = ChebyshevDescriptor(self.settings)
@@ -83,8 +86,10 @@ class AenetPotential(Potential):
     @classmethod
     def cutoff_from_config(cls, config: dict[str, Any]) -> float:
         defaults = inspect.signature(cls.__init__).parameters
-        return max(float(config.get(name, defaults[name].default))
-                   for name in ("radial_cutoff", "angular_cutoff"))
+        return max(
+            float(config.get(name, defaults[name].default))
+            for name in ("radial_cutoff", "angular_cutoff")
+        )
 
     @property
     def species_symbols(self) -> list[str]:
@@ -95,8 +100,12 @@ class AenetPotential(Potential):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
-            "representation": [p for network in self.networks for layer in list(network)[:-1]
-                               for p in layer.parameters()],
+            "representation": [
+                p
+                for network in self.networks
+                for layer in list(network)[:-1]
+                for p in layer.parameters()
+            ],
             "head": [p for network in self.networks for p in network[-1].parameters()],
         }
 
@@ -120,8 +129,10 @@ class AenetPotential(Potential):
         length = features.shape[1]
         changes, rows = [], []
         jacobians = batch[keys.JACOBIAN]  # one [n * length, n * 3] matrix per structure
-        for (start, n), jacobian in zip(batch[keys.JACOBIAN_BLOCKS].tolist(), jacobians):
-            moved = displacement[start:start + n].reshape(n * 3)
+        for (start, n), jacobian in zip(
+            batch[keys.JACOBIAN_BLOCKS].tolist(), jacobians, strict=False
+        ):
+            moved = displacement[start : start + n].reshape(n * 3)
             changes.append((jacobian @ moved).view(n, length))  # one matvec per structure
             rows.append(torch.arange(start, start + n, device=features.device))
         return features.index_add(0, torch.cat(rows), torch.cat(changes))
@@ -134,8 +145,9 @@ class AenetPotential(Potential):
         counts = torch.zeros(len(self.networks), dtype=torch.float64)
         for batch in batches:
             positions = batch[keys.R]
-            vectors = (positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]]
-                       + batch[keys.PAIR_SHIFT])
+            vectors = (
+                positions[batch[keys.IDX_J]] - positions[batch[keys.IDX_I]] + batch[keys.PAIR_SHIFT]
+            )
             features = self.descriptors(batch, vectors).double()
             species = self.species_index[batch[keys.Z]]
             for index in range(len(self.networks)):
@@ -150,9 +162,7 @@ class AenetPotential(Potential):
         self.feature_shift.copy_(mean.to(self.feature_shift.dtype))
         self.feature_scale.copy_(scale.to(self.feature_scale.dtype))
 
-    def atomic_outputs(
-        self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
-    ) -> torch.Tensor:
+    def atomic_outputs(self, batch: dict[str, torch.Tensor], vectors: torch.Tensor) -> torch.Tensor:
         features = self.descriptors(batch, vectors)  # [n_atoms, length]
         species = self.species_index[batch[keys.Z]]  # [n_atoms]
         normalised = (features - self.feature_shift[species]) * self.feature_scale[species]

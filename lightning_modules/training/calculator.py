@@ -26,18 +26,16 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from lightning_modules import keys
-from lightning_modules.batching import atoms_to_batch
-from lightning_modules.potential import Potential
+from lightning_modules.conventions import DEFAULT_TRACKING_URI, TRACKING_ENV
+from lightning_modules.errors import CheckpointNotFound
+from lightning_modules.geometry.batching import atoms_to_batch
+from lightning_modules.models.potential import Potential
 from lightning_modules.store_uris import mask_url, sqlite_path
-from lightning_modules.task import load_task
+from lightning_modules.training.task import load_task
 
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-TRACKING_ENV = "MLFLOW_TRACKING_URI"
-LOCAL_TRACKING = "sqlite:///mlflow.db"
 
 
 def existing_tracking_uri(tracking_uri: str | None) -> str:
@@ -45,10 +43,10 @@ def existing_tracking_uri(tracking_uri: str | None) -> str:
 
     A look-up must not leave an empty SQLite store behind where there was none.
     """
-    uri = tracking_uri or os.environ.get(TRACKING_ENV) or LOCAL_TRACKING
+    uri = tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
     path = sqlite_path(uri)
     if path is not None and not path.is_file():
-        raise FileNotFoundError(
+        raise CheckpointNotFound(
             f"no MLflow store at {path.resolve()}; pass tracking_uri= (--tracking-uri) or set "
             f"{TRACKING_ENV} to the store that holds the model"
         )
@@ -80,8 +78,9 @@ def download_once(artifact_uri: str, tracking_uri: str | None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
     try:
-        mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, tracking_uri=tracking_uri,
-                                            dst_path=str(partial))
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, tracking_uri=tracking_uri, dst_path=str(partial)
+        )
         try:
             partial.rename(final)
         except OSError:  # another process finished first
@@ -111,7 +110,7 @@ def registered_version(uri: str, tracking_uri: str | None) -> Any:
             name, _, number = body.partition("/")
             version = client.get_model_version(name, number)
     except MlflowException as error:
-        raise FileNotFoundError(
+        raise CheckpointNotFound(
             f"{uri} is not in the registry at {mask_url(tracking_uri)}; check the name and alias "
             f"with pesweep models list, or pass tracking_uri= (--tracking-uri) or set "
             f"{TRACKING_ENV}"
@@ -137,15 +136,15 @@ def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None)
     if local.is_dir():
         found = sorted(local.rglob("*.ckpt"))
         if not found:
-            raise FileNotFoundError(f"{path_or_uri}: no .ckpt checkpoint inside")
+            raise CheckpointNotFound(f"{path_or_uri}: no .ckpt checkpoint inside")
         local = found[0]
     if not local.exists():
-        raise FileNotFoundError(f"{path_or_uri}: no such checkpoint")
+        raise CheckpointNotFound(f"{path_or_uri}: no such checkpoint")
     return local
 
 
 class PesweepCalculator(Calculator):
-    """ASE calculator around a :class:`~lightning_modules.potential.Potential`."""
+    """ASE calculator around a :class:`~lightning_modules.models.potential.Potential`."""
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
@@ -196,8 +195,11 @@ class PesweepCalculator(Calculator):
             )
         periodic = bool(self.atoms.pbc.any())
         batch = atoms_to_batch(
-            self.atoms.numbers, self.atoms.positions, self.model.cutoff,
-            self.atoms.cell.array if periodic else None, self.atoms.pbc if periodic else None,
+            self.atoms.numbers,
+            self.atoms.positions,
+            self.model.cutoff,
+            self.atoms.cell.array if periodic else None,
+            self.atoms.pbc if periodic else None,
             dtype=self.dtype,
         )
         batch = {name: tensor.to(self.device) for name, tensor in batch.items()}

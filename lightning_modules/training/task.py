@@ -21,10 +21,11 @@ import lightning.pytorch as pl
 import torch
 
 from lightning_modules import keys
-from lightning_modules.metrics import ErrorAccumulator
-from lightning_modules.potential import Potential
-from lightning_modules.references import EnergyReference
-from lightning_modules.registry import build_model
+from lightning_modules.conventions import MONITORED_METRIC
+from lightning_modules.data.references import EnergyReference
+from lightning_modules.models.potential import Potential
+from lightning_modules.models.registry import build_model
+from lightning_modules.training.metrics import ErrorAccumulator
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -65,7 +66,7 @@ class PotentialTask(pl.LightningModule):
         alpha: float = 0.0,
         lr_patience: int = 10,
         lr_factor: float = 0.5,
-        monitor: str = "val_energy_mae",
+        monitor: str = MONITORED_METRIC,
         lr_schedule: str = "plateau",
     ) -> None:
         super().__init__()
@@ -114,8 +115,12 @@ class PotentialTask(pl.LightningModule):
         )
         loss = loss.to(torch.float32)
         self.log(
-            f"{stage}_loss", loss, batch_size=int(n_atoms.shape[0]), on_epoch=True,
-            on_step=False, prog_bar=stage != "test",
+            f"{stage}_loss",
+            loss,
+            batch_size=int(n_atoms.shape[0]),
+            on_epoch=True,
+            on_step=False,
+            prog_bar=stage != "test",
         )
         return loss
 
@@ -191,4 +196,3 @@ def load_task(checkpoint_path: str, map_location: str | torch.device = "cpu") ->
     task = PotentialTask.load_from_checkpoint(checkpoint_path, map_location=map_location)
     task.eval()
     return task
-

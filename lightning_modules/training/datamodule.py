@@ -12,16 +12,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lightning_modules.audit import (
+from lightning_modules.data import AtomsData, load_data
+from lightning_modules.data.audit import (
     DEFAULT_BOUND_EV_PER_ATOM,
     DEFAULT_MAD_THRESHOLD,
     AuditReport,
     audit_energies,
 )
-from lightning_modules.batching import BatchCollator, dataset_pairs
-from lightning_modules.data import AtomsData, load_data
-from lightning_modules.references import EnergyReference, fit_energy_reference
-from lightning_modules.splits import split_indices
+from lightning_modules.data.references import EnergyReference, fit_energy_reference
+from lightning_modules.data.splits import split_indices
+from lightning_modules.geometry.batching import BatchCollator, dataset_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +84,13 @@ class PotentialDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
-        data = self.source if isinstance(self.source, AtomsData) else load_data(
-            self.source if isinstance(self.source, (list, tuple)) else [self.source],
-            self.energy_unit,
+        data = (
+            self.source
+            if isinstance(self.source, AtomsData)
+            else load_data(
+                self.source if isinstance(self.source, (list, tuple)) else [self.source],
+                self.energy_unit,
+            )
         )
         self.audit = audit_energies(data, self.bound_ev_per_atom, self.mad_threshold)
         logger.debug("%s", self.audit.format())
@@ -111,8 +115,11 @@ class PotentialDataModule(pl.LightningDataModule):
             use_forces[dropped] = False
         self.data = data
         self._collator = BatchCollator(
-            data, partial(dataset_pairs, data, self.cutoff), self.audit.clean, use_forces,
-            self.dtype
+            data,
+            partial(dataset_pairs, data, self.cutoff),
+            self.audit.clean,
+            use_forces,
+            self.dtype,
         )
 
     @property
@@ -150,4 +157,3 @@ class PotentialDataModule(pl.LightningDataModule):
         """A loader (in order) over any structure indices of the data."""
         assert self._collator is not None, "call setup() first"
         return DataLoader(indices.tolist(), batch_size=self.batch_size, collate_fn=self._collator)
-

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from lightning_modules import keys
-from lightning_modules.nn import scatter_sum
-from lightning_modules.references import EnergyReference
+from lightning_modules.data.references import EnergyReference
+from lightning_modules.models.nn import scatter_sum
 
 MAX_ATOMIC_NUMBER = 118
 
@@ -87,9 +87,7 @@ class Potential(nn.Module):
         return None
 
     @abstractmethod
-    def atomic_outputs(
-        self, batch: dict[str, torch.Tensor], vectors: torch.Tensor
-    ) -> torch.Tensor:
+    def atomic_outputs(self, batch: dict[str, torch.Tensor], vectors: torch.Tensor) -> torch.Tensor:
         """Standardised per-atom energies [n_atoms] from the batch and pair vectors [n_pairs, 3]."""
 
     def forward(

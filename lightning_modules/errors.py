@@ -1,0 +1,16 @@
+"""The one base of the errors that are the user's to fix.
+
+Every such error says in one line what is wrong and how to fix it; the
+command line prints it as ``pesweep: error: ...`` (exit status 2), never as a
+traceback. Anything else that escapes is a bug, and shows its traceback.
+"""
+
+from __future__ import annotations
+
+
+class PesweepError(ValueError):
+    """A problem with the user's input, files, stores or options (not a bug of pesweep)."""
+
+
+class CheckpointNotFound(PesweepError, FileNotFoundError):
+    """A checkpoint, model version or tracking store that is not where the user said."""

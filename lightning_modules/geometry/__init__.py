@@ -1,0 +1,1 @@
+"""Neighbour lists, batches of structures and the per-data-set descriptor cache."""
