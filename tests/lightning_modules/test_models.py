@@ -10,16 +10,30 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from lightning_modules import keys
-from lightning_modules.batching import atoms_to_batch
-from lightning_modules.emt_data import emt_clusters
-from lightning_modules.registry import MODELS, build_model
+from lightning_modules.data.emt_data import emt_clusters
+from lightning_modules.geometry.batching import atoms_to_batch
+from lightning_modules.models.registry import MODELS, build_model
 
 CONFIGS = {
     "schnet": dict(n_atom_basis=16, n_interactions=2, n_rbf=8, cutoff=4.0),
-    "schnet_iia_smu": dict(n_atom_basis=16, n_interactions=2, n_rbf=8, cutoff=4.0,
-                           attention=True, attention_heads=2, activation="smu"),
-    "aenet": dict(species=["Cu", "Au"], radial_order=6, radial_cutoff=4.0, angular_order=3,
-                  angular_cutoff=3.5, hidden_layers=2, hidden_width=6),
+    "schnet_iia_smu": dict(
+        n_atom_basis=16,
+        n_interactions=2,
+        n_rbf=8,
+        cutoff=4.0,
+        attention=True,
+        attention_heads=2,
+        activation="smu",
+    ),
+    "aenet": dict(
+        species=["Cu", "Au"],
+        radial_order=6,
+        radial_cutoff=4.0,
+        angular_order=3,
+        angular_cutoff=3.5,
+        hidden_layers=2,
+        hidden_width=6,
+    ),
 }
 MODEL_OF_CONFIG = {"schnet": "schnet", "schnet_iia_smu": "schnet", "aenet": "aenet"}
 
@@ -78,8 +92,9 @@ class TestPotentialContract:
         moved = positions @ rotation.T + np.array([1.0, -2.0, 0.5])
         e_moved, f_moved = energy_and_forces(model, numbers, moved)
         torch.testing.assert_close(e_moved, energy, rtol=1e-10, atol=1e-9)
-        torch.testing.assert_close(f_moved, forces @ torch.as_tensor(rotation.T), rtol=1e-8,
-                                   atol=1e-9)
+        torch.testing.assert_close(
+            f_moved, forces @ torch.as_tensor(rotation.T), rtol=1e-8, atol=1e-9
+        )
         order = np.random.default_rng(0).permutation(len(numbers))
         e_perm, f_perm = energy_and_forces(model, numbers[order], positions[order])
         torch.testing.assert_close(e_perm, energy, rtol=1e-10, atol=1e-9)
@@ -95,11 +110,50 @@ class TestPotentialContract:
             energies.append(energy_and_forces(model, numbers, positions)[0].item())
         assert abs(energies[0] - energies[1]) < 1e-6
 
+    def test_forces_are_continuous_across_the_cutoff(self, name) -> None:
+        """Forces go to zero as a pair approaches the cutoff, and are zero beyond it."""
+        model = make_model(name)
+        numbers = np.array([29, 79])
+
+        def largest_force(distance: float) -> float:
+            positions = np.array([[0.0, 0.0, 0.0], [distance, 0.0, 0.0]])
+            return float(energy_and_forces(model, numbers, positions)[1].abs().max())
+
+        near, nearer = largest_force(model.cutoff - 1e-3), largest_force(model.cutoff - 1e-5)
+        assert near > 0.0
+        assert nearer < 0.05 * near  # vanishes (about linearly) at the cutoff: no jump
+        assert largest_force(model.cutoff + 1e-5) == 0.0
+
+    def test_a_periodic_cell_equals_its_supercell(self, name) -> None:
+        """Periodic images: a cell smaller than the cutoff and its 2x2x2 supercell agree."""
+        from ase.build import bulk
+
+        cell = bulk("Cu", "fcc", a=3.6, cubic=True)
+        cell.rattle(0.05, seed=1)
+        model = make_model(name)
+        results = []
+        for atoms in (cell, cell.repeat((2, 2, 2))):
+            batch = atoms_to_batch(
+                atoms.numbers,
+                atoms.positions,
+                model.cutoff,
+                atoms.cell.array,
+                atoms.pbc,
+                dtype=torch.float64,
+            )
+            out = model(batch, compute_forces=True)
+            results.append((out[keys.ENERGY].detach(), out[keys.FORCES].detach()))
+        (energy, forces), (energy_super, forces_super) = results
+        assert model.cutoff > 3.6  # the cell is smaller than the cutoff: images matter
+        torch.testing.assert_close(energy_super, 8 * energy, rtol=1e-10, atol=1e-8)
+        torch.testing.assert_close(forces_super[: len(cell)], forces, rtol=1e-8, atol=1e-9)
+
     def test_float32_agrees_with_float64(self, name, cluster) -> None:
         numbers, positions = cluster
         e64, f64 = energy_and_forces(make_model(name, torch.float64), numbers, positions)
-        e32, f32 = energy_and_forces(make_model(name, torch.float32), numbers, positions,
-                                     dtype=torch.float32)
+        e32, f32 = energy_and_forces(
+            make_model(name, torch.float32), numbers, positions, dtype=torch.float32
+        )
         assert f32.dtype == torch.float32
         torch.testing.assert_close(e32, e64, rtol=0, atol=1e-4)
         torch.testing.assert_close(f32.double(), f64, rtol=0, atol=1e-4)
@@ -110,9 +164,9 @@ class TestPotentialContract:
 
         import ase.io
 
-        from lightning_modules.batching import BatchCollator, dataset_pairs
         from lightning_modules.data import load_data  # noqa: F401  (format check only)
-        from lightning_modules.emt_data import emt_clusters as make
+        from lightning_modules.data.emt_data import emt_clusters as make
+        from lightning_modules.geometry.batching import BatchCollator, dataset_pairs
 
         frames = make(n_structures=3, seed=11)
         with tempfile.TemporaryDirectory() as folder:
@@ -120,10 +174,15 @@ class TestPotentialContract:
             ase.io.write(path, frames)
             data = load_data(path)
         model = make_model(name)
-        collate = BatchCollator(data, dataset_pairs(data, model.cutoff),
-                                np.ones(3, dtype=bool), np.ones(3, dtype=bool), torch.float64)
+        collate = BatchCollator(
+            data,
+            dataset_pairs(data, model.cutoff),
+            np.ones(3, dtype=bool),
+            np.ones(3, dtype=bool),
+            torch.float64,
+        )
         batched = model(collate([0, 1, 2]), compute_forces=True)
         for k, atoms in enumerate(frames):
             energy, forces = energy_and_forces(model, atoms.numbers, atoms.positions)
-            torch.testing.assert_close(batched[keys.ENERGY][k:k + 1], energy)
-            torch.testing.assert_close(batched[keys.FORCES][13 * k:13 * (k + 1)], forces)
+            torch.testing.assert_close(batched[keys.ENERGY][k : k + 1], energy)
+            torch.testing.assert_close(batched[keys.FORCES][13 * k : 13 * (k + 1)], forces)
