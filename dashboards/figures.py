@@ -3,7 +3,7 @@ so they are testable without a browser, a storage or a training."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 def optimization_history(numbers: Sequence[int], values: Sequence[float]) -> go.Figure:
     """Objective value of every finished trial and the running best (minimisation)."""
-    best = np.minimum.accumulate(np.asarray(values, dtype=float)) if len(values) else []
+    best = np.minimum.accumulate(np.asarray(values, dtype=float)) if len(values) else np.zeros(0)
     figure = go.Figure(
         [
             go.Scatter(x=list(numbers), y=list(values), mode="markers", name="trial"),
@@ -87,7 +87,7 @@ def slice_plot(name: str, xs: Sequence[object], values: Sequence[float]) -> go.F
 
 
 def learning_curves(
-    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     metric: str = "validation energy MAE [eV]",
 ) -> go.Figure:
     """One line per label: (epochs, values)."""
@@ -103,16 +103,13 @@ def learning_curves(
 
 def parity(reference: Sequence[float], predicted: Sequence[float], unit: str = "eV") -> go.Figure:
     """Predicted against reference values with the identity line; MAE and RMSE in the title."""
-    reference, predicted = np.asarray(reference, float), np.asarray(predicted, float)
-    error = predicted - reference
+    x, y = np.asarray(reference, float), np.asarray(predicted, float)
+    error = y - x
     mae, rmse = float(np.abs(error).mean()), float(np.sqrt((error**2).mean()))
-    low, high = (
-        float(min(reference.min(), predicted.min())),
-        float(max(reference.max(), predicted.max())),
-    )
+    low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
     figure = go.Figure(
         [
-            go.Scatter(x=reference, y=predicted, mode="markers", name="test structures"),
+            go.Scatter(x=x, y=y, mode="markers", name="test structures"),
             go.Scatter(x=[low, high], y=[low, high], mode="lines", name="y = x"),
         ]
     )

@@ -46,7 +46,9 @@ def build_report(data: ReportData) -> str:
     parts: list[Any] = [figures.optimization_history(data.numbers, data.values)]
     if data.importances:
         parts.append(figures.param_importances(data.importances))
-        for name in list(sorted(data.importances, key=data.importances.get, reverse=True))[:3]:
+        for name in list(
+            sorted(data.importances, key=lambda name: data.importances[name], reverse=True)
+        )[:3]:
             xs = [p.get(name) for p in data.params]
             parts.append(figures.slice_plot(name, xs, data.values))
     parts.append(figures.parallel_coordinates(data.params, data.values))

@@ -144,7 +144,7 @@ def start_ui(
         "--port",
         str(mlflow_port),
     ]
-    processes = []
+    processes: list[subprocess.Popen] = []
     ui = RunningUI(processes, f"http://{host}:{port}", f"http://{host}:{mlflow_port}", str(logs))
     try:
         for command, name in ((optuna_command, "optuna-dashboard"), (mlflow_command, "mlflow-ui")):

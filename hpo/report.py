@@ -37,6 +37,12 @@ def _best_parity(study: optuna.Study, setup: Any) -> tuple[list[float], list[flo
     return reference.tolist(), predicted.tolist(), sizes.tolist()
 
 
+def _value(trial: optuna.trial.FrozenTrial) -> float:
+    """The objective value of a complete single-objective trial."""
+    assert trial.value is not None
+    return float(trial.value)
+
+
 def _ablation(trials: list[optuna.trial.FrozenTrial]) -> list[list[Any]]:
     switches = [
         name
@@ -48,7 +54,7 @@ def _ablation(trials: list[optuna.trial.FrozenTrial]) -> list[list[Any]]:
     groups: dict[tuple[Any, ...], list[float]] = {}
     for trial in trials:
         key = tuple(trial.params.get(name, "-") for name in switches)
-        groups.setdefault(key, []).append(float(trial.value))
+        groups.setdefault(key, []).append(_value(trial))
     return [
         [
             ", ".join(f"{n}={v}" for n, v in zip(switches, key, strict=False)),
@@ -102,7 +108,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
     except (RuntimeError, ValueError) as error:
         importances = {}
         notes.append(f"no importances: {error}")
-    ranked = sorted(trials, key=lambda t: t.value)
+    ranked = sorted(trials, key=_value)
     curves = {}
     for trial in ranked[:TOP_CURVES]:
         history = trial.user_attrs.get("history", [])
@@ -144,7 +150,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
     return ReportData(
         title=f"pesweep study {study.study_name}",
         numbers=[t.number for t in trials],
-        values=[float(t.value) for t in trials],
+        values=[_value(t) for t in trials],
         params=[dict(t.params) for t in trials],
         importances=importances,
         curves=curves,

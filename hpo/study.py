@@ -250,7 +250,7 @@ def open_study(
         raise StudyError(
             f"no study {name!r} in {mask_url(storage)}; give --space and --data to create it"
         )
-    directions = ["minimize"] * len(setup.objectives)
+    directions = [optuna.study.StudyDirection.MINIMIZE] * len(setup.objectives)
     try:
         study = optuna.create_study(study_name=name, storage=backend, directions=directions)
     except optuna.exceptions.DuplicatedStudyError:

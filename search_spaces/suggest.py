@@ -36,18 +36,20 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace) -> dict[str, Any]
         elif parameter.kind == "categorical":
             values[parameter.name] = trial.suggest_categorical(parameter.name, parameter.choices)
         elif parameter.kind == "int":
+            assert parameter.low is not None and parameter.high is not None  # checked on load
             values[parameter.name] = trial.suggest_int(
                 parameter.name,
                 int(parameter.low),
-                int(parameter.high),  # type: ignore[arg-type]
+                int(parameter.high),
                 step=int(parameter.step or 1),
                 log=parameter.log,
             )
         else:
+            assert parameter.low is not None and parameter.high is not None  # checked on load
             values[parameter.name] = trial.suggest_float(
                 parameter.name,
                 float(parameter.low),
-                float(parameter.high),  # type: ignore[arg-type]
+                float(parameter.high),
                 step=parameter.step,
                 log=parameter.log,
             )

@@ -46,9 +46,9 @@ def validate_data(data: AtomsData, energy_unit: str = "ev") -> None:
             )
     bad_numbers = (data.numbers < 1) | (data.numbers > 118)
     if bad_numbers.any():
-        values = sorted({int(z) for z in data.numbers[bad_numbers]})
+        outside = sorted({int(z) for z in data.numbers[bad_numbers]})
         raise DataError(
-            f"{where}: atomic numbers {values} are outside 1..118; z must hold atomic numbers"
+            f"{where}: atomic numbers {outside} are outside 1..118; z must hold atomic numbers"
         )
     too_close = []
     for k in range(len(data)):

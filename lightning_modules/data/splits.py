@@ -37,7 +37,7 @@ def save_split(split: dict[str, np.ndarray], path: str | Path) -> Path:
     """Write the split indices to ``path`` (npz with arrays train, val, test)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **{name: split[name] for name in SPLIT_NAMES})
+    np.savez(path, train=split["train"], val=split["val"], test=split["test"])
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import ase.io
 import numpy as np
@@ -85,7 +86,7 @@ def write_extxyz(data: AtomsData, path: str | Path) -> Path:
             cell=data.cell[k],
             pbc=data.pbc[k],
         )
-        results = {"energy": float(data.energy[k])}
+        results: dict[str, Any] = {"energy": float(data.energy[k])}
         if data.has_forces[k]:
             results["forces"] = data.forces[atoms_slice]
         atoms.calc = SinglePointCalculator(atoms, **results)

@@ -120,7 +120,9 @@ class BatchCollator:
         """
         self.features = features
 
-    def __call__(self, indices: list[int] | np.ndarray) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, indices: list[int] | np.ndarray
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         indices = np.asarray(indices, dtype=np.int64)
         data = self.data
         atom_ranges = [np.arange(self.atom_offsets[k], self.atom_offsets[k + 1]) for k in indices]
@@ -142,7 +144,7 @@ class BatchCollator:
         else:  # cached descriptors replace the pairs
             idx_i = idx_j = np.zeros(0, dtype=np.int64)
             shifts = np.zeros((0, 3))
-        batch = {
+        batch: dict[str, torch.Tensor | list[torch.Tensor]] = {
             keys.Z: torch.from_numpy(data.numbers[atom_index]),
             keys.R: torch.as_tensor(data.positions[atom_index], dtype=self.dtype),
             keys.CELL: torch.as_tensor(data.cell[indices], dtype=self.dtype),

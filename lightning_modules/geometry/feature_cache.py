@@ -133,7 +133,9 @@ def batch_features(
 
     offsets = data.atom_offsets
     atom_index = np.concatenate([np.arange(offsets[k], offsets[k + 1]) for k in indices])
-    result = {keys.DESCRIPTOR: cache.features[torch.from_numpy(atom_index)].to(dtype)}
+    result: dict[str, torch.Tensor | list[torch.Tensor]] = {
+        keys.DESCRIPTOR: cache.features[torch.from_numpy(atom_index)].to(dtype)
+    }
     blocks, layout = [], []
     start = 0
     for k in indices.tolist():
@@ -143,6 +145,6 @@ def batch_features(
             layout.append((start, n))
         start += n
     if blocks:
-        result[keys.JACOBIAN] = blocks  # type: ignore[assignment]
+        result[keys.JACOBIAN] = blocks
         result[keys.JACOBIAN_BLOCKS] = torch.tensor(layout, dtype=torch.long)
     return result

@@ -61,6 +61,7 @@ def neighbor_list(
         box = np.zeros((3, 3))
         flags: bool | list[bool] = False
     else:
+        assert pbc is not None
         box = np.ascontiguousarray(cell, dtype=np.float64)
         flags = [bool(p) for p in pbc]
     if calculator is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -42,6 +42,10 @@ def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Seq
 
 class AenetPotential(Potential):
     """ænet-style atomic energy networks; ``species`` fixes the descriptor's ENV order."""
+
+    species_index: torch.Tensor  # buffer
+    feature_shift: torch.Tensor  # buffer
+    feature_scale: torch.Tensor  # buffer
 
     def __init__(
         self,
@@ -103,10 +107,14 @@ class AenetPotential(Potential):
             "representation": [
                 p
                 for network in self.networks
-                for layer in list(network)[:-1]
+                for layer in list(cast(nn.Sequential, network))[:-1]
                 for p in layer.parameters()
             ],
-            "head": [p for network in self.networks for p in network[-1].parameters()],
+            "head": [
+                p
+                for network in self.networks
+                for p in cast(nn.Sequential, network)[-1].parameters()
+            ],
         }
 
     def precompute(self, data: AtomsData, with_gradients: np.ndarray) -> FeatureCache:

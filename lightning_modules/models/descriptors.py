@@ -136,6 +136,8 @@ def chebyshev_descriptor(
 class ChebyshevDescriptor(nn.Module):
     """Module form of :func:`chebyshev_descriptor`; keeps the spin of every atomic number."""
 
+    spin_of_element: torch.Tensor  # buffer
+
     def __init__(self, settings: ChebyshevSettings) -> None:
         super().__init__()
         self.settings = settings

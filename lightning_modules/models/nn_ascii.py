@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from torch import nn
 
 from lightning_modules.errors import PesweepError
 from lightning_modules.models.aenet import AenetPotential
+from lightning_modules.models.potential import Potential
 
 ACTIVATION_CODES = {nn.Identity: 0, nn.Tanh: 1, nn.Sigmoid: 2}
 NSFPARAM = 4  # ænet's parameters per basis function
@@ -134,7 +136,7 @@ def nn_ascii_text(
     if element not in symbols:
         raise ExportError(f"the model has no network for {element!r}; it has {symbols}")
     index = symbols.index(element)
-    linears, codes = _layers(model.networks[index])
+    linears, codes = _layers(cast(nn.Sequential, model.networks[index]))
     nnodes = [linears[0].in_features] + [layer.out_features for layer in linears]
     weights = np.concatenate(
         [
@@ -203,7 +205,7 @@ def nn_ascii_text(
 
 
 def export_nn_ascii(
-    model: AenetPotential,
+    model: Potential,
     directory: str | Path,
     rc_min: float = DEFAULT_RC_MIN,
     suffix: str = ".nn.ascii",

@@ -31,6 +31,10 @@ MAX_ATOMIC_NUMBER = 118
 class Potential(nn.Module):
     """Energy model of atomic structures; subclasses define ``cutoff`` and ``atomic_outputs``."""
 
+    element_energy: torch.Tensor  # buffer
+    energy_shift: torch.Tensor  # buffer
+    energy_scale: torch.Tensor  # buffer
+
     cutoff: float
 
     def __init__(self) -> None:

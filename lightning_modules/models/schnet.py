@@ -131,7 +131,9 @@ class SchNet(Potential):
         expanded = self.radial_basis(distances)  # [n_half, n_rbf]
         cutoff_weights = self.cutoff_function(distances).repeat(2)  # [n_pairs]
         x = self.embedding(batch[keys.Z])  # [n_atoms, n_atom_basis]
-        attentions = list(self.attentions) or [None] * len(self.interactions)
+        attentions: list[nn.Module | None] = list(self.attentions) or [None] * len(
+            self.interactions
+        )
         for interaction, attention in zip(self.interactions, attentions, strict=False):
             update = interaction(x, expanded, cutoff_weights, idx_i, idx_j)
             if attention is not None:

@@ -88,7 +88,7 @@ class PotentialDataModule(pl.LightningDataModule):
             self.source
             if isinstance(self.source, AtomsData)
             else load_data(
-                self.source if isinstance(self.source, (list, tuple)) else [self.source],
+                list(self.source) if isinstance(self.source, (list, tuple)) else [str(self.source)],
                 self.energy_unit,
             )
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lightning_modules import keys
 from lightning_modules.data import AtomsData
 from lightning_modules.training.datamodule import PotentialDataModule
 from lightning_modules.training.task import PotentialTask
@@ -23,12 +23,24 @@ def split_loader(
     return module.loader_for(np.asarray(task.metadata["split"][split], dtype=np.int64))
 
 
-def predict_energies(task: PotentialTask, loader: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(reference, predicted, n_atoms) over a loader's batches (energies in eV)."""
-    references, predictions, sizes = [], [], []
-    with torch.no_grad():
-        for batch in loader:
-            predictions.append(task(batch)[keys.ENERGY].cpu().numpy())
-            references.append(batch[keys.ENERGY].cpu().numpy())
-            sizes.append(batch[keys.N_ATOMS].cpu().numpy())
-    return np.concatenate(references), np.concatenate(predictions), np.concatenate(sizes)
+def predict_energies(
+    task: PotentialTask, loader: Any, accelerator: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(reference, predicted, n_atoms) over a loader's batches (energies in eV).
+
+    Runs the task's own ``predict_step`` through ``Trainer.predict``.
+    """
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    outputs = cast(list[dict[str, torch.Tensor]], trainer.predict(task, dataloaders=loader))
+
+    def gathered(name: str) -> np.ndarray:
+        return np.concatenate([batch[name].cpu().numpy() for batch in outputs])
+
+    return gathered("reference"), gathered("predicted"), gathered("n_atoms")

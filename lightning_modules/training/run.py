@@ -367,7 +367,7 @@ def train(
     trainer.fit(task, datamodule=datamodule)
     seconds = time.perf_counter() - start
     best_path = checkpoint.best_model_path
-    if not best_path:
+    if not best_path or checkpoint.best_model_score is None:
         raise DivergenceError("no validation epoch finished; nothing to test")
     test_metrics = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
     best_epoch = min(history.epochs, key=lambda e: e.get(MONITORED_METRIC, math.inf))

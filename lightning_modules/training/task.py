@@ -15,6 +15,7 @@ alpha is 0 without forces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
@@ -27,7 +28,7 @@ from lightning_modules.models.potential import Potential
 from lightning_modules.models.registry import build_model
 from lightning_modules.training.metrics import ErrorAccumulator
 
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "adadelta": torch.optim.Adadelta,
@@ -133,6 +134,16 @@ class PotentialTask(pl.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._common_step(batch, "test")
 
+    def predict_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int
+    ) -> dict[str, torch.Tensor]:
+        """Predicted and reference energies (eV) and the structure sizes of a batch."""
+        return {
+            "predicted": self(batch)[keys.ENERGY].detach(),
+            "reference": batch[keys.ENERGY],
+            "n_atoms": batch[keys.N_ATOMS],
+        }
+
     def _log_epoch_metrics(self, stage: str) -> None:
         metrics = self._errors[stage].compute(stage)
         self._errors[stage].reset()
@@ -157,7 +168,7 @@ class PotentialTask(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> Any:  # Lightning's optimizer/scheduler dict
         """The optimizer and its learning-rate schedule.
 
         ``plateau`` halves (``lr_factor``) the rate after ``lr_patience`` epochs

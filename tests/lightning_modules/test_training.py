@@ -83,6 +83,20 @@ def test_test_metrics_match_a_recomputation(emt_run) -> None:
     assert mae == pytest.approx(result.test_metrics["test_energy_mae"], rel=1e-5)
 
 
+def test_predict_step_gives_the_test_split_and_its_errors(emt_run, emt_data) -> None:
+    """Evaluation runs the task's predict_step through Trainer.predict on the recorded split."""
+    from lightning_modules.training.evaluation import predict_energies, split_loader
+
+    _, result = emt_run
+    task = load_task(result.checkpoint_path)
+    test = np.asarray(result.split["test"])
+    reference, predicted, sizes = predict_energies(task, split_loader(task, emt_data))
+    np.testing.assert_allclose(reference, emt_data.energy[test], rtol=1e-6)
+    np.testing.assert_array_equal(sizes, emt_data.n_atoms[test])
+    mae = float(np.abs(predicted - reference).mean())
+    assert mae == pytest.approx(result.test_metrics["test_energy_mae"], rel=1e-5)
+
+
 def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
     config = make_config(
         dict(

@@ -32,6 +32,8 @@ class ShiftedSoftplus(nn.Module):
 class SmoothMaximumUnit(nn.Module):
     """Module form of :func:`smooth_maximum_unit`; ``mu`` is a parameter when learnable."""
 
+    mu: torch.Tensor  # buffer
+
     def __init__(self, alpha: float = 0.01, mu: float = 2.5, learnable_mu: bool = False) -> None:
         super().__init__()
         self.alpha = float(alpha)

@@ -20,6 +20,8 @@ def cosine_cutoff(distances: torch.Tensor, cutoff: float | torch.Tensor) -> torc
 class CosineCutoff(nn.Module):
     """Module form of :func:`cosine_cutoff`, the cutoff (Angstrom) kept as a buffer."""
 
+    cutoff: torch.Tensor  # buffer
+
     def __init__(self, cutoff: float) -> None:
         super().__init__()
         self.register_buffer("cutoff", torch.tensor(float(cutoff)))

@@ -23,6 +23,9 @@ class GaussianRBF(nn.Module):
     The width of each Gaussian is the spacing between centres, as in schnetpack.
     """
 
+    centers: torch.Tensor  # buffer
+    widths: torch.Tensor  # buffer
+
     def __init__(self, n_rbf: int, cutoff: float) -> None:
         super().__init__()
         if n_rbf < 2:
