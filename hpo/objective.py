@@ -38,6 +38,7 @@ from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data import AtomsData
 from lightning_modules.training.evaluation import predict_energies, split_loader
+from lightning_modules.training.prepared import PreparedData
 from lightning_modules.training.run import (
     ConfigError,
     DivergenceError,
@@ -64,7 +65,7 @@ class Objective:
     """Callable objective of a pesweep study (see the module docstring)."""
 
     space: SearchSpace
-    data: AtomsData
+    data: PreparedData  # made once per study: audit, split, references, pair/descriptor cache
     base_config: TrainConfig
     runs_dir: Path
     tracker: Tracker | None = None
@@ -245,7 +246,7 @@ class Objective:
 
 
 def evaluate_test_split(
-    checkpoint_path: str, data: AtomsData
+    checkpoint_path: str, data: AtomsData | PreparedData
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Milliseconds per structure (energies and forces, first batch of up to 64) and test energies.
 

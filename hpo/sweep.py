@@ -51,8 +51,8 @@ from hpo.tracking import (
 )
 from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
 from lightning_modules.data import load_data
-from lightning_modules.data.audit import audit_energies
-from lightning_modules.training.run import TrainConfig, make_config
+from lightning_modules.training.prepared import PreparedData
+from lightning_modules.training.run import TrainConfig, data_settings, make_config
 from search_spaces.space import load_space, parse_space
 
 logger = logging.getLogger(__name__)
@@ -297,7 +297,10 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             f"study {options.study_name!r} trains {setup.max_epochs} epochs per trial, not "
             f"{options.max_epochs}; drop --max-epochs or use a new study"
         )
-    logger.info("%s", audit_energies(data).format())
+    runs_dir = Path(options.runs_dir).resolve() / setup.folder_name(options.study_name)
+    base_config = base_train_config(setup, runs_dir)
+    prepared = PreparedData.prepare(data, data_settings(base_config))  # once, for every trial
+    logger.info("%s", prepared.audit.format())
     tracker, parent_run_id = _study_tracker(study, setup, tracking_uri, created)
     status = "FAILED"
     try:
@@ -315,7 +318,6 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             pruner_name != "none" or options.pruner_override is not None
         )
         study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
-        runs_dir = Path(options.runs_dir).resolve() / setup.folder_name(options.study_name)
         artifact_dir = Path(
             options.artifact_dir
             or study.user_attrs.get(ARTIFACT_DIR_ATTR)
@@ -329,10 +331,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         )
         objective = Objective(
             space=space,
-            data=data,
-            base_config=dataclasses.replace(
-                base_train_config(setup, runs_dir), init_from=init_checkpoint
-            ),
+            data=prepared,
+            base_config=dataclasses.replace(base_config, init_from=init_checkpoint),
             runs_dir=runs_dir,
             tracker=tracker,
             parent_run_id=parent_run_id,

@@ -9,7 +9,6 @@ to point into the concatenated atoms (no Python loop over pairs).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,9 +21,6 @@ from lightning_modules.geometry.feature_cache import FeatureCache, batch_feature
 from lightning_modules.geometry.neighbors import make_calculator, neighbor_list, symmetric_pairs
 
 logger = logging.getLogger(__name__)
-
-_CACHE_SIZE = 8
-_pair_cache: OrderedDict[tuple[str, float], DatasetPairs] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -44,11 +40,7 @@ class DatasetPairs:
 
 
 def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
-    """Neighbour pairs within ``cutoff`` (Angstrom) of all structures, cached per data and cutoff."""
-    key = (data.fingerprint(), float(cutoff))
-    if key in _pair_cache:
-        _pair_cache.move_to_end(key)
-        return _pair_cache[key]
+    """Neighbour pairs within ``cutoff`` (Angstrom) of all structures (see :class:`DataCache`)."""
     calculator = make_calculator(cutoff, full=False)
     i_parts, j_parts, shift_parts, counts = [], [], [], []
     atom_offsets = data.atom_offsets
@@ -74,9 +66,6 @@ def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
         offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         cutoff=float(cutoff),
     )
-    _pair_cache[key] = result
-    if len(_pair_cache) > _CACHE_SIZE:
-        _pair_cache.popitem(last=False)
     logger.debug("neighbour pairs for cutoff %.2f A: %d", cutoff, len(result.i))
     return result
 

@@ -13,10 +13,8 @@ exactly the descriptor's gradient, so forces follow by autograd unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +29,6 @@ from lightning_modules.models.descriptors import (
 )
 
 logger = logging.getLogger(__name__)
-
-_CACHE_SIZE = 4
-_cache: OrderedDict[tuple[str, str, str], FeatureCache] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -104,25 +99,6 @@ def compute_features(
         time.perf_counter() - start,
     )
     return FeatureCache(features=features, jacobians=jacobians)
-
-
-def cached_features(
-    descriptor: ChebyshevDescriptor, data: AtomsData, with_jacobian: np.ndarray
-) -> FeatureCache:
-    """:func:`compute_features`, reused for the same data, settings and structures with forces."""
-    key = (
-        data.fingerprint(),
-        repr(descriptor.settings),
-        hashlib.sha256(np.packbits(with_jacobian).tobytes()).hexdigest(),
-    )
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    result = compute_features(descriptor, data, with_jacobian)
-    _cache[key] = result
-    if len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
-    return result
 
 
 def batch_features(

@@ -22,8 +22,8 @@ from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from lightning_modules import keys
-from lightning_modules.data import AtomsData
-from lightning_modules.geometry.feature_cache import FeatureCache, cached_features
+from lightning_modules.geometry.data_cache import DataCache
+from lightning_modules.geometry.feature_cache import FeatureCache
 from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
 from lightning_modules.models.nn import build_activation
 from lightning_modules.models.potential import Potential
@@ -117,9 +117,9 @@ class AenetPotential(Potential):
             ],
         }
 
-    def precompute(self, data: AtomsData, with_gradients: np.ndarray) -> FeatureCache:
+    def precompute(self, cache: DataCache, with_gradients: np.ndarray) -> FeatureCache:
         """Descriptors of all structures, Jacobians of those whose forces are needed (cached)."""
-        return cached_features(self.descriptor, data, with_gradients)
+        return cache.features(self.descriptor, with_gradients)
 
     def descriptors(self, batch: dict[str, torch.Tensor], vectors: torch.Tensor) -> torch.Tensor:
         """Raw descriptors of every atom, [n_atoms, length]: cached when the batch has them.

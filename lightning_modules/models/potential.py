@@ -76,8 +76,10 @@ class Potential(nn.Module):
         """
         return {"head": list(self.parameters())}
 
-    def precompute(self, data: Any, with_gradients: Any) -> Any:
-        """Cached per-structure inputs (e.g. descriptors) for ``data``, or None (the default).
+    def precompute(self, cache: Any, with_gradients: Any) -> Any:
+        """Cached per-structure inputs (e.g. descriptors) of a data set, or None (the default).
+
+        ``cache`` is the data set's :class:`~lightning_modules.geometry.data_cache.DataCache`.
 
         ``with_gradients`` [n_structures] bool marks structures whose forces are needed.
         """

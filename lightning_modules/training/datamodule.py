@@ -1,4 +1,4 @@
-"""LightningDataModule: reads, validates and audits data, splits it, fits energy references."""
+"""LightningDataModule over a prepared data set (:mod:`lightning_modules.training.prepared`)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from lightning_modules.data.audit import (
     DEFAULT_BOUND_EV_PER_ATOM,
     DEFAULT_MAD_THRESHOLD,
     AuditReport,
-    audit_energies,
 )
-from lightning_modules.data.references import EnergyReference, fit_energy_reference
-from lightning_modules.data.splits import split_indices
-from lightning_modules.geometry.batching import BatchCollator, dataset_pairs
+from lightning_modules.data.references import EnergyReference
+from lightning_modules.geometry.batching import BatchCollator
+from lightning_modules.training.prepared import DataSettings, PreparedData
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +30,23 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class PotentialDataModule(pl.LightningDataModule):
     """Data for one training run: validated structures, audit, seeded split, references.
 
-    ``data`` is one or more file paths (read with ``energy_unit``) or an
-    :class:`AtomsData` already in memory. With ``drop_flagged`` the structures
-    flagged by the audit are excluded from every split; otherwise they stay
-    and the task reports metrics on the full set and on the audit-clean subset.
-    ``force_fraction`` of the training structures with forces use them in the
-    loss (ænet's FORCESPERCENT); validation and test use all available forces.
-    ``element_energies`` (eV by atomic number) fix those element references
-    instead of fitting them (ænet's TYPES energies).
+    ``data`` is one or more file paths (read with ``energy_unit``), an
+    :class:`AtomsData` already in memory, or a :class:`PreparedData` made once
+    for a whole study (then nothing is audited, split or fitted again, and its
+    cache of neighbour pairs and descriptors serves this run). With
+    ``drop_flagged`` the structures flagged by the audit are excluded from
+    every split; otherwise they stay and the task reports metrics on the full
+    set and on the audit-clean subset. ``force_fraction`` of the training
+    structures with forces use them in the loss (ænet's FORCESPERCENT);
+    validation and test use all available forces. ``element_energies`` (eV
+    by atomic number) fix those element references instead of fitting them
+    (ænet's TYPES energies). The data settings of a :class:`PreparedData` are
+    its own (:class:`DataSettings`).
     """
 
     def __init__(
         self,
-        data: str | Path | Sequence[str | Path] | AtomsData,
+        data: str | Path | Sequence[str | Path] | AtomsData | PreparedData,
         energy_unit: str = "ev",
         cutoff: float = 5.0,
         batch_size: int = 32,
@@ -62,15 +65,19 @@ class PotentialDataModule(pl.LightningDataModule):
         self.energy_unit = energy_unit
         self.cutoff = float(cutoff)
         self.batch_size = int(batch_size)
-        self.split_fractions = tuple(split)
+        self.settings = DataSettings(
+            split=tuple(split),  # type: ignore[arg-type]
+            seed=int(seed),
+            drop_flagged=drop_flagged,
+            bound_ev_per_atom=bound_ev_per_atom,
+            mad_threshold=mad_threshold,
+            force_fraction=float(force_fraction),
+            element_energies=tuple(sorted((element_energies or {}).items())),
+        )
         self.seed = int(seed)
-        self.drop_flagged = drop_flagged
-        self.bound_ev_per_atom = bound_ev_per_atom
-        self.mad_threshold = mad_threshold
-        self.force_fraction = float(force_fraction)
         self.dtype = DTYPES[dtype]
         self.split_override = split_override
-        self.element_energies = dict(element_energies or {})
+        self.prepared: PreparedData | None = None
         self.data: AtomsData | None = None
         self.audit: AuditReport | None = None
         self.split: dict[str, np.ndarray] = {}
@@ -82,43 +89,30 @@ class PotentialDataModule(pl.LightningDataModule):
         return self.data is not None and bool(self.data.has_forces.any())
 
     def setup(self, stage: str | None = None) -> None:
-        if self.data is not None:
+        if self.prepared is not None:
             return
-        data = (
-            self.source
-            if isinstance(self.source, AtomsData)
-            else load_data(
-                list(self.source) if isinstance(self.source, (list, tuple)) else [str(self.source)],
-                self.energy_unit,
-            )
-        )
-        self.audit = audit_energies(data, self.bound_ev_per_atom, self.mad_threshold)
-        logger.debug("%s", self.audit.format())
-        if self.split_override is not None:
-            split = {name: np.asarray(v, dtype=np.int64) for name, v in self.split_override.items()}
+        if isinstance(self.source, PreparedData):
+            prepared = self.source
         else:
-            split = split_indices(len(data), self.split_fractions, self.seed)  # type: ignore[arg-type]
-        if self.drop_flagged:
-            clean = self.audit.clean
-            split = {name: indices[clean[indices]] for name, indices in split.items()}
-            logger.info("dropped %d flagged structures from all splits", int((~clean).sum()))
-        self.split = split
-        self.energy_reference = fit_energy_reference(
-            data.subset(split["train"]), self.element_energies
-        )
-        rng = np.random.default_rng(self.seed + 1)
-        use_forces = data.has_forces.copy()
-        if self.force_fraction < 1.0:
-            train_with_forces = split["train"][data.has_forces[split["train"]]]
-            n_keep = int(round(self.force_fraction * len(train_with_forces)))
-            dropped = rng.permutation(train_with_forces)[n_keep:]
-            use_forces[dropped] = False
-        self.data = data
+            data = (
+                self.source
+                if isinstance(self.source, AtomsData)
+                else load_data(
+                    list(self.source)
+                    if isinstance(self.source, (list, tuple))
+                    else [str(self.source)],
+                    self.energy_unit,
+                )
+            )
+            prepared = PreparedData.prepare(data, self.settings, self.split_override)
+        self.prepared = prepared
+        self.data, self.audit, self.split = prepared.data, prepared.audit, prepared.split
+        self.energy_reference = prepared.energy_reference
         self._collator = BatchCollator(
-            data,
-            partial(dataset_pairs, data, self.cutoff),
-            self.audit.clean,
-            use_forces,
+            prepared.data,
+            partial(prepared.cache.pairs, self.cutoff),
+            prepared.audit.clean,
+            prepared.use_forces,
             self.dtype,
         )
 

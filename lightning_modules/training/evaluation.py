@@ -11,13 +11,21 @@ from torch.utils.data import DataLoader
 
 from lightning_modules.data import AtomsData
 from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.prepared import PreparedData
 from lightning_modules.training.task import PotentialTask
 
 
 def split_loader(
-    task: PotentialTask, data: AtomsData, split: str = "test", batch_size: int = 64
+    task: PotentialTask,
+    data: AtomsData | PreparedData,
+    split: str = "test",
+    batch_size: int = 64,
 ) -> DataLoader:
-    """Batches, in order, of the structures of ``data`` in the checkpoint's recorded ``split``."""
+    """Batches, in order, of the structures of ``data`` in the checkpoint's recorded ``split``.
+
+    A :class:`PreparedData` (a sweep's) lends its cache of neighbour pairs; plain
+    data is prepared here.
+    """
     module = PotentialDataModule(data, cutoff=task.model.cutoff, batch_size=batch_size)
     module.setup()
     return module.loader_for(np.asarray(task.metadata["split"][split], dtype=np.int64))

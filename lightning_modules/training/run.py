@@ -34,6 +34,7 @@ from lightning_modules.models.registry import (
     model_parameters,
 )
 from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.prepared import DataSettings, PreparedData
 from lightning_modules.training.pretrained import TransferError, task_from_pretrained
 from lightning_modules.training.task import PotentialTask, check_training_choices
 
@@ -203,8 +204,30 @@ class StopOnNonFinite(Callback):
             )
 
 
+def data_settings(config: TrainConfig) -> DataSettings:
+    """How a config prepares its data (split, audit bound, references, forces)."""
+    return DataSettings(
+        split=config.split,
+        seed=config.seed,
+        drop_flagged=config.drop_flagged,
+        bound_ev_per_atom=config.bound_ev_per_atom,
+        force_fraction=config.force_fraction,
+        element_energies=tuple(
+            sorted((atomic_numbers[s], float(e)) for s, e in config.element_energies.items())
+        ),
+    )
+
+
 def build_datamodule(config: TrainConfig, data: Any = None) -> PotentialDataModule:
-    """The data module of a config; ``data`` (AtomsData) replaces reading ``config.data``."""
+    """The data module of a config; ``data`` replaces reading ``config.data``.
+
+    ``data`` may be an :class:`AtomsData` or a :class:`PreparedData` made once for
+    a study: prepared with the config's own data settings, it is used as it is
+    (another split or force fraction prepares the same structures again, on the
+    same cache of pairs and descriptors).
+    """
+    if isinstance(data, PreparedData):
+        data = data.with_settings(data_settings(config))
     return PotentialDataModule(
         data=data if data is not None else list(config.data),
         energy_unit=config.energy_unit,
@@ -241,6 +264,7 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
     model starts from that checkpoint instead (:mod:`lightning_modules.training.pretrained`).
     """
     assert datamodule.energy_reference is not None and datamodule.data is not None
+    assert datamodule.prepared is not None
     if config.init_from:
         try:
             task = task_from_pretrained(
@@ -252,7 +276,7 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
         except TransferError as error:
             raise ConfigError(str(error)) from error
         datamodule.attach_features(
-            task.model.precompute(datamodule.data, datamodule.structures_with_forces)
+            task.model.precompute(datamodule.prepared.cache, datamodule.structures_with_forces)
         )
         return task
     model_config = dict(config.model_config)
@@ -279,7 +303,7 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
             f"raise n_embedding above {max(missing)}, or add them to species"
         )
     datamodule.attach_features(
-        task.model.precompute(datamodule.data, datamodule.structures_with_forces)
+        task.model.precompute(datamodule.prepared.cache, datamodule.structures_with_forces)
     )
     task.model.fit_to_data(datamodule.train_dataloader())
     return task

@@ -62,6 +62,34 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
         assert trial.user_attrs["mlflow_run_id"] in notes  # optuna-dashboard's trial note
 
 
+def test_a_sweep_prepares_its_data_once_and_computes_pairs_once_per_cutoff(
+    sweep_options, monkeypatch
+) -> None:
+    """Trials and their evaluation share one prepared data set: one audit, one reference fit."""
+    import lightning_modules.geometry.data_cache as data_cache_module
+    import lightning_modules.training.prepared as prepared_module
+
+    audits, fits, pairs = [], [], []
+
+    def counting(target, name, log):
+        original = getattr(target, name)
+
+        def wrapper(*args, **kwargs):
+            log.append(args[1] if name == "dataset_pairs" else 1)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(target, name, wrapper)
+
+    counting(prepared_module, "audit_energies", audits)
+    counting(prepared_module, "fit_energy_reference", fits)
+    counting(data_cache_module, "dataset_pairs", pairs)
+    outcome = run_sweep(sweep_options(n_trials=4))
+    assert [t.state for t in outcome.study.trials] == [TrialState.COMPLETE] * 4
+    cutoffs = {t.params["cutoff"] for t in outcome.study.trials}
+    assert len(audits) == 1 and len(fits) == 1
+    assert sorted(pairs) == sorted(cutoffs)  # one neighbour list per cutoff, evaluation included
+
+
 def test_artifacts_live_beside_the_sqlite_store_not_in_the_working_dir(
     sweep_options, tmp_path, monkeypatch
 ) -> None:

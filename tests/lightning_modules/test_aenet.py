@@ -159,7 +159,7 @@ def test_cached_descriptors_spare_the_neighbour_pairs_of_the_batches(
     tio2_small, tmp_path, monkeypatch
 ) -> None:
     """An ænet training never builds the datamodule's pair lists: the descriptor cache replaces them."""
-    import lightning_modules.training.datamodule as datamodule_module
+    import lightning_modules.geometry.data_cache as data_cache_module
     from lightning_modules.geometry.batching import dataset_pairs
 
     requested = []
@@ -168,7 +168,7 @@ def test_cached_descriptors_spare_the_neighbour_pairs_of_the_batches(
         requested.append(cutoff)
         return dataset_pairs(data, cutoff)
 
-    monkeypatch.setattr(datamodule_module, "dataset_pairs", counted)
+    monkeypatch.setattr(data_cache_module, "dataset_pairs", counted)
     config = tio2_config(tmp_path, max_epochs=1)
     module = build_datamodule(config, data=tio2_small)
     result = train(config, datamodule=module)
