@@ -89,11 +89,19 @@ class AenetPotential(Potential):
 
     @classmethod
     def cutoff_from_config(cls, config: dict[str, Any]) -> float:
+        """The descriptor's own cutoff (:attr:`ChebyshevSettings.cutoff`) for ``config``."""
         defaults = inspect.signature(cls.__init__).parameters
-        return max(
-            float(config.get(name, defaults[name].default))
-            for name in ("radial_cutoff", "angular_cutoff")
-        )
+
+        def value(name: str) -> Any:
+            return config.get(name, defaults[name].default)
+
+        return ChebyshevSettings(
+            species=(),
+            radial_order=int(value("radial_order")),
+            radial_cutoff=float(value("radial_cutoff")),
+            angular_order=int(value("angular_order")),
+            angular_cutoff=float(value("angular_cutoff")),
+        ).cutoff
 
     @property
     def species_symbols(self) -> list[str]:

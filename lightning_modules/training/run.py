@@ -28,7 +28,6 @@ from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data.splits import save_split
 from lightning_modules.errors import PesweepError
 from lightning_modules.models.registry import (
-    build_model,
     check_model_config,
     model_class,
     model_parameters,
@@ -283,16 +282,15 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
     if "species" in model_parameters(config.model) and not model_config.get("species"):
         model_config["species"] = [chemical_symbols[z] for z in datamodule.data.elements()]
         logger.info("species (descriptor order) taken from the data: %s", model_config["species"])
-    try:
-        build_model(config.model, model_config)
+    try:  # the task builds the model once; a bad model_config is one line
+        task = PotentialTask(
+            model_name=config.model,
+            model_config=model_config,
+            energy_reference=datamodule.energy_reference.as_dict(),
+            **optimization_settings(config, datamodule.has_forces),
+        )
     except (ValueError, TypeError, KeyError) as error:
         raise ConfigError(f"model_config: {error}") from error
-    task = PotentialTask(
-        model_name=config.model,
-        model_config=model_config,
-        energy_reference=datamodule.energy_reference.as_dict(),
-        **optimization_settings(config, datamodule.has_forces),
-    )
     supported = task.model.supported_elements()
     missing = [
         z for z in datamodule.data.elements() if supported is not None and z not in supported
