@@ -21,6 +21,22 @@ from pathlib import Path
 import pytest
 
 
+def run_at_once(command: list[str], cwd: Path, count: int = 2, timeout: float = 300) -> list[str]:
+    """Start ``count`` copies of ``command`` in the same moment; each must exit 0. Their stdouts."""
+    workers = [
+        subprocess.Popen(
+            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(count)
+    ]
+    outputs = []
+    for worker in workers:
+        stdout, stderr = worker.communicate(timeout=timeout)
+        assert worker.returncode == 0, stderr
+        outputs.append(stdout)
+    return outputs
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ from hpo.cli import build_parser
 from hpo.errors import StudyError
 from hpo.sweep import run_sweep
 from lightning_modules.training.calculator import PesweepCalculator
-from tests.hpo.services import free_port
+from tests.hpo.services import free_port, run_at_once
 from tests.hpo.test_cli_train import run_cli
 
 TINY_TRAIN = ("--model", "schnet", "--max-epochs", "1", "--batch-size", "30", "--no-progress-bar")
@@ -328,15 +328,7 @@ def test_two_promotions_at_once_both_succeed_with_one_version(sweep_options, tmp
         "--model-name",
         "cuau",
     ]
-    workers = [
-        subprocess.Popen(
-            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
-    for worker in workers:
-        _, stderr = worker.communicate(timeout=300)
-        assert worker.returncode == 0, stderr
+    run_at_once(command, tmp_path, timeout=300)
     client = MlflowClient(outcome.tracking_uri)
     versions = client.search_model_versions("name='cuau'")
     assert [str(v.version) for v in versions] == ["1"]
@@ -365,15 +357,7 @@ def test_two_sweeps_started_together_in_a_fresh_folder_both_run(
         "random",
         "--no-progress-bar",
     ]
-    workers = [
-        subprocess.Popen(
-            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
-    for worker in workers:
-        _, stderr = worker.communicate(timeout=300)
-        assert worker.returncode == 0, stderr
+    run_at_once(command, tmp_path, timeout=300)
     study = optuna.load_study(study_name="together", storage=f"sqlite:///{tmp_path}/pesweep.db")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
 

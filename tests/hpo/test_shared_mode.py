@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from hpo.tracking import PARENT_RUN_ATTR
-from tests.hpo.services import MlflowServer, PostgresServer
+from tests.hpo.services import MlflowServer, PostgresServer, run_at_once
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +59,7 @@ def test_two_workers_share_one_study_and_one_parent_run(
         "none",
         "--no-progress-bar",
     ]
-    workers = [
-        subprocess.Popen(
-            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
-    for worker in workers:
-        stdout, stderr = worker.communicate(timeout=600)
-        assert worker.returncode == 0, stderr
+    run_at_once(command, tmp_path, timeout=600)
     study = optuna.load_study(study_name="shared", storage=storage)
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 4
     parent = study.user_attrs[PARENT_RUN_ATTR]
