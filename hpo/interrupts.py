@@ -108,9 +108,7 @@ class DeferInterrupts(Callback):
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._restore()
-        if self.received is not None:  # arrived after the last batch
-            signum, self.received = self.received, None
-            raise Interrupted(signum)
+        self._raise_if_received()  # one that arrived after the last batch
 
     def on_exception(
         self, trainer: Trainer, pl_module: LightningModule, exception: BaseException

@@ -25,18 +25,23 @@ import importlib.util
 import json
 import os
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
-from lightning_modules.conventions import DEFAULT_STORAGE, STORAGE_ENV, TRACKING_ENV
+from lightning_modules.conventions import (
+    DEFAULT_STORAGE,
+    DEFAULT_TRACKING_URI,
+    STORAGE_ENV,
+    TRACKING_ENV,
+)
 from lightning_modules.errors import PesweepError
 from lightning_modules.store_uris import (
     HIDDEN,
     SQLITE_PREFIX,
     mask_text,
     mask_url,
+    missing_sqlite_file,
+    split_credentials,
     sqlite_path,
     url_password,
 )
@@ -53,6 +58,7 @@ __all__ = [
     "has_hidden_password",
     "mask_text",
     "mask_url",
+    "missing_sqlite_file",
     "require_existing_store",
     "sqlite_path",
 ]
@@ -71,7 +77,9 @@ def has_hidden_password(url: str) -> bool:
 
 def default_tracking_uri() -> str:
     """MLflow's local default, pinned to an absolute path so resumes from elsewhere find it."""
-    return f"sqlite:///{Path('mlflow.db').resolve()}"
+    local = sqlite_path(DEFAULT_TRACKING_URI)
+    assert local is not None
+    return f"{SQLITE_PREFIX}{local.resolve()}"
 
 
 def resolve_tracking_uri(flag: str | None, recorded: str | None) -> str:
@@ -125,8 +133,8 @@ def _importable(module: str) -> bool:
 
 def require_existing_store(url: str, what: str, fix: str) -> None:
     """Refuse a ``sqlite:///`` URL whose file does not exist, so that nothing is created."""
-    path = sqlite_path(url)
-    if path is not None and not path.is_file():
+    path = missing_sqlite_file(url)
+    if path is not None:
         raise StoreError(f"no {what} at {path.resolve()}; {fix}")
 
 
@@ -156,7 +164,7 @@ def creation_lock(url: str) -> Iterator[None]:
 def check_tracking_store(uri: str, seconds: float = PROBE_SECONDS) -> None:
     """Raise :class:`StoreError` within about ``seconds`` when the tracking store does not answer.
 
-    A tracking server must answer ``/health`` and MLflow's REST API; a database
+    A tracking server must answer an experiment search on MLflow's REST API; a database
     store (``postgresql://``, ``mysql://``) must accept a connection. Local
     SQLite stores and folders are created on first use and are not probed.
     """
@@ -200,17 +208,13 @@ def check_tracking_store(uri: str, seconds: float = PROBE_SECONDS) -> None:
 
 def _search_request(uri: str) -> urllib.request.Request:
     """A one-experiment search on MLflow's REST API, with the URL's credentials as basic auth."""
-    parts = urllib.parse.urlsplit(uri)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
+    clean, username, password = split_credentials(uri)
     request = urllib.request.Request(
-        f"{base}/api/2.0/mlflow/experiments/search",
+        f"{clean.rstrip('/')}/api/2.0/mlflow/experiments/search",
         data=json.dumps({"max_results": 1}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    if parts.password is not None:
-        token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+    if password is not None:
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     return request

@@ -30,6 +30,7 @@ from hpo.stores import (
     database_url,
     mask_text,
     mask_url,
+    missing_sqlite_file,
     sqlite_path,
 )
 from search_spaces.space import SearchSpace
@@ -154,8 +155,7 @@ def connect_storage(url: str, attempts: int = 4) -> optuna.storages.BaseStorage:
 
 def storage_exists(url: str) -> bool:
     """False only for a ``sqlite:///`` storage whose file is not there (nothing to read)."""
-    path = sqlite_path(url)
-    return path is None or path.is_file()
+    return missing_sqlite_file(url) is None
 
 
 def peek_setup(name: str, url: str) -> StudySetup | None:

@@ -20,7 +20,6 @@ import math
 import os
 import re
 import tempfile
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from mlflow.utils.time import get_current_time_millis
 
 from hpo.interrupts import DeferInterrupts, Interrupted
 from hpo.stores import creation_lock, database_url, mask_url
+from lightning_modules.store_uris import split_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +78,12 @@ def mlflow_uri(tracking_uri: str) -> str:
     (MLflow's documented basic-auth settings) the URI it sees has no password.
     A database URI gets a driver that is installed (:func:`hpo.stores.database_url`).
     """
-    parts = urllib.parse.urlsplit(tracking_uri)
-    if parts.scheme in ("http", "https") and parts.password is not None:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = urllib.parse.unquote(parts.username or "")
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = urllib.parse.unquote(parts.password)
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc = f"{netloc}:{parts.port}"
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    if tracking_uri.startswith(("http://", "https://")):
+        clean, username, password = split_credentials(tracking_uri)
+        if password is not None:
+            os.environ["MLFLOW_TRACKING_USERNAME"] = username or ""
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = password
+            return clean
     return database_url(tracking_uri)
 
 

@@ -41,6 +41,29 @@ def mask_text(text: str, *urls: str | None) -> str:
     return text
 
 
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(``url`` without user and password, user, password); the last two None when absent."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url, None, None
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    unquote = urllib.parse.unquote
+    return (
+        clean,
+        unquote(parts.username) if parts.username is not None else None,
+        unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL when it does not exist yet, else None."""
+    path = sqlite_path(url)
+    return path if path is not None and not path.is_file() else None
+
+
 def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL (relative to the working directory), else None."""
     if not url.startswith(SQLITE_PREFIX) or url == f"{SQLITE_PREFIX}:memory:":

@@ -30,7 +30,7 @@ from lightning_modules.conventions import DEFAULT_TRACKING_URI, TRACKING_ENV
 from lightning_modules.errors import CheckpointNotFound
 from lightning_modules.geometry.batching import atoms_to_batch
 from lightning_modules.models.potential import Potential
-from lightning_modules.store_uris import mask_url, sqlite_path
+from lightning_modules.store_uris import mask_url, missing_sqlite_file
 from lightning_modules.training.task import load_task
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,8 @@ def existing_tracking_uri(tracking_uri: str | None) -> str:
     A look-up must not leave an empty SQLite store behind where there was none.
     """
     uri = tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
-    path = sqlite_path(uri)
-    if path is not None and not path.is_file():
+    path = missing_sqlite_file(uri)
+    if path is not None:
         raise CheckpointNotFound(
             f"no MLflow store at {path.resolve()}; pass tracking_uri= (--tracking-uri) or set "
             f"{TRACKING_ENV} to the store that holds the model"

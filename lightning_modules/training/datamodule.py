@@ -74,7 +74,6 @@ class PotentialDataModule(pl.LightningDataModule):
             force_fraction=float(force_fraction),
             element_energies=tuple(sorted((element_energies or {}).items())),
         )
-        self.seed = int(seed)
         self.dtype = DTYPES[dtype]
         self.split_override = split_override
         self.prepared: PreparedData | None = None
@@ -129,7 +128,7 @@ class PotentialDataModule(pl.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         assert self._collator is not None, "call setup() first"
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.settings.seed)
         return DataLoader(
             self.split[name].tolist(),
             batch_size=self.batch_size,
