@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from dashboards.report import ReportData, build_report, run_link
 from hpo.study import stored_setup
-from hpo.tracking import PARENT_RUN_ATTR
+from hpo.tracking import PARENT_RUN_ATTR, tracking_client
 from lightning_modules.conventions import MONITORED_METRIC
 
 TOP_CURVES = 5
@@ -67,10 +67,9 @@ def _ablation(trials: list[optuna.trial.FrozenTrial]) -> list[list[Any]]:
 
 
 def _transfer_rows(tracking_uri: str) -> list[list[Any]]:
-    from mlflow import MlflowClient
     from mlflow.artifacts import load_dict
 
-    client = MlflowClient(tracking_uri)
+    client = tracking_client(tracking_uri)
     experiment = client.get_experiment_by_name("compare")
     if experiment is None:
         return []
@@ -118,11 +117,9 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
         )
     experiment_id = ""
     if tracking_uri and study.user_attrs.get(PARENT_RUN_ATTR):
-        from mlflow import MlflowClient
-
         try:
             experiment_id = (
-                MlflowClient(tracking_uri)
+                tracking_client(tracking_uri)
                 .get_run(study.user_attrs[PARENT_RUN_ATTR])
                 .info.experiment_id
             )
@@ -171,7 +168,5 @@ def write_report(study: optuna.Study, out: str | Path, tracking_uri: str | None 
     tracking_uri = tracking_uri or (setup.tracking_uri if setup else None)
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
     if tracking_uri and parent:
-        from mlflow import MlflowClient
-
-        MlflowClient(tracking_uri).log_artifact(parent, str(path))
+        tracking_client(tracking_uri).log_artifact(parent, str(path))
     return path
