@@ -32,8 +32,9 @@ import numpy as np
 import torch
 
 from lightning_modules.data import load_data
+from lightning_modules.training.config import make_config
 from lightning_modules.training.datamodule import PotentialDataModule
-from lightning_modules.training.run import build_task, make_config, train
+from lightning_modules.training.run import build_task, train
 
 REPO = Path(__file__).resolve().parents[1]
 TIO2 = REPO.parent / "shared" / "data" / "tio2_aenet"
@@ -77,7 +78,6 @@ def main() -> None:
     split = {"train": np.sort(order[len(data) // 10 :]), "val": test, "test": test}
     config = make_config(
         dict(
-            data=["(in memory)"],
             model="aenet",
             model_config=MODEL,
             alpha=0.1,

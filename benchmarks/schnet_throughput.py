@@ -68,8 +68,9 @@ def limited(loader_factory, n: int):
 
 
 def run_pesweep(args: argparse.Namespace) -> dict:
+    from lightning_modules.training.config import make_config
     from lightning_modules.training.datamodule import PotentialDataModule
-    from lightning_modules.training.run import build_task, make_config, train
+    from lightning_modules.training.run import build_task, train
     from lightning_modules.training.task import PotentialTask
 
     config = make_config(

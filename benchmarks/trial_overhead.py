@@ -30,8 +30,9 @@ import numpy as np
 import torch
 
 from lightning_modules.data import AtomsData, load_data
+from lightning_modules.training.config import make_config
 from lightning_modules.training.prepared import PreparedData
-from lightning_modules.training.run import build_datamodule, build_task, data_settings, make_config
+from lightning_modules.training.run import build_datamodule, build_task, data_settings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/seb_clusters/SeBn/B=20.npz"
 

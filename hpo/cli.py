@@ -107,8 +107,17 @@ def _add_data_arguments(parser: argparse.ArgumentParser, required: bool) -> None
     add_energy_unit_argument(parser)
 
 
+def add_element_energies_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--element-energies",
+        metavar="FILE",
+        help="element reference energies (eV per free atom) from `pesweep references`; "
+        "needed when the data hold a single composition and the model must predict others",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from hpo import commands, model_commands
+    from hpo import commands, data_commands, model_commands
 
     parser = argparse.ArgumentParser(
         prog="pesweep",
@@ -118,54 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train one model from a YAML config (and flags)")
-    train.add_argument("--config", help="YAML file with TrainConfig keys (see README)")
-    _add_data_arguments(train, required=False)
-    train.add_argument("--model", help="model name: schnet or aenet (default schnet)")
-    train.add_argument("--max-epochs", type=positive_int)
-    train.add_argument("--batch-size", type=positive_int)
-    train.add_argument("--lr", type=positive_float)
-    train.add_argument("--seed", type=non_negative_int)
-    train.add_argument(
-        "--output-dir",
-        help="where best.ckpt, split.npz and config.yaml go "
-        "(refused when it holds files, unless --overwrite; default "
-        "pesweep_runs/train, or the next free pesweep_runs/train-N)",
-    )
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the files of an earlier run in --output-dir",
-    )
-    train.add_argument(
-        "--drop-flagged",
-        action="store_true",
-        default=None,
-        help="exclude structures flagged by the data audit",
-    )
-    train.add_argument("--accelerator", help="auto (default), cpu or gpu")
-    train.add_argument("--no-progress-bar", action="store_true")
-    train.set_defaults(handler=commands.run_train)
-
-    audit = sub.add_parser("audit", help="check a data set: validation and implausible labels")
-    audit.add_argument("data", nargs="+", metavar="DATA")
-    add_energy_unit_argument(audit, default="ev")
-    audit.add_argument(
-        "--bound",
-        type=float,
-        default=5.0,
-        help="flag structures more than this many eV/atom above the lowest "
-        "of their composition (default 5)",
-    )
-    audit.add_argument(
-        "--mad-threshold",
-        type=float,
-        default=3.5,
-        help="modified z-score above which a structure is a robust outlier",
-    )
-    audit.add_argument("--json", metavar="FILE", help="also write the audit as JSON")
-    audit.set_defaults(handler=commands.run_audit)
-
+    data_commands.add_data_commands(sub, _add_data_arguments)
     commands.add_sweep_commands(sub, _add_data_arguments)
     model_commands.add_model_commands(sub, _add_data_arguments)
     return parser

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -12,78 +11,18 @@ from typing import Any
 logger = logging.getLogger("pesweep")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """``pesweep train``: one training run, test metrics printed, checkpoint written."""
-    import dataclasses
-
-    from hpo.outputs import claim_output_dir
-    from lightning_modules.training.metrics import describe_metric
-    from lightning_modules.training.run import TrainConfig, load_config, make_config, train
-
-    overrides: dict[str, Any] = {
-        "data": args.data,
-        "energy_unit": args.energy_unit,
-        "model": args.model,
-        "max_epochs": args.max_epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "seed": args.seed,
-        "output_dir": args.output_dir,
-        "drop_flagged": args.drop_flagged,
-        "accelerator": args.accelerator,
-        "progress_bar": False if args.no_progress_bar else None,
-    }
-    if args.config:
-        config = load_config(args.config, overrides)
-    else:
-        config = make_config({k: v for k, v in overrides.items() if v is not None})
-    default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
-    output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)
-    if str(output_dir) != config.output_dir:
-        print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
-        config = dataclasses.replace(config, output_dir=str(output_dir))
-    result = train(config)
-    print(
-        f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
-        f"({result.n_parameters} parameters)"
-    )
-    print("test metrics of the best validation epoch:")
-    for name in sorted(k for k in result.test_metrics if k != "test_loss"):
-        print(f"  {describe_metric(name):55s} {result.test_metrics[name]:.6g}")
-    print(f"checkpoint: {result.checkpoint_path}")
-    print(f"split indices: {Path(result.output_dir) / 'split.npz'}")
-    return 0
-
-
-def run_audit(args: argparse.Namespace) -> int:
-    """``pesweep audit``: validate the data and flag implausible energy labels."""
-    from hpo.outputs import check_output_file
-    from lightning_modules.data import load_data
-    from lightning_modules.data.audit import audit_energies
-
-    if args.json:
-        check_output_file(args.json, args.data, force=True)
-    data = load_data(args.data, args.energy_unit)
-    report = audit_energies(data, args.bound, args.mad_threshold)
-    print(
-        f"{len(data)} structures, elements {data.elements()}, "
-        f"{'with' if data.has_forces.any() else 'without'} forces"
-    )
-    print(report.format())
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=1))
-        print(f"written: {args.json}")
-    return 0
-
-
 def _sweep_options(args: argparse.Namespace) -> Any:
     from hpo.sweep import SweepOptions
+    from lightning_modules.data.isolated_atoms import read_element_energies
 
     overrides = {}
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
     if args.drop_flagged:
         overrides["drop_flagged"] = True
+    if args.element_energies:  # read now: the study records the values, not only the file
+        overrides["element_energies"] = read_element_energies(args.element_energies)
+        overrides["element_energies_source"] = args.element_energies
     return SweepOptions(
         study_name=args.study,
         storage=args.storage,
@@ -291,7 +230,12 @@ def add_sweep_commands(
     sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
 ) -> None:
     """Register the sweep-related subcommands (sweep, demo, spaces)."""
-    from hpo.cli import non_negative_int, positive_float, positive_int
+    from hpo.cli import (
+        add_element_energies_argument,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
     from hpo.stores import default_storage
     from hpo.study import OBJECTIVES, PRUNERS, SAMPLERS
     from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
@@ -333,6 +277,7 @@ def add_sweep_commands(
     sweep.add_argument(
         "--drop-flagged", action="store_true", help="exclude structures flagged by the data audit"
     )
+    add_element_energies_argument(sweep)
     sweep.add_argument(
         "--tracking-uri",
         help="MLflow tracking URI (default sqlite:///mlflow.db in the working directory)",

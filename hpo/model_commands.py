@@ -1,6 +1,6 @@
 """Handlers of the trained-model commands of ``pesweep``.
 
-``promote``, ``models``, ``finetune``, ``chain``, ``subset``, ``compare`` and ``export-aenet``.
+``promote``, ``models``, ``finetune``, ``chain``, ``compare`` and ``export-aenet``.
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ def run_models(args: argparse.Namespace) -> int:
         parent = f" parent {row['parent']}" if row["parent"] else ""
         print(f"{row['name']} v{row['version']} {aliases}{parent}  {metrics}")
         if args.action == "show":
+            references = row["tags"].get("element_references")
+            if references:
+                print("  element references:")
+                for line in references.split("; "):
+                    print(f"    {line}")
             print("  " + json.dumps(row["tags"], indent=None)[:1500])
     return 0
 
@@ -133,6 +138,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         cutoff=args.cutoff,
         promote_as=args.promote_as,
         alias=args.alias,
+        overrides={"element_energies": args.element_energies} if args.element_energies else None,
     )
     print(f"fine-tuned {tuned.parent} ({args.strategy}; frozen: {', '.join(tuned.frozen) or '-'})")
     for name in ("test_energy_mae", "test_energy_mae_clean", "test_force_mae"):
@@ -148,7 +154,7 @@ def run_chain_command(args: argparse.Namespace) -> int:
     from hpo.outputs import claim_output_dir
     from hpo.promotion import check_model_name
     from hpo.transfer import run_chain, summarise_chain
-    from lightning_modules.training.run import load_config, make_config
+    from lightning_modules.training.config import load_config, make_config
 
     check_model_name(args.model_name)
     runs_dir = claim_output_dir(
@@ -179,35 +185,6 @@ def run_chain_command(args: argparse.Namespace) -> int:
         runs_dir=str(runs_dir),
     )
     print(summarise_chain(stages))
-    return 0
-
-
-def run_subset(args: argparse.Namespace) -> int:
-    from hpo.outputs import OutputError, check_output_file
-    from lightning_modules.data import DataError, load_data
-    from lightning_modules.data.subsets import (
-        count_by_element,
-        random_subset,
-        select_by_elements,
-        write_extxyz,
-    )
-
-    if not args.elements and not args.random:
-        raise OutputError("give --elements or --random N (the subset to write)")
-    check_output_file(args.out, args.data, args.force)
-    data = load_data(args.data, args.energy_unit or "ev")
-    if args.elements:
-        chosen = select_by_elements(data, args.elements.split(","), args.mode)
-        if len(chosen) == 0:
-            counts = ", ".join(f"{symbol} {n}" for symbol, n in count_by_element(data).items())
-            raise DataError(
-                f"no structure matches --elements {args.elements} --mode "
-                f"{args.mode}; structures per element: {counts}; nothing written"
-            )
-    else:
-        chosen = random_subset(data, args.random, args.seed, args.stratify == "energy")
-    path = write_extxyz(data.subset(chosen), args.out)
-    print(f"{len(chosen)} of {len(data)} structures written to {path} (eV, eV/A)")
     return 0
 
 
@@ -248,8 +225,14 @@ def run_export_aenet(args: argparse.Namespace) -> int:
 def add_model_commands(
     sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
 ) -> None:
-    """Register promote, models, finetune, chain, subset, compare and export-aenet."""
-    from hpo.cli import add_energy_unit_argument, non_negative_int, positive_float, positive_int
+    """Register promote, models, finetune, chain, compare and export-aenet."""
+    from hpo.cli import (
+        add_element_energies_argument,
+        add_energy_unit_argument,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
     from hpo.finetune import STRATEGIES
     from hpo.stores import default_storage
 
@@ -309,6 +292,7 @@ def add_model_commands(
     tune.add_argument("--max-epochs", type=positive_int, default=20)
     tune.add_argument("--seed", type=non_negative_int, default=0)
     tune.add_argument("--cutoff", type=float, help="must equal the pretrained model's cutoff")
+    add_element_energies_argument(tune)
     tune.add_argument(
         "--output-dir",
         help=f"where the checkpoint goes (refused when it holds "
@@ -354,21 +338,6 @@ def add_model_commands(
     )
     tracking(chain)
     chain.set_defaults(handler=run_chain_command)
-
-    subset = sub.add_parser("subset", help="write a pretraining subset (by elements or random)")
-    add_data_arguments(subset, True)
-    subset.add_argument("--elements", help="comma-separated symbols, e.g. Cu,Au")
-    subset.add_argument("--mode", choices=["any", "all", "only"], default="any")
-    subset.add_argument("--random", type=positive_int, metavar="N")
-    subset.add_argument("--stratify", choices=["energy"])
-    subset.add_argument("--seed", type=non_negative_int, default=0)
-    subset.add_argument(
-        "--out",
-        required=True,
-        help="extxyz file to write (never an input; an existing file only with --force)",
-    )
-    subset.add_argument("--force", action="store_true", help="replace an existing --out file")
-    subset.set_defaults(handler=run_subset)
 
     compare = sub.add_parser(
         "compare", help="scratch against transfer, same budget per seed, paired t-test"

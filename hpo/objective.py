@@ -32,21 +32,14 @@ from optuna_dashboard import save_note
 from optuna_integration import PyTorchLightningPruningCallback
 
 from hpo.interrupts import DeferInterrupts, Interrupted
-from hpo.promotion import split_hash
-from hpo.tracking import EpochMetricsLogger, Tracker, run_note
+from hpo.tracking import EpochMetricsLogger, Tracker, result_tags, run_note
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data import AtomsData
+from lightning_modules.training.config import ConfigError, TrainConfig
 from lightning_modules.training.evaluation import predict_energies, split_loader
 from lightning_modules.training.prepared import PreparedData
-from lightning_modules.training.run import (
-    ConfigError,
-    DivergenceError,
-    TrainConfig,
-    TrainResult,
-    build_datamodule,
-    train,
-)
+from lightning_modules.training.run import DivergenceError, TrainResult, build_datamodule, train
 from lightning_modules.training.task import load_task
 from search_spaces.space import SearchSpace
 from search_spaces.suggest import suggest, to_train_config
@@ -228,9 +221,7 @@ class Objective:
                 "inference_ms_per_structure": inference_ms,
             }
             self.tracker.log_metrics(run_id, final, step=result.epochs)
-            self.tracker.set_tags(
-                run_id, {"pesweep.test_split_hash": split_hash(result.split.get("test", []))}
-            )
+            self.tracker.set_tags(run_id, result_tags(result))
             output_dir = Path(result.output_dir)
             self.tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
             for name in ("split.npz", "config.yaml", "audit.json"):

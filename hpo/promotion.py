@@ -26,7 +26,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import PromotionError, StudyError
-from hpo.tracking import tracking_client
+from hpo.tracking import ELEMENT_REFERENCES_TAG, tracking_client
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,9 @@ def lineage_tags(client: MlflowClient, run_id: str, extra: dict[str, Any]) -> di
     parent = run.data.tags.get("pesweep.parent_model_version")
     if parent:
         tags["parent_model_version"] = parent
+    references = run.data.tags.get(ELEMENT_REFERENCES_TAG)
+    if references:
+        tags["element_references"] = references
     tags.update({k: str(v) for k, v in extra.items()})
     return tags
 

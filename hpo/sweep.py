@@ -51,9 +51,10 @@ from hpo.tracking import (
 )
 from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
 from lightning_modules.data import load_data
+from lightning_modules.training.config import TrainConfig, make_config
 from lightning_modules.training.prepared import PreparedData
-from lightning_modules.training.run import TrainConfig, data_settings, make_config
-from search_spaces.space import load_space, parse_space
+from lightning_modules.training.run import data_settings
+from search_spaces.space import SearchSpace, load_space, parse_space
 
 logger = logging.getLogger(__name__)
 
@@ -136,17 +137,20 @@ def validate_options(options: SweepOptions) -> None:
         except ValueError as error:
             raise StudyError(str(error)) from error
     if options.train_overrides:
-        make_config({"data": ("-",), **options.train_overrides})  # ConfigError names the key
+        make_config(dict(options.train_overrides))  # ConfigError names the key
 
 
-def _requested_setup(options: SweepOptions, tracking_uri: str) -> StudySetup | None:
+def _requested_setup(
+    options: SweepOptions, tracking_uri: str
+) -> tuple[StudySetup, SearchSpace] | tuple[None, None]:
+    """The setup a new study would get from the options, with its parsed space."""
     if options.space is None and options.data is None:
-        return None
+        return None, None
     if options.space is None or options.data is None:
         raise StudyError("give both --space and --data (or neither, to resume a study by name)")
     objectives = options.objectives or ("energy_mae",)
     space = load_space(options.space)
-    return StudySetup(
+    setup = StudySetup(
         space_text=space.source_text,
         space_origin=str(options.space),
         data=tuple(str(Path(p).resolve()) for p in options.data),
@@ -162,11 +166,13 @@ def _requested_setup(options: SweepOptions, tracking_uri: str) -> StudySetup | N
         init_from=options.init_from or "",
         study_uid=new_study_uid(),
     )
+    return setup, space
 
 
 def _study_tracker(
     study: optuna.Study,
     setup: StudySetup,
+    space: SearchSpace,
     tracking_uri: str,
     created: bool,
     wait_seconds: float = 60.0,
@@ -209,7 +215,6 @@ def _study_tracker(
     )
     study.set_user_attr(EXPERIMENT_ATTR, experiment)
     study.set_user_attr(PARENT_RUN_ATTR, run_id)
-    space = parse_space(setup.space_text, setup.space_origin)
     tracker.log_params(
         run_id,
         {
@@ -276,7 +281,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     tracking_uri = resolve_tracking_uri(
         options.tracking_uri, stored.tracking_uri if stored else None
     )
-    requested = _requested_setup(options, tracking_uri)
+    requested, requested_space = _requested_setup(options, tracking_uri)
     try:
         check_tracking_store(tracking_uri)
     except StoreError as error:
@@ -301,10 +306,14 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     base_config = base_train_config(setup, runs_dir)
     prepared = PreparedData.prepare(data, data_settings(base_config))  # once, for every trial
     logger.info("%s", prepared.audit.format())
-    tracker, parent_run_id = _study_tracker(study, setup, tracking_uri, created)
+    space = (  # parsed once per sweep: the file just read, or the study's stored text
+        requested_space
+        if requested_space is not None and requested_space.source_text == setup.space_text
+        else parse_space(setup.space_text, setup.space_origin)
+    )
+    tracker, parent_run_id = _study_tracker(study, setup, space, tracking_uri, created)
     status = "FAILED"
     try:
-        space = parse_space(setup.space_text, setup.space_origin)
         init_checkpoint = _init_checkpoint(setup, space, tracking_uri)
         sampler_name = options.sampler or setup.sampler
         pruner_name = options.pruner or setup.pruner

@@ -88,6 +88,7 @@ def mlflow_uri(tracking_uri: str) -> str:
 
 
 STUDY_UID_TAG = "pesweep.study_uid"
+ELEMENT_REFERENCES_TAG = "pesweep.element_references"  # how the references were obtained
 
 
 def study_experiment_name(client: MlflowClient, study_name: str, study_uid: str) -> str:
@@ -212,6 +213,18 @@ class EpochMetricsLogger(Callback):
         self.last_epoch = trainer.current_epoch
 
 
+def result_tags(result: Any) -> dict[str, str]:
+    """Tags of a finished training's run: the test split's hash, how its references were made."""
+    from hpo.promotion import split_hash
+    from lightning_modules.data.references import EnergyReference
+
+    tags = {"pesweep.test_split_hash": split_hash(result.split.get("test", []))}
+    if result.energy_reference:
+        summary = EnergyReference.from_dict(result.energy_reference).summary()
+        tags[ELEMENT_REFERENCES_TAG] = summary[:4000]
+    return tags
+
+
 def tracked_training(
     config: Any, tracker: Tracker, run_name: str, tags: dict[str, str], params: dict[str, Any]
 ) -> tuple[Any, str]:
@@ -220,7 +233,6 @@ def tracked_training(
     Returns (TrainResult, run id); the run ends FINISHED, FAILED when training raises, or
     KILLED when it is interrupted.
     """
-    from hpo.promotion import split_hash
     from lightning_modules.training.run import train
 
     run_id = tracker.client.create_run(
@@ -241,7 +253,7 @@ def tracked_training(
         },
         step=result.epochs,
     )
-    tracker.set_tags(run_id, {"pesweep.test_split_hash": split_hash(result.split["test"])})
+    tracker.set_tags(run_id, result_tags(result))
     tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
     tracker.log_artifact(run_id, Path(result.output_dir) / "split.npz")
     tracker.end_run(run_id, "FINISHED")

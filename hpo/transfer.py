@@ -18,7 +18,8 @@ from hpo.promotion import promote_run, registry_client
 from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
 from lightning_modules.training.calculator import resolve_checkpoint
-from lightning_modules.training.run import TrainConfig, config_from_record, train
+from lightning_modules.training.config import TrainConfig, config_from_record
+from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,9 @@ A space file::
       attention_heads: {type: int, low: 1, high: 4, condition: {attention: true}}
       batch_size: 32              # a bare value is fixed
 
-Each parameter goes where its name belongs: a keyword argument of the model
-(``model_config``) or a key of :class:`~lightning_modules.training.run.TrainConfig`.
+Each parameter goes where its name belongs: a hyperparameter of the model
+(a field of its :class:`~lightning_modules.models.potential.ModelSettings`, put in
+``model_config``) or a key of :class:`~lightning_modules.training.config.TrainConfig`.
 A ``condition`` samples the parameter only when earlier parameters have the
 given values (e.g. attention heads only with attention on, aenet's
 descriptor only for ``model: aenet``).
@@ -29,10 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from lightning_modules.errors import PesweepError
 from lightning_modules.models.registry import MODELS, model_parameters
-from lightning_modules.training.run import TrainConfig
+from lightning_modules.training.config import TrainConfig
 
 SPACES_DIR = Path(__file__).resolve().parent
 KINDS = ("categorical", "int", "float", "fixed")
@@ -65,17 +72,16 @@ _SpaceLoader.add_implicit_resolver(
 
 @dataclass(frozen=True)
 class Parameter:
-    """One dimension of a search space (or a fixed value)."""
+    """One dimension of a search space: an Optuna distribution, or a fixed ``value``."""
 
     name: str
-    kind: str
-    choices: tuple[Any, ...] = ()
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    log: bool = False
+    distribution: BaseDistribution | None = None  # None: the parameter is fixed to ``value``
     value: Any = None
     condition: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fixed(self) -> bool:
+        return self.distribution is None
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,37 @@ def _integer_like(name: str, key: str, value: Any) -> None:
         )
 
 
+def _distribution(name: str, kind: str, spec: dict[str, Any]) -> BaseDistribution:
+    """Optuna's own distribution for a spec; its checks (low <= high, log needs low > 0...)."""
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise SpaceError(f"parameter {name!r}: choices must be a non-empty list")
+        if len({repr(c) for c in choices}) != len(choices):
+            raise SpaceError(f"parameter {name!r}: choices contain duplicates")
+        return CategoricalDistribution(choices)
+    if "low" not in spec or "high" not in spec:
+        raise SpaceError(f"parameter {name!r}: type {kind} needs low and high")
+    low, high, step, log = spec["low"], spec["high"], spec.get("step"), bool(spec.get("log", False))
+    if kind == "int":
+        for key, value in (("low", low), ("high", high), ("step", step)):
+            if value is not None:
+                _integer_like(name, key, value)
+    for key, value in (("low", low), ("high", high), ("step", step)):
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise SpaceError(f"parameter {name!r}: {key} must be a number, got {value!r}")
+    try:
+        if kind == "int":
+            return IntDistribution(low, high, log=log, step=1 if step is None else step)
+        return FloatDistribution(low, high, log=log, step=step)
+    except ValueError as error:  # Optuna's message names the rule, e.g. `low <= high` must hold
+        raise SpaceError(f"parameter {name!r}: {error}") from error
+
+
 def parse_parameter(name: str, spec: Any) -> Parameter:
     """One parameter from its YAML spec (a mapping with ``type``, or a bare fixed value)."""
     if not isinstance(spec, dict):
-        return Parameter(name=name, kind="fixed", value=spec)
+        return Parameter(name=name, value=spec)
     spec = dict(spec)
     kind = spec.pop("type", None)
     if kind not in KINDS:
@@ -130,36 +163,8 @@ def parse_parameter(name: str, spec: Any) -> Parameter:
             f"allowed: {', '.join(sorted(allowed))}"
         )
     if kind == "fixed":
-        return Parameter(name=name, kind=kind, value=spec.get("value"), condition=condition)
-    if kind == "categorical":
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise SpaceError(f"parameter {name!r}: choices must be a non-empty list")
-        if len({repr(c) for c in choices}) != len(choices):
-            raise SpaceError(f"parameter {name!r}: choices contain duplicates")
-        return Parameter(name=name, kind=kind, choices=tuple(choices), condition=condition)
-    if "low" not in spec or "high" not in spec:
-        raise SpaceError(f"parameter {name!r}: type {kind} needs low and high")
-    low, high, step, log = spec["low"], spec["high"], spec.get("step"), bool(spec.get("log", False))
-    if kind == "int":
-        _integer_like(name, "low", low)
-        _integer_like(name, "high", high)
-        if step is not None:
-            _integer_like(name, "step", step)
-    for key, value in (("low", low), ("high", high)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise SpaceError(f"parameter {name!r}: {key} must be a number, got {value!r}")
-    if low > high:
-        raise SpaceError(f"parameter {name!r}: low ({low}) is greater than high ({high})")
-    if log and low <= 0:
-        raise SpaceError(f"parameter {name!r}: a log scale needs low > 0, got low={low}")
-    if log and step is not None:
-        raise SpaceError(f"parameter {name!r}: step and log cannot be combined (Optuna)")
-    if step is not None and step <= 0:
-        raise SpaceError(f"parameter {name!r}: step must be positive, got {step}")
-    return Parameter(
-        name=name, kind=kind, low=low, high=high, step=step, log=log, condition=condition
-    )
+        return Parameter(name=name, value=spec.get("value"), condition=condition)
+    return Parameter(name=name, distribution=_distribution(name, kind, spec), condition=condition)
 
 
 def _check_targets(space: SearchSpace) -> None:
@@ -218,7 +223,13 @@ def parse_space(text: str, origin: str = "<text>") -> SearchSpace:
         if "model" in document:
             raise SpaceError(f"{origin}: give the model either at top level or as a parameter")
         choice = model_spec[0]
-        models = choice.choices if choice.kind == "categorical" else (choice.value,)
+        distribution = choice.distribution
+        if isinstance(distribution, CategoricalDistribution):
+            models = tuple(distribution.choices)
+        elif distribution is None:
+            models = (choice.value,)
+        else:
+            raise SpaceError(f"{origin}: 'model' is categorical or fixed, not a number range")
     else:
         models = (document.get("model", "schnet"),)
     for model in models:
@@ -229,7 +240,7 @@ def parse_space(text: str, origin: str = "<text>") -> SearchSpace:
     space = SearchSpace(
         name=str(document.get("name") or Path(origin).stem),
         description=str(document.get("description", "")),
-        models=tuple(models),
+        models=tuple(str(model) for model in models),
         parameters=parameters,
         source_text=text,
     )

@@ -11,9 +11,10 @@ import math
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from lightning_modules.models.registry import model_parameters
-from lightning_modules.training.run import TrainConfig, make_config
+from lightning_modules.training.config import TrainConfig, make_config
 from search_spaces.space import Parameter, SearchSpace, SpaceError
 
 
@@ -31,27 +32,27 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace) -> dict[str, Any]
     for parameter in space.parameters:
         if not _condition_holds(parameter, values):
             continue
-        if parameter.kind == "fixed":
-            values[parameter.name] = parameter.value
-        elif parameter.kind == "categorical":
-            values[parameter.name] = trial.suggest_categorical(parameter.name, parameter.choices)
-        elif parameter.kind == "int":
-            assert parameter.low is not None and parameter.high is not None  # checked on load
-            values[parameter.name] = trial.suggest_int(
-                parameter.name,
-                int(parameter.low),
-                int(parameter.high),
-                step=int(parameter.step or 1),
-                log=parameter.log,
+        name, distribution = parameter.name, parameter.distribution
+        if distribution is None:
+            values[name] = parameter.value
+        elif isinstance(distribution, CategoricalDistribution):
+            values[name] = trial.suggest_categorical(name, distribution.choices)
+        elif isinstance(distribution, IntDistribution):
+            values[name] = trial.suggest_int(
+                name,
+                distribution.low,
+                distribution.high,
+                step=distribution.step,
+                log=distribution.log,
             )
         else:
-            assert parameter.low is not None and parameter.high is not None  # checked on load
-            values[parameter.name] = trial.suggest_float(
-                parameter.name,
-                float(parameter.low),
-                float(parameter.high),
-                step=parameter.step,
-                log=parameter.log,
+            assert isinstance(distribution, FloatDistribution)
+            values[name] = trial.suggest_float(
+                name,
+                distribution.low,
+                distribution.high,
+                step=distribution.step,
+                log=distribution.log,
             )
     return values
 
@@ -64,19 +65,22 @@ def grid(space: SearchSpace) -> dict[str, list[Any]]:
     """
     result: dict[str, list[Any]] = {}
     for parameter in space.parameters:
-        if parameter.kind == "categorical":
-            result[parameter.name] = list(parameter.choices)
-        elif parameter.kind == "int":
-            step = int(parameter.step or 1)
-            result[parameter.name] = list(range(int(parameter.low), int(parameter.high) + 1, step))  # type: ignore[arg-type]
-        elif parameter.kind == "float":
-            if parameter.step is None:
+        distribution = parameter.distribution
+        if isinstance(distribution, CategoricalDistribution):
+            result[parameter.name] = list(distribution.choices)
+        elif isinstance(distribution, IntDistribution):
+            result[parameter.name] = list(
+                range(distribution.low, distribution.high + 1, distribution.step)
+            )
+        elif isinstance(distribution, FloatDistribution):
+            if distribution.step is None:
                 raise SpaceError(
                     f"grid search needs a step for float parameter {parameter.name!r}; "
                     f"add step: or use another sampler"
                 )
-            count = int(math.floor((parameter.high - parameter.low) / parameter.step + 1e-9)) + 1  # type: ignore[operator]
-            result[parameter.name] = [parameter.low + k * parameter.step for k in range(count)]  # type: ignore[operator]
+            low, step = distribution.low, distribution.step
+            count = round((distribution.high - low) / step) + 1  # Optuna puts high on the grid
+            result[parameter.name] = [low + k * step for k in range(count)]
     return result
 
 

@@ -28,18 +28,30 @@ def emt_clusters(
     elements: Sequence[str] = ("Cu", "Au"),
     shells: int = 2,
     rattle: float = 0.15,
+    composition: dict[str, int] | None = None,
 ) -> list[Atoms]:
     """Rattled icosahedral clusters (13 atoms for 2 shells) of random composition with EMT labels.
 
     Each structure draws its composition, a lattice strain of +-4% and a
     Gaussian rattle of ``rattle`` Angstrom from a generator seeded by ``seed``.
+    ``composition`` (e.g. ``{"Cu": 7, "Au": 6}``) fixes the counts instead;
+    only the sites are drawn.
     """
     rng = np.random.default_rng(seed)
     template = Icosahedron(elements[0], noshells=shells)
+    if composition is not None and sum(composition.values()) != len(template):
+        raise ValueError(
+            f"composition {composition} has {sum(composition.values())} atoms; "
+            f"the {shells}-shell cluster has {len(template)}"
+        )
     frames = []
     for _ in range(n_structures):
         atoms = template.copy()
-        atoms.set_chemical_symbols(rng.choice(list(elements), size=len(atoms)).tolist())
+        if composition is None:
+            symbols = rng.choice(list(elements), size=len(atoms)).tolist()
+        else:
+            symbols = rng.permutation([s for s, n in composition.items() for _ in range(n)])
+        atoms.set_chemical_symbols(list(symbols))
         atoms.positions *= 1.0 + rng.uniform(-0.04, 0.04)
         atoms.positions += rng.normal(0.0, rattle, size=atoms.positions.shape)
         atoms.center(vacuum=6.0)

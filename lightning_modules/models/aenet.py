@@ -12,9 +12,9 @@ smu, shifted_softplus) are parameters; the output layer is linear.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from lightning_modules.geometry.data_cache import DataCache
 from lightning_modules.geometry.feature_cache import FeatureCache
 from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
 from lightning_modules.models.nn import build_activation
-from lightning_modules.models.potential import Potential
+from lightning_modules.models.potential import ModelSettings, Potential
 
 
 def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Sequential:
@@ -40,45 +40,73 @@ def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Seq
     return nn.Sequential(*layers)
 
 
+def species_numbers(species: Sequence[str | int]) -> tuple[int, ...]:
+    """Atomic numbers of element symbols or numbers, in the given (ENV) order."""
+    numbers = []
+    for entry in species:
+        if isinstance(entry, int) or str(entry).isdigit():
+            numbers.append(int(entry))
+        elif str(entry) in atomic_numbers:
+            numbers.append(atomic_numbers[str(entry)])
+        else:
+            raise ValueError(f"species {entry!r} is not an element symbol")
+    return tuple(numbers)
+
+
+@dataclass(frozen=True)
+class AenetSettings(ModelSettings):
+    """ænet's hyperparameters: the descriptor's (orders, cutoffs in Angstrom) and the networks'."""
+
+    species: tuple[str | int, ...] = ()
+    radial_order: int = 10
+    radial_cutoff: float = 6.0
+    angular_order: int = 4
+    angular_cutoff: float = 4.0
+    hidden_layers: int = 2
+    hidden_width: int = 5
+    activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "species", tuple(self.species))
+
+    @property
+    def descriptor(self) -> ChebyshevSettings:
+        return ChebyshevSettings(
+            species=species_numbers(self.species),
+            radial_order=self.radial_order,
+            radial_cutoff=self.radial_cutoff,
+            angular_order=self.angular_order,
+            angular_cutoff=self.angular_cutoff,
+        )
+
+    @property
+    def cutoff(self) -> float:
+        """The descriptor's own cutoff (:attr:`ChebyshevSettings.cutoff`)."""
+        return self.descriptor.cutoff
+
+
 class AenetPotential(Potential):
     """ænet-style atomic energy networks; ``species`` fixes the descriptor's ENV order."""
 
+    settings_class = AenetSettings
+    settings: AenetSettings
     species_index: torch.Tensor  # buffer
     feature_shift: torch.Tensor  # buffer
     feature_scale: torch.Tensor  # buffer
 
-    def __init__(
-        self,
-        species: Sequence[str | int] = (),
-        radial_order: int = 10,
-        radial_cutoff: float = 6.0,
-        angular_order: int = 4,
-        angular_cutoff: float = 4.0,
-        hidden_layers: int = 2,
-        hidden_width: int = 5,
-        activation: str = "tanh",
-    ) -> None:
-        super().__init__()
-        if not species:
+    def __init__(self, settings: AenetSettings) -> None:
+        super().__init__(settings)
+        if not settings.species:
             raise ValueError("aenet needs species in ENV order, e.g. species: [Ti, O]")
-        numbers = tuple(
-            int(s) if isinstance(s, int) or str(s).isdigit() else atomic_numbers[str(s)]
-            for s in species
-        )
+        descriptor = settings.descriptor
+        numbers = descriptor.species
         if len(set(numbers)) != len(numbers):
-            raise ValueError(f"species {list(species)} contains duplicates")
-        self.settings = ChebyshevSettings(
-            species=numbers,
-            radial_order=int(radial_order),
-            radial_cutoff=float(radial_cutoff),
-            angular_order=int(angular_order),
-            angular_cutoff=float(angular_cutoff),
-        )
-        self.cutoff = self.settings.cutoff
-        self.descriptor = ChebyshevDescriptor(self.settings)
-        length = self.settings.length
+            raise ValueError(f"species {list(settings.species)} contains duplicates")
+        self.descriptor = ChebyshevDescriptor(descriptor)
+        length = descriptor.length
+        hidden = [settings.hidden_width] * settings.hidden_layers
         self.networks = nn.ModuleList(
-            element_network(length, [hidden_width] * hidden_layers, activation) for _ in numbers
+            element_network(length, hidden, settings.activation) for _ in numbers
         )
         species_index = torch.full((119,), -1, dtype=torch.long)
         for index, z in enumerate(numbers):
@@ -87,28 +115,12 @@ class AenetPotential(Potential):
         self.register_buffer("feature_shift", torch.zeros(len(numbers), length))
         self.register_buffer("feature_scale", torch.ones(len(numbers), length))
 
-    @classmethod
-    def cutoff_from_config(cls, config: dict[str, Any]) -> float:
-        """The descriptor's own cutoff (:attr:`ChebyshevSettings.cutoff`) for ``config``."""
-        defaults = inspect.signature(cls.__init__).parameters
-
-        def value(name: str) -> Any:
-            return config.get(name, defaults[name].default)
-
-        return ChebyshevSettings(
-            species=(),
-            radial_order=int(value("radial_order")),
-            radial_cutoff=float(value("radial_cutoff")),
-            angular_order=int(value("angular_order")),
-            angular_cutoff=float(value("angular_cutoff")),
-        ).cutoff
-
     @property
     def species_symbols(self) -> list[str]:
-        return [chemical_symbols[z] for z in self.settings.species]
+        return [chemical_symbols[z] for z in self.descriptor.settings.species]
 
     def supported_elements(self) -> set[int]:
-        return set(self.settings.species)
+        return set(self.descriptor.settings.species)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {

@@ -153,7 +153,7 @@ def nn_ascii_text(
         iv.append(iv[-1] + n_in + 1)
     nvalues = iv[-1] + nnodes[-1]
 
-    settings = model.settings
+    settings = model.descriptor.settings
     nsf = settings.length
     sfparam = np.zeros((nsf, NSFPARAM))
     sfparam[0] = (

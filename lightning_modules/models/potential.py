@@ -13,10 +13,10 @@ would lose 0.01 eV to float32 rounding.
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from abc import abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -27,18 +27,65 @@ from lightning_modules.models.nn import scatter_sum
 
 MAX_ATOMIC_NUMBER = 118
 
+SettingsT = TypeVar("SettingsT", bound="ModelSettings")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    """A model's hyperparameters with their defaults: the one source of truth for each.
+
+    Subclasses are frozen dataclasses; :attr:`cutoff` (Angstrom) is also the
+    neighbour-list cutoff of every data set the model sees.
+    """
+
+    @property
+    def cutoff(self) -> float:
+        raise NotImplementedError
+
+    @classmethod
+    def names(cls) -> set[str]:
+        """The keys a config of this model may hold."""
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_config(cls: type[SettingsT], config: dict[str, Any]) -> SettingsT:
+        """Settings from a plain dict (e.g. YAML): unknown keys and bad values are ValueErrors."""
+        unknown = set(config) - cls.names()
+        if unknown:
+            raise ValueError(
+                f"takes no parameter(s) {', '.join(sorted(unknown))}; "
+                f"it takes {', '.join(sorted(cls.names()))}"
+            )
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in config:
+                continue
+            value = config[field.name]
+            kind = type(field.default)
+            if kind in (int, float) and not isinstance(value, bool):
+                try:
+                    value = kind(value)
+                except (TypeError, ValueError) as error:
+                    raise ValueError(f"{field.name}={value!r} is not a number") from error
+            values[field.name] = value
+        return cls(**values)
+
 
 class Potential(nn.Module):
-    """Energy model of atomic structures; subclasses define ``cutoff`` and ``atomic_outputs``."""
+    """Energy model of atomic structures built from its :class:`ModelSettings`.
+
+    Subclasses name their ``settings_class`` and define ``atomic_outputs``.
+    """
+
+    settings_class: ClassVar[type[ModelSettings]]
 
     element_energy: torch.Tensor  # buffer
     energy_shift: torch.Tensor  # buffer
     energy_scale: torch.Tensor  # buffer
 
-    cutoff: float
-
-    def __init__(self) -> None:
+    def __init__(self, settings: ModelSettings) -> None:
         super().__init__()
+        self.settings = settings
         self.register_buffer(
             "element_energy", torch.zeros(MAX_ATOMIC_NUMBER + 1, dtype=torch.float64)
         )
@@ -63,11 +110,10 @@ class Potential(nn.Module):
             scale=float(self.energy_scale),
         )
 
-    @classmethod
-    def cutoff_from_config(cls, config: dict[str, Any]) -> float:
-        """Neighbour-list cutoff (Angstrom) of a model built from ``config``."""
-        default = inspect.signature(cls.__init__).parameters["cutoff"].default
-        return float(config.get("cutoff", default))
+    @property
+    def cutoff(self) -> float:
+        """Neighbour-list cutoff (Angstrom): the settings' own."""
+        return self.settings.cutoff
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by part, input to output: ``embedding``, ``representation``, ``head``...

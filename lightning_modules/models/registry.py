@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from lightning_modules.models.aenet import AenetPotential
-from lightning_modules.models.potential import Potential
+from lightning_modules.models.potential import ModelSettings, Potential
 from lightning_modules.models.schnet import SchNet
 
 MODELS: dict[str, type[Potential]] = {
@@ -16,8 +15,8 @@ MODELS: dict[str, type[Potential]] = {
 
 
 def model_parameters(name: str) -> set[str]:
-    """Keyword arguments the model ``name`` accepts."""
-    return set(inspect.signature(model_class(name).__init__).parameters) - {"self"}
+    """Hyperparameter names the model ``name`` takes (its settings' fields)."""
+    return model_class(name).settings_class.names()
 
 
 def model_class(name: str) -> type[Potential]:
@@ -27,17 +26,19 @@ def model_class(name: str) -> type[Potential]:
     return MODELS[name]
 
 
+def model_settings(name: str, config: dict[str, Any]) -> ModelSettings:
+    """The settings of model ``name`` from a config dict; ValueError naming any bad key."""
+    try:
+        return model_class(name).settings_class.from_config(config)
+    except ValueError as error:
+        raise ValueError(f"model {name!r} {error}") from error
+
+
 def check_model_config(name: str, config: dict[str, Any]) -> None:
     """Raise ValueError naming any key that model ``name`` does not take."""
-    unknown = set(config) - model_parameters(name)
-    if unknown:
-        raise ValueError(
-            f"model {name!r} takes no parameter(s) {', '.join(sorted(unknown))}; "
-            f"it takes {', '.join(sorted(model_parameters(name)))}"
-        )
+    model_settings(name, config)
 
 
 def build_model(name: str, config: dict[str, Any]) -> Potential:
-    """Build model ``name`` from its keyword arguments, rejecting unknown keys by name."""
-    check_model_config(name, config)
-    return model_class(name)(**config)
+    """Build model ``name`` from its hyperparameters, rejecting unknown keys by name."""
+    return model_class(name)(model_settings(name, config))

@@ -15,6 +15,7 @@ parameter count, not the function the model can represent.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 from lightning_modules import keys
 from lightning_modules.models.attention import InteratomicAttention
 from lightning_modules.models.nn import CosineCutoff, GaussianRBF, build_activation, scatter_sum
-from lightning_modules.models.potential import Potential
+from lightning_modules.models.potential import ModelSettings, Potential
 
 
 class SchNetInteraction(nn.Module):
@@ -66,52 +67,62 @@ class SchNetInteraction(nn.Module):
         return self.f2out(convolved)  # [n_atoms, n_atom_basis]
 
 
+@dataclass(frozen=True)
+class SchNetSettings(ModelSettings):
+    """SchNet's hyperparameters (SchNet_IIA Table 1 names); ``cutoff`` in Angstrom."""
+
+    n_atom_basis: int = 128
+    n_interactions: int = 3
+    n_rbf: int = 20
+    cutoff: float = 5.0  # type: ignore[assignment]  # a field here, a property on the base
+    n_embedding: int = 100
+    n_filters: int | None = None
+    activation: str = "shifted_softplus"
+    attention: bool = False
+    attention_heads: int = 1
+    smu_mu: float = 2.5
+    learnable_smu: bool = False
+
+
 class SchNet(Potential):
     """SchNet energy model; ``attention``/``activation`` switch on the SchNet_IIA variants."""
 
-    def __init__(
-        self,
-        n_atom_basis: int = 128,
-        n_interactions: int = 3,
-        n_rbf: int = 20,
-        cutoff: float = 5.0,
-        n_embedding: int = 100,
-        n_filters: int | None = None,
-        activation: str = "shifted_softplus",
-        attention: bool = False,
-        attention_heads: int = 1,
-        smu_mu: float = 2.5,
-        learnable_smu: bool = False,
-    ) -> None:
-        super().__init__()
-        if activation == "smu":
+    settings_class = SchNetSettings
+    settings: SchNetSettings
+
+    def __init__(self, settings: SchNetSettings | None = None) -> None:
+        settings = settings or SchNetSettings()
+        super().__init__(settings)
+        if settings.activation == "smu":
             make_activation = partial(
-                build_activation, activation, mu=smu_mu, learnable_mu=learnable_smu
+                build_activation,
+                settings.activation,
+                mu=settings.smu_mu,
+                learnable_mu=settings.learnable_smu,
             )
         else:
-            make_activation = partial(build_activation, activation)
-        n_filters = n_filters or n_atom_basis
-        self.cutoff = float(cutoff)
-        self.n_embedding = int(n_embedding)
-        self.embedding = nn.Embedding(n_embedding, n_atom_basis, padding_idx=0)
-        self.radial_basis = GaussianRBF(n_rbf, cutoff)
-        self.cutoff_function = CosineCutoff(cutoff)
+            make_activation = partial(build_activation, settings.activation)
+        width = settings.n_atom_basis
+        n_filters = settings.n_filters or width
+        self.embedding = nn.Embedding(settings.n_embedding, width, padding_idx=0)
+        self.radial_basis = GaussianRBF(settings.n_rbf, settings.cutoff)
+        self.cutoff_function = CosineCutoff(settings.cutoff)
         self.interactions = nn.ModuleList(
-            SchNetInteraction(n_atom_basis, n_rbf, n_filters, make_activation)
-            for _ in range(n_interactions)
+            SchNetInteraction(width, settings.n_rbf, n_filters, make_activation)
+            for _ in range(settings.n_interactions)
         )
         self.attentions = nn.ModuleList(
-            InteratomicAttention(n_atom_basis, attention_heads, make_activation)
-            for _ in range(n_interactions if attention else 0)
+            InteratomicAttention(width, settings.attention_heads, make_activation)
+            for _ in range(settings.n_interactions if settings.attention else 0)
         )
         self.readout = nn.Sequential(
-            nn.Linear(n_atom_basis, n_atom_basis // 2),
+            nn.Linear(width, width // 2),
             make_activation(),
-            nn.Linear(n_atom_basis // 2, 1),
+            nn.Linear(width // 2, 1),
         )
 
     def supported_elements(self) -> set[int]:
-        return set(range(1, self.n_embedding))
+        return set(range(1, self.settings.n_embedding))
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         readout = list(self.readout)

@@ -26,9 +26,26 @@ def split_loader(
     A :class:`PreparedData` (a sweep's) lends its cache of neighbour pairs; plain
     data is prepared here.
     """
+    module = _data_module(task, data, batch_size)
+    return module.loader_for(np.asarray(task.metadata["split"][split], dtype=np.int64))
+
+
+def _data_module(
+    task: PotentialTask, data: AtomsData | PreparedData, batch_size: int
+) -> PotentialDataModule:
     module = PotentialDataModule(data, cutoff=task.model.cutoff, batch_size=batch_size)
     module.setup()
-    return module.loader_for(np.asarray(task.metadata["split"][split], dtype=np.int64))
+    return module
+
+
+def energy_errors_per_atom(
+    task: PotentialTask, data: AtomsData, accelerator: str = "auto", batch_size: int = 64
+) -> np.ndarray:
+    """|E - E_pred| / n_atoms (eV/atom) of every structure of ``data``, in order."""
+    module = _data_module(task, data, batch_size)
+    loader = module.loader_for(np.arange(len(data)))
+    reference, predicted, n_atoms = predict_energies(task, loader, accelerator)
+    return np.abs(reference - predicted) / n_atoms
 
 
 def predict_energies(

@@ -1,10 +1,13 @@
 """Starting a training from a pretrained checkpoint: weights, refitted references, frozen parts.
 
-Used when a :class:`~lightning_modules.training.run.TrainConfig` has ``init_from``
-(a local checkpoint file). The architecture comes from the checkpoint; the
-element reference energies are refitted on the new training split while the
-energy scale (and, for ænet, the descriptor normalisation) stay those of
-pretraining; ``strategy`` freezes parts by the model's parameter groups.
+Used when a :class:`~lightning_modules.training.config.TrainConfig` has ``init_from``
+(a local checkpoint file). The architecture comes from the checkpoint. The
+element reference energies change only in the directions the new training
+split determines (:func:`~lightning_modules.data.references.refit_energy_reference`
+on the pretrained model's errors there), so fine-tuning on one composition
+keeps the pretrained energies of others; the energy scale (and, for ænet,
+the descriptor normalisation) stay those of pretraining; ``strategy``
+freezes parts by the model's parameter groups.
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ from typing import Any
 from ase.data import chemical_symbols
 
 from lightning_modules.data import DataWarning
-from lightning_modules.data.references import EnergyReference
+from lightning_modules.data.references import (
+    EnergyReference,
+    refit_energy_reference,
+    undetermined_elements,
+)
 from lightning_modules.errors import PesweepError
+from lightning_modules.training.evaluation import predict_energies
 from lightning_modules.training.task import PotentialTask, load_task
 
 logger = logging.getLogger(__name__)
@@ -62,6 +70,33 @@ def load_pretrained(path: str) -> PotentialTask:
         ) from error
 
 
+def refitted_reference(pretrained: PotentialTask, datamodule: Any, parent: str) -> EnergyReference:
+    """The pretrained references refitted on the errors the pretrained model makes on the train split."""
+    recorded = pretrained.metadata.get("energy_reference")
+    installed = pretrained.model.energy_reference()
+    prior = EnergyReference.from_dict(recorded) if recorded else installed
+    prior = EnergyReference(  # the values are the model's own; the record adds their origin
+        installed.element_energy, installed.shift, installed.scale, prior.origin, prior.parent
+    )
+    train = datamodule.split["train"]
+    reference, predicted, _ = predict_energies(pretrained, datamodule.loader_for(train))
+    given = dict(datamodule.settings.element_energies)
+    target = datamodule.data.subset(train)
+    undetermined = undetermined_elements(target, given)
+    if undetermined:
+        logger.warning(
+            "the target's compositions cannot determine the references of %s on their own; "
+            "they change only in the directions the target determines, the rest stay %s's",
+            ", ".join(chemical_symbols[z] for z in undetermined),
+            parent,
+        )
+    refit = refit_energy_reference(target, reference - predicted, prior, given, parent)
+    logger.info("element references refitted on the target's training split:")
+    for line in refit.describe():
+        logger.info("  %s", line)
+    return refit
+
+
 def task_from_pretrained(
     path: str, strategy: str, datamodule: Any, **training: Any
 ) -> PotentialTask:
@@ -92,9 +127,9 @@ def task_from_pretrained(
         **training,
     )
     task.model.load_state_dict(pretrained.model.state_dict())
-    refit = datamodule.energy_reference
-    scale = pretrained.model.energy_reference().scale
-    task.model.set_energy_reference(EnergyReference(refit.element_energy, refit.shift, scale))
+    reference = refitted_reference(pretrained, datamodule, path)
+    task.model.set_energy_reference(reference)
+    task.metadata["energy_reference"] = reference.as_dict()
     task.metadata["frozen"] = freeze(task.model, strategy)
     task.metadata["init_from"] = path
     return task

@@ -1,4 +1,4 @@
-"""One training run as data (:class:`TrainConfig`) and the function that runs it.
+"""The function that runs one training (:func:`train`) from its :class:`TrainConfig`.
 
 Used by ``pesweep train`` and by every trial of a sweep. A run writes into
 its output directory: ``best.ckpt`` (the best validation epoch),
@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,129 +26,17 @@ from ase.data import atomic_numbers, chemical_symbols
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from lightning_modules.conventions import MONITORED_METRIC
+from lightning_modules.data.atoms import DataWarning
+from lightning_modules.data.references import undetermined_message
 from lightning_modules.data.splits import save_split
-from lightning_modules.errors import PesweepError
-from lightning_modules.models.registry import (
-    check_model_config,
-    model_class,
-    model_parameters,
-)
+from lightning_modules.models.registry import model_parameters
+from lightning_modules.training.config import ConfigError, TrainConfig
 from lightning_modules.training.datamodule import PotentialDataModule
 from lightning_modules.training.prepared import DataSettings, PreparedData
 from lightning_modules.training.pretrained import TransferError, task_from_pretrained
-from lightning_modules.training.task import PotentialTask, check_training_choices
+from lightning_modules.training.task import PotentialTask
 
 logger = logging.getLogger(__name__)
-
-
-class ConfigError(PesweepError):
-    """A training configuration that cannot run; the message names the key and the fix."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything one training run needs. Units: cutoff in Angstrom, energies in eV.
-
-    ``model_config`` holds the model's own keyword arguments (e.g. SchNet's
-    ``n_atom_basis``); the cutoff of the model is also the neighbour-list cutoff.
-    """
-
-    data: tuple[str, ...] = ()
-    energy_unit: str = "ev"
-    model: str = "schnet"
-    model_config: dict[str, Any] = field(default_factory=dict)
-    optimizer: str = "adam"
-    lr: float = 5e-4
-    weight_decay: float = 0.0
-    alpha: float = 0.0
-    batch_size: int = 32
-    max_epochs: int = 50
-    seed: int = 0
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    drop_flagged: bool = False
-    bound_ev_per_atom: float = 5.0
-    force_fraction: float = 1.0
-    element_energies: dict[str, float] = field(default_factory=dict)
-    init_from: str = ""  # a checkpoint file to start from (architecture from it)
-    strategy: str = "full"  # what to freeze when starting from init_from
-    early_stopping_patience: int = 0
-    lr_patience: int = 10
-    lr_schedule: str = "plateau"  # or "cosine": anneal to zero over max_epochs
-    gradient_clip: float = 0.0
-    dtype: str = "float32"
-    accelerator: str = "auto"
-    output_dir: str = "pesweep_runs/train"
-    progress_bar: bool = True
-
-    @property
-    def cutoff(self) -> float:
-        """The model's neighbour-list cutoff (Angstrom)."""
-        return model_class(self.model).cutoff_from_config(self.model_config)
-
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["data"] = list(self.data)
-        values["split"] = list(self.split)
-        return values
-
-
-def make_config(values: dict[str, Any]) -> TrainConfig:
-    """Validate a plain dict (e.g. from YAML) into a :class:`TrainConfig`; one error per problem."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown config key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(known))}"
-        )
-    values = dict(values)
-    if isinstance(values.get("data"), (str, Path)):
-        values["data"] = (str(values["data"]),)
-    if "data" in values:
-        values["data"] = tuple(str(path) for path in values["data"])
-    if "split" in values:
-        values["split"] = tuple(float(x) for x in values["split"])
-    config = TrainConfig(**values)
-    try:
-        check_model_config(config.model, config.model_config)
-    except ValueError as error:
-        raise ConfigError(f"model_config: {error}") from error
-    unknown_elements = [s for s in config.element_energies if s not in atomic_numbers]
-    if unknown_elements:
-        raise ConfigError(f"element_energies: unknown element(s) {', '.join(unknown_elements)}")
-    try:
-        check_training_choices(config.optimizer, config.lr_schedule, config.alpha)
-    except ValueError as error:
-        raise ConfigError(str(error)) from error
-    for name in ("lr", "batch_size", "max_epochs"):
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
-    if not config.data:
-        raise ConfigError("no data: set 'data' to one or more files (or pass --data PATH)")
-    return config
-
-
-def config_from_record(record: dict[str, Any], **changes: Any) -> TrainConfig:
-    """A config from one recorded in a checkpoint, with ``changes`` applied and validated.
-
-    Keys this version of TrainConfig does not know (an older or newer record) are dropped.
-    """
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return make_config({**{k: v for k, v in record.items() if k in known}, **changes})
-
-
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a YAML config file, apply ``overrides`` (e.g. command-line flags), validate."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from error
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return make_config(values)
 
 
 @dataclass
@@ -164,6 +53,7 @@ class TrainResult:
     epochs: int
     history: list[dict[str, float]]
     split: dict[str, list[int]] = field(default_factory=dict)
+    energy_reference: dict[str, Any] = field(default_factory=dict)  # EnergyReference.as_dict()
 
 
 class EpochHistory(Callback):
@@ -227,6 +117,8 @@ def build_datamodule(config: TrainConfig, data: Any = None) -> PotentialDataModu
     """
     if isinstance(data, PreparedData):
         data = data.with_settings(data_settings(config))
+    if data is None and not config.data:
+        raise ConfigError("no data: set 'data' to one or more files (or pass --data PATH)")
     return PotentialDataModule(
         data=data if data is not None else list(config.data),
         energy_unit=config.energy_unit,
@@ -278,6 +170,12 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
             task.model.precompute(datamodule.prepared.cache, datamodule.structures_with_forces)
         )
         return task
+    undetermined = undetermined_message(
+        datamodule.data.subset(datamodule.split["train"]),
+        dict(datamodule.settings.element_energies),
+    )
+    if undetermined:
+        warnings.warn(undetermined, DataWarning, stacklevel=2)
     model_config = dict(config.model_config)
     if "species" in model_parameters(config.model) and not model_config.get("species"):
         model_config["species"] = [chemical_symbols[z] for z in datamodule.data.elements()]
@@ -300,6 +198,9 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
             f"the data holds atomic numbers {missing} that model {config.model!r} cannot take; "
             f"raise n_embedding above {max(missing)}, or add them to species"
         )
+    task.metadata["energy_reference"] = dataclasses.replace(
+        datamodule.energy_reference, source=config.element_energies_source
+    ).as_dict()
     datamodule.attach_features(
         task.model.precompute(datamodule.prepared.cache, datamodule.structures_with_forces)
     )
@@ -346,9 +247,12 @@ def train(
     assert datamodule.data is not None and datamodule.audit is not None
     if log_audit:
         logger.info("%s", datamodule.audit.format())
+    # what was read, also when the data were passed in rather than named by the config
+    config = dataclasses.replace(config, data=tuple(datamodule.data.sources))
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     task.metadata = {
+        **task.metadata,  # what building the task recorded (references, frozen parts)
         "config": config.to_dict(),
         "data_fingerprint": datamodule.data.fingerprint(),
         "data_sources": list(datamodule.data.sources),
@@ -404,4 +308,5 @@ def train(
         epochs=len(history.epochs),
         history=history.epochs,
         split={name: indices.tolist() for name, indices in datamodule.split.items()},
+        energy_reference=dict(task.metadata.get("energy_reference", {})),
     )

@@ -88,4 +88,4 @@ def test_spaces_list_show_check(tmp_path, tiny_space) -> None:
     bad.write_text("model: schnet\nparams:\n  n_atom_basis: {type: int, low: 64, high: 8}\n")
     done = run_cli("spaces", "check", str(bad), cwd=tmp_path)
     assert done.returncode == 2
-    assert "low (64) is greater than high (8)" in done.stderr
+    assert "`low <= high` must hold, but got (low=64, high=8)" in done.stderr

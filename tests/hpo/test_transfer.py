@@ -17,7 +17,8 @@ from hpo.transfer import compare_transfer, run_chain
 from lightning_modules.data import load_data
 from lightning_modules.data.emt_data import emt_clusters
 from lightning_modules.data.subsets import random_subset, select_by_elements, write_extxyz
-from lightning_modules.training.run import ConfigError, make_config, train
+from lightning_modules.training.config import ConfigError, make_config
+from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task
 from tests.conftest import shared_file
 
@@ -145,6 +146,10 @@ def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_pa
     assert versions[3]["parent"] == "seb/2"
     assert versions[3]["aliases"] == ["chain-latest"]
     assert stages[2].direct_test_energy_mae is not None
+    # each version records how its references came about: fitted, then refitted from the parent
+    assert "B" in versions[1]["tags"]["element_references"]
+    assert "fitted" in versions[1]["tags"]["element_references"]
+    assert "refitted from" in versions[2]["tags"]["element_references"]
 
 
 def mixed_set() -> list:

@@ -8,7 +8,8 @@ import torch
 
 from lightning_modules import keys
 from lightning_modules.data import load_data
-from lightning_modules.training.run import build_datamodule, build_task, make_config, train
+from lightning_modules.training.config import make_config
+from lightning_modules.training.run import build_datamodule, build_task, train
 from tests.conftest import shared_file
 
 TIO2_MODEL = dict(
@@ -33,7 +34,6 @@ def tio2_small():
 
 def tio2_config(tmp_path, **changes):
     values = dict(
-        data=["unused"],
         model="aenet",
         model_config=TIO2_MODEL,
         alpha=0.1,

@@ -13,7 +13,8 @@ from ase.optimize import BFGS
 from lightning_modules import keys
 from lightning_modules.data.emt_data import emt_clusters
 from lightning_modules.training.calculator import PesweepCalculator
-from lightning_modules.training.run import make_config, train
+from lightning_modules.training.config import make_config
+from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task
 
 

@@ -186,3 +186,30 @@ class TestPotentialContract:
             energy, forces = energy_and_forces(model, atoms.numbers, atoms.positions)
             torch.testing.assert_close(batched[keys.ENERGY][k : k + 1], energy)
             torch.testing.assert_close(batched[keys.FORCES][13 * k : 13 * (k + 1)], forces)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_the_cutoff_has_one_source(name: str) -> None:
+    """The training config's neighbour-list cutoff is the built model's, given or defaulted."""
+    from lightning_modules.training.config import make_config
+
+    model_name = MODEL_OF_CONFIG[name]
+    given = make_config(dict(model=model_name, model_config=CONFIGS[name]))
+    assert given.cutoff == make_model(name).cutoff
+    assert given.cutoff == max(
+        v for k, v in CONFIGS[name].items() if k in ("cutoff", "radial_cutoff", "angular_cutoff")
+    )
+    defaults = {"species": ["Cu"]} if model_name == "aenet" else {}
+    default = make_config(dict(model=model_name, model_config=defaults))
+    assert default.cutoff == build_model(model_name, defaults).cutoff
+
+
+def test_model_settings_refuse_unknown_keys_and_non_numbers() -> None:
+    with pytest.raises(ValueError, match="model 'schnet' takes no parameter.s. n_layers; it takes"):
+        build_model("schnet", dict(n_layers=3))
+    with pytest.raises(ValueError, match="cutoff='far' is not a number"):
+        build_model("schnet", dict(cutoff="far"))
+    with pytest.raises(ValueError, match="species 'Xx' is not an element symbol"):
+        build_model("aenet", dict(species=["Cu", "Xx"]))
+    model = build_model("schnet", dict(n_atom_basis=8.0, n_rbf=4, cutoff=3))  # YAML numbers
+    assert model.settings.n_atom_basis == 8 and model.cutoff == 3.0

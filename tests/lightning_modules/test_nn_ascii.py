@@ -16,7 +16,8 @@ from lightning_modules.models.nn_ascii import (
     export_nn_ascii,
     read_nn_ascii,
 )
-from lightning_modules.training.run import make_config, train
+from lightning_modules.training.config import make_config
+from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task
 
 MODEL = dict(
@@ -78,7 +79,7 @@ def test_exported_files_give_the_models_energies(checkpoint, tmp_path) -> None:
     paths = export_nn_ascii(model, tmp_path)
     assert sorted(p.name for p in paths) == ["Au.nn.ascii", "Cu.nn.ascii"]
     first = read_nn_ascii(tmp_path / f"{model.species_symbols[0]}.nn.ascii")
-    assert first.nnodes == (model.settings.length, 7, 7, 1)
+    assert first.nnodes == (model.descriptor.settings.length, 7, 7, 1)
     assert first.activations == (1, 1, 0)
     assert first.env_types == tuple(model.species_symbols)
     assert first.rc_max == model.cutoff

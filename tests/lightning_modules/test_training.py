@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from lightning_modules import keys
 from lightning_modules.data.splits import load_split
+from lightning_modules.training.config import ConfigError, make_config
 from lightning_modules.training.datamodule import PotentialDataModule
-from lightning_modules.training.run import ConfigError, make_config, train
+from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task
 
 SMALL = dict(n_atom_basis=32, n_interactions=2, n_rbf=10, cutoff=5.0)
@@ -100,7 +102,6 @@ def test_predict_step_gives_the_test_split_and_its_errors(emt_run, emt_data) -> 
 def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
     config = make_config(
         dict(
-            data=["unused.npz"],
             model_config=SMALL,
             max_epochs=2,
             batch_size=20,
@@ -118,6 +119,10 @@ def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
     assert predicted.dtype == torch.float64
     assert abs(predicted.mean().item() - batch[keys.ENERGY].mean().item()) < 200.0  # eV
     assert batch[keys.ENERGY].mean().item() < -70000.0  # eV, not Hartree
+    # the saved config names the data that were passed in, not a placeholder
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert saved["data"] == list(seb20_small.sources) and saved["data"]
+    assert task.metadata["config"]["data"] == saved["data"]
 
 
 def test_force_fraction_limits_training_forces(emt_data) -> None:
@@ -134,8 +139,10 @@ def test_bad_config_is_one_clear_error() -> None:
         make_config(dict(data=["x.npz"], learning_rate=1e-3))
     with pytest.raises(ConfigError, match="takes no parameter"):
         make_config(dict(data=["x.npz"], model_config=dict(n_layers=3)))
-    with pytest.raises(ConfigError, match="no data"):
-        make_config(dict())
+    from lightning_modules.training.run import build_datamodule
+
+    with pytest.raises(ConfigError, match="no data"):  # data are named or passed in
+        build_datamodule(make_config(dict()))
     with pytest.raises(ConfigError, match="unknown optimizer 'rmsprop'; choose one of Adam"):
         make_config(dict(data=["x.npz"], optimizer="rmsprop"))
     with pytest.raises(ConfigError, match=r"alpha \(force weight\) must be in \[0, 1\]"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 import pytest
 
-from lightning_modules.training.run import TrainConfig
+from lightning_modules.training.config import TrainConfig
 from search_spaces.space import SpaceError, load_space, parse_space
 from search_spaces.suggest import grid, grid_size, suggest, to_train_config
 
@@ -30,8 +32,14 @@ def test_table1_is_the_papers_search_space() -> None:
     [
         ("  n_layers: {type: int, low: 1, high: 3}", "'n_layers' is not taken by model 'schnet'"),
         ("  n_atom_basis: {type: categorical, choices: []}", "choices must be a non-empty list"),
-        ("  n_rbf: {type: int, low: 30, high: 10}", "low (30) is greater than high (10)"),
-        ("  lr: {type: float, low: 0.0, high: 1.0, log: true}", "log scale needs low > 0"),
+        (
+            "  n_rbf: {type: int, low: 30, high: 10}",
+            "`low <= high` must hold, but got (low=30, high=10)",
+        ),
+        (
+            "  lr: {type: float, low: 0.0, high: 1.0, log: true}",
+            "`low > 0` must hold for `log=True`",
+        ),
         ("  lr: {type: gaussian, low: 0.0, high: 1.0}", "type must be one of"),
         ("  lr: {type: float, low: 1.0e-4}", "needs low and high"),
         ("  n_rbf: {type: int, low: 1.5, high: 3}", "low must be an integer"),
@@ -107,21 +115,25 @@ def test_every_sampler_samples_valid_configs(sampler_name: str) -> None:
 def test_aenet_space_is_the_aenet_study() -> None:
     space = load_space("aenet")
     assert space.models == ("aenet",)
-    radial, angular = space.parameter("radial_order"), space.parameter("angular_order")
+
+    def distribution(name: str) -> Any:
+        return space.parameter(name).distribution
+
+    radial, angular = distribution("radial_order"), distribution("angular_order")
     sizes = [
         (nr + na + 2) * 2 for nr in (radial.low, radial.high) for na in (angular.low, angular.high)
     ]
     assert min(sizes) == 36 and max(sizes) == 68
-    assert (space.parameter("radial_cutoff").low, space.parameter("radial_cutoff").high) == (6, 14)
-    assert (space.parameter("angular_cutoff").low, space.parameter("angular_cutoff").high) == (4, 8)
-    assert set(space.parameter("optimizer").choices) == {
+    assert (distribution("radial_cutoff").low, distribution("radial_cutoff").high) == (6, 14)
+    assert (distribution("angular_cutoff").low, distribution("angular_cutoff").high) == (4, 8)
+    assert set(distribution("optimizer").choices) == {
         "Adam",
         "Adadelta",
         "Adagrad",
         "Adamax",
         "AdamW",
     }
-    lr, wd = space.parameter("lr"), space.parameter("weight_decay")
+    lr, wd = distribution("lr"), distribution("weight_decay")
     assert (lr.low, lr.high, lr.log) == (1e-6, 1e-2, True)
     assert (wd.low, wd.high, wd.log) == (1e-5, 1e-2, True)
     assert space.parameter("batch_size").value == 256
@@ -133,3 +145,16 @@ def test_family_parameters_need_their_condition() -> None:
             "params:\n  model: {type: categorical, choices: [schnet, aenet]}\n"
             "  radial_order: {type: int, low: 4, high: 8}\n"
         )
+
+
+def test_parameters_are_optunas_distributions() -> None:
+    """What a trial records for each parameter is the distribution the space file declares."""
+    space = load_space("schnet_table1")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    suggest(trial, space)
+    for name, distribution in trial.distributions.items():
+        assert distribution == space.parameter(name).distribution
+    assert space.parameter("lr").distribution == optuna.distributions.CategoricalDistribution(
+        [1e-4, 5e-5, 1e-5, 5e-6]
+    )

@@ -1,0 +1,237 @@
+"""Handlers of the ``pesweep`` commands on data and single trainings.
+
+``train``, ``audit``, ``subset`` and ``references`` (isolated-atom energies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lightning_modules.data.isolated_atoms import CALCULATORS
+
+USE = (
+    "Use them when the training data hold one composition (every structure SeB20, or one "
+    "Cu7Au6 cluster with water): such data cannot determine each element's reference, and "
+    "the model's energies of other compositions are arbitrary without them. Give the file "
+    "to train, sweep or finetune as --element-energies FILE (or element_energies: FILE in "
+    "a config). Compute them with the calculator (and settings) that labelled the data."
+)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``pesweep train``: one training run, test metrics printed, checkpoint written."""
+    import dataclasses
+
+    from hpo.outputs import claim_output_dir
+    from lightning_modules.training.config import TrainConfig, load_config, make_config
+    from lightning_modules.training.metrics import describe_metric
+    from lightning_modules.training.run import train
+
+    overrides: dict[str, Any] = {
+        "data": args.data,
+        "energy_unit": args.energy_unit,
+        "model": args.model,
+        "max_epochs": args.max_epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "output_dir": args.output_dir,
+        "drop_flagged": args.drop_flagged,
+        "element_energies": args.element_energies,
+        "accelerator": args.accelerator,
+        "progress_bar": False if args.no_progress_bar else None,
+    }
+    if args.config:
+        config = load_config(args.config, overrides)
+    else:
+        config = make_config({k: v for k, v in overrides.items() if v is not None})
+    default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
+    output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)
+    if str(output_dir) != config.output_dir:
+        print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
+        config = dataclasses.replace(config, output_dir=str(output_dir))
+    result = train(config)
+    print(
+        f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
+        f"({result.n_parameters} parameters)"
+    )
+    print("test metrics of the best validation epoch:")
+    for name in sorted(k for k in result.test_metrics if k != "test_loss"):
+        print(f"  {describe_metric(name):55s} {result.test_metrics[name]:.6g}")
+    print(f"checkpoint: {result.checkpoint_path}")
+    print(f"split indices: {Path(result.output_dir) / 'split.npz'}")
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """``pesweep audit``: validate the data and flag implausible energy labels."""
+    from hpo.outputs import check_output_file
+    from lightning_modules.data import load_data
+    from lightning_modules.data.audit import audit_energies
+    from lightning_modules.data.references import undetermined_message
+
+    if args.json:
+        check_output_file(args.json, args.data, force=True)
+    data = load_data(args.data, args.energy_unit)
+    report = audit_energies(data, args.bound, args.mad_threshold)
+    print(
+        f"{len(data)} structures, elements {data.elements()}, "
+        f"{'with' if data.has_forces.any() else 'without'} forces"
+    )
+    print(report.format())
+    undetermined = undetermined_message(data, what="the data")
+    if undetermined:
+        print(f"warning: {undetermined}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=1))
+        print(f"written: {args.json}")
+    return 0
+
+
+def run_subset(args: argparse.Namespace) -> int:
+    from hpo.outputs import OutputError, check_output_file
+    from lightning_modules.data import DataError, load_data
+    from lightning_modules.data.subsets import (
+        count_by_element,
+        random_subset,
+        select_by_elements,
+        write_extxyz,
+    )
+
+    if not args.elements and not args.random:
+        raise OutputError("give --elements or --random N (the subset to write)")
+    check_output_file(args.out, args.data, args.force)
+    data = load_data(args.data, args.energy_unit or "ev")
+    if args.elements:
+        chosen = select_by_elements(data, args.elements.split(","), args.mode)
+        if len(chosen) == 0:
+            counts = ", ".join(f"{symbol} {n}" for symbol, n in count_by_element(data).items())
+            raise DataError(
+                f"no structure matches --elements {args.elements} --mode "
+                f"{args.mode}; structures per element: {counts}; nothing written"
+            )
+    else:
+        chosen = random_subset(data, args.random, args.seed, args.stratify == "energy")
+    path = write_extxyz(data.subset(chosen), args.out)
+    print(f"{len(chosen)} of {len(data)} structures written to {path} (eV, eV/A)")
+    return 0
+
+
+def run_references(args: argparse.Namespace) -> int:
+    from hpo.outputs import check_output_file
+    from lightning_modules.data.isolated_atoms import (
+        check_calculator,
+        isolated_atom_energies,
+        parse_elements,
+        write_references,
+    )
+
+    elements = parse_elements(args.elements)
+    check_calculator(args.calculator, elements)
+    check_output_file(args.out, (), args.force)
+    energies = isolated_atom_energies(elements, args.calculator)
+    for atom in energies:
+        spin = (
+            f" ({atom.unpaired_electrons} unpaired electrons)"
+            if args.calculator == "gfn1-xtb"
+            else ""
+        )
+        print(f"{atom.element:>3s} {atom.energy:16.6f} eV{spin}")
+    write_references(args.out, energies, args.calculator)
+    print(f"written: {args.out} (give it as --element-energies {args.out})")
+    return 0
+
+
+def add_data_commands(
+    sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
+) -> None:
+    """Register train, audit, subset and references."""
+    from hpo.cli import (
+        add_element_energies_argument,
+        add_energy_unit_argument,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
+
+    train = sub.add_parser("train", help="train one model from a YAML config (and flags)")
+    train.add_argument("--config", help="YAML file with TrainConfig keys (see README)")
+    add_data_arguments(train, False)
+    train.add_argument("--model", help="model name: schnet or aenet (default schnet)")
+    train.add_argument("--max-epochs", type=positive_int)
+    train.add_argument("--batch-size", type=positive_int)
+    train.add_argument("--lr", type=positive_float)
+    train.add_argument("--seed", type=non_negative_int)
+    train.add_argument(
+        "--output-dir",
+        help="where best.ckpt, split.npz and config.yaml go "
+        "(refused when it holds files, unless --overwrite; default "
+        "pesweep_runs/train, or the next free pesweep_runs/train-N)",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run in --output-dir",
+    )
+    train.add_argument(
+        "--drop-flagged",
+        action="store_true",
+        default=None,
+        help="exclude structures flagged by the data audit",
+    )
+    add_element_energies_argument(train)
+    train.add_argument("--accelerator", help="auto (default), cpu or gpu")
+    train.add_argument("--no-progress-bar", action="store_true")
+    train.set_defaults(handler=run_train)
+
+    audit = sub.add_parser("audit", help="check a data set: validation and implausible labels")
+    audit.add_argument("data", nargs="+", metavar="DATA")
+    add_energy_unit_argument(audit, default="ev")
+    audit.add_argument(
+        "--bound",
+        type=float,
+        default=5.0,
+        help="flag structures more than this many eV/atom above the lowest "
+        "of their composition (default 5)",
+    )
+    audit.add_argument(
+        "--mad-threshold",
+        type=float,
+        default=3.5,
+        help="modified z-score above which a structure is a robust outlier",
+    )
+    audit.add_argument("--json", metavar="FILE", help="also write the audit as JSON")
+    audit.set_defaults(handler=run_audit)
+
+    subset = sub.add_parser("subset", help="write a pretraining subset (by elements or random)")
+    add_data_arguments(subset, True)
+    subset.add_argument("--elements", help="comma-separated symbols, e.g. Cu,Au")
+    subset.add_argument("--mode", choices=["any", "all", "only"], default="any")
+    subset.add_argument("--random", type=positive_int, metavar="N")
+    subset.add_argument("--stratify", choices=["energy"])
+    subset.add_argument("--seed", type=non_negative_int, default=0)
+    subset.add_argument(
+        "--out",
+        required=True,
+        help="extxyz file to write (never an input; an existing file only with --force)",
+    )
+    subset.add_argument("--force", action="store_true", help="replace an existing --out file")
+    subset.set_defaults(handler=run_subset)
+
+    references = sub.add_parser(
+        "references",
+        help="isolated-atom reference energies (EMT or GFN1-xTB) for element_energies",
+        description="Compute each element's free-atom energy with a real calculator and "
+        "write a file that element_energies accepts. " + USE,
+    )
+    references.add_argument(
+        "--calculator", required=True, choices=CALCULATORS, help="ASE's EMT or GFN1-xTB (tblite)"
+    )
+    references.add_argument("--elements", required=True, help="comma-separated, e.g. Cu,Au,O,H")
+    references.add_argument("--out", required=True, metavar="FILE", help="YAML file to write")
+    references.add_argument("--force", action="store_true", help="replace an existing --out file")
+    references.set_defaults(handler=run_references)

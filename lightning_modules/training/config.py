@@ -1,0 +1,133 @@
+"""A training run as data: :class:`TrainConfig`, validated from YAML or a dict by :func:`make_config`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ase.data import atomic_numbers
+
+from lightning_modules.data.isolated_atoms import ReferencesError, read_element_energies
+from lightning_modules.errors import PesweepError
+from lightning_modules.models.registry import check_model_config, model_settings
+from lightning_modules.training.task import check_training_choices
+
+
+class ConfigError(PesweepError):
+    """A training configuration that cannot run; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs. Units: cutoff in Angstrom, energies in eV.
+
+    ``model_config`` holds the model's hyperparameters, the fields of its
+    :class:`~lightning_modules.models.potential.ModelSettings` (e.g. SchNet's
+    ``n_atom_basis``); the cutoff of those settings is also the neighbour-list cutoff.
+    """
+
+    data: tuple[str, ...] = ()
+    energy_unit: str = "ev"
+    model: str = "schnet"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "adam"
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    alpha: float = 0.0
+    batch_size: int = 32
+    max_epochs: int = 50
+    seed: int = 0
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    drop_flagged: bool = False
+    bound_ev_per_atom: float = 5.0
+    force_fraction: float = 1.0
+    element_energies: dict[str, float] = field(default_factory=dict)  # eV by symbol; or a file
+    element_energies_source: str = ""  # the references file they were read from, if any
+    init_from: str = ""  # a checkpoint file to start from (architecture from it)
+    strategy: str = "full"  # what to freeze when starting from init_from
+    early_stopping_patience: int = 0
+    lr_patience: int = 10
+    lr_schedule: str = "plateau"  # or "cosine": anneal to zero over max_epochs
+    gradient_clip: float = 0.0
+    dtype: str = "float32"
+    accelerator: str = "auto"
+    output_dir: str = "pesweep_runs/train"
+    progress_bar: bool = True
+
+    @property
+    def cutoff(self) -> float:
+        """The model's neighbour-list cutoff (Angstrom)."""
+        return model_settings(self.model, self.model_config).cutoff
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["data"] = list(self.data)
+        values["split"] = list(self.split)
+        return values
+
+
+def make_config(values: dict[str, Any]) -> TrainConfig:
+    """Validate a plain dict (e.g. from YAML) into a :class:`TrainConfig`; one error per problem."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(known))}"
+        )
+    values = dict(values)
+    if isinstance(values.get("data"), (str, Path)):
+        values["data"] = (str(values["data"]),)
+    if "data" in values:
+        values["data"] = tuple(str(path) for path in values["data"])
+    if "split" in values:
+        values["split"] = tuple(float(x) for x in values["split"])
+    if isinstance(values.get("element_energies"), (str, Path)):  # a `pesweep references` file
+        source = str(values["element_energies"])
+        try:
+            values["element_energies"] = read_element_energies(source)
+        except ReferencesError as error:
+            raise ConfigError(f"element_energies: {error}") from error
+        values["element_energies_source"] = str(Path(source).resolve())
+    config = TrainConfig(**values)
+    try:
+        check_model_config(config.model, config.model_config)
+    except ValueError as error:
+        raise ConfigError(f"model_config: {error}") from error
+    unknown_elements = [s for s in config.element_energies if s not in atomic_numbers]
+    if unknown_elements:
+        raise ConfigError(f"element_energies: unknown element(s) {', '.join(unknown_elements)}")
+    try:
+        check_training_choices(config.optimizer, config.lr_schedule, config.alpha)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    for name in ("lr", "batch_size", "max_epochs"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
+    return config
+
+
+def config_from_record(record: dict[str, Any], **changes: Any) -> TrainConfig:
+    """A config from one recorded in a checkpoint, with ``changes`` applied and validated.
+
+    Keys this version of TrainConfig does not know (an older or newer record) are dropped.
+    """
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return make_config({**{k: v for k, v in record.items() if k in known}, **changes})
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config file, apply ``overrides`` (e.g. command-line flags), validate."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return make_config(values)
