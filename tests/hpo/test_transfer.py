@@ -21,6 +21,7 @@ from lightning_modules.training.config import ConfigError, make_config
 from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task
 from tests.conftest import shared_file
+from tests.hpo.test_cli_train import run_cli
 
 SMALL = dict(n_atom_basis=16, n_interactions=2, n_rbf=10, cutoff=5.0)
 
@@ -150,6 +151,9 @@ def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_pa
     assert "B" in versions[1]["tags"]["element_references"]
     assert "fitted" in versions[1]["tags"]["element_references"]
     assert "refitted from" in versions[2]["tags"]["element_references"]
+    shown = run_cli("models", "show", "seb", "--tracking-uri", tracking, cwd=tmp_path)
+    assert shown.returncode == 0 and "  element references:\n" in shown.stdout
+    assert "refitted from" in shown.stdout
 
 
 def mixed_set() -> list:
