@@ -34,6 +34,7 @@ import torch
 from lightning_modules.data import load_data
 from lightning_modules.training.config import make_config
 from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.prepared import DataSettings
 from lightning_modules.training.run import build_task, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,10 +98,10 @@ def main() -> None:
         data,
         cutoff=config.cutoff,
         batch_size=128,
-        seed=0,
-        force_fraction=0.25,
+        settings=DataSettings(
+            seed=0, force_fraction=0.25, element_energies=((8, TYPES["O"]), (22, TYPES["Ti"]))
+        ),
         split_override=split,
-        element_energies={8: TYPES["O"], 22: TYPES["Ti"]},
     )
     module.setup()
     start = time.perf_counter()

@@ -20,6 +20,8 @@ def _sweep_options(args: argparse.Namespace) -> Any:
         overrides["batch_size"] = args.batch_size
     if args.drop_flagged:
         overrides["drop_flagged"] = True
+    if args.drop_outliers:
+        overrides["drop_outliers"] = True
     if args.element_energies:  # read now: the study records the values, not only the file
         overrides["element_energies"] = read_element_energies(args.element_energies)
         overrides["element_energies_source"] = args.element_energies
@@ -275,7 +277,14 @@ def add_sweep_commands(
     )
     sweep.add_argument("--batch-size", type=positive_int, help="training batch size (default 32)")
     sweep.add_argument(
-        "--drop-flagged", action="store_true", help="exclude structures flagged by the data audit"
+        "--drop-flagged",
+        action="store_true",
+        help="exclude the structures beyond the audit's physical bound",
+    )
+    sweep.add_argument(
+        "--drop-outliers",
+        action="store_true",
+        help="also exclude the audit's robust outliers within the bound",
     )
     add_element_energies_argument(sweep)
     sweep.add_argument(

@@ -41,6 +41,7 @@ def run_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "output_dir": args.output_dir,
         "drop_flagged": args.drop_flagged,
+        "drop_outliers": args.drop_outliers,
         "element_energies": args.element_energies,
         "accelerator": args.accelerator,
         "progress_bar": False if args.no_progress_bar else None,
@@ -181,7 +182,15 @@ def add_data_commands(
         "--drop-flagged",
         action="store_true",
         default=None,
-        help="exclude structures flagged by the data audit",
+        help="exclude the structures beyond the audit's physical bound (the audit-clean "
+        "subset is what stays)",
+    )
+    train.add_argument(
+        "--drop-outliers",
+        action="store_true",
+        default=None,
+        help="also exclude the audit's robust outliers within the bound (kept by default, "
+        "their errors reported apart)",
     )
     add_element_energies_argument(train)
     train.add_argument("--accelerator", help="auto (default), cpu or gpu")

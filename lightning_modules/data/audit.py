@@ -2,12 +2,19 @@
 
 Two independent flags, per composition (structures with the same formula):
 
-* ``above_bound``: energy more than ``bound_ev_per_atom`` (default 5 eV/atom,
-  about a cohesive energy) above the lowest structure. A label that far up
-  lies beyond the cluster's atomization energy and cannot be a bound state.
+* ``above_bound`` (the *flagged* structures): energy more than
+  ``bound_ev_per_atom`` (default 5 eV/atom, about a cohesive energy) above the
+  lowest structure. A label that far up lies beyond the cluster's
+  atomization energy and cannot be a bound state. The **audit-clean subset**
+  is everything else: it is defined by this physical bound alone.
 * ``robust_outlier``: modified z-score 0.6745 |E - median| / MAD above
   ``mad_threshold`` (default 3.5, Iglewicz and Hoaglin), for compositions
   with at least ``MIN_GROUP_FOR_MAD`` structures (fewer make no statistic).
+  A broad but real energy range has such structures (on one cluster set, 38
+  of 1500 sat 28 eV above the minimum and were predicted within 0.004-1.07
+  eV), so those within the bound (:attr:`AuditReport.outliers`) stay in the
+  clean subset and are reported apart: their count here, their MAE as the
+  ``_outliers`` metrics.
 
 On ``SeBn/B=20.npz`` a quarter of the structures are flagged above the bound;
 every model's error there is dominated by them, so metrics are reported on
@@ -54,11 +61,18 @@ class AuditReport:
 
     @property
     def flagged(self) -> np.ndarray:
-        return self.above_bound | self.robust_outlier
+        """Labels beyond the physical bound: outside the audit-clean subset."""
+        return self.above_bound
 
     @property
     def clean(self) -> np.ndarray:
-        return ~self.flagged
+        """The audit-clean subset: every structure within the physical bound."""
+        return ~self.above_bound
+
+    @property
+    def outliers(self) -> np.ndarray:
+        """Robust outliers within the bound: clean, but reported on their own."""
+        return self.robust_outlier & ~self.above_bound
 
     def as_dict(self) -> dict[str, object]:
         """Plain summary for logging (MLflow params/artifacts)."""
@@ -67,6 +81,7 @@ class AuditReport:
             "n_flagged": int(self.flagged.sum()),
             "n_above_bound": int(self.above_bound.sum()),
             "n_robust_outliers": int(self.robust_outlier.sum()),
+            "n_outliers_within_bound": int(self.outliers.sum()),
             "bound_ev_per_atom": self.bound_ev_per_atom,
             "mad_threshold": self.mad_threshold,
             "compositions": [summary.__dict__ for summary in self.compositions],
@@ -75,10 +90,11 @@ class AuditReport:
     def format(self) -> str:
         """Human-readable table, one block per composition."""
         lines = [
-            f"audit: {int(self.flagged.sum())} of {self.flagged.size} structures flagged "
-            f"({int(self.above_bound.sum())} more than {self.bound_ev_per_atom:g} eV/atom above "
-            f"the lowest of their composition, {int(self.robust_outlier.sum())} robust outliers "
-            f"with modified z-score > {self.mad_threshold:g})"
+            f"audit: {int(self.flagged.sum())} of {self.flagged.size} structures flagged: more "
+            f"than {self.bound_ev_per_atom:g} eV/atom above the lowest of their composition, "
+            f"beyond the physical bound (outside the audit-clean subset); "
+            f"{int(self.outliers.sum())} more are robust outliers (modified z-score > "
+            f"{self.mad_threshold:g}) within the bound: kept, their errors reported apart"
         ]
         listed = sorted(
             self.compositions,

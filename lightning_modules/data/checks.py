@@ -94,44 +94,56 @@ def warn_duplicates(data: AtomsData) -> int:
 _STEM_COUNT = re.compile(r"^([A-Z][a-z]?)=(\d+)$")
 
 
-def _folder_tokens(folder: str) -> list[tuple[str, str]] | None:
-    """Split a folder name like ``SeBn`` into (symbol, multiplicity) pairs; ``n`` is the count."""
-    tokens: list[tuple[str, str]] = []
-    position = 0
-    while position < len(folder):
-        if not folder[position].isupper():
-            return None
-        symbol = folder[position]
-        position += 1
-        two_letter = folder[position - 1 : position + 1]
-        if position < len(folder) and folder[position].islower() and two_letter in chemical_symbols:
-            symbol = two_letter
-            position += 1
-        if symbol not in chemical_symbols:
-            return None
-        match = re.match(r"n|\d*", folder[position:])
-        multiplicity = match.group(0) if match else ""
-        position += len(multiplicity)
-        tokens.append((symbol, multiplicity))
-    return tokens or None
+def _folder_tokenisations(folder: str) -> list[list[tuple[str, str]]]:
+    """Every split of a folder name like ``SeBn`` into (symbol, multiplicity) pairs.
+
+    ``n`` stands for the count of the file's element, so ``AlCn`` is Al + C(n)
+    as well as Al + Cn (copernicium); both readings are returned.
+    """
+    if not folder:
+        return [[]]
+    readings = []
+    for length in (1, 2):
+        symbol = folder[:length]
+        if len(symbol) < length or not symbol[0].isupper() or symbol not in chemical_symbols:
+            continue
+        if length == 2 and not symbol[1].islower():
+            continue
+        rest = folder[length:]
+        digits = re.match(r"n|\d*", rest)
+        options = {digits.group(0) if digits else ""}
+        options.add("")  # "n" may also begin nothing else: try without a multiplicity
+        for multiplicity in options:
+            remainder = rest[len(multiplicity) :]
+            if remainder and not remainder[0].isupper():
+                continue
+            for tail in _folder_tokenisations(remainder):
+                readings.append([(symbol, multiplicity), *tail])
+    return readings
 
 
 def formula_from_path(path: str | Path) -> str | None:
     """The formula a file name claims, or None when it claims none.
 
-    Understands the SeB_n layout (``SeBn/B=20.npz`` is SeB20, ``Bn/B=17.npz``
-    is B17) and file stems that are formulas (``Cu13.xyz``).
+    Understands the SeB_n layout ``<formula with n>/<element>=<k>.npz`` for any
+    formula (``SeBn/B=20.npz`` is SeB20, ``Bn/B=17.npz`` B17, ``AlCn/C=20.npz``
+    AlC20: the ``n`` belongs to the file's element) and file stems that are
+    formulas (``Cu13.xyz``).
     """
     path = Path(path)
     stem_match = _STEM_COUNT.match(path.stem)
     if stem_match:
         element, count = stem_match.group(1), int(stem_match.group(2))
-        tokens = _folder_tokens(path.parent.name.split("-")[0])
-        if tokens is None:
-            return f"{element}{count}"
+        readings = [  # the reading in which the file's element, and only it, carries the n
+            tokens
+            for tokens in _folder_tokenisations(path.parent.name.split("-")[0])
+            if (element, "n") in tokens and sum(m == "n" for _, m in tokens) == 1
+        ]
+        if not readings:  # a folder that is no formula with n claims nothing
+            return None
         return "".join(
             f"{symbol}{count if multiplicity == 'n' else multiplicity}"
-            for symbol, multiplicity in tokens
+            for symbol, multiplicity in readings[0]
         )
     try:
         formula = Formula(path.stem)

@@ -75,7 +75,8 @@ class BatchCollator:
 
     ``pairs``: the neighbour pairs, or a function returning them, called when
     a batch first needs pairs (never, when cached descriptors replace them).
-    ``clean`` [n_structures] bool marks audit-clean structures; ``use_forces``
+    ``clean`` [n_structures] bool marks audit-clean structures, ``outliers``
+    the robust outliers among them (none when not given); ``use_forces``
     [n_structures] bool marks structures whose forces enter the loss.
     Positions, shifts and forces are given ``dtype``; energies stay float64 (eV).
     """
@@ -87,10 +88,12 @@ class BatchCollator:
         clean: np.ndarray,
         use_forces: np.ndarray,
         dtype: torch.dtype = torch.float32,
+        outliers: np.ndarray | None = None,
     ) -> None:
         self.data = data
         self._pairs = pairs
         self.clean = clean
+        self.outliers = outliers if outliers is not None else np.zeros_like(clean)
         self.use_forces = use_forces
         self.dtype = dtype
         self.atom_offsets = data.atom_offsets
@@ -146,6 +149,7 @@ class BatchCollator:
             keys.FORCES: torch.as_tensor(data.forces[atom_index], dtype=self.dtype),
             keys.HAS_FORCES: torch.from_numpy(self.use_forces[indices]),
             keys.CLEAN: torch.from_numpy(self.clean[indices]),
+            keys.OUTLIER: torch.from_numpy(self.outliers[indices]),
             keys.INDEX: torch.from_numpy(indices),
         }
         if self.features is not None:

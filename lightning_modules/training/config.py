@@ -41,7 +41,8 @@ class TrainConfig:
     max_epochs: int = 50
     seed: int = 0
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    drop_flagged: bool = False
+    drop_flagged: bool = False  # drop labels beyond the audit's physical bound
+    drop_outliers: bool = False  # also drop the robust outliers within it
     bound_ev_per_atom: float = 5.0
     force_fraction: float = 1.0
     element_energies: dict[str, float] = field(default_factory=dict)  # eV by symbol; or a file

@@ -13,11 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_modules.data import AtomsData, load_data
-from lightning_modules.data.audit import (
-    DEFAULT_BOUND_EV_PER_ATOM,
-    DEFAULT_MAD_THRESHOLD,
-    AuditReport,
-)
+from lightning_modules.data.audit import AuditReport
 from lightning_modules.data.references import EnergyReference
 from lightning_modules.geometry.batching import BatchCollator
 from lightning_modules.training.prepared import DataSettings, PreparedData
@@ -33,15 +29,11 @@ class PotentialDataModule(pl.LightningDataModule):
     ``data`` is one or more file paths (read with ``energy_unit``), an
     :class:`AtomsData` already in memory, or a :class:`PreparedData` made once
     for a whole study (then nothing is audited, split or fitted again, and its
-    cache of neighbour pairs and descriptors serves this run). With
-    ``drop_flagged`` the structures flagged by the audit are excluded from
-    every split; otherwise they stay and the task reports metrics on the full
-    set and on the audit-clean subset. ``force_fraction`` of the training
-    structures with forces use them in the loss (ænet's FORCESPERCENT);
-    validation and test use all available forces. ``element_energies`` (eV
-    by atomic number) fix those element references instead of fitting them
-    (ænet's TYPES energies). The data settings of a :class:`PreparedData` are
-    its own (:class:`DataSettings`).
+    cache of neighbour pairs and descriptors serves this run; its settings are
+    its own). ``settings`` (:class:`DataSettings`) say how the data are
+    prepared: split, audit bound, dropped structures, force fraction, given
+    element references. Metrics are reported on the full set, on the
+    audit-clean subset and on the robust outliers within the bound.
     """
 
     def __init__(
@@ -50,30 +42,16 @@ class PotentialDataModule(pl.LightningDataModule):
         energy_unit: str = "ev",
         cutoff: float = 5.0,
         batch_size: int = 32,
-        split: tuple[float, float, float] = (0.8, 0.1, 0.1),
-        seed: int = 0,
-        drop_flagged: bool = False,
-        bound_ev_per_atom: float = DEFAULT_BOUND_EV_PER_ATOM,
-        mad_threshold: float = DEFAULT_MAD_THRESHOLD,
-        force_fraction: float = 1.0,
+        settings: DataSettings | None = None,
         dtype: str = "float32",
         split_override: dict[str, np.ndarray] | None = None,
-        element_energies: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
         self.source = data
         self.energy_unit = energy_unit
         self.cutoff = float(cutoff)
         self.batch_size = int(batch_size)
-        self.settings = DataSettings(
-            split=tuple(split),  # type: ignore[arg-type]
-            seed=int(seed),
-            drop_flagged=drop_flagged,
-            bound_ev_per_atom=bound_ev_per_atom,
-            mad_threshold=mad_threshold,
-            force_fraction=float(force_fraction),
-            element_energies=tuple(sorted((element_energies or {}).items())),
-        )
+        self.settings = settings or DataSettings()
         self.dtype = DTYPES[dtype]
         self.split_override = split_override
         self.prepared: PreparedData | None = None
@@ -113,6 +91,7 @@ class PotentialDataModule(pl.LightningDataModule):
             prepared.audit.clean,
             prepared.use_forces,
             self.dtype,
+            prepared.audit.outliers,
         )
 
     @property

@@ -1,7 +1,9 @@
 """Energy and force error metrics, accumulated over an epoch.
 
-Names are ``{stage}_{metric}`` for the full set and ``{stage}_{metric}_clean``
-for the audit-clean subset:
+Names are ``{stage}_{metric}`` for the full set, ``{stage}_{metric}_clean``
+for the audit-clean subset (within the physical bound) and, for energies,
+``{stage}_{metric}_outliers`` for the robust outliers within the bound
+(:mod:`lightning_modules.data.audit`):
 
 * ``energy_mae``, ``energy_rmse``: eV per structure;
 * ``energy_mae_per_atom``, ``energy_rmse_per_atom``: meV/atom;
@@ -14,7 +16,11 @@ import math
 
 import torch
 
-SUBSETS = {"": "full set", "_clean": "audit-clean subset"}
+SUBSETS = {
+    "": "full set",
+    "_clean": "audit-clean subset",
+    "_outliers": "robust outliers within the bound",
+}
 ENERGY_METRICS = ("energy_mae", "energy_rmse", "energy_mae_per_atom", "energy_rmse_per_atom")
 FORCE_METRICS = ("force_mae", "force_rmse")
 
@@ -39,15 +45,20 @@ class ErrorAccumulator:
         force_error: torch.Tensor | None = None,
         force_mask: torch.Tensor | None = None,
         force_clean: torch.Tensor | None = None,
+        outliers: torch.Tensor | None = None,
     ) -> None:
         """Add a batch: energy errors [n_structures] eV, force errors [n_atoms, 3] eV/A.
 
         ``force_mask`` [n_atoms] marks atoms whose structure has forces;
-        ``force_clean`` [n_atoms] marks atoms of audit-clean structures.
+        ``force_clean`` [n_atoms] marks atoms of audit-clean structures;
+        ``outliers`` [n_structures] the robust outliers within the bound.
         """
         energy_error = energy_error.detach().double()
         per_atom = energy_error / n_atoms.double()
-        for suffix, mask in (("", torch.ones_like(clean)), ("_clean", clean)):
+        subsets = [("", torch.ones_like(clean)), ("_clean", clean)]
+        if outliers is not None:
+            subsets.append(("_outliers", outliers))
+        for suffix, mask in subsets:
             selected = energy_error[mask]
             selected_per_atom = per_atom[mask]
             self._add("n" + suffix, float(selected.numel()))
@@ -87,7 +98,8 @@ class ErrorAccumulator:
 
 def describe_metric(name: str) -> str:
     """A label with unit and subset for a metric name, e.g. for tables."""
-    subset = SUBSETS["_clean"] if name.endswith("_clean") else SUBSETS[""]
-    base = name.removesuffix("_clean")
+    suffix = next((s for s in SUBSETS if s and name.endswith(s)), "")
+    subset = SUBSETS[suffix]
+    base = name.removesuffix(suffix) if suffix else name
     unit = "meV/atom" if base.endswith("per_atom") else ("eV/A" if "force" in base else "eV")
     return f"{base} [{unit}, {subset}]"

@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 class DataSettings:
     """How a data set is prepared: split fractions and seed, the audit, references, forces.
 
-    ``drop_flagged`` excludes audit-flagged structures from every split;
+    ``drop_flagged`` excludes the structures beyond the audit's physical bound
+    from every split, ``drop_outliers`` also the robust outliers within it;
     ``force_fraction`` of the training structures with forces use them in the
     loss (ænet's FORCESPERCENT); ``element_energies`` (eV by atomic number)
     fix those element references instead of fitting them.
@@ -42,6 +43,7 @@ class DataSettings:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     drop_flagged: bool = False
+    drop_outliers: bool = False
     bound_ev_per_atom: float = DEFAULT_BOUND_EV_PER_ATOM
     mad_threshold: float = DEFAULT_MAD_THRESHOLD
     force_fraction: float = 1.0
@@ -75,10 +77,14 @@ class PreparedData:
             split = {name: np.asarray(v, dtype=np.int64) for name, v in split_override.items()}
         else:
             split = split_indices(len(data), settings.split, settings.seed)
+        keep = np.ones(len(data), dtype=bool)
         if settings.drop_flagged:
-            clean = audit.clean
-            split = {name: indices[clean[indices]] for name, indices in split.items()}
-            logger.info("dropped %d flagged structures from all splits", int((~clean).sum()))
+            keep &= audit.clean
+            logger.info("dropped %d flagged structures from all splits", int(audit.flagged.sum()))
+        if settings.drop_outliers:
+            keep &= ~audit.outliers
+            logger.info("dropped %d robust outliers from all splits", int(audit.outliers.sum()))
+        split = {name: indices[keep[indices]] for name, indices in split.items()}
         reference = fit_energy_reference(
             data.subset(split["train"]), dict(settings.element_energies)
         )

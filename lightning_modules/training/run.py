@@ -99,6 +99,7 @@ def data_settings(config: TrainConfig) -> DataSettings:
         split=config.split,
         seed=config.seed,
         drop_flagged=config.drop_flagged,
+        drop_outliers=config.drop_outliers,
         bound_ev_per_atom=config.bound_ev_per_atom,
         force_fraction=config.force_fraction,
         element_energies=tuple(
@@ -124,13 +125,8 @@ def build_datamodule(config: TrainConfig, data: Any = None) -> PotentialDataModu
         energy_unit=config.energy_unit,
         cutoff=config.cutoff,
         batch_size=config.batch_size,
-        split=config.split,
-        seed=config.seed,
-        drop_flagged=config.drop_flagged,
-        bound_ev_per_atom=config.bound_ev_per_atom,
-        force_fraction=config.force_fraction,
+        settings=data_settings(config),
         dtype=config.dtype,
-        element_energies={atomic_numbers[s]: float(e) for s, e in config.element_energies.items()},
     )
 
 

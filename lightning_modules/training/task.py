@@ -113,6 +113,7 @@ class PotentialTask(pl.LightningModule):
             force_error,
             atom_has_forces,
             batch[keys.CLEAN][batch[keys.IDX_M]],
+            batch.get(keys.OUTLIER),
         )
         loss = loss.to(torch.float32)
         self.log(

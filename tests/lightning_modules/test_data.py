@@ -145,7 +145,35 @@ def test_duplicates_inside_one_file_warn(tmp_path: Path) -> None:
         ("SeBn-O/B=21.npz", "SeB21"),
         ("runs/Cu13.xyz", "Cu13"),
         ("train.npz", None),
+        ("AlCn/C=20.npz", "AlC20"),  # not Al + Cn (copernicium)
+        ("SnCn/C=4.npz", "SnC4"),  # tin, and the n on C
+        ("CuSnn/Sn=3.npz", "CuSn3"),
+        ("AuCun-H2O/Cu=7.npz", "AuCu7"),
+        ("data/B=5.npz", None),  # the folder is no formula: no claim
     ],
 )
 def test_formula_from_path(path: str, formula: str | None) -> None:
     assert formula_from_path(path) == formula
+
+
+@pytest.mark.parametrize(
+    ("folder", "numbers", "warns"),
+    [
+        ("AlCn", [13] + [6] * 20, False),
+        ("AlCn", [13] + [6] * 21, True),  # the file says C20, z holds C21
+        ("SnCn", [50] + [6] * 20, False),
+        ("SnCn", [16] + [6] * 20, True),  # tin claimed, sulphur held
+    ],
+)
+def test_file_names_of_any_formula_warn_only_when_they_disagree(
+    tmp_path, folder: str, numbers: list[int], warns: bool
+) -> None:
+    path = tmp_path / folder / "C=20.npz"
+    path.parent.mkdir()
+    positions = np.random.default_rng(0).normal(scale=3.0, size=(3, len(numbers), 3))
+    write_npz(path, R=positions, E=-np.arange(3.0)[:, None], z=np.array(numbers))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_data(path)
+    said = [str(w.message) for w in caught if "the file name says" in str(w.message)]
+    assert bool(said) == warns, said

@@ -11,6 +11,7 @@ from lightning_modules import keys
 from lightning_modules.data.splits import load_split
 from lightning_modules.training.config import ConfigError, make_config
 from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.prepared import DataSettings
 from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task
 
@@ -56,7 +57,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(emt_run) -> None:
     task = load_task(result.checkpoint_path)
     again = load_task(result.checkpoint_path)
     module = PotentialDataModule(
-        config.data[0], cutoff=config.cutoff, seed=config.seed, batch_size=64
+        config.data[0], cutoff=config.cutoff, settings=DataSettings(seed=config.seed), batch_size=64
     )
     module.setup()
     batch = next(iter(module.test_dataloader()))
@@ -76,7 +77,9 @@ def test_checkpoint_round_trip_gives_identical_predictions(emt_run) -> None:
 def test_test_metrics_match_a_recomputation(emt_run) -> None:
     config, result = emt_run
     task = load_task(result.checkpoint_path)
-    module = PotentialDataModule(config.data[0], cutoff=config.cutoff, seed=config.seed)
+    module = PotentialDataModule(
+        config.data[0], cutoff=config.cutoff, settings=DataSettings(seed=config.seed)
+    )
     module.setup()
     errors = []
     for batch in module.test_dataloader():
@@ -126,7 +129,9 @@ def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
 
 
 def test_force_fraction_limits_training_forces(emt_data) -> None:
-    module = PotentialDataModule(emt_data, cutoff=4.0, force_fraction=0.25, seed=0)
+    module = PotentialDataModule(
+        emt_data, cutoff=4.0, settings=DataSettings(force_fraction=0.25, seed=0)
+    )
     module.setup()
     use = module._collator.use_forces
     train_count = len(module.split["train"])
