@@ -30,8 +30,9 @@ from lightning_modules.models.potential import ModelSettings, Potential
 class SchNetInteraction(nn.Module):
     """Continuous-filter convolution conv_i = sum_j (W_in x_j) * W(r_ij) f_c(r_ij), then a dense net.
 
-    ``expanded_distances`` covers the first half of the pairs (each unordered
-    pair once); the filters W(r_ij) = W(r_ji) are repeated for the reversed half.
+    ``expanded_distances`` and ``cutoff_weights`` cover the first half of the
+    pairs (each unordered pair once); the filters W(r_ij) f_c(r_ij) = W(r_ji)
+    f_c(r_ji) are computed there and repeated for the reversed half.
     """
 
     def __init__(
@@ -60,9 +61,10 @@ class SchNetInteraction(nn.Module):
         idx_i: torch.Tensor,
         idx_j: torch.Tensor,
     ) -> torch.Tensor:
-        filters = self.filter_network(expanded_distances).repeat(2, 1)  # [n_pairs, F]
-        filters = filters * cutoff_weights[:, None]
-        messages = self.in2f(x)[idx_j] * filters  # [n_pairs, F]
+        filters = self.filter_network(expanded_distances) * cutoff_weights[:, None]  # [n_half, F]
+        filters = filters.repeat(2, 1)  # [n_pairs, F]
+        # index_select, not x[idx_j]: its backward is an index_add, not a slower index_put
+        messages = self.in2f(x).index_select(0, idx_j) * filters  # [n_pairs, F]
         convolved = scatter_sum(messages, idx_i, x.shape[0])  # [n_atoms, F]
         return self.f2out(convolved)  # [n_atoms, n_atom_basis]
 
@@ -140,7 +142,8 @@ class SchNet(Potential):
         n_half = idx_i.shape[0] // 2
         distances = torch.linalg.vector_norm(vectors[:n_half], dim=-1)  # [n_half]
         expanded = self.radial_basis(distances)  # [n_half, n_rbf]
-        cutoff_weights = self.cutoff_function(distances).repeat(2)  # [n_pairs]
+        cutoff_weights = self.cutoff_function(distances)  # [n_half]
+        all_cutoff_weights = cutoff_weights.repeat(2)  # [n_pairs], for the attention
         x = self.embedding(batch[keys.Z])  # [n_atoms, n_atom_basis]
         attentions: list[nn.Module | None] = list(self.attentions) or [None] * len(
             self.interactions
@@ -148,6 +151,6 @@ class SchNet(Potential):
         for interaction, attention in zip(self.interactions, attentions, strict=False):
             update = interaction(x, expanded, cutoff_weights, idx_i, idx_j)
             if attention is not None:
-                update = update + attention(x, idx_i, idx_j, cutoff_weights)
+                update = update + attention(x, idx_i, idx_j, all_cutoff_weights)
             x = x + update
         return self.readout(x).squeeze(-1)  # [n_atoms]
