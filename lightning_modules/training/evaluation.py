@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from lightning_modules.data import AtomsData
 from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.environment import trainer_plugins, without_srun_warning
 from lightning_modules.training.prepared import PreparedData
 from lightning_modules.training.task import PotentialTask
 
@@ -56,6 +57,7 @@ def predict_energies(
     Runs the task's own ``predict_step`` through ``Trainer.predict``.
     """
     trainer = pl.Trainer(
+        plugins=trainer_plugins(),
         accelerator=accelerator,
         devices=1,
         logger=False,
@@ -63,7 +65,9 @@ def predict_energies(
         enable_model_summary=False,
         enable_checkpointing=False,
     )
-    outputs = cast(list[dict[str, torch.Tensor]], trainer.predict(task, dataloaders=loader))
+    with without_srun_warning():
+        predicted = trainer.predict(task, dataloaders=loader)
+    outputs = cast(list[dict[str, torch.Tensor]], predicted)
 
     def gathered(name: str) -> np.ndarray:
         return np.concatenate([batch[name].cpu().numpy() for batch in outputs])

@@ -32,6 +32,7 @@ from lightning_modules.data.splits import save_split
 from lightning_modules.models.registry import model_parameters
 from lightning_modules.training.config import ConfigError, TrainConfig
 from lightning_modules.training.datamodule import PotentialDataModule
+from lightning_modules.training.environment import trainer_plugins, without_srun_warning
 from lightning_modules.training.prepared import DataSettings, PreparedData
 from lightning_modules.training.pretrained import TransferError, task_from_pretrained
 from lightning_modules.training.task import PotentialTask
@@ -273,6 +274,7 @@ def train(
             EarlyStopping(monitor=MONITORED_METRIC, patience=config.early_stopping_patience)
         )
     trainer = pl.Trainer(
+        plugins=trainer_plugins(),
         max_epochs=config.max_epochs,
         accelerator=config.accelerator,
         devices=1,
@@ -286,12 +288,15 @@ def train(
         deterministic=False,
     )
     start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
+    with without_srun_warning():
+        trainer.fit(task, datamodule=datamodule)
     seconds = time.perf_counter() - start
     best_path = checkpoint.best_model_path
     if not best_path or checkpoint.best_model_score is None:
         raise DivergenceError("no validation epoch finished; nothing to test")
-    test_metrics = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, verbose=False)[0]
+    with without_srun_warning():
+        test = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, verbose=False)
+    test_metrics = test[0]
     best_epoch = min(history.epochs, key=lambda e: e.get(MONITORED_METRIC, math.inf))
     return TrainResult(
         checkpoint_path=best_path,

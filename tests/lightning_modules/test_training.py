@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -176,3 +179,39 @@ def test_cosine_schedule_anneals_over_the_run(emt_file, tmp_path) -> None:
     assert load_task(result.checkpoint_path).hparams["lr_schedule"] == "cosine"
     with pytest.raises(ConfigError, match="unknown lr_schedule 'step'; choose plateau or cosine"):
         make_config(dict(data=[str(emt_file)], lr_schedule="step"))
+
+
+def test_lightning_leaves_slurm_to_pesweep(emt_file, tmp_path, monkeypatch) -> None:
+    """With srun on PATH: no srun warning; inside a Slurm job: no requeue handler of Lightning's."""
+    import signal
+    import stat
+    import warnings
+
+    from lightning.pytorch.callbacks import Callback
+
+    fake = tmp_path / "bin" / "srun"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+
+    class Handlers(Callback):
+        def on_train_start(self, trainer, module) -> None:
+            self.sigusr1 = signal.getsignal(signal.SIGUSR1)
+
+    config = make_config(
+        dict(
+            data=[str(emt_file)], model_config=SMALL, max_epochs=1, progress_bar=False,
+            output_dir=str(tmp_path / "outside"),
+        )
+    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(config)  # outside a job step: Lightning would warn that srun is not used
+    assert not [w for w in caught if "srun" in str(w.message)]
+    monkeypatch.setenv("SLURM_NTASKS", "1")  # inside a job: Lightning would take it over
+    monkeypatch.setenv("SLURM_JOB_NAME", "pesweep-worker")
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    seen = Handlers()
+    train(dataclasses.replace(config, output_dir=str(tmp_path / "inside")), callbacks=[seen])
+    assert seen.sigusr1 in (signal.SIG_DFL, None)  # Slurm's --signal=USR1 stays pesweep's to handle
