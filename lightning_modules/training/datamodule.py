@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from lightning_modules.data import AtomsData, load_data
 from lightning_modules.data.audit import AuditReport
@@ -21,6 +21,38 @@ from lightning_modules.training.prepared import DataSettings, PreparedData
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class EpochShuffle(Sampler[int]):
+    """The order (positions 0..n-1) of an epoch's ``n`` samples, a function of (seed, epoch) alone.
+
+    It draws what a shuffling ``DataLoader`` with a generator seeded by ``seed``
+    draws over its first ``epoch + 1`` epochs (per epoch: the loader's 64-bit
+    base seed, torch's ``RandomSampler`` permutation, and its second, empty
+    one) and yields the last epoch's permutation: the order of one
+    uninterrupted run, also for a run resumed from a checkpoint, because
+    Lightning calls :meth:`set_epoch` with the restored epoch.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = int(n)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed)
+        order = torch.arange(self.n)
+        for _ in range(self.epoch + 1):
+            torch.empty((), dtype=torch.int64).random_(generator=generator)
+            order = torch.randperm(self.n, generator=generator)
+            torch.randperm(self.n, generator=generator)  # RandomSampler's remainder draw
+        return iter(order.tolist())
 
 
 class PotentialDataModule(pl.LightningDataModule):
@@ -107,13 +139,15 @@ class PotentialDataModule(pl.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         assert self._collator is not None, "call setup() first"
-        generator = torch.Generator().manual_seed(self.settings.seed)
+        indices = self.split[name]
         return DataLoader(
-            self.split[name].tolist(),
+            indices.tolist(),
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(len(indices), self.settings.seed) if shuffle else None,
             collate_fn=self._collator,
-            generator=generator if shuffle else None,
+            generator=torch.Generator().manual_seed(
+                self.settings.seed
+            ),  # its base seed, not global
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -58,10 +58,19 @@ class TrainResult:
 
 
 class EpochHistory(Callback):
-    """Keeps every epoch's logged metrics (learning curves for reports and MLflow)."""
+    """Keeps every epoch's logged metrics (learning curves for reports and MLflow).
+
+    Its state travels in the checkpoints, so a resumed run keeps its earlier epochs.
+    """
 
     def __init__(self) -> None:
         self.epochs: list[dict[str, float]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epochs": [dict(epoch) for epoch in self.epochs]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs = [dict(epoch) for epoch in state_dict.get("epochs", [])]
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -231,10 +240,15 @@ def train(
     datamodule: PotentialDataModule | None = None,
     task: PotentialTask | None = None,
     log_audit: bool = True,
+    resume_from: str | None = None,
 ) -> TrainResult:
     """Run one training: fit, keep the best validation epoch, test it, write the artifacts.
 
     The data audit is logged (``log_audit``) and always written to ``audit.json``.
+    Every epoch also writes ``last.ckpt`` (weights, optimizer, scheduler, epoch,
+    callback states); ``resume_from`` (such a file of an interrupted run of
+    the same config) continues from its next epoch, with the same training
+    order as an uninterrupted run.
     """
     check_accelerator(config.accelerator)
     pl.seed_everything(config.seed, workers=True, verbose=False)
@@ -267,8 +281,11 @@ def train(
         save_top_k=1,
         enable_version_counter=False,
     )
+    last = ModelCheckpoint(  # every epoch, after the best one (Lightning runs them in order)
+        dirpath=output_dir, filename="last", save_top_k=1, enable_version_counter=False
+    )
     history = EpochHistory()
-    all_callbacks: list[Callback] = [checkpoint, history, StopOnNonFinite(), *callbacks]
+    all_callbacks: list[Callback] = [checkpoint, last, history, StopOnNonFinite(), *callbacks]
     if config.early_stopping_patience > 0:
         all_callbacks.append(
             EarlyStopping(monitor=MONITORED_METRIC, patience=config.early_stopping_patience)
@@ -289,15 +306,16 @@ def train(
     )
     start = time.perf_counter()
     with without_srun_warning():
-        trainer.fit(task, datamodule=datamodule)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
     seconds = time.perf_counter() - start
+    epochs = list(history.epochs)  # testing from best.ckpt restores the callbacks' states
     best_path = checkpoint.best_model_path
     if not best_path or checkpoint.best_model_score is None:
         raise DivergenceError("no validation epoch finished; nothing to test")
     with without_srun_warning():
         test = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, verbose=False)
     test_metrics = test[0]
-    best_epoch = min(history.epochs, key=lambda e: e.get(MONITORED_METRIC, math.inf))
+    best_epoch = min(epochs, key=lambda e: e.get(MONITORED_METRIC, math.inf))
     return TrainResult(
         checkpoint_path=best_path,
         output_dir=str(output_dir),
@@ -306,8 +324,8 @@ def train(
         val_metrics={k: v for k, v in best_epoch.items() if k.startswith("val_")},
         n_parameters=sum(p.numel() for p in task.model.parameters()),
         seconds=seconds,
-        epochs=len(history.epochs),
-        history=history.epochs,
+        epochs=len(epochs),
+        history=epochs,
         split={name: indices.tolist() for name, indices in datamodule.split.items()},
         energy_reference=dict(task.metadata.get("energy_reference", {})),
     )

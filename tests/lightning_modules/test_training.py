@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 import numpy as np
@@ -215,3 +216,38 @@ def test_lightning_leaves_slurm_to_pesweep(emt_file, tmp_path, monkeypatch) -> N
     seen = Handlers()
     train(dataclasses.replace(config, output_dir=str(tmp_path / "inside")), callbacks=[seen])
     assert seen.sigusr1 in (signal.SIG_DFL, None)  # Slurm's --signal=USR1 stays pesweep's to handle
+
+
+def test_a_run_resumed_from_last_ckpt_continues_as_if_uninterrupted(emt_file, tmp_path) -> None:
+    """last.ckpt after every epoch; resuming from it gives the uninterrupted run's epochs."""
+    from lightning.pytorch.callbacks import Callback
+
+    class Start(Callback):
+        def on_train_start(self, trainer, module) -> None:
+            self.epoch = trainer.current_epoch
+            self.steps = trainer.global_step
+
+    config = make_config(
+        dict(
+            data=[str(emt_file)], model_config=SMALL, max_epochs=4, lr=2e-3, batch_size=16,
+            progress_bar=False, output_dir=str(tmp_path / "whole"),
+        )
+    )  # fmt: skip
+    whole = train(config, log_audit=False)
+    cut = dataclasses.replace(config, output_dir=str(tmp_path / "cut"))
+    train(dataclasses.replace(cut, max_epochs=2), log_audit=False)
+    last = tmp_path / "cut" / "last.ckpt"
+    assert last.exists() and (tmp_path / "cut" / "best.ckpt").exists()
+    start = Start()
+    resumed = train(cut, log_audit=False, resume_from=str(last), callbacks=[start])
+    steps_per_epoch = math.ceil(0.8 * 120 / 16)
+    assert (start.epoch, start.steps) == (2, 2 * steps_per_epoch)  # optimizer state restored
+    assert [e["epoch"] for e in resumed.history] == [0.0, 1.0, 2.0, 3.0]
+    np.testing.assert_allclose(
+        [e["val_energy_mae"] for e in resumed.history],
+        [e["val_energy_mae"] for e in whole.history],
+        rtol=1e-4,
+    )
+    assert resumed.test_metrics["test_energy_mae"] == pytest.approx(
+        whole.test_metrics["test_energy_mae"], rel=1e-4
+    )
