@@ -13,7 +13,7 @@ logger = logging.getLogger("pesweep")
 
 def _sweep_options(args: argparse.Namespace) -> Any:
     from hpo.sweep import SweepOptions
-    from lightning_modules.data.isolated_atoms import read_element_energies
+    from lightning_modules.training.config import element_energies_file
 
     overrides = {}
     if args.batch_size is not None:
@@ -23,8 +23,7 @@ def _sweep_options(args: argparse.Namespace) -> Any:
     if args.drop_outliers:
         overrides["drop_outliers"] = True
     if args.element_energies:  # read now: the study records the values, not only the file
-        overrides["element_energies"] = read_element_energies(args.element_energies)
-        overrides["element_energies_source"] = args.element_energies
+        overrides.update(element_energies_file(args.element_energies))
     return SweepOptions(
         study_name=args.study,
         storage=args.storage,

@@ -125,16 +125,14 @@ def run_subset(args: argparse.Namespace) -> int:
 def run_references(args: argparse.Namespace) -> int:
     from hpo.outputs import check_output_file
     from lightning_modules.data.isolated_atoms import (
-        check_calculator,
         isolated_atom_energies,
         parse_elements,
         write_references,
     )
 
     elements = parse_elements(args.elements)
-    check_calculator(args.calculator, elements)
     check_output_file(args.out, (), args.force)
-    energies = isolated_atom_energies(elements, args.calculator)
+    energies = isolated_atom_energies(elements, args.calculator)  # checks the calculator first
     for atom in energies:
         spin = (
             f" ({atom.unpaired_electrons} unpaired electrons)"

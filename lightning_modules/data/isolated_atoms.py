@@ -35,10 +35,8 @@ from lightning_modules.errors import PesweepError
 
 CALCULATORS = ("emt", "gfn1-xtb")
 EMT_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
-SUBSHELLS = [  # aufbau order: (l, capacity)
-    (0, 2), (0, 2), (1, 6), (0, 2), (1, 6), (0, 2), (2, 10), (1, 6), (0, 2), (2, 10),
-    (1, 6), (0, 2), (3, 14), (2, 10), (1, 6), (0, 2), (3, 14), (2, 10), (1, 6),
-]  # fmt: skip
+# electrons each subshell holds, in aufbau order: 1s 2s 2p 3s 3p 4s 3d 4p 5s 4d 5p 6s 4f 5d 6p 7s 5f 6d 7p
+SUBSHELL_CAPACITIES = (2, 2, 6, 2, 6, 2, 10, 6, 2, 10, 6, 2, 14, 10, 6, 2, 14, 10, 6)
 
 
 class ReferencesError(PesweepError):
@@ -57,7 +55,7 @@ class AtomEnergy:
 def hund_unpaired_electrons(number: int) -> int:
     """Unpaired electrons of the aufbau ground configuration (Hund's rule on the last subshell)."""
     left, unpaired = number, 0
-    for _, capacity in SUBSHELLS:
+    for capacity in SUBSHELL_CAPACITIES:
         if left <= 0:
             break
         filled = min(left, capacity)

@@ -70,6 +70,15 @@ class TrainConfig:
         return values
 
 
+def element_energies_file(source: str | Path) -> dict[str, Any]:
+    """The config values of a ``pesweep references`` file: its energies and where they came from."""
+    try:
+        energies = read_element_energies(source)
+    except ReferencesError as error:
+        raise ConfigError(f"element_energies: {error}") from error
+    return {"element_energies": energies, "element_energies_source": str(Path(source).resolve())}
+
+
 def make_config(values: dict[str, Any]) -> TrainConfig:
     """Validate a plain dict (e.g. from YAML) into a :class:`TrainConfig`; one error per problem."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -86,12 +95,7 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
     if "split" in values:
         values["split"] = tuple(float(x) for x in values["split"])
     if isinstance(values.get("element_energies"), (str, Path)):  # a `pesweep references` file
-        source = str(values["element_energies"])
-        try:
-            values["element_energies"] = read_element_energies(source)
-        except ReferencesError as error:
-            raise ConfigError(f"element_energies: {error}") from error
-        values["element_energies_source"] = str(Path(source).resolve())
+        values.update(element_energies_file(values["element_energies"]))
     config = TrainConfig(**values)
     try:
         check_model_config(config.model, config.model_config)
