@@ -47,7 +47,6 @@ class EpochShuffle(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed)
-        order = torch.arange(self.n)
         for _ in range(self.epoch + 1):
             torch.empty((), dtype=torch.int64).random_(generator=generator)
             order = torch.randperm(self.n, generator=generator)
@@ -145,9 +144,8 @@ class PotentialDataModule(pl.LightningDataModule):
             batch_size=self.batch_size,
             sampler=EpochShuffle(len(indices), self.settings.seed) if shuffle else None,
             collate_fn=self._collator,
-            generator=torch.Generator().manual_seed(
-                self.settings.seed
-            ),  # its base seed, not global
+            # the loader draws its base seed from this, as it did when it shuffled itself
+            generator=torch.Generator().manual_seed(self.settings.seed) if shuffle else None,
         )
 
     def train_dataloader(self) -> DataLoader:
