@@ -79,10 +79,6 @@ class Parameter:
     value: Any = None
     condition: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def fixed(self) -> bool:
-        return self.distribution is None
-
 
 @dataclass(frozen=True)
 class SearchSpace:
