@@ -12,6 +12,7 @@ freezes parts by the model's parameter groups.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from typing import Any
@@ -72,11 +73,17 @@ def load_pretrained(path: str) -> PotentialTask:
 
 def refitted_reference(pretrained: PotentialTask, datamodule: Any, parent: str) -> EnergyReference:
     """The pretrained references refitted on the errors the pretrained model makes on the train split."""
-    recorded = pretrained.metadata.get("energy_reference")
     installed = pretrained.model.energy_reference()
-    prior = EnergyReference.from_dict(recorded) if recorded else installed
-    prior = EnergyReference(  # the values are the model's own; the record adds their origin
-        installed.element_energy, installed.shift, installed.scale, prior.origin, prior.parent
+    recorded = pretrained.metadata.get("energy_reference")
+    prior = (  # the values are the model's own; the record adds origin, parent and source
+        dataclasses.replace(
+            EnergyReference.from_dict(recorded),
+            element_energy=installed.element_energy,
+            shift=installed.shift,
+            scale=installed.scale,
+        )
+        if recorded
+        else installed
     )
     train = datamodule.split["train"]
     reference, predicted, _ = predict_energies(pretrained, datamodule.loader_for(train))
