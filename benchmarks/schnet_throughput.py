@@ -34,6 +34,7 @@ Goal: at least 2x the peer's epoch throughput at equal accuracy per epoch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -266,7 +267,8 @@ def run_schnetpack(args: argparse.Namespace) -> dict:
         default_root_dir=str(folder),
     )
     start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
+    with contextlib.chdir(folder):  # schnetpack writes its splitting.lock into the working dir
+        trainer.fit(task, datamodule=datamodule)
     best = task
     best.load_state_dict(torch.load(checkpoint.best_model_path, weights_only=False)["state_dict"])
     best.eval()
