@@ -149,10 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pesweep: error: {message}", file=sys.stderr)
         return 2
     except Interrupted as interruption:
+        retry = "; it is enqueued to resume from its last epoch" if interruption.preempted else ""
         print(
             f"pesweep: {interruption}: finished trials, runs and checkpoints are kept; a "
-            f"running trial ended as FAIL (interrupted), its MLflow run and the study's "
-            f"parent run as KILLED",
+            f"running trial ended as FAIL ({interruption.reason}), its MLflow run and the "
+            f"study's parent run as KILLED{retry}",
             file=sys.stderr,
         )
         return interruption.exit_code

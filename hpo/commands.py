@@ -12,6 +12,7 @@ logger = logging.getLogger("pesweep")
 
 
 def _sweep_options(args: argparse.Namespace) -> Any:
+    from hpo.retries import Heartbeat
     from hpo.sweep import SweepOptions
     from lightning_modules.training.config import element_energies_file
 
@@ -43,6 +44,9 @@ def _sweep_options(args: argparse.Namespace) -> Any:
         show_progress_bar=not args.no_progress_bar,
         trial_progress_bar=args.trial_progress_bar,
         init_from=args.init_from,
+        study_trials=args.study_trials,
+        max_retries=args.max_retries,
+        heartbeat=Heartbeat(args.heartbeat_interval, args.grace_period),
     )
 
 
@@ -237,6 +241,7 @@ def add_sweep_commands(
         positive_float,
         positive_int,
     )
+    from hpo.retries import DEFAULT_HEARTBEAT, DEFAULT_MAX_RETRIES
     from hpo.stores import default_storage
     from hpo.study import OBJECTIVES, PRUNERS, SAMPLERS
     from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
@@ -254,7 +259,36 @@ def add_sweep_commands(
     add_data_arguments(sweep, False)
     sweep.add_argument("--n-trials", type=positive_int, help="trials to run now (in this process)")
     sweep.add_argument(
+        "--study-trials",
+        type=positive_int,
+        metavar="N",
+        help="stop once the study holds N complete or pruned trials, counting every worker's",
+    )
+    sweep.add_argument(
         "--timeout", type=positive_float, help="stop starting trials after this many seconds"
+    )
+    sweep.add_argument(
+        "--max-retries",
+        type=non_negative_int,
+        default=DEFAULT_MAX_RETRIES,
+        help="retries of a trial whose worker was preempted or died; a retry resumes from the "
+        f"trial's last finished epoch (default {DEFAULT_MAX_RETRIES})",
+    )
+    sweep.add_argument(
+        "--heartbeat-interval",
+        type=positive_int,
+        default=DEFAULT_HEARTBEAT.interval,
+        metavar="SECONDS",
+        help="how often a running trial tells the storage it is alive (default "
+        f"{DEFAULT_HEARTBEAT.interval})",
+    )
+    sweep.add_argument(
+        "--grace-period",
+        type=positive_int,
+        default=DEFAULT_HEARTBEAT.grace_period,
+        metavar="SECONDS",
+        help="a trial silent this long is failed as 'worker lost' by the next worker and "
+        f"retried (default {DEFAULT_HEARTBEAT.grace_period})",
     )
     sweep.add_argument(
         "--storage",

@@ -1,12 +1,18 @@
-"""Ctrl-C and a batch scheduler's SIGTERM as one exception that every layer can clean up after.
+"""Ctrl-C and a batch scheduler's signals as one exception that every layer can clean up after.
 
 Lightning turns a ``KeyboardInterrupt`` inside ``trainer.fit`` into
 ``sys.exit(1)``, which skips Optuna's bookkeeping (the trial stays RUNNING)
-and every handler above it. While :func:`interrupts_raise` is active, SIGINT
-and SIGTERM raise :class:`Interrupted` instead: Lightning re-raises it, the
-objective ends the trial as FAIL ("interrupted", told to Optuna itself) and
-its MLflow run as KILLED, the sweep ends the parent run KILLED, and the command line exits
-with 130 (SIGINT) or 143 (SIGTERM), the shells' convention.
+and every handler above it. While :func:`interrupts_raise` is active, SIGINT,
+SIGTERM and SIGUSR1 raise :class:`Interrupted` instead: Lightning re-raises it,
+the objective ends the trial as FAIL and its MLflow run as KILLED, the sweep
+ends the parent run KILLED, and the command line exits.
+
+* SIGINT (Ctrl-C): the trial's reason is "interrupted"; exit status 130.
+* SIGTERM (a scheduler's kill, the time limit): "preempted", so the trial is
+  retried from its last finished epoch (:mod:`hpo.retries`); exit status 143.
+* SIGUSR1 (Slurm's ``--signal=B:USR1@SECONDS`` before the time limit): the
+  current epoch is finished and checkpointed first, then as SIGTERM, but the
+  exit status is 0: the job ends cleanly and its retry resumes after that epoch.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+PREEMPTING_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # a scheduler takes the worker away
 
 
 class Interrupted(BaseException):  # noqa: N818 (what happened, not an error of the code)
-    """The process received SIGINT or SIGTERM; ``exit_code`` is 128 + the signal number.
+    """The process received SIGINT, SIGTERM or SIGUSR1 (see the module docstring).
 
     A ``BaseException``, like ``KeyboardInterrupt``: libraries that wrap every
     ``Exception`` (MLflow's stores do) let it through unchanged. Optuna does not
@@ -37,8 +44,19 @@ class Interrupted(BaseException):  # noqa: N818 (what happened, not an error of 
         super().__init__(f"interrupted by {self.signal_name}")
 
     @property
+    def preempted(self) -> bool:
+        """Whether a scheduler took the worker away (the trial is retried), not a person."""
+        return self.signum in PREEMPTING_SIGNALS
+
+    @property
+    def reason(self) -> str:
+        """The trial's ``fail_reason``: "preempted" or "interrupted"."""
+        return "preempted" if self.preempted else "interrupted"
+
+    @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        """0 for SIGUSR1 (a planned end of the job), else 128 + the signal number."""
+        return 0 if self.signum == signal.SIGUSR1 else 128 + self.signum
 
 
 @contextlib.contextmanager
@@ -63,7 +81,7 @@ def interrupts_raise(signals: tuple[int, ...] = HANDLED_SIGNALS) -> Iterator[Non
 
 
 class DeferInterrupts(Callback):
-    """During training, a signal is held until the current batch ends, then raised.
+    """During training, a signal is held until the current batch (SIGUSR1: epoch) ends, then raised.
 
     A signal raised at any bytecode can land inside a store's write (an MLflow
     metric logged at the end of an epoch), leaving its transaction open and
@@ -72,6 +90,8 @@ class DeferInterrupts(Callback):
     one batch. The handlers are set in ``on_train_start``, after Lightning's
     own (whose SIGTERM handler would end the process with exit status 0 and
     the trial still RUNNING), and the previous ones are back when training ends.
+    SIGUSR1 is held until the next epoch starts, after the epoch's ``last.ckpt``
+    is written (Lightning runs checkpoint callbacks last at the end of an epoch).
     """
 
     def __init__(self, signals: tuple[int, ...] = HANDLED_SIGNALS) -> None:
@@ -97,11 +117,15 @@ class DeferInterrupts(Callback):
         if threading.current_thread() is threading.main_thread():
             self._previous = {number: signal.signal(number, self._hold) for number in self.signals}
 
+    def _raise_unless_held_to_epoch_end(self) -> None:
+        if self.received != signal.SIGUSR1:
+            self._raise_if_received()
+
     def on_train_batch_end(self, *args: Any) -> None:
-        self._raise_if_received()
+        self._raise_unless_held_to_epoch_end()
 
     def on_validation_batch_end(self, *args: Any) -> None:
-        self._raise_if_received()
+        self._raise_unless_held_to_epoch_end()
 
     def on_train_epoch_start(self, *args: Any) -> None:
         self._raise_if_received()

@@ -1,17 +1,21 @@
 """The objective: one Optuna trial = one Lightning training = one nested MLflow run.
 
 It builds the model from the sampled parameters, trains it, reports the
-validation energy MAE every epoch to Optuna (pruning through
-optuna-integration's Lightning callback) and returns the best validation
+validation energy MAE every epoch to Optuna (optuna-integration's Lightning
+callback: the study's pruner may stop the trial) and returns the best validation
 MAE (eV per structure), or a tuple for multi-objective studies.
 
 * A trial whose parameters equal a finished trial's is not retrained: it
   returns the stored values and says so (``duplicate_of`` user attribute).
 * A diverging trial (NaN/inf loss, out of memory, an impossible sampled
   configuration) ends as FAIL with ``fail_reason`` stored; the study goes on.
-* An interrupted trial (SIGINT, SIGTERM: :mod:`hpo.interrupts`) ends as FAIL
-  with ``fail_reason`` "interrupted" and its MLflow run as KILLED; the
-  interruption goes on up to the command line.
+* An interrupted trial (:mod:`hpo.interrupts`) ends as FAIL with
+  ``fail_reason`` "interrupted" (SIGINT) or "preempted" (SIGTERM, SIGUSR1) and
+  its MLflow run as KILLED; a preempted one is enqueued again
+  (:mod:`hpo.retries`). The interruption goes on up to the command line.
+* A retry (user attribute ``retry_of``) trains in the lost trial's folder
+  from its ``last.ckpt``: its first reported epoch is the one after the
+  checkpoint (``resumed_at_epoch``).
 * The trial and its MLflow run point to each other: ``mlflow_run_id`` in the
   trial's user attributes, ``optuna.trial_number`` in the run's tags.
 """
@@ -32,6 +36,13 @@ from optuna_dashboard import save_note
 from optuna_integration import PyTorchLightningPruningCallback
 
 from hpo.interrupts import DeferInterrupts, Interrupted
+from hpo.retries import (
+    DEFAULT_MAX_RETRIES,
+    OUTPUT_DIR,
+    RETRY_OF,
+    enqueue_retry,
+    resume_checkpoint,
+)
 from hpo.tracking import EpochMetricsLogger, Tracker, result_tags, run_note
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
@@ -64,10 +75,13 @@ class Objective:
     tracker: Tracker | None = None
     parent_run_id: str | None = None
     objectives: tuple[str, ...] = ("energy_mae",)
-    prune: bool = True
+    report_epochs: bool = True  # every epoch's val MAE to Optuna; its pruner may stop the trial
     run_tags: dict[str, str] = field(default_factory=dict)
     trial_progress_bar: bool = False
     artifact_store: Any = None  # optuna FileSystemArtifactStore for optuna-dashboard figures
+    max_retries: int = (
+        DEFAULT_MAX_RETRIES  # of a preempted trial (a dead worker's: StaleTrialHandler)
+    )
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         values = suggest(trial, self.space)
@@ -84,18 +98,30 @@ class Objective:
                     trial.set_user_attr(key, value)
             assert duplicate.values is not None
             return duplicate.values[0] if len(duplicate.values) == 1 else tuple(duplicate.values)
+        resume_from = resume_checkpoint(trial)
+        output_dir = (
+            resume_from.parent if resume_from else self.runs_dir / f"trial-{trial.number:04d}"
+        )
+        trial.set_user_attr(OUTPUT_DIR, str(output_dir))
+        if resume_from is not None:
+            epoch = resumed_epoch(resume_from)
+            trial.set_user_attr("resumed_at_epoch", epoch)
+            logger.info(
+                "trial %d continues trial %s from epoch %d (%s)",
+                trial.number,
+                trial.user_attrs[RETRY_OF],
+                epoch,
+                resume_from,
+            )
         run_id = self._start_run(trial, values)
         try:
             config = to_train_config(
                 self.space,
                 values,
                 self.base_config,
-                overrides={
-                    "output_dir": str(self.runs_dir / f"trial-{trial.number:04d}"),
-                    "progress_bar": self.trial_progress_bar,
-                },
+                overrides={"output_dir": str(output_dir), "progress_bar": self.trial_progress_bar},
             )
-            result = self._train(trial, config, run_id)
+            result = self._train(trial, config, run_id, resume_from)
             return self._finish(trial, run_id, result)
         except optuna.TrialPruned:
             self._end_run(run_id, "KILLED")
@@ -121,20 +147,27 @@ class Objective:
     def _interrupted(
         self, trial: optuna.Trial, run_id: str | None, interruption: Interrupted
     ) -> None:
-        """End the trial as FAIL (Optuna leaves it RUNNING for a BaseException), the run KILLED."""
+        """End the trial as FAIL (Optuna leaves it RUNNING for a BaseException), the run KILLED.
+
+        A preempted trial is enqueued again, to resume from its ``last.ckpt``.
+        """
+        reason = interruption.reason
         logger.warning(
-            "trial %d interrupted by %s: it ends as FAIL, its MLflow run as KILLED",
+            "trial %d %s by %s: it ends as FAIL, its MLflow run as KILLED",
             trial.number,
+            reason,
             interruption.signal_name,
         )
-        trial.set_user_attr("fail_reason", "interrupted")
+        trial.set_user_attr("fail_reason", reason)
         if self.tracker is not None and run_id is not None:
             try:
-                self.tracker.set_tags(run_id, {"fail_reason": "interrupted"})
+                self.tracker.set_tags(run_id, {"fail_reason": reason})
                 self._end_run(run_id, "KILLED")
             except Exception as error:  # the tracking store is not needed to end the trial
                 logger.warning("could not mark MLflow run %s KILLED: %s", run_id, error)
         trial.study.tell(trial, state=TrialState.FAIL)
+        if interruption.preempted:
+            enqueue_retry(trial.study, trial, reason, self.max_retries)
 
     def _finished_duplicate(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
         for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -145,12 +178,22 @@ class Objective:
     def _start_run(self, trial: optuna.Trial, values: dict[str, Any]) -> str | None:
         if self.tracker is None or self.parent_run_id is None:
             return None
-        run_id = self.tracker.start_trial_run(self.parent_run_id, trial.number, self.run_tags)
+        tags = dict(self.run_tags)
+        for name in (RETRY_OF, "retry_of_run", "resumed_at_epoch"):
+            if name in trial.user_attrs:
+                tags[f"pesweep.{name}"] = str(trial.user_attrs[name])
+        run_id = self.tracker.start_trial_run(self.parent_run_id, trial.number, tags)
         trial.set_user_attr("mlflow_run_id", run_id)
         self.tracker.log_params(run_id, values)
         return run_id
 
-    def _train(self, trial: optuna.Trial, config: TrainConfig, run_id: str | None) -> TrainResult:
+    def _train(
+        self,
+        trial: optuna.Trial,
+        config: TrainConfig,
+        run_id: str | None,
+        resume_from: Path | None = None,
+    ) -> TrainResult:
         callbacks: list[Any] = []
         if self.tracker is not None and run_id is not None:
             self.tracker.log_params(
@@ -162,11 +205,17 @@ class Objective:
                 },
             )
             callbacks.append(EpochMetricsLogger(self.tracker, run_id))
-        if self.prune:
+        if self.report_epochs:  # with the 'none' pruner: learning curves, never pruned
             callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
         callbacks.append(DeferInterrupts())
         datamodule = build_datamodule(config, data=self.data)
-        return train(config, callbacks=callbacks, datamodule=datamodule, log_audit=False)
+        return train(
+            config,
+            callbacks=callbacks,
+            datamodule=datamodule,
+            log_audit=False,
+            resume_from=str(resume_from) if resume_from else None,
+        )
 
     def _fail(self, trial: optuna.Trial, run_id: str | None, reason: str) -> None:
         logger.warning("trial %d failed: %s", trial.number, reason)
@@ -234,6 +283,12 @@ class Objective:
         }
         chosen = tuple(values[name] for name in self.objectives)
         return chosen[0] if len(chosen) == 1 else chosen
+
+
+def resumed_epoch(checkpoint: Path) -> int:
+    """The first epoch a run resumed from ``checkpoint`` trains (Lightning's epoch + 1)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return int(state["epoch"]) + 1
 
 
 def evaluate_test_split(

@@ -17,14 +17,17 @@ import re
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial
 
 from hpo.errors import StudyError
+from hpo.retries import DEFAULT_HEARTBEAT, Heartbeat
 from hpo.stores import (
     creation_lock,
     database_url,
@@ -127,19 +130,38 @@ def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:
     return conflicts
 
 
-def connect_storage(url: str, attempts: int = 4) -> optuna.storages.BaseStorage:
+SQLITE_BUSY_SECONDS = 60  # local workers wait for each other's writes, never "database is locked"
+
+
+def connect_storage(
+    url: str,
+    attempts: int = 4,
+    heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+    on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``, or a one-line :class:`StudyError` when it cannot be opened.
 
     Workers started together on an empty PostgreSQL database race to create
     Optuna's tables; the losers retry once the winner has made them. The
-    heartbeat marks trials of a killed worker as failed after 3 minutes.
+    heartbeat lets the next worker fail the trials of a dead one after the
+    grace period, and call ``on_stale_trial`` for each (:mod:`hpo.retries`).
+    Processes on one SQLite file wait up to a minute for each other's writes.
     """
     engine_url = database_url(url)
+    engine_kwargs = (
+        {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if sqlite_path(url) is not None else {}
+    )
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings(), creation_lock(url):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(engine_url, heartbeat_interval=60, grace_period=180)
+                return RDBStorage(
+                    engine_url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat.interval,
+                    grace_period=heartbeat.grace_period,
+                    heartbeat_stale_trial_callback=on_stale_trial,
+                )
         except Exception as error:  # sqlalchemy raises many kinds for dead or malformed databases
             if attempt + 1 < attempts and _is_schema_race(error):
                 time.sleep(1.0 + attempt)
@@ -210,20 +232,25 @@ def stored_setup(study: optuna.Study) -> StudySetup | None:
 
 
 def open_study(
-    name: str, storage: str, setup: StudySetup | None
+    name: str,
+    storage: str,
+    setup: StudySetup | None,
+    heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+    on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> tuple[optuna.Study, StudySetup, bool]:
     """Create study ``name`` or resume it; returns (study, its set-up, created).
 
     With ``setup`` None the study must exist and its stored set-up is used (a
     missing SQLite file is not created). A study made before studies had a uid
-    gets one. The caller assigns ``study.sampler`` and ``study.pruner``.
+    gets one. The caller assigns ``study.sampler`` and ``study.pruner``. The
+    storage keeps a heartbeat (see :func:`connect_storage`).
     """
     if setup is None and not storage_exists(storage):
         raise StudyError(
             f"no study {name!r}: there is no storage at {sqlite_path(storage)}; give --space "
             f"and --data to create it, or --storage to find it"
         )
-    backend = connect_storage(storage)
+    backend = connect_storage(storage, heartbeat=heartbeat, on_stale_trial=on_stale_trial)
     try:
         existing = optuna.load_study(study_name=name, storage=backend)
     except KeyError:

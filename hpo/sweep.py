@@ -18,12 +18,14 @@ from typing import Any
 import optuna
 from mlflow.exceptions import MlflowException
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from hpo import __version__
 from hpo.errors import StudyError
 from hpo.interrupts import Interrupted
 from hpo.objective import Objective, TrialFailed
+from hpo.retries import DEFAULT_MAX_RETRIES, Heartbeat, StaleTrialHandler
 from hpo.stores import (
     StoreError,
     check_tracking_store,
@@ -88,6 +90,9 @@ class SweepOptions:
     callbacks: tuple[Any, ...] = ()  # Optuna study callbacks, e.g. a budget that calls study.stop()
     init_from: str | None = None  # models:/NAME@ALIAS, runs:/... or a checkpoint path
     artifact_dir: str | None = None  # optuna-dashboard artifacts (default: <runs_dir>/artifacts)
+    study_trials: int | None = None  # stop once the study holds this many complete+pruned trials
+    max_retries: int = DEFAULT_MAX_RETRIES  # of a trial whose worker was preempted or died
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
 
 
 @dataclass
@@ -110,7 +115,7 @@ def validate_options(options: SweepOptions) -> None:
     """Refuse impossible options before anything is read, created or stored."""
     if not options.study_name or not options.study_name.strip():
         raise StudyError("--study needs a name")
-    for name in ("n_trials", "max_epochs"):
+    for name in ("n_trials", "max_epochs", "study_trials"):
         value = getattr(options, name)
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise StudyError(
@@ -118,6 +123,8 @@ def validate_options(options: SweepOptions) -> None:
             )
     if options.timeout is not None and not options.timeout > 0:
         raise StudyError(f"--timeout must be a positive number of seconds, got {options.timeout}")
+    if options.max_retries < 0:
+        raise StudyError(f"--max-retries must be 0 or more, got {options.max_retries}")
     if options.seed is not None and options.seed < 0:
         raise StudyError(f"--seed must be 0 or more, got {options.seed}")
     if options.sampler is not None and options.sampler not in SAMPLERS:
@@ -286,7 +293,14 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         check_tracking_store(tracking_uri)
     except StoreError as error:
         raise StudyError(str(error)) from error
-    study, setup, created = open_study(options.study_name, options.storage, requested)
+    stale_trials = StaleTrialHandler(options.max_retries)
+    study, setup, created = open_study(
+        options.study_name,
+        options.storage,
+        requested,
+        heartbeat=options.heartbeat,
+        on_stale_trial=stale_trials,
+    )
     if data is None:
         missing = [p for p in setup.data if not Path(p).exists()]
         if missing:
@@ -312,6 +326,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         else parse_space(setup.space_text, setup.space_origin)
     )
     tracker, parent_run_id = _study_tracker(study, setup, space, tracking_uri, created)
+    stale_trials.tracker = tracker  # a dead worker's run is ended FAILED ("worker lost")
     status = "FAILED"
     try:
         init_checkpoint = _init_checkpoint(setup, space, tracking_uri)
@@ -323,9 +338,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         multi_objective = len(setup.objectives) > 1
         if multi_objective and pruner_name != "none":
             logger.info("multi-objective study: Optuna cannot prune it, pruning is off")
-        prune = not multi_objective and (
-            pruner_name != "none" or options.pruner_override is not None
-        )
+        report_epochs = not multi_objective  # Optuna takes intermediate values of one objective
         study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
         artifact_dir = Path(
             options.artifact_dir
@@ -346,7 +359,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             tracker=tracker,
             parent_run_id=parent_run_id,
             objectives=setup.objectives,
-            prune=prune,
+            report_epochs=report_epochs,
             run_tags={
                 "optuna.study": options.study_name,
                 "optuna.sampler": sampler_name,
@@ -358,16 +371,27 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             },
             trial_progress_bar=options.trial_progress_bar,
             artifact_store=FileSystemArtifactStore(str(artifact_dir)),
+            max_retries=options.max_retries,
         )
-        study.optimize(
-            objective,
-            n_trials=options.n_trials,
-            timeout=options.timeout,
-            catch=(TrialFailed,),
-            show_progress_bar=options.show_progress_bar,
-            gc_after_trial=True,
-            callbacks=list(options.callbacks),
-        )
+        callbacks = list(options.callbacks)
+        if options.study_trials is not None:
+            callbacks.append(MaxTrialsCallback(options.study_trials, states=FINISHED_STATES))
+        if options.study_trials is None or _finished(study) < options.study_trials:
+            study.optimize(
+                objective,
+                n_trials=options.n_trials,
+                timeout=options.timeout,
+                catch=(TrialFailed,),
+                show_progress_bar=options.show_progress_bar,
+                gc_after_trial=True,
+                callbacks=callbacks,
+            )
+        else:
+            logger.info(
+                "study %r already holds %d finished trials (--study-trials): nothing to run",
+                options.study_name,
+                _finished(study),
+            )
         status = "FINISHED"
     except Interrupted:
         status = "KILLED"
@@ -377,6 +401,13 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     return SweepOutcome(
         study, setup, parent_run_id, tracking_uri, created, runs_dir, tracker.experiment_name
     )
+
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
 
 
 def _summarise_parent(

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM sent to a real ``pesweep sweep`` in the middle of a trial."""
+"""Ctrl-C, SIGTERM and Slurm's SIGUSR1 sent to a real ``pesweep sweep`` in the middle of a trial."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 import optuna
 import pytest
+import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -34,9 +35,16 @@ def wait_for_second_trial(storage: str, process: subprocess.Popen, seconds: floa
     raise AssertionError("the sweep did not reach its second trial in time")
 
 
-@pytest.mark.parametrize("number, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    "number, exit_code, reason",
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "preempted"),
+        (signal.SIGUSR1, 0, "preempted"),
+    ],
+)
 def test_a_signal_ends_the_running_trial_and_its_runs_cleanly(
-    tmp_path, tiny_space, small_emt_file, number, exit_code
+    tmp_path, tiny_space, small_emt_file, number, exit_code, reason
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'pesweep.db'}"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -81,15 +89,29 @@ def test_a_signal_ends_the_running_trial_and_its_runs_cleanly(
     name = signal.Signals(number).name
     assert stderr.strip().splitlines()[-1].startswith(f"pesweep: interrupted by {name}: ")
     study = optuna.load_study(study_name="stop", storage=storage)
-    finished, stopped = study.trials
+    finished, stopped, *retries = study.trials
     assert finished.state == TrialState.COMPLETE
     assert stopped.state == TrialState.FAIL
-    assert stopped.user_attrs["fail_reason"] == "interrupted"
+    assert stopped.user_attrs["fail_reason"] == reason
+    if reason == "preempted":  # enqueued again, to resume from the stopped trial's last.ckpt
+        (retry,) = retries
+        assert retry.state == TrialState.WAITING
+        assert retry.system_attrs["fixed_params"] == stopped.params  # how Optuna enqueues
+        assert retry.user_attrs["retry_of"] == stopped.number
+        assert retry.user_attrs["resume_from"] == f"{stopped.user_attrs['output_dir']}/last.ckpt"
+        saved_epoch = torch.load(retry.user_attrs["resume_from"], weights_only=False)["epoch"]
+        reported = max(stopped.intermediate_values)
+        if number == signal.SIGUSR1:  # the signalled epoch was finished and checkpointed
+            assert saved_epoch == reported
+        else:  # cut at a batch: at most the current epoch is lost
+            assert saved_epoch in (reported - 1, reported)
+    else:  # a person stopped it: not retried
+        assert retries == []
     client = MlflowClient(tracking)
     assert client.get_run(finished.user_attrs["mlflow_run_id"]).info.status == "FINISHED"
     killed = client.get_run(stopped.user_attrs["mlflow_run_id"])
     assert killed.info.status == "KILLED"
-    assert killed.data.tags["fail_reason"] == "interrupted"
+    assert killed.data.tags["fail_reason"] == reason
     parent = client.get_run(study.user_attrs["mlflow_parent_run_id"])
     assert parent.info.status == "KILLED"
     assert parent.data.metrics["n_trials_complete"] == 1
