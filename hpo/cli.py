@@ -9,35 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import warnings
 from collections.abc import Sequence
-from typing import Any
+
+from hpo.console import configure_logging
 
 logger = logging.getLogger("pesweep")
-
-
-def _format_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> str:
-    return f"pesweep: warning: {message}\n"
-
-
-def configure_logging(verbose: bool) -> None:
-    """Console logging for the CLI; Lightning's own chatter is kept to warnings."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "alembic", "mlflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    warnings.formatwarning = _format_warning  # type: ignore[assignment]
-    for pattern in (
-        ".*LeafSpec.*",
-        ".*does not have many workers.*",
-        ".*exists and is not empty.*",
-        ".*litlogger.*",
-        ".*The number of training batches.*",
-    ):
-        warnings.filterwarnings("ignore", message=pattern)
 
 
 def _whole_number(text: str, minimum: int, wanted: str) -> int:

@@ -92,10 +92,20 @@ def print_summary(outcome: Any, storage: str) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    """``pesweep sweep``: create, resume or join a study and run trials."""
-    from hpo.sweep import run_sweep
+    """``pesweep sweep``: create, resume or join a study and run trials (``--workers K`` at once)."""
+    from hpo.sweep import run_sweep, stored_outcome
+    from hpo.workers import parse_devices, run_workers
 
-    outcome = run_sweep(_sweep_options(args))
+    options = _sweep_options(args)
+    devices = parse_devices(args.devices)
+    workers = args.workers or len(devices) or 1
+    if workers == 1 and not devices:
+        outcome = run_sweep(options)
+    else:
+        status = run_workers(options, workers, devices, args.verbose)
+        if status != 0:
+            return status
+        outcome = stored_outcome(options)
     print_summary(outcome, args.storage)
     return 0
 
@@ -266,6 +276,19 @@ def add_sweep_commands(
     )
     sweep.add_argument(
         "--timeout", type=positive_float, help="stop starting trials after this many seconds"
+    )
+    sweep.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="K",
+        help="K worker processes on this machine, cores/K torch threads each (default 1, or "
+        "one per --devices entry); --n-trials is shared out among them",
+    )
+    sweep.add_argument(
+        "--devices",
+        metavar="0,1,...",
+        help="GPUs for the workers (CUDA_VISIBLE_DEVICES, round robin): --devices 0 --workers "
+        "2 puts two workers on GPU 0",
     )
     sweep.add_argument(
         "--max-retries",

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
-from mlflow.exceptions import MlflowException
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
@@ -25,6 +23,7 @@ from hpo import __version__
 from hpo.errors import StudyError
 from hpo.interrupts import Interrupted
 from hpo.objective import Objective, TrialFailed
+from hpo.parent_run import EXPERIMENT_ATTR, study_tracker, summarise_parent
 from hpo.retries import DEFAULT_MAX_RETRIES, Heartbeat, StaleTrialHandler
 from hpo.stores import (
     StoreError,
@@ -39,18 +38,14 @@ from hpo.study import (
     StudySetup,
     build_pruner,
     build_sampler,
+    connect_storage,
     file_sha256,
     new_study_uid,
     open_study,
     peek_setup,
+    stored_setup,
 )
-from hpo.tracking import (
-    PARENT_RUN_ATTR,
-    STUDY_UID_TAG,
-    Tracker,
-    study_experiment_name,
-    tracking_client,
-)
+from hpo.tracking import PARENT_RUN_ATTR, STUDY_UID_TAG
 from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
 from lightning_modules.data import load_data
 from lightning_modules.training.config import TrainConfig, make_config
@@ -61,7 +56,6 @@ from search_spaces.space import SearchSpace, load_space, parse_space
 logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
-EXPERIMENT_ATTR = "mlflow_experiment"
 
 
 @dataclass
@@ -176,70 +170,6 @@ def _requested_setup(
     return setup, space
 
 
-def _study_tracker(
-    study: optuna.Study,
-    setup: StudySetup,
-    space: SearchSpace,
-    tracking_uri: str,
-    created: bool,
-    wait_seconds: float = 60.0,
-) -> tuple[Tracker, str]:
-    """The study's MLflow experiment and parent run, made by the process that created the study.
-
-    A worker that joins a study a moment after its creation waits for the
-    creator to record the parent run id, so all trials nest under one run.
-    The experiment is the study's own (tagged with its uid): another study of
-    the same name, in another storage, gets another experiment.
-    """
-    run_id = study.user_attrs.get(PARENT_RUN_ATTR)
-    deadline = time.monotonic() + wait_seconds
-    while not run_id and not created and time.monotonic() < deadline:
-        time.sleep(0.5)
-        run_id = study.user_attrs.get(PARENT_RUN_ATTR)  # read from the storage each time
-    experiment = study.user_attrs.get(EXPERIMENT_ATTR)
-    if experiment is None:  # a new study, or one made before experiments were recorded
-        experiment = (
-            study.study_name
-            if run_id
-            else study_experiment_name(
-                tracking_client(tracking_uri), study.study_name, setup.study_uid
-            )
-        )
-    tracker = Tracker(tracking_uri, experiment, {STUDY_UID_TAG: setup.study_uid})
-    if run_id:
-        try:
-            tracker.client.get_run(run_id)
-            tracker.client.update_run(run_id, status="RUNNING")
-            return tracker, str(run_id)
-        except MlflowException:
-            logger.warning(
-                "the study's parent run %s is not in %s; starting a new parent run",
-                run_id,
-                mask_url(tracking_uri),
-            )
-    run_id = tracker.start_parent_run(
-        study.study_name, {"pesweep.version": __version__, STUDY_UID_TAG: setup.study_uid}
-    )
-    study.set_user_attr(EXPERIMENT_ATTR, experiment)
-    study.set_user_attr(PARENT_RUN_ATTR, run_id)
-    tracker.log_params(
-        run_id,
-        {
-            "space": space.name,
-            "sampler": setup.sampler,
-            "pruner": setup.pruner,
-            "max_epochs": setup.max_epochs,
-            "seed": setup.seed,
-            "energy_unit": setup.energy_unit,
-            "objectives": ",".join(setup.objectives),
-            "data": ",".join(setup.data),
-            "data_hashes": ",".join(h[:16] for h in setup.data_hashes),
-        },
-    )
-    tracker.log_dict(run_id, setup.to_dict(), "study_setup.json")
-    return tracker, run_id
-
-
 def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
     """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
     if not setup.init_from:
@@ -325,7 +255,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         if requested_space is not None and requested_space.source_text == setup.space_text
         else parse_space(setup.space_text, setup.space_origin)
     )
-    tracker, parent_run_id = _study_tracker(study, setup, space, tracking_uri, created)
+    tracker, parent_run_id = study_tracker(study, setup, space, tracking_uri, created)
     stale_trials.tracker = tracker  # a dead worker's run is ended FAILED ("worker lost")
     status = "FAILED"
     try:
@@ -397,7 +327,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         status = "KILLED"
         raise
     finally:
-        _summarise_parent(study, tracker, parent_run_id, status)
+        summarise_parent(study, tracker, parent_run_id, status)
     return SweepOutcome(
         study, setup, parent_run_id, tracking_uri, created, runs_dir, tracker.experiment_name
     )
@@ -406,19 +336,29 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+def stored_outcome(options: SweepOptions) -> SweepOutcome:
+    """The study as its workers left it (the summary of ``pesweep sweep --workers K``)."""
+    try:
+        study = optuna.load_study(
+            study_name=options.study_name, storage=connect_storage(options.storage)
+        )
+    except KeyError as error:
+        raise StudyError(
+            f"no workers made study {options.study_name!r}; see their errors"
+        ) from error
+    setup = stored_setup(study)
+    if setup is None:
+        raise StudyError(f"study {options.study_name!r} has no pesweep set-up")
+    return SweepOutcome(
+        study,
+        setup,
+        str(study.user_attrs.get(PARENT_RUN_ATTR, "")),
+        resolve_tracking_uri(options.tracking_uri, setup.tracking_uri),
+        False,
+        Path(options.runs_dir).resolve() / setup.folder_name(options.study_name),
+        str(study.user_attrs.get(EXPERIMENT_ATTR, options.study_name)),
+    )
+
+
 def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
-
-
-def _summarise_parent(
-    study: optuna.Study, tracker: Tracker, parent_run_id: str, status: str
-) -> None:
-    counts = {state.name.lower(): 0 for state in TrialState}
-    for trial in study.trials:
-        counts[trial.state.name.lower()] += 1
-    metrics = {f"n_trials_{state}": float(n) for state, n in counts.items()}
-    if len(study.directions) == 1 and counts["complete"]:
-        metrics["best_val_energy_mae"] = float(study.best_value)
-        tracker.set_tags(parent_run_id, {"best_trial": study.best_trial.number})
-    tracker.log_metrics(parent_run_id, metrics, step=len(study.trials))
-    tracker.end_run(parent_run_id, status)
