@@ -94,6 +94,7 @@ def add_element_energies_argument(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from hpo import commands, data_commands, model_commands
+    from hpo.schedule.commands import add_schedule_commands
 
     parser = argparse.ArgumentParser(
         prog="pesweep",
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.add_data_commands(sub, _add_data_arguments)
     commands.add_sweep_commands(sub, _add_data_arguments)
     model_commands.add_model_commands(sub, _add_data_arguments)
+    add_schedule_commands(sub)
     return parser
 
 

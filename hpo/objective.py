@@ -23,6 +23,7 @@ MAE (eV per structure), or a tuple for multi-objective studies.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,8 @@ class Objective:
             resume_from.parent if resume_from else self.runs_dir / f"trial-{trial.number:04d}"
         )
         trial.set_user_attr(OUTPUT_DIR, str(output_dir))
+        if slurm_task():
+            trial.set_user_attr("slurm_job", slurm_task())
         if resume_from is not None:
             epoch = resumed_epoch(resume_from)
             trial.set_user_attr("resumed_at_epoch", epoch)
@@ -179,7 +182,7 @@ class Objective:
         if self.tracker is None or self.parent_run_id is None:
             return None
         tags = dict(self.run_tags)
-        for name in (RETRY_OF, "retry_of_run", "resumed_at_epoch"):
+        for name in (RETRY_OF, "retry_of_run", "resumed_at_epoch", "slurm_job"):
             if name in trial.user_attrs:
                 tags[f"pesweep.{name}"] = str(trial.user_attrs[name])
         run_id = self.tracker.start_trial_run(self.parent_run_id, trial.number, tags)
@@ -283,6 +286,13 @@ class Objective:
         }
         chosen = tuple(values[name] for name in self.objectives)
         return chosen[0] if len(chosen) == 1 else chosen
+
+
+def slurm_task() -> str:
+    """The Slurm job (``JOB_TASK`` for an array task) this worker runs in, or ''."""
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID", "")
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{job}_{task}" if job and task is not None else job
 
 
 def resumed_epoch(checkpoint: Path) -> int:

@@ -1,0 +1,1 @@
+"""Scheduled sweeps: a spec file, Slurm job arrays of workers, and cron top-ups under a lock."""
