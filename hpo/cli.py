@@ -95,6 +95,7 @@ def add_element_energies_argument(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from hpo import commands, data_commands, model_commands
     from hpo.schedule.commands import add_schedule_commands
+    from hpo.sync_command import add_sync_command
 
     parser = argparse.ArgumentParser(
         prog="pesweep",
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_sweep_commands(sub, _add_data_arguments)
     model_commands.add_model_commands(sub, _add_data_arguments)
     add_schedule_commands(sub)
+    add_sync_command(sub)
     return parser
 
 

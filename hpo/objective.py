@@ -186,6 +186,8 @@ class Objective:
             if name in trial.user_attrs:
                 tags[f"pesweep.{name}"] = str(trial.user_attrs[name])
         run_id = self.tracker.start_trial_run(self.parent_run_id, trial.number, tags)
+        if run_id is None:  # the tracking server is away: `pesweep sync` makes the run later
+            return None
         trial.set_user_attr("mlflow_run_id", run_id)
         self.tracker.log_params(run_id, values)
         return run_id

@@ -55,7 +55,9 @@ def study_tracker(
                 tracking_client(tracking_uri), study.study_name, setup.study_uid
             )
         )
-    tracker = Tracker(tracking_uri, experiment, {STUDY_UID_TAG: setup.study_uid})
+    tracker = Tracker(
+        tracking_uri, experiment, {STUDY_UID_TAG: setup.study_uid}, tolerate_outage=True
+    )
     if run_id:
         try:
             tracker.client.get_run(run_id)

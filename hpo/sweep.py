@@ -45,6 +45,7 @@ from hpo.study import (
     peek_setup,
     stored_setup,
 )
+from hpo.sync import sync_study
 from hpo.tracking import PARENT_RUN_ATTR, STUDY_UID_TAG
 from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
 from lightning_modules.data import load_data
@@ -257,6 +258,10 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     )
     tracker, parent_run_id = study_tracker(study, setup, space, tracking_uri, created)
     stale_trials.tracker = tracker  # a dead worker's run is ended FAILED ("worker lost")
+    if not created:  # what an earlier tracking outage left out
+        synced = sync_study(study, tracker, parent_run_id, setup.study_uid, thorough=False)
+        if synced.changed:
+            logger.info("MLflow caught up with the study: %s", synced.describe())
     status = "FAILED"
     try:
         init_checkpoint = _init_checkpoint(setup, space, tracking_uri)

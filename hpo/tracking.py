@@ -20,6 +20,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +104,51 @@ def study_experiment_name(client: MlflowClient, study_name: str, study_uid: str)
     return f"{study_name}-{study_uid[:8]}"
 
 
+OUTAGE_RETRY_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+RETRY_OFFLINE_SECONDS = 30.0
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says the tracking server did not answer (not that a request was wrong)."""
+    text = str(error)
+    return any(
+        marker in text
+        for marker in (
+            "Max retries exceeded",
+            "Connection refused",
+            "Failed to establish",
+            "timed out",
+        )
+    ) or type(error).__name__ in ("ConnectionError", "ConnectTimeout", "ReadTimeout")
+
+
 class Tracker:
-    """Logs studies and trials to one MLflow experiment (named after the study)."""
+    """Logs studies and trials to one MLflow experiment (named after the study).
+
+    With ``tolerate_outage`` (sweeps on a tracking server) a server that stops
+    answering does not stop the work: calls are skipped with one warning and
+    tried again every 30 s, Optuna keeps every trial's record, and
+    :mod:`hpo.sync` writes the missing runs, metrics and artifacts later.
+    """
 
     def __init__(
-        self, tracking_uri: str, experiment_name: str, experiment_tags: dict[str, str] | None = None
+        self,
+        tracking_uri: str,
+        experiment_name: str,
+        experiment_tags: dict[str, str] | None = None,
+        tolerate_outage: bool = False,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
+        self.tolerate_outage = tolerate_outage and tracking_uri.startswith(("http://", "https://"))
+        self.offline = False
+        self._retry_at = 0.0
+        if self.tolerate_outage:  # fail within seconds, not after MLflow's minutes of back-off
+            for name, value in OUTAGE_RETRY_SETTINGS.items():
+                os.environ.setdefault(name, value)
         self.client = tracking_client(tracking_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
@@ -137,9 +175,38 @@ class Tracker:
         )
         return run.info.run_id
 
-    def start_trial_run(self, parent_run_id: str, trial_number: int, tags: dict[str, str]) -> str:
-        """A nested run for one trial; returns its id."""
-        run = self.client.create_run(
+    def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call(*args)``, or None while the tracking server is away (``tolerate_outage``)."""
+        if not self.tolerate_outage:
+            return call(*args, **kwargs)
+        if self.offline and time.monotonic() < self._retry_at:
+            return None
+        try:
+            result = call(*args, **kwargs)
+        except Exception as error:  # MLflow wraps the HTTP client's errors in its own
+            if not is_outage(error):
+                raise
+            if not self.offline:
+                logger.warning(
+                    "the MLflow tracking server %s does not answer: trials go on (Optuna keeps "
+                    "them); `pesweep sync --study NAME` writes their runs when it is back, and "
+                    "the next sweep of the study does so by itself",
+                    mask_url(self.tracking_uri),
+                )
+            self.offline = True
+            self._retry_at = time.monotonic() + RETRY_OFFLINE_SECONDS
+            return None
+        if self.offline:
+            logger.info("the MLflow tracking server answers again")
+            self.offline = False
+        return result
+
+    def start_trial_run(
+        self, parent_run_id: str, trial_number: int, tags: dict[str, str]
+    ) -> str | None:
+        """A nested run for one trial; returns its id (None while the server is away)."""
+        run = self._guarded(
+            self.client.create_run,
             self.experiment_id,
             run_name=f"trial-{trial_number}",
             tags={
@@ -149,15 +216,21 @@ class Tracker:
                 **tags,
             },
         )
-        return run.info.run_id
+        return run.info.run_id if run is not None else None
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        self.client.log_batch(
-            run_id, params=[Param(k, _param_value(v)) for k, v in sorted(params.items())]
+        self._guarded(
+            self.client.log_batch,
+            run_id,
+            params=[Param(k, _param_value(v)) for k, v in sorted(params.items())],
         )
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, _param_value(v)) for k, v in tags.items()])
+        self._guarded(
+            self.client.log_batch,
+            run_id,
+            tags=[RunTag(k, _param_value(v)) for k, v in tags.items()],
+        )
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         now = get_current_time_millis()
@@ -167,21 +240,23 @@ class Tracker:
             if v is not None and math.isfinite(float(v))
         ]
         if finite:
-            self.client.log_batch(run_id, metrics=finite)
+            self._guarded(self.client.log_batch, run_id, metrics=finite)
 
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), artifact_path)
+        self._guarded(self.client.log_artifact, run_id, str(path), artifact_path)
 
     def log_dict(self, run_id: str, values: dict[str, Any], name: str) -> None:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / name
             path.write_text(json.dumps(values, indent=1, default=str))
-            self.client.log_artifact(run_id, str(path))
+            self._guarded(self.client.log_artifact, run_id, str(path))
 
     def end_run(self, run_id: str, status: str) -> None:
         """End a run as FINISHED, FAILED or KILLED (pruned)."""
-        self.client.set_terminated(
-            run_id, status=RunStatus.to_string(RunStatus.from_string(status))
+        self._guarded(
+            self.client.set_terminated,
+            run_id,
+            status=RunStatus.to_string(RunStatus.from_string(status)),
         )
 
 

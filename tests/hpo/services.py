@@ -124,10 +124,10 @@ class PostgresServer:
 class MlflowServer:
     """``mlflow server`` with a PostgreSQL backend store and a local artifact folder."""
 
-    def __init__(self, backend_uri: str, folder: Path) -> None:
-        self.port = free_port()
+    def __init__(self, backend_uri: str, folder: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(folder / "mlflow-server.log", "w")
+        self.log = open(folder / "mlflow-server.log", "a")
         self.process = subprocess.Popen(
             [
                 sys.executable,

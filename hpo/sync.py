@@ -1,0 +1,185 @@
+"""``pesweep sync``: write into MLflow what a tracking outage left out, from Optuna's record.
+
+Optuna's storage is the source of truth of a sweep: every finished trial
+keeps its parameters, its per-epoch values (``history``), its test metrics
+and the folder of its checkpoint and artifacts. For each finished trial,
+sync finds the trial's run (by its ``mlflow_run_id``, else by the tags
+``optuna.trial_number`` and ``pesweep.study_uid``) or creates it under the
+study's parent run, logs the epochs and metrics the run lacks, uploads the
+artifacts it lacks and ends it with the trial's state. Running it twice
+changes nothing the second time: it never makes a second run for a trial.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.tracking import STUDY_UID_TAG, Tracker
+
+logger = logging.getLogger(__name__)
+
+RUN_STATUS = {
+    TrialState.COMPLETE: "FINISHED",
+    TrialState.PRUNED: "KILLED",
+    TrialState.FAIL: "FAILED",
+}
+ARTIFACT_FILES = ("split.npz", "config.yaml", "audit.json")
+
+
+@dataclass
+class SyncReport:
+    """What one sync wrote."""
+
+    runs_created: int = 0
+    runs_completed: int = 0
+    metrics_logged: int = 0
+    artifacts_logged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any(
+            (self.runs_created, self.runs_completed, self.metrics_logged, self.artifacts_logged)
+        )
+
+    def describe(self) -> str:
+        return (
+            f"{self.runs_created} runs created, {self.runs_completed} ended, "
+            f"{self.metrics_logged} metric values and {self.artifacts_logged} artifacts written"
+        )
+
+
+def _trial_runs(tracker: Tracker, study_uid: str) -> dict[int, Any]:
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id],
+        filter_string=f"tags.`pesweep.kind` = 'trial' and tags.`{STUDY_UID_TAG}` = '{study_uid}'",
+        max_results=50000,
+    )
+    found: dict[int, Any] = {}
+    for run in runs:
+        number = int(run.data.tags.get("optuna.trial_number", -1))
+        found.setdefault(number, run)  # the first logged, should there ever be two
+    return found
+
+
+def sync_study(
+    study: optuna.Study,
+    tracker: Tracker,
+    parent_run_id: str,
+    study_uid: str,
+    thorough: bool = True,
+) -> SyncReport:
+    """Make MLflow agree with the study's finished trials (see the module docstring).
+
+    Not ``thorough`` (at the start of a sweep): runs that ended and hold their
+    final metrics are taken as whole, so a large study costs one search.
+    """
+    report = SyncReport()
+    existing = _trial_runs(tracker, study_uid)
+    for trial in study.get_trials(deepcopy=False, states=tuple(RUN_STATUS)):
+        if trial.user_attrs.get("duplicate_of") is not None:
+            continue  # it reused another trial's result and was never trained
+        run = existing.get(trial.number)
+        if run is None and trial.user_attrs.get("mlflow_run_id"):
+            try:
+                run = tracker.client.get_run(trial.user_attrs["mlflow_run_id"])
+            except Exception:  # the run was never written
+                run = None
+        if run is None:
+            run_id = tracker.client.create_run(
+                tracker.experiment_id,
+                run_name=f"trial-{trial.number}",
+                tags={
+                    "mlflow.parentRunId": parent_run_id,
+                    "pesweep.kind": "trial",
+                    "optuna.trial_number": str(trial.number),
+                    "optuna.study": study.study_name,
+                    STUDY_UID_TAG: study_uid,
+                    "pesweep.synced": "true",
+                },
+            ).info.run_id
+            tracker.log_params(run_id, trial.params)
+            report.runs_created += 1
+            status, metric_keys, artifacts = "RUNNING", set(), set()
+        else:
+            if (
+                not thorough
+                and run.info.status != "RUNNING"
+                and (
+                    trial.state != TrialState.COMPLETE or "best_val_energy_mae" in run.data.metrics
+                )
+            ):
+                continue
+            run_id = run.info.run_id
+            status = run.info.status
+            metric_keys = set(run.data.metrics)
+            artifacts = {a.path for a in tracker.client.list_artifacts(run_id)}
+        report.metrics_logged += _log_missing_metrics(tracker, run_id, trial, metric_keys)
+        report.artifacts_logged += _log_missing_artifacts(tracker, run_id, trial, artifacts)
+        if status == "RUNNING":
+            if trial.user_attrs.get("fail_reason"):
+                tracker.set_tags(run_id, {"fail_reason": trial.user_attrs["fail_reason"]})
+            tracker.end_run(run_id, RUN_STATUS[trial.state])
+            report.runs_completed += 1
+    return report
+
+
+def _log_missing_metrics(
+    tracker: Tracker, run_id: str, trial: FrozenTrial, present: set[str]
+) -> int:
+    """The trial's epochs and final metrics that the run lacks; returns how many were logged."""
+    count = 0
+    history = trial.user_attrs.get("history") or [
+        {"epoch": step, "val_energy_mae": value}
+        for step, value in sorted(trial.intermediate_values.items())
+    ]
+    names = {name for epoch in history for name in epoch if name != "epoch"}
+    for name in sorted(names):
+        logged = (
+            {m.step for m in tracker.client.get_metric_history(run_id, name)}
+            if name in present
+            else set()
+        )
+        for epoch in history:
+            step = int(epoch["epoch"])
+            if name in epoch and step not in logged:
+                tracker.log_metrics(run_id, {name: float(epoch[name])}, step=step)
+                count += 1
+    if trial.state == TrialState.COMPLETE and "best_val_energy_mae" not in present:
+        final = {
+            **trial.user_attrs.get("test_metrics", {}),
+            "best_val_energy_mae": float(trial.values[0]),
+            "n_params": float(trial.user_attrs.get("n_params", float("nan"))),
+            "train_seconds": float(trial.user_attrs.get("train_seconds", float("nan"))),
+            "inference_ms_per_structure": float(
+                trial.user_attrs.get("inference_ms_per_structure", float("nan"))
+            ),
+        }
+        tracker.log_metrics(run_id, final, step=int(trial.user_attrs.get("epochs", 0)))
+        count += len(final)
+    return count
+
+
+def _log_missing_artifacts(
+    tracker: Tracker, run_id: str, trial: FrozenTrial, present: set[str]
+) -> int:
+    """The checkpoint and the trial folder's files, when the run lacks them and they are here."""
+    if trial.state != TrialState.COMPLETE:
+        return 0
+    count = 0
+    checkpoint = trial.user_attrs.get("checkpoint_path")
+    if checkpoint and "checkpoint" not in present and Path(checkpoint).is_file():
+        tracker.log_artifact(run_id, checkpoint, "checkpoint")
+        count += 1
+    folder = trial.user_attrs.get("output_dir") or (Path(checkpoint).parent if checkpoint else None)
+    for name in ARTIFACT_FILES:
+        path = Path(folder) / name if folder else None
+        if path is not None and name not in present and path.is_file():
+            tracker.log_artifact(run_id, path)
+            count += 1
+    return count

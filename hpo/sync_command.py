@@ -1,0 +1,67 @@
+"""``pesweep sync --study NAME``: the command line of :mod:`hpo.sync`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """``pesweep sync``: write the runs, metrics and artifacts a tracking outage left out."""
+    import optuna
+
+    from hpo.errors import StudyError
+    from hpo.parent_run import EXPERIMENT_ATTR
+    from hpo.stores import (
+        StoreError,
+        check_tracking_store,
+        mask_url,
+        require_existing_store,
+        resolve_tracking_uri,
+    )
+    from hpo.study import connect_storage, stored_setup
+    from hpo.sync import sync_study
+    from hpo.tracking import PARENT_RUN_ATTR, STUDY_UID_TAG, Tracker
+
+    require_existing_store(args.storage, "study storage", "pass --storage with the sweep's URL")
+    try:
+        study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
+    except KeyError as error:
+        raise StudyError(f"no study {args.study!r} in {mask_url(args.storage)}") from error
+    setup = stored_setup(study)
+    if setup is None:
+        raise StudyError(f"study {args.study!r} was not made by pesweep; nothing to sync")
+    tracking = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri)
+    try:
+        check_tracking_store(tracking)
+    except StoreError as error:
+        raise StudyError(str(error)) from error
+    tracker = Tracker(
+        tracking,
+        str(study.user_attrs.get(EXPERIMENT_ATTR, args.study)),
+        {STUDY_UID_TAG: setup.study_uid},
+    )
+    parent = str(study.user_attrs.get(PARENT_RUN_ATTR, ""))
+    try:
+        tracker.client.get_run(parent)
+    except Exception:  # a new tracking store: the study gets a parent run there
+        parent = tracker.start_parent_run(args.study, {STUDY_UID_TAG: setup.study_uid})
+        tracker.end_run(parent, "FINISHED")
+        study.set_user_attr(PARENT_RUN_ATTR, parent)
+    report = sync_study(study, tracker, parent, setup.study_uid)
+    print(f"study {args.study!r} -> {mask_url(tracking)}: {report.describe()}")
+    return 0
+
+
+def add_sync_command(sub: Any) -> None:
+    from hpo.stores import default_storage
+
+    sync = sub.add_parser(
+        "sync",
+        help="write into MLflow the trials' runs, metrics and artifacts that a tracking "
+        "outage left out (idempotent; a sweep does it by itself at its start)",
+    )
+    sync.add_argument("--study", required=True)
+    sync.add_argument("--storage", default=default_storage(), help="the sweep's Optuna storage")
+    sync.add_argument("--tracking-uri", help="default: the study's own (or $MLFLOW_TRACKING_URI)")
+    sync.set_defaults(handler=run_sync)

@@ -1,0 +1,93 @@
+"""A tracking server that goes away mid-sweep: the sweep goes on, ``pesweep sync`` fills MLflow in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import optuna
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tests.hpo.services import MlflowServer
+
+
+def test_trials_go_on_without_the_server_and_sync_writes_each_run_once(
+    tmp_path, tiny_space, small_emt_file
+) -> None:
+    backend = f"sqlite:///{tmp_path / 'mlflow-backend.db'}"
+    server = MlflowServer(backend, tmp_path)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    command = [
+        sys.executable,
+        "-m",
+        "hpo.cli",
+        "sweep",
+        "--study",
+        "outage",
+        "--space",
+        str(tiny_space),
+        "--data",
+        str(small_emt_file),
+        "--n-trials",
+        "3",
+        "--max-epochs",
+        "12",
+        "--sampler",
+        "random",
+        "--pruner",
+        "none",
+        "--storage",
+        storage,
+        "--tracking-uri",
+        server.url,
+        "--no-progress-bar",
+    ]
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert sweep.poll() is None and time.monotonic() < deadline
+            try:
+                trials = optuna.load_study(study_name="outage", storage=storage).trials
+            except Exception:  # not created yet
+                trials = []
+            if len(trials) == 2 and len(trials[1].intermediate_values) >= 2:
+                break
+            time.sleep(0.05)
+        server.stop()  # in the middle of trial 1
+        _, stderr = sweep.communicate(timeout=300)
+    finally:
+        sweep.kill()
+        server.stop()
+    assert sweep.returncode == 0, stderr
+    assert "does not answer: trials go on" in stderr
+    study = optuna.load_study(study_name="outage", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+    server = MlflowServer(backend, tmp_path, port=server.port)
+    try:
+        sync = [sys.executable, "-m", "hpo.cli", "sync", "--study", "outage", "--storage", storage]
+        first = subprocess.run(sync, cwd=tmp_path, capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr
+        assert "1 runs created, 2 ended" in first.stdout  # trial 1 was cut off, 2 never began
+        again = subprocess.run(sync, cwd=tmp_path, capture_output=True, text=True)
+        assert "0 runs created, 0 ended, 0 metric values and 0 artifacts" in again.stdout
+        client = MlflowClient(server.url)
+        experiment = client.get_experiment_by_name("outage")
+        runs = client.search_runs(
+            [experiment.experiment_id], filter_string="tags.`pesweep.kind` = 'trial'"
+        )
+        assert sorted(int(r.data.tags["optuna.trial_number"]) for r in runs) == [0, 1, 2]
+        for run in runs:
+            trial = study.trials[int(run.data.tags["optuna.trial_number"])]
+            assert run.info.status == "FINISHED"
+            assert run.data.metrics["best_val_energy_mae"] == trial.value
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_energy_mae")]
+            assert sorted(set(steps)) == list(range(12))
+            assert "checkpoint" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    finally:
+        server.stop()
