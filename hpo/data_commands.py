@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lightning_modules.data.isolated_atoms import CALCULATORS
+from lightning_modules.conventions import CALCULATORS
 
 USE = (
     "Use them when the training data hold one composition (every structure SeB20, or one "

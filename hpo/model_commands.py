@@ -10,8 +10,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import optuna
-
 from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
 
 DEFAULT_FINETUNE_DIR = "pesweep_runs/finetune"
@@ -58,6 +56,8 @@ def run_promote(args: argparse.Namespace) -> int:
         args.storage, "study storage", "pass --storage with the URL the sweep used"
     )
     try:
+        import optuna
+
         study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
     except KeyError as error:
         raise PromotionError(f"no study {args.study!r} in {mask_url(args.storage)}") from error
@@ -233,8 +233,8 @@ def add_model_commands(
         positive_float,
         positive_int,
     )
-    from hpo.finetune import STRATEGIES
     from hpo.stores import default_storage
+    from lightning_modules.training.strategies import STRATEGIES
 
     def tracking(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

@@ -36,7 +36,8 @@ from optuna.trial import TrialState
 from optuna_dashboard import save_note
 from optuna_integration import PyTorchLightningPruningCallback
 
-from hpo.interrupts import DeferInterrupts, Interrupted
+from hpo.deferred_interrupts import DeferInterrupts
+from hpo.interrupts import Interrupted
 from hpo.retries import (
     DEFAULT_MAX_RETRIES,
     OUTPUT_DIR,

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import RDBStorage
@@ -36,8 +36,9 @@ from hpo.stores import (
     missing_sqlite_file,
     sqlite_path,
 )
-from search_spaces.space import SearchSpace
-from search_spaces.suggest import grid
+
+if TYPE_CHECKING:
+    from search_spaces.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,8 @@ def build_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.B
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
+        from search_spaces.suggest import grid
+
         return optuna.samplers.GridSampler(grid(space), seed=seed)
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
@@ -257,6 +260,8 @@ def open_study(
         existing = None
     if existing is not None:
         stored = stored_setup(existing)
+        if stored is None and not existing.trials:  # created a moment ago by another worker?
+            return _join_new_study(name, storage, backend, setup)
         if stored is None:
             raise StudyError(
                 f"study {name!r} in {mask_url(storage)} was not made by pesweep (no set-up "
@@ -291,15 +296,16 @@ def _join_new_study(
     name: str,
     storage: str,
     backend: optuna.storages.BaseStorage,
-    setup: StudySetup,
+    setup: StudySetup | None,
     wait_seconds: float = 30.0,
 ) -> tuple[optuna.Study, StudySetup, bool]:
+    """Join a study another worker has just created, once its set-up is written."""
     deadline = time.monotonic() + wait_seconds
     while True:
         study = optuna.load_study(study_name=name, storage=backend)
         stored = stored_setup(study)
         if stored is not None:
-            conflicts = describe_conflicts(stored, setup)
+            conflicts = describe_conflicts(stored, setup) if setup is not None else []
             if conflicts:
                 raise StudyError(f"cannot join study {name!r}: {'; '.join(conflicts)}")
             return study, stored, False

@@ -1,9 +1,10 @@
 """A sweep end to end: open (or resume) the study, track it in MLflow, run trials.
 
-``run_sweep`` is what ``pesweep sweep`` and ``pesweep demo`` call. Workers on
-other machines run the same command against one PostgreSQL storage and one
-MLflow tracking server: Optuna's storage is the only coordination (no queue
-of our own).
+``run_sweep`` is what ``pesweep sweep`` and ``pesweep demo`` call, and each
+worker of ``--workers K`` (:mod:`hpo.workers`) or of a Slurm job array
+(:mod:`hpo.schedule`). Workers on other machines run the same command against
+one PostgreSQL storage and one MLflow tracking server: Optuna's storage is the
+only coordination (no queue of our own).
 """
 
 from __future__ import annotations
@@ -210,8 +211,11 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
 
     Everything that can be checked is checked before the study or a run is
     created: the options, the data, the space, and that the tracking store
-    answers. SIGINT/SIGTERM (:mod:`hpo.interrupts`) end the running trial as
-    FAIL and the parent run as KILLED, then propagate.
+    answers. SIGINT, SIGTERM and SIGUSR1 (:mod:`hpo.interrupts`) end the
+    running trial as FAIL and the parent run as KILLED, then propagate; a
+    preempted trial, or one whose worker died, is retried from its
+    ``last.ckpt`` (:mod:`hpo.retries`). A resumed study first writes into
+    MLflow what an earlier tracking outage left out (:mod:`hpo.sync`).
     """
     validate_options(options)
     data = load_data(options.data, options.energy_unit or "ev") if options.data else None

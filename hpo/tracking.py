@@ -30,7 +30,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.time import get_current_time_millis
 
-from hpo.interrupts import DeferInterrupts, Interrupted
+from hpo.deferred_interrupts import DeferInterrupts
+from hpo.interrupts import Interrupted
 from hpo.stores import creation_lock, database_url, mask_url
 from lightning_modules.store_uris import split_credentials
 

@@ -38,3 +38,5 @@ STORAGE_ENV = "PESWEEP_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 DEFAULT_STORAGE = "sqlite:///pesweep.db"  # in the working directory
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's own local default
+
+CALCULATORS = ("emt", "gfn1-xtb")  # real calculators of new labels: ASE's EMT, GFN1-xTB (tblite)

@@ -31,9 +31,9 @@ import yaml
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from lightning_modules.conventions import CALCULATORS
 from lightning_modules.errors import PesweepError
 
-CALCULATORS = ("emt", "gfn1-xtb")
 EMT_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 # electrons each subshell holds, in aufbau order: 1s 2s 2p 3s 3p 4s 3d 4p 5s 4d 5p 6s 4f 5d 6p 7s 5f 6d 7p
 SUBSHELL_CAPACITIES = (2, 2, 6, 2, 6, 2, 10, 6, 2, 10, 6, 2, 14, 10, 6, 2, 14, 10, 6)

@@ -27,16 +27,10 @@ from lightning_modules.data.references import (
 )
 from lightning_modules.errors import PesweepError
 from lightning_modules.training.evaluation import predict_energies
+from lightning_modules.training.strategies import STRATEGIES
 from lightning_modules.training.task import PotentialTask, load_task
 
 logger = logging.getLogger(__name__)
-
-STRATEGIES: dict[str, tuple[str, ...]] = {
-    "full": (),
-    "freeze-embedding": ("embedding",),
-    "freeze-representation": ("embedding", "representation"),
-    "head-only": ("embedding", "representation", "readout"),
-}
 
 
 class TransferError(PesweepError):

@@ -163,11 +163,16 @@ class MlflowServer:
         raise RuntimeError("mlflow server did not answer /health within 120 s")
 
     def stop(self) -> None:
+        """Stop the server's process group; a second call does nothing."""
         import signal
 
+        if self.log.closed:
+            return
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.log.close()

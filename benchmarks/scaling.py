@@ -1,0 +1,234 @@
+"""Local workers, storage overhead and resumed trials: the numbers of the scheduled-sweep issue.
+
+1. Trials per hour of ``pesweep sweep --workers 1`` and ``--workers 2`` on one
+   study (a fixed small SchNet, only the learning rate sampled, so every trial
+   costs the same; EMT Cu/Au clusters made here), each ``--repeats`` times,
+   interleaved (1 2 1 2 ...); wall time of the whole command, start-up included.
+2. Optuna storage time per trial, SQLite and PostgreSQL (a server started on
+   loopback when ``pg_ctl`` is installed): the calls a pesweep trial makes
+   (ask, suggest, ``epochs`` reports, its user attributes, tell) without the
+   training, over ``--storage-trials`` trials.
+3. A trial killed with ``kill -9`` at epoch ``--kill-at`` and retried by the
+   next worker: the epochs the retry trains again, against restarting from
+   epoch 0 (Optuna's ``RetryFailedTrialCallback``).
+
+Medians with min-max. Goal: 2 workers give at least 1.8x the trials per hour
+of one on 2 cores, storage overhead under 50 ms per trial, a killed trial
+loses at most one epoch.
+
+    python benchmarks/scaling.py [--trials 6] [--epochs 8] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+from lightning_modules.data.emt_data import write_emt_clusters
+
+SPACE = """
+name: scaling
+model: schnet
+params:
+  n_atom_basis: 16
+  n_interactions: 2
+  n_rbf: 16
+  cutoff: 4.5
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+  batch_size: 20
+"""
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    return (
+        f"{statistics.median(values):.{digits}g} (min {min(values):.{digits}g}, "
+        f"max {max(values):.{digits}g}, n={len(values)})"
+    )
+
+
+def sweep_command(folder: Path, study: str, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "hpo.cli",
+        "sweep",
+        "--study",
+        study,
+        "--space",
+        str(folder / "space.yaml"),
+        "--data",
+        str(folder / "clusters.xyz"),
+        "--storage",
+        f"sqlite:///{folder / study}.db",
+        "--tracking-uri",
+        f"sqlite:///{folder / study}-mlflow.db",
+        "--runs-dir",
+        str(folder / "runs"),
+        "--sampler",
+        "random",
+        "--pruner",
+        "none",
+        "--no-progress-bar",
+        *extra,
+    ]
+
+
+def trials_per_hour(folder: Path, workers: int, trials: int, epochs: int, run: int) -> float:
+    study = f"w{workers}-{run}"
+    start = time.perf_counter()
+    subprocess.run(
+        sweep_command(
+            folder,
+            study,
+            "--workers",
+            str(workers),
+            "--n-trials",
+            str(trials),
+            "--max-epochs",
+            str(epochs),
+        ),
+        check=True,
+        capture_output=True,
+        cwd=folder,
+    )
+    return trials / (time.perf_counter() - start) * 3600
+
+
+def storage_ms_per_trial(url: str, trials: int, epochs: int) -> float:
+    """Milliseconds of Optuna storage calls per trial, as a pesweep trial makes them."""
+    from hpo.study import connect_storage
+
+    study = optuna.create_study(
+        study_name=f"overhead-{time.time_ns()}", storage=connect_storage(url)
+    )
+    start = time.perf_counter()
+    for _ in range(trials):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+        for name in ("output_dir", "mlflow_run_id"):
+            trial.set_user_attr(name, "x" * 40)
+        for epoch in range(epochs):
+            trial.report(1.0 / (epoch + 1), epoch)
+        for name in (
+            "checkpoint_path",
+            "n_params",
+            "train_seconds",
+            "epochs",
+            "test_metrics",
+            "history",
+        ):
+            trial.set_user_attr(name, [1.0] * 8)
+        study.tell(trial, 0.5)
+    return 1000 * (time.perf_counter() - start) / trials
+
+
+def epochs_lost(folder: Path, epochs: int, kill_at: int, run: int) -> tuple[int, int]:
+    """(epochs the retry trains again, the epoch it resumed at) for a trial killed at ``kill_at``."""
+    study = f"kill-{run}"
+    storage = f"sqlite:///{folder / study}.db"
+    beat = ("--heartbeat-interval", "1", "--grace-period", "2", "--max-epochs", str(epochs))
+    first = subprocess.Popen(
+        sweep_command(folder, study, "--n-trials", "1", *beat),
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while True:
+        try:
+            trials = optuna.load_study(study_name=study, storage=storage).trials
+        except Exception:  # not created yet
+            trials = []
+        if trials and len(trials[0].intermediate_values) >= kill_at:
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            break
+        if first.poll() is not None:
+            raise SystemExit("the first trial ended before it could be killed; raise --epochs")
+        time.sleep(0.02)
+    reached = max(trials[0].intermediate_values) + 1  # epochs it had finished and reported
+    time.sleep(3.5)
+    subprocess.run(
+        sweep_command(folder, study, "--n-trials", "1", *beat),
+        check=True,
+        capture_output=True,
+        cwd=folder,
+    )
+    retry = optuna.load_study(study_name=study, storage=storage).trials[1]
+    resumed = int(retry.user_attrs["resumed_at_epoch"])
+    return reached - resumed, resumed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--storage-trials", type=int, default=50)
+    parser.add_argument("--kill-at", type=int, default=4)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"cores: {len(os.sched_getaffinity(0))}")
+    with tempfile.TemporaryDirectory(prefix="pesweep-scaling-") as name:
+        folder = Path(name)
+        (folder / "space.yaml").write_text(SPACE)
+        write_emt_clusters(folder / "clusters.xyz", n_structures=120, seed=0)
+
+        rates: dict[int, list[float]] = {1: [], 2: []}
+        for run in range(args.repeats):
+            for workers in (1, 2):
+                rates[workers].append(
+                    trials_per_hour(folder, workers, args.trials, args.epochs, run)
+                )
+        ratios = [b / a for a, b in zip(rates[1], rates[2], strict=True)]
+        print(f"\n1. trials per hour, {args.trials} trials of {args.epochs} epochs per run")
+        print(f"  1 worker : {spread(rates[1])}")
+        print(f"  2 workers: {spread(rates[2])}")
+        print(f"  ratio 2/1: {spread(ratios)}   (goal >= 1.8)")
+
+        print(f"\n2. Optuna storage per trial ({args.epochs} reports, 8 user attributes), ms")
+        sqlite = [
+            storage_ms_per_trial(
+                f"sqlite:///{folder / 'overhead.db'}", args.storage_trials, args.epochs
+            )
+            for _ in range(args.repeats)
+        ]
+        print(f"  SQLite    : {spread(sqlite)}   (goal < 50)")
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.hpo.services import PostgresServer, postgres_binary
+
+        if postgres_binary("pg_ctl") is None:
+            print("  PostgreSQL: not measured (pg_ctl is not installed)")
+        else:
+            server = PostgresServer()
+            try:
+                url = server.create_database("overhead")
+                postgres = [
+                    storage_ms_per_trial(url, args.storage_trials, args.epochs)
+                    for _ in range(args.repeats)
+                ]
+            finally:
+                server.stop()
+            print(f"  PostgreSQL: {spread(postgres)}   (goal < 50)")
+
+        print(f"\n3. a trial killed with kill -9 after {args.kill_at} epochs, retried")
+        lost = [epochs_lost(folder, 30, args.kill_at, run) for run in range(args.repeats)]
+        print(
+            f"  epochs trained again: {[a for a, _ in lost]} (resumed at epochs "
+            f"{[b for _, b in lost]}); restarting would train {args.kill_at}+ again   (goal <= 1)"
+        )
+
+
+if __name__ == "__main__":
+    main()

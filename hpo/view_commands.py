@@ -1,0 +1,133 @@
+"""Handlers of the commands that look at studies: ``report``, ``ui`` and ``spaces``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def run_spaces(args: argparse.Namespace) -> int:
+    """``pesweep spaces list|show|check``."""
+    from search_spaces.space import SpaceError, load_space, shipped_spaces
+    from search_spaces.suggest import grid_size
+
+    if args.action == "list":
+        for name, path in shipped_spaces().items():
+            space = load_space(path)
+            print(
+                f"{name:20s} model {'/'.join(space.models):12s} {len(space.parameters)} "
+                f"parameters  {path}"
+            )
+        return 0
+    if not args.space:
+        raise SpaceError(f"pesweep spaces {args.action} needs a space name or file")
+    space = load_space(args.space)
+    if args.action == "show":
+        print(space.source_text.rstrip())
+        return 0
+    print(
+        f"{args.space}: valid space {space.name!r} for model(s) {', '.join(space.models)} "
+        f"with {len(space.parameters)} parameters"
+    )
+    try:
+        print(f"full grid: {grid_size(space)} points")
+    except ValueError as error:
+        print(f"no grid search: {error}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``pesweep report``: the study's HTML report."""
+    import optuna
+
+    from hpo.errors import StudyError
+    from hpo.report import write_report
+    from hpo.stores import mask_url, require_existing_store, resolve_tracking_uri
+    from hpo.study import connect_storage, stored_setup
+
+    require_existing_store(
+        args.storage, "study storage", "pass --storage with the URL the sweep used"
+    )
+    try:
+        study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
+    except KeyError as error:
+        raise StudyError(
+            f"no study {args.study!r} in {mask_url(args.storage)}; pass "
+            f"--storage with the URL the sweep used"
+        ) from error
+    setup = stored_setup(study)
+    tracking_uri = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
+    require_existing_store(
+        tracking_uri, "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
+    )
+    try:
+        path = write_report(study, args.out, tracking_uri)
+    except ValueError as error:
+        raise StudyError(str(error)) from error
+    print(f"report written to {path} (also logged to the study's MLflow parent run)")
+    return 0
+
+
+def run_ui_command(args: argparse.Namespace) -> int:
+    """``pesweep ui``: both dashboards until Ctrl-C."""
+    from dashboards.ui import run_ui
+
+    artifact_dir = args.artifact_dir or _recorded_artifact_dir(args.study_storage)
+    return run_ui(
+        study_storage=args.study_storage,
+        tracking_uri=args.tracking_uri,
+        host=args.host,
+        port=args.port,
+        mlflow_port=args.mlflow_port,
+        artifact_dir=artifact_dir,
+    )
+
+
+def _recorded_artifact_dir(storage: str) -> str | None:
+    import optuna
+
+    from hpo.study import connect_storage
+    from hpo.sweep import ARTIFACT_DIR_ATTR
+
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+        return None  # start_ui says what is missing
+    for summary in optuna.get_all_study_summaries(connect_storage(storage)):
+        if ARTIFACT_DIR_ATTR in summary.user_attrs:
+            return str(summary.user_attrs[ARTIFACT_DIR_ATTR])
+    return None
+
+
+def add_view_commands(sub: Any) -> None:
+    """Register report, ui and spaces."""
+    from hpo.stores import default_storage
+    from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
+
+    report = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of a study "
+        "(and log it to the study's MLflow parent run)",
+    )
+    report.add_argument("--study", required=True)
+    report.add_argument(
+        "--storage",
+        default=default_storage(),
+        help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
+    )
+    report.add_argument("--out", default="report.html")
+    report.add_argument("--tracking-uri", help="default: the study's own")
+    report.set_defaults(handler=run_report)
+
+    ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
+    ui.add_argument("--study-storage", default=default_storage())
+    ui.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    ui.add_argument("--host", default="127.0.0.1", help="default loopback only")
+    ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")
+    ui.add_argument("--mlflow-port", type=int, default=5000)
+    ui.add_argument("--artifact-dir", help="trial figures (default: recorded by the sweep)")
+    ui.set_defaults(handler=run_ui_command)
+
+    spaces = sub.add_parser("spaces", help="list, show or check search spaces")
+    spaces.add_argument("action", choices=["list", "show", "check"])
+    spaces.add_argument("space", nargs="?", help="a shipped space name or a YAML file")
+    spaces.set_defaults(handler=run_spaces)
