@@ -77,7 +77,11 @@ def kill_during_first_trial(storage: str, process: subprocess.Popen, epochs: int
     raise AssertionError("the first trial did not get far enough in time")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    "backend",
+    # PostgreSQL's retry path also runs in the Slurm test (tests/hpo/test_schedule.py)
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)],
+)
 def test_a_killed_worker_s_trial_is_retried_from_its_last_epoch(
     backend, request, tmp_path, tiny_space, small_emt_file
 ) -> None:
