@@ -176,3 +176,31 @@ class MlflowServer:
         except ProcessLookupError:
             pass
         self.log.close()
+
+
+def sweep_argv(
+    study: str, space: Path, data: Path, storage: str, tracking: str, *extra: str
+) -> list[str]:
+    """``pesweep sweep`` as a subprocess runs it: random sampler, no pruner, no bars."""
+    return [
+        sys.executable,
+        "-m",
+        "hpo.cli",
+        "sweep",
+        "--study",
+        study,
+        "--space",
+        str(space),
+        "--data",
+        str(data),
+        "--sampler",
+        "random",
+        "--pruner",
+        "none",
+        "--storage",
+        storage,
+        "--tracking-uri",
+        tracking,
+        "--no-progress-bar",
+        *extra,
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
@@ -12,6 +11,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+
+from tests.hpo.services import sweep_argv
 
 
 def wait_for_second_trial(storage: str, process: subprocess.Popen, seconds: float = 240) -> None:
@@ -49,31 +50,17 @@ def test_a_signal_ends_the_running_trial_and_its_runs_cleanly(
     storage = f"sqlite:///{tmp_path / 'pesweep.db'}"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hpo.cli",
-            "sweep",
-            "--study",
+        sweep_argv(
             "stop",
-            "--space",
-            str(tiny_space),
-            "--data",
-            str(small_emt_file),
+            tiny_space,
+            small_emt_file,
+            storage,
+            tracking,
             "--n-trials",
             "3",
             "--max-epochs",
             "40",
-            "--sampler",
-            "random",
-            "--pruner",
-            "none",
-            "--storage",
-            storage,
-            "--tracking-uri",
-            tracking,
-            "--no-progress-bar",
-        ],
+        ),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

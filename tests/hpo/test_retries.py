@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.hpo.services import PostgresServer
+from tests.hpo.services import PostgresServer, sweep_argv
 
 GRACE_SECONDS = 2
 
@@ -30,34 +29,20 @@ def postgres():
 
 
 def sweep_command(storage: str, tracking: str, space: Path, data: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "hpo.cli",
-        "sweep",
-        "--study",
+    return sweep_argv(
         "lost",
-        "--space",
-        str(space),
-        "--data",
-        str(data),
+        space,
+        data,
+        storage,
+        tracking,
         "--max-epochs",
         "30",
-        "--sampler",
-        "random",
-        "--pruner",
-        "none",
-        "--storage",
-        storage,
-        "--tracking-uri",
-        tracking,
         "--heartbeat-interval",
         "1",
         "--grace-period",
         str(GRACE_SECONDS),
-        "--no-progress-bar",
         *extra,
-    ]
+    )
 
 
 def kill_during_first_trial(storage: str, process: subprocess.Popen, epochs: int = 3) -> None:

@@ -10,7 +10,7 @@ import optuna
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.hpo.services import MlflowServer
+from tests.hpo.services import MlflowServer, sweep_argv
 
 
 def test_trials_go_on_without_the_server_and_sync_writes_each_run_once(
@@ -19,31 +19,17 @@ def test_trials_go_on_without_the_server_and_sync_writes_each_run_once(
     backend = f"sqlite:///{tmp_path / 'mlflow-backend.db'}"
     server = MlflowServer(backend, tmp_path)
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    command = [
-        sys.executable,
-        "-m",
-        "hpo.cli",
-        "sweep",
-        "--study",
+    command = sweep_argv(
         "outage",
-        "--space",
-        str(tiny_space),
-        "--data",
-        str(small_emt_file),
+        tiny_space,
+        small_emt_file,
+        storage,
+        server.url,
         "--n-trials",
         "3",
         "--max-epochs",
         "12",
-        "--sampler",
-        "random",
-        "--pruner",
-        "none",
-        "--storage",
-        storage,
-        "--tracking-uri",
-        server.url,
-        "--no-progress-bar",
-    ]
+    )
     sweep = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
