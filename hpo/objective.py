@@ -105,8 +105,9 @@ class Objective:
             resume_from.parent if resume_from else self.runs_dir / f"trial-{trial.number:04d}"
         )
         trial.set_user_attr(OUTPUT_DIR, str(output_dir))
-        if slurm_task():
-            trial.set_user_attr("slurm_job", slurm_task())
+        slurm_job = slurm_task()
+        if slurm_job:
+            trial.set_user_attr("slurm_job", slurm_job)
         if resume_from is not None:
             epoch = resumed_epoch(resume_from)
             trial.set_user_attr("resumed_at_epoch", epoch)

@@ -34,6 +34,7 @@ from hpo.stores import (
     mask_text,
     mask_url,
     missing_sqlite_file,
+    require_existing_store,
     sqlite_path,
 )
 
@@ -82,8 +83,7 @@ class StudySetup:
         Two studies of one name in different storages get different folders, and
         no study name (``../../x``) reaches outside the runs folder.
         """
-        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", study_name).strip("_") or "study"
-        return f"{safe[:80]}-{self.study_uid[:8]}"
+        return f"{safe_name(study_name)[:80]}-{self.study_uid[:8]}"
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -97,6 +97,11 @@ class StudySetup:
         for key in ("data", "data_hashes", "objectives"):
             values[key] = tuple(values[key])
         return cls(**values)
+
+
+def safe_name(study_name: str) -> str:
+    """A study's name as letters, digits, ``_`` and ``-`` only (for file and job names)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", study_name).strip("_") or "study"
 
 
 def new_study_uid() -> str:
@@ -190,6 +195,17 @@ def peek_setup(name: str, url: str) -> StudySetup | None:
     except KeyError:
         return None
     return stored_setup(study)
+
+
+def load_study_to_read(name: str, storage: str) -> optuna.Study:
+    """Study ``name`` for a command that reads it (report, sync), or a one-line error; makes nothing."""
+    require_existing_store(storage, "study storage", "pass --storage with the URL the sweep used")
+    try:
+        return optuna.load_study(study_name=name, storage=connect_storage(storage))
+    except KeyError as error:
+        raise StudyError(
+            f"no study {name!r} in {mask_url(storage)}; pass --storage with the URL the sweep used"
+        ) from error
 
 
 def _is_schema_race(error: Exception) -> bool:

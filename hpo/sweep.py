@@ -315,7 +315,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         callbacks = list(options.callbacks)
         if options.study_trials is not None:
             callbacks.append(MaxTrialsCallback(options.study_trials, states=FINISHED_STATES))
-        if options.study_trials is None or _finished(study) < options.study_trials:
+        finished = finished_trials(study)
+        if options.study_trials is None or finished < options.study_trials:
             study.optimize(
                 objective,
                 n_trials=options.n_trials,
@@ -329,7 +330,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             logger.info(
                 "study %r already holds %d finished trials (--study-trials): nothing to run",
                 options.study_name,
-                _finished(study),
+                finished,
             )
         status = "FINISHED"
     except Interrupted:
@@ -369,5 +370,6 @@ def stored_outcome(options: SweepOptions) -> SweepOutcome:
     )
 
 
-def _finished(study: optuna.Study) -> int:
+def finished_trials(study: optuna.Study) -> int:
+    """How many of the study's trials are complete or pruned (what ``--study-trials`` counts)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))

@@ -8,26 +8,19 @@ from typing import Any
 
 def run_sync(args: argparse.Namespace) -> int:
     """``pesweep sync``: write the runs, metrics and artifacts a tracking outage left out."""
-    import optuna
-
     from hpo.errors import StudyError
     from hpo.parent_run import EXPERIMENT_ATTR
     from hpo.stores import (
         StoreError,
         check_tracking_store,
         mask_url,
-        require_existing_store,
         resolve_tracking_uri,
     )
-    from hpo.study import connect_storage, stored_setup
+    from hpo.study import load_study_to_read, stored_setup
     from hpo.sync import sync_study
     from hpo.tracking import PARENT_RUN_ATTR, STUDY_UID_TAG, Tracker
 
-    require_existing_store(args.storage, "study storage", "pass --storage with the sweep's URL")
-    try:
-        study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
-    except KeyError as error:
-        raise StudyError(f"no study {args.study!r} in {mask_url(args.storage)}") from error
+    study = load_study_to_read(args.study, args.storage)
     setup = stored_setup(study)
     if setup is None:
         raise StudyError(f"study {args.study!r} was not made by pesweep; nothing to sync")

@@ -39,23 +39,12 @@ def run_spaces(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """``pesweep report``: the study's HTML report."""
-    import optuna
-
     from hpo.errors import StudyError
     from hpo.report import write_report
-    from hpo.stores import mask_url, require_existing_store, resolve_tracking_uri
-    from hpo.study import connect_storage, stored_setup
+    from hpo.stores import require_existing_store, resolve_tracking_uri
+    from hpo.study import load_study_to_read, stored_setup
 
-    require_existing_store(
-        args.storage, "study storage", "pass --storage with the URL the sweep used"
-    )
-    try:
-        study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
-    except KeyError as error:
-        raise StudyError(
-            f"no study {args.study!r} in {mask_url(args.storage)}; pass "
-            f"--storage with the URL the sweep used"
-        ) from error
+    study = load_study_to_read(args.study, args.storage)
     setup = stored_setup(study)
     tracking_uri = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
     require_existing_store(

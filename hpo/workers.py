@@ -30,7 +30,7 @@ import optuna
 from hpo.console import configure_logging
 from hpo.errors import StudyError
 from hpo.interrupts import Interrupted, interrupts_raise
-from hpo.sweep import FINISHED_STATES, SweepOptions, validate_options
+from hpo.sweep import SweepOptions, finished_trials, validate_options
 from lightning_modules.errors import PesweepError
 
 logger = logging.getLogger(__name__)
@@ -204,4 +204,4 @@ class _FinishedTrials:
                 )
             except (KeyError, StudyError):
                 return None
-        return len(self.study.get_trials(deepcopy=False, states=FINISHED_STATES))
+        return finished_trials(self.study)

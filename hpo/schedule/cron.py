@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -14,8 +15,6 @@ CRON_FIELD = r"^[\d*/,\-]+$"
 
 def check_schedule(every: str) -> str:
     """A five-field cron schedule (``0 2 * * *``), or a one-line error."""
-    import re
-
     fields = every.split()
     if len(fields) != 5 or not all(re.match(CRON_FIELD, f) for f in fields):
         raise StudyError(

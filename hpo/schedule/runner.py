@@ -17,7 +17,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import socket
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from hpo.errors import StudyError
 from hpo.schedule.spec import SweepSpec
+from hpo.study import safe_name
 from hpo.sweep import SweepOptions, SweepOutcome, run_sweep, validate_options
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,7 @@ def sweep_options(
 
 
 def lock_path(spec: SweepSpec) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", spec.study).strip("_") or "study"
-    return Path(spec.runs_dir) / f"{safe}.lock"
+    return Path(spec.runs_dir) / f"{safe_name(spec.study)}.lock"
 
 
 @contextlib.contextmanager

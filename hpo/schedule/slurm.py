@@ -13,7 +13,6 @@ spec's ``storage_password_file``.
 from __future__ import annotations
 
 import logging
-import re
 import shlex
 import shutil
 import subprocess
@@ -22,12 +21,13 @@ from pathlib import Path
 
 from hpo.errors import StudyError
 from hpo.schedule.spec import SweepSpec
+from hpo.study import safe_name
 
 logger = logging.getLogger(__name__)
 
 
 def job_name(spec: SweepSpec) -> str:
-    return "pesweep-" + (re.sub(r"[^A-Za-z0-9_-]+", "_", spec.study).strip("_") or "study")
+    return f"pesweep-{safe_name(spec.study)}"
 
 
 def job_script(spec: SweepSpec, log_dir: Path) -> str:

@@ -21,6 +21,7 @@ from hpo.schedule.slurm import job_script
 from hpo.schedule.spec import load_spec, slurm_seconds
 from tests.hpo.services import PostgresServer, postgres_binary
 from tests.hpo.slurm import SlurmCluster, missing_binaries
+from tests.hpo.test_cli_train import run_cli
 
 
 def write_spec(folder: Path, space: Path, data: Path, **changes) -> Path:
@@ -41,17 +42,6 @@ def write_spec(folder: Path, space: Path, data: Path, **changes) -> Path:
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(values))
     return path
-
-
-def pesweep(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hpo.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **kwargs,
-    )
 
 
 def test_a_spec_is_checked_before_anything_is_made(tmp_path, tiny_space, small_emt_file) -> None:
@@ -93,7 +83,7 @@ def test_two_schedule_runs_at_once_one_runs_one_names_the_holder(
     while not (lock.exists() and lock.read_text()):
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    second = pesweep("schedule", "run", str(spec), cwd=tmp_path)
+    second = run_cli("schedule", "run", str(spec), cwd=tmp_path)
     out, _ = first.communicate(timeout=600)
     assert first.returncode == 0
     assert second.returncode == 0, second.stderr
@@ -150,7 +140,7 @@ def test_a_slurm_array_of_workers_survives_a_cancelled_task(
         max_epochs=25,
         study_trials=3,
     )
-    submitted = pesweep(
+    submitted = run_cli(
         "schedule", "slurm", str(spec), "--submit", cwd=tmp_path, env=slurm.environment
     )
     assert submitted.returncode == 0, submitted.stderr
