@@ -71,6 +71,8 @@ from curve_statistics import (  # beside this script
 )
 from scipy import stats
 
+from hpo.trial_record import trial_result
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "seb_clusters" / "SeBn" / "B=20.npz"
 SPACE = """
@@ -98,7 +100,7 @@ def epochs_spent(trial: optuna.trial.FrozenTrial) -> int:
     """
     if "duplicate_of" in trial.user_attrs:
         return 0
-    return int(trial.user_attrs.get("epochs") or len(trial.intermediate_values))
+    return int(trial_result(trial).get("epochs") or len(trial.intermediate_values))
 
 
 class Budget:
@@ -142,7 +144,8 @@ def run(job: Job) -> list[tuple[int, float]]:
     """One budgeted sweep in its own storage; its curve (see :func:`curve`)."""
     import torch
 
-    from hpo.sweep import SweepOptions, run_sweep
+    from hpo.sweep import run_sweep
+    from hpo.sweep_options import SweepOptions
 
     torch.set_num_threads(1)
     for noisy in ("lightning.pytorch", "lightning.fabric", "mlflow"):

@@ -13,8 +13,7 @@ logger = logging.getLogger("pesweep")
 
 def _sweep_options(args: argparse.Namespace) -> Any:
     from hpo.retries import Heartbeat
-    from hpo.sweep import SweepOptions
-    from lightning_modules.training.config import element_energies_file
+    from hpo.sweep_options import SweepOptions
 
     overrides = {}
     if args.batch_size is not None:
@@ -24,6 +23,8 @@ def _sweep_options(args: argparse.Namespace) -> Any:
     if args.drop_outliers:
         overrides["drop_outliers"] = True
     if args.element_energies:  # read now: the study records the values, not only the file
+        from lightning_modules.training.config import element_energies_file
+
         overrides.update(element_energies_file(args.element_energies))
     return SweepOptions(
         study_name=args.study,
@@ -55,6 +56,7 @@ def print_summary(outcome: Any, storage: str) -> None:
     from optuna.trial import TrialState
 
     from hpo.stores import mask_url
+    from hpo.trial_record import trial_result
 
     storage = mask_url(storage)
     tracking = mask_url(outcome.tracking_uri)
@@ -66,14 +68,15 @@ def print_summary(outcome: Any, storage: str) -> None:
     if outcome.count(TrialState.COMPLETE):
         if len(study.directions) == 1:
             best = study.best_trial
-            test_mae = best.user_attrs.get("test_metrics", {}).get("test_energy_mae", float("nan"))
+            recorded = trial_result(best)
+            test_mae = recorded.get("test_metrics", {}).get("test_energy_mae", float("nan"))
             print(
                 f"best trial {best.number}: val_energy_mae {best.value:.6g} eV "
                 f"(test {test_mae:.6g} eV)"
             )
             for name, value in best.params.items():
                 print(f"  {name} = {value}")
-            print(f"  checkpoint: {best.user_attrs.get('checkpoint_path')}")
+            print(f"  checkpoint: {recorded.get('checkpoint_path')}")
             print(f"  MLflow run: {best.user_attrs.get('mlflow_run_id')}")
         else:
             print("Pareto front (" + ", ".join(outcome.setup.objectives) + "):")
@@ -93,13 +96,15 @@ def print_summary(outcome: Any, storage: str) -> None:
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     """``pesweep sweep``: create, resume or join a study and run trials (``--workers K`` at once)."""
-    from hpo.sweep import run_sweep, stored_outcome
+    from hpo.sweep_options import stored_outcome
     from hpo.workers import parse_devices, run_workers
 
     options = _sweep_options(args)
     devices = parse_devices(args.devices)
     workers = args.workers or len(devices) or 1
     if workers == 1 and not devices:
+        from hpo.sweep import run_sweep  # the parent of --workers K never imports torch
+
         outcome = run_sweep(options)
     else:
         status = run_workers(options, workers, devices, args.verbose)
@@ -112,7 +117,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """``pesweep demo``: a small real sweep end to end, on EMT data it makes or on --data."""
-    from hpo.sweep import SweepOptions, run_sweep
+    from hpo.sweep import run_sweep
+    from hpo.sweep_options import SweepOptions
     from lightning_modules.data.emt_data import write_emt_clusters
 
     workdir = Path(args.workdir).resolve()

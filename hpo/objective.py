@@ -46,6 +46,7 @@ from hpo.retries import (
     resume_checkpoint,
 )
 from hpo.tracking import EpochMetricsLogger, Tracker, result_tags, run_note
+from hpo.trial_record import RESULT_ATTR
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data import AtomsData
@@ -60,6 +61,7 @@ from search_spaces.suggest import suggest, to_train_config
 logger = logging.getLogger(__name__)
 
 MONITOR = MONITORED_METRIC
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_energy_mae", "train_energy_mae")
 
 
 class TrialFailed(RuntimeError):
@@ -250,23 +252,20 @@ class Objective:
             )
         if run_id is not None and self.tracker is not None:
             save_note(trial, run_note(self.tracker, run_id))
-        trial.set_user_attr("checkpoint_path", str(Path(result.checkpoint_path).resolve()))
-        trial.set_user_attr("n_params", result.n_parameters)
-        trial.set_user_attr("train_seconds", round(result.seconds, 3))
-        trial.set_user_attr("epochs", result.epochs)
-        trial.set_user_attr("inference_ms_per_structure", inference_ms)
-        trial.set_user_attr("test_metrics", result.test_metrics)
-        trial.set_user_attr(
-            "history",
-            [
-                {
-                    k: v
-                    for k, v in epoch.items()
-                    if k
-                    in ("epoch", "train_loss", "val_loss", "val_energy_mae", "train_energy_mae")
-                }
-                for epoch in result.history
-            ],
+        trial.set_user_attr(  # one write: each attribute is a storage transaction
+            RESULT_ATTR,
+            {
+                "checkpoint_path": str(Path(result.checkpoint_path).resolve()),
+                "n_params": result.n_parameters,
+                "train_seconds": round(result.seconds, 3),
+                "epochs": result.epochs,
+                "inference_ms_per_structure": inference_ms,
+                "test_metrics": result.test_metrics,
+                "history": [
+                    {k: v for k, v in epoch.items() if k in HISTORY_KEYS}
+                    for epoch in result.history
+                ],
+            },
         )
         if self.tracker is not None and run_id is not None:
             final = {

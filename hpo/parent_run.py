@@ -11,9 +11,8 @@ from optuna.trial import TrialState
 
 from hpo import __version__
 from hpo.stores import mask_url
-from hpo.study import StudySetup
+from hpo.study import EXPERIMENT_ATTR, PARENT_RUN_ATTR, StudySetup
 from hpo.tracking import (
-    PARENT_RUN_ATTR,
     STUDY_UID_TAG,
     Tracker,
     study_experiment_name,
@@ -22,8 +21,6 @@ from hpo.tracking import (
 from search_spaces.space import SearchSpace
 
 logger = logging.getLogger(__name__)
-
-EXPERIMENT_ATTR = "mlflow_experiment"
 
 
 def study_tracker(

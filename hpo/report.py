@@ -17,8 +17,9 @@ import optuna
 from optuna.trial import TrialState
 
 from dashboards.report import ReportData, build_report, run_link
-from hpo.study import stored_setup
-from hpo.tracking import PARENT_RUN_ATTR, tracking_client
+from hpo.study import PARENT_RUN_ATTR, stored_setup
+from hpo.tracking import tracking_client
+from hpo.trial_record import trial_result
 from lightning_modules.conventions import MONITORED_METRIC
 
 TOP_CURVES = 5
@@ -29,7 +30,7 @@ def _best_parity(study: optuna.Study, setup: Any) -> tuple[list[float], list[flo
     from lightning_modules.training.evaluation import predict_energies, split_loader
     from lightning_modules.training.task import load_task
 
-    task = load_task(study.best_trial.user_attrs["checkpoint_path"])
+    task = load_task(trial_result(study.best_trial)["checkpoint_path"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = load_data(list(setup.data), setup.energy_unit)
@@ -110,7 +111,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
     ranked = sorted(trials, key=_value)
     curves = {}
     for trial in ranked[:TOP_CURVES]:
-        history = trial.user_attrs.get("history", [])
+        history = trial_result(trial).get("history", [])
         curves[f"trial {trial.number}"] = (
             [e["epoch"] for e in history if MONITORED_METRIC in e],
             [e[MONITORED_METRIC] for e in history if MONITORED_METRIC in e],
@@ -128,7 +129,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
     top = []
     for trial in ranked[:10]:
         run_id = trial.user_attrs.get("mlflow_run_id", "")
-        test = trial.user_attrs.get("test_metrics", {})
+        test = trial_result(trial).get("test_metrics", {})
         top.append(
             [
                 trial.number,
@@ -140,7 +141,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
             ]
         )
     parity = None
-    if setup is not None and Path(ranked[0].user_attrs.get("checkpoint_path", "")).exists():
+    if setup is not None and Path(trial_result(ranked[0]).get("checkpoint_path", "")).exists():
         parity = _best_parity(study, setup)
     else:
         notes.append("no parity plot: the best checkpoint or the study set-up is missing")

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SETUP_ATTR = "pesweep_setup"
+PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the sweep's MLflow parent run
+EXPERIMENT_ATTR = "mlflow_experiment"  # the MLflow experiment of its runs
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "hyperband", "successive-halving", "none")
 OBJECTIVES = ("energy_mae", "n_params", "inference_time")

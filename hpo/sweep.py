@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.study import MaxTrialsCallback
-from optuna.trial import TrialState
 
 from hpo import __version__
 from hpo.errors import StudyError
 from hpo.interrupts import Interrupted
 from hpo.objective import Objective, TrialFailed
-from hpo.parent_run import EXPERIMENT_ATTR, study_tracker, summarise_parent
-from hpo.retries import DEFAULT_MAX_RETRIES, Heartbeat, StaleTrialHandler
+from hpo.parent_run import study_tracker, summarise_parent
+from hpo.retries import StaleTrialHandler
 from hpo.stores import (
     StoreError,
     check_tracking_store,
@@ -33,22 +30,24 @@ from hpo.stores import (
     resolve_tracking_uri,
 )
 from hpo.study import (
-    OBJECTIVES,
-    PRUNERS,
-    SAMPLERS,
     StudySetup,
     build_pruner,
     build_sampler,
-    connect_storage,
     file_sha256,
     new_study_uid,
     open_study,
     peek_setup,
-    stored_setup,
+)
+from hpo.sweep_options import (
+    FINISHED_STATES,
+    SweepOptions,
+    SweepOutcome,
+    finished_trials,
+    validate_options,
 )
 from hpo.sync import sync_study
-from hpo.tracking import PARENT_RUN_ATTR, STUDY_UID_TAG
-from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
+from hpo.tracking import STUDY_UID_TAG
+from lightning_modules.conventions import normalise_energy_unit
 from lightning_modules.data import load_data
 from lightning_modules.training.config import TrainConfig, make_config
 from lightning_modules.training.prepared import PreparedData
@@ -58,89 +57,6 @@ from search_spaces.space import SearchSpace, load_space, parse_space
 logger = logging.getLogger(__name__)
 
 ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
-
-
-@dataclass
-class SweepOptions:
-    """What a user asks of a sweep; ``None`` means: take it from the stored study set-up."""
-
-    study_name: str
-    storage: str = DEFAULT_STORAGE
-    space: str | None = None
-    data: tuple[str, ...] | None = None
-    energy_unit: str | None = None
-    n_trials: int | None = None
-    timeout: float | None = None
-    sampler: str | None = None
-    pruner: str | None = None
-    max_epochs: int | None = None
-    seed: int | None = None
-    objectives: tuple[str, ...] | None = None
-    tracking_uri: str | None = None
-    runs_dir: str = "pesweep_runs"
-    train_overrides: dict[str, Any] = field(default_factory=dict)
-    show_progress_bar: bool = True
-    trial_progress_bar: bool = False
-    pruner_override: optuna.pruners.BasePruner | None = None
-    sampler_override: optuna.samplers.BaseSampler | None = None  # replaces --sampler's sampler
-    callbacks: tuple[Any, ...] = ()  # Optuna study callbacks, e.g. a budget that calls study.stop()
-    init_from: str | None = None  # models:/NAME@ALIAS, runs:/... or a checkpoint path
-    artifact_dir: str | None = None  # optuna-dashboard artifacts (default: <runs_dir>/artifacts)
-    study_trials: int | None = None  # stop once the study holds this many complete+pruned trials
-    max_retries: int = DEFAULT_MAX_RETRIES  # of a trial whose worker was preempted or died
-    heartbeat: Heartbeat = field(default_factory=Heartbeat)
-
-
-@dataclass
-class SweepOutcome:
-    """The study after a sweep, its set-up, and where its runs are tracked."""
-
-    study: optuna.Study
-    setup: StudySetup
-    parent_run_id: str
-    tracking_uri: str
-    created: bool
-    runs_dir: Path | None = None
-    experiment_name: str = ""
-
-    def count(self, state: TrialState) -> int:
-        return sum(1 for t in self.study.trials if t.state == state)
-
-
-def validate_options(options: SweepOptions) -> None:
-    """Refuse impossible options before anything is read, created or stored."""
-    if not options.study_name or not options.study_name.strip():
-        raise StudyError("--study needs a name")
-    for name in ("n_trials", "max_epochs", "study_trials"):
-        value = getattr(options, name)
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise StudyError(
-                f"--{name.replace('_', '-')} must be a positive whole number, got {value}"
-            )
-    if options.timeout is not None and not options.timeout > 0:
-        raise StudyError(f"--timeout must be a positive number of seconds, got {options.timeout}")
-    if options.max_retries < 0:
-        raise StudyError(f"--max-retries must be 0 or more, got {options.max_retries}")
-    if options.seed is not None and options.seed < 0:
-        raise StudyError(f"--seed must be 0 or more, got {options.seed}")
-    if options.sampler is not None and options.sampler not in SAMPLERS:
-        raise StudyError(
-            f"unknown sampler {options.sampler!r}; choose one of {', '.join(SAMPLERS)}"
-        )
-    if options.pruner is not None and options.pruner not in PRUNERS:
-        raise StudyError(f"unknown pruner {options.pruner!r}; choose one of {', '.join(PRUNERS)}")
-    unknown = [name for name in options.objectives or () if name not in OBJECTIVES]
-    if unknown:
-        raise StudyError(
-            f"unknown objective(s) {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
-        )
-    if options.energy_unit is not None:
-        try:
-            normalise_energy_unit(options.energy_unit)
-        except ValueError as error:
-            raise StudyError(str(error)) from error
-    if options.train_overrides:
-        make_config(dict(options.train_overrides))  # ConfigError names the key
 
 
 def _requested_setup(
@@ -341,35 +257,3 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     return SweepOutcome(
         study, setup, parent_run_id, tracking_uri, created, runs_dir, tracker.experiment_name
     )
-
-
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def stored_outcome(options: SweepOptions) -> SweepOutcome:
-    """The study as its workers left it (the summary of ``pesweep sweep --workers K``)."""
-    try:
-        study = optuna.load_study(
-            study_name=options.study_name, storage=connect_storage(options.storage)
-        )
-    except KeyError as error:
-        raise StudyError(
-            f"no workers made study {options.study_name!r}; see their errors"
-        ) from error
-    setup = stored_setup(study)
-    if setup is None:
-        raise StudyError(f"study {options.study_name!r} has no pesweep set-up")
-    return SweepOutcome(
-        study,
-        setup,
-        str(study.user_attrs.get(PARENT_RUN_ATTR, "")),
-        resolve_tracking_uri(options.tracking_uri, setup.tracking_uri),
-        False,
-        Path(options.runs_dir).resolve() / setup.folder_name(options.study_name),
-        str(study.user_attrs.get(EXPERIMENT_ATTR, options.study_name)),
-    )
-
-
-def finished_trials(study: optuna.Study) -> int:
-    """How many of the study's trials are complete or pruned (what ``--study-trials`` counts)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))

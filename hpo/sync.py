@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.tracking import STUDY_UID_TAG, Tracker
+from hpo.trial_record import trial_result
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def _log_missing_metrics(
 ) -> int:
     """The trial's epochs and final metrics that the run lacks; returns how many were logged."""
     count = 0
-    history = trial.user_attrs.get("history") or [
+    recorded = trial_result(trial)
+    history = recorded.get("history") or [
         {"epoch": step, "val_energy_mae": value}
         for step, value in sorted(trial.intermediate_values.items())
     ]
@@ -152,15 +154,15 @@ def _log_missing_metrics(
                 count += 1
     if trial.state == TrialState.COMPLETE and "best_val_energy_mae" not in present:
         final = {
-            **trial.user_attrs.get("test_metrics", {}),
+            **recorded.get("test_metrics", {}),
             "best_val_energy_mae": float(trial.values[0]),
-            "n_params": float(trial.user_attrs.get("n_params", float("nan"))),
-            "train_seconds": float(trial.user_attrs.get("train_seconds", float("nan"))),
+            "n_params": float(recorded.get("n_params", float("nan"))),
+            "train_seconds": float(recorded.get("train_seconds", float("nan"))),
             "inference_ms_per_structure": float(
-                trial.user_attrs.get("inference_ms_per_structure", float("nan"))
+                recorded.get("inference_ms_per_structure", float("nan"))
             ),
         }
-        tracker.log_metrics(run_id, final, step=int(trial.user_attrs.get("epochs", 0)))
+        tracker.log_metrics(run_id, final, step=int(recorded.get("epochs", 0)))
         count += len(final)
     return count
 
@@ -172,7 +174,7 @@ def _log_missing_artifacts(
     if trial.state != TrialState.COMPLETE:
         return 0
     count = 0
-    checkpoint = trial.user_attrs.get("checkpoint_path")
+    checkpoint = trial_result(trial).get("checkpoint_path")
     if checkpoint and "checkpoint" not in present and Path(checkpoint).is_file():
         tracker.log_artifact(run_id, checkpoint, "checkpoint")
         count += 1

@@ -9,16 +9,15 @@ from typing import Any
 def run_sync(args: argparse.Namespace) -> int:
     """``pesweep sync``: write the runs, metrics and artifacts a tracking outage left out."""
     from hpo.errors import StudyError
-    from hpo.parent_run import EXPERIMENT_ATTR
     from hpo.stores import (
         StoreError,
         check_tracking_store,
         mask_url,
         resolve_tracking_uri,
     )
-    from hpo.study import load_study_to_read, stored_setup
+    from hpo.study import EXPERIMENT_ATTR, PARENT_RUN_ATTR, load_study_to_read, stored_setup
     from hpo.sync import sync_study
-    from hpo.tracking import PARENT_RUN_ATTR, STUDY_UID_TAG, Tracker
+    from hpo.tracking import STUDY_UID_TAG, Tracker
 
     study = load_study_to_read(args.study, args.storage)
     setup = stored_setup(study)

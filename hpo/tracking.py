@@ -37,7 +37,6 @@ from lightning_modules.store_uris import split_credentials
 
 logger = logging.getLogger(__name__)
 
-PARENT_RUN_ATTR = "mlflow_parent_run_id"
 MAX_PARAM_LENGTH = 6000
 
 

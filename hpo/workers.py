@@ -30,7 +30,7 @@ import optuna
 from hpo.console import configure_logging
 from hpo.errors import StudyError
 from hpo.interrupts import Interrupted, interrupts_raise
-from hpo.sweep import SweepOptions, finished_trials, validate_options
+from hpo.sweep_options import SweepOptions, finished_trials, validate_options
 from lightning_modules.errors import PesweepError
 
 logger = logging.getLogger(__name__)

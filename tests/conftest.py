@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpo.sweep import SweepOptions
+from hpo.sweep_options import SweepOptions
 from lightning_modules.data import AtomsData, load_data
 from lightning_modules.data.emt_data import write_emt_clusters
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from hpo.errors import StudyError
 from hpo.schedule.spec import SweepSpec
 from hpo.study import safe_name
-from hpo.sweep import SweepOptions, SweepOutcome, run_sweep, validate_options
+from hpo.sweep import run_sweep
+from hpo.sweep_options import SweepOptions, SweepOutcome, validate_options
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def study_outcome(tmp_path_factory, small_emt_file):
-    from hpo.sweep import SweepOptions
+    from hpo.sweep_options import SweepOptions
     from tests.conftest import TINY_SPACE
 
     folder = tmp_path_factory.mktemp("report")

@@ -15,6 +15,7 @@ from hpo.promotion import (
     rollback,
 )
 from hpo.sweep import run_sweep
+from hpo.trial_record import trial_result
 from lightning_modules import keys
 from lightning_modules.data.emt_data import emt_clusters
 from lightning_modules.geometry.batching import atoms_to_batch
@@ -35,7 +36,7 @@ def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
     calc = PesweepCalculator.from_checkpoint(
         "models:/cuau@pretrained", tracking_uri=study.tracking_uri, dtype="float64"
     )
-    model = load_task(best.user_attrs["checkpoint_path"]).model.double()
+    model = load_task(trial_result(best)["checkpoint_path"]).model.double()
     batch = atoms_to_batch(atoms.numbers, atoms.positions, model.cutoff, dtype=torch.float64)
     expected = model(batch)[keys.ENERGY].item()
     atoms.calc = calc
@@ -45,7 +46,7 @@ def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
     assert row["tags"]["study"] == "test-study"
     assert row["tags"]["trial_number"] == str(best.number)
     assert float(row["tags"]["test_energy_mae"]) == pytest.approx(
-        best.user_attrs["test_metrics"]["test_energy_mae"], rel=1e-6
+        trial_result(best)["test_metrics"]["test_energy_mae"], rel=1e-6
     )
     again = promote_best_trial(study.study, study.tracking_uri, "cuau")
     assert not again.moved and again.version == "1"  # idempotent
@@ -56,7 +57,7 @@ def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -
     client = registry_client(study.tracking_uri)
     finished = sorted(
         (t for t in study.study.trials if t.state == TrialState.COMPLETE),
-        key=lambda t: t.user_attrs["test_metrics"]["test_energy_mae"],
+        key=lambda t: trial_result(t)["test_metrics"]["test_energy_mae"],
     )
     best, worst = finished[0], finished[-1]
     promote_run(client, worst.user_attrs["mlflow_run_id"], "cuau")

@@ -14,6 +14,7 @@ import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from hpo.trial_record import trial_result
 from tests.hpo.services import PostgresServer, sweep_argv
 
 GRACE_SECONDS = 2
@@ -106,8 +107,8 @@ def test_a_killed_worker_s_trial_is_retried_from_its_last_epoch(
     assert max(lost.intermediate_values) <= resumed <= max(lost.intermediate_values) + 1
     assert min(retry.intermediate_values) == resumed
     assert max(retry.intermediate_values) == 29
-    assert retry.user_attrs["epochs"] == 30  # the learning curve holds the lost trial's epochs
-    best = torch.load(retry.user_attrs["checkpoint_path"], weights_only=False)
+    assert trial_result(retry)["epochs"] == 30  # the learning curve holds the lost trial's epochs
+    best = torch.load(trial_result(retry)["checkpoint_path"], weights_only=False)
     assert best["epoch"] < 30
 
     client = MlflowClient(tracking)

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from hpo.cli import build_parser
 from hpo.errors import StudyError
 from hpo.sweep import run_sweep
+from hpo.trial_record import trial_result
 from lightning_modules.training.calculator import PesweepCalculator
 from tests.hpo.services import free_port, run_at_once
 from tests.hpo.test_cli_train import run_cli
@@ -138,7 +139,9 @@ def test_two_studies_of_one_name_never_share_folders_or_experiments(
     assert first.runs_dir != second.runs_dir
     assert first.runs_dir.parent == second.runs_dir.parent == tmp_path / "runs"
     assert digests(first.runs_dir) == kept
-    assert Path(first.study.trials[0].user_attrs["checkpoint_path"]).is_relative_to(first.runs_dir)
+    assert Path(trial_result(first.study.trials[0])["checkpoint_path"]).is_relative_to(
+        first.runs_dir
+    )
     assert first.experiment_name == "test-study" != second.experiment_name
     client = MlflowClient(first.tracking_uri)
     for outcome in (first, second):
@@ -366,7 +369,7 @@ def test_two_sweeps_started_together_in_a_fresh_folder_both_run(
 
 def test_resume_of_a_missing_study_creates_no_storage(tmp_path) -> None:
     with pytest.raises(StudyError, match="no study 'absent': there is no storage at"):
-        from hpo.sweep import SweepOptions
+        from hpo.sweep_options import SweepOptions
 
         run_sweep(SweepOptions(study_name="absent", storage=f"sqlite:///{tmp_path / 'x.db'}"))
     assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from hpo.tracking import PARENT_RUN_ATTR
+from hpo.study import PARENT_RUN_ATTR
 from tests.hpo.services import MlflowServer, PostgresServer, run_at_once
 
 

@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from hpo.errors import StudyError
 from hpo.sweep import run_sweep
+from hpo.trial_record import RESULT_ATTR, RESULT_KEYS, trial_result
 from lightning_modules.data.splits import load_split
 from search_spaces.space import load_space
 from search_spaces.suggest import suggest
@@ -47,14 +48,17 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
                 else float(run.data.params[name]) == pytest.approx(value)
             )
         assert run.data.metrics["best_val_energy_mae"] == pytest.approx(trial.value, rel=1e-6)
-        for name, value in trial.user_attrs["test_metrics"].items():
+        for name, value in trial_result(trial)["test_metrics"].items():
             assert run.data.metrics[name] == pytest.approx(value, rel=1e-6)
-        assert run.data.metrics["n_params"] == trial.user_attrs["n_params"]
+        assert run.data.metrics["n_params"] == trial_result(trial)["n_params"]
         history = client.get_metric_history(run.info.run_id, "val_energy_mae")
         assert [m.step for m in history] == [0, 1]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"checkpoint", "split.npz", "config.yaml", "audit.json"} <= artifacts
-        assert trial.user_attrs["train_seconds"] > 0
+        assert trial_result(trial)["train_seconds"] > 0
+        # one storage write for the results: no attribute per number
+        assert not set(RESULT_KEYS) & set(trial.user_attrs)
+        assert set(trial.user_attrs[RESULT_ATTR]) == set(RESULT_KEYS)
         metas = get_all_artifact_meta(trial, storage=outcome.study._storage)
         assert {meta.filename for meta in metas} == {"parity.svg", "learning_curve.svg"}
         storage, study_id = outcome.study._storage, outcome.study._study_id
@@ -191,7 +195,7 @@ def test_multi_objective_gives_a_pareto_front(sweep_options) -> None:
     front = outcome.study.best_trials
     assert front
     for trial in front:
-        assert trial.values[1] == trial.user_attrs["n_params"]
+        assert trial.values[1] == trial_result(trial)["n_params"]
         assert math.isfinite(trial.values[0])
 
 
@@ -218,10 +222,10 @@ def test_one_study_compares_model_families(sweep_options) -> None:
         own = {"schnet": "n_atom_basis", "aenet": "radial_order"}[trial.params["model"]]
         other = {"schnet": "radial_order", "aenet": "n_atom_basis"}[trial.params["model"]]
         assert own in trial.params and other not in trial.params
-    metric_names = {tuple(t.user_attrs["test_metrics"]) for t in outcome.study.trials}
+    metric_names = {tuple(trial_result(t)["test_metrics"]) for t in outcome.study.trials}
     assert len(metric_names) == 1  # same metrics for both families
     test_sets = {
-        tuple(load_split(Path(t.user_attrs["checkpoint_path"]).parent / "split.npz")["test"])
+        tuple(load_split(Path(trial_result(t)["checkpoint_path"]).parent / "split.npz")["test"])
         for t in outcome.study.trials
     }
     assert len(test_sets) == 1  # and the same split

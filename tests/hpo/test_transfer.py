@@ -14,6 +14,7 @@ from hpo.errors import PromotionError
 from hpo.finetune import STRATEGIES, finetune
 from hpo.promotion import describe_models
 from hpo.transfer import compare_transfer, run_chain
+from hpo.trial_record import trial_result
 from lightning_modules.data import load_data
 from lightning_modules.data.emt_data import emt_clusters
 from lightning_modules.data.subsets import random_subset, select_by_elements, write_extxyz
@@ -243,7 +244,7 @@ def test_finetuning_sweep_starts_every_trial_from_the_pretrained_model(
     assert {t.params["strategy"] for t in trials} == {"full", "head-only"}
     before = load_task(pretrained).model.parameter_groups()
     for trial in trials:
-        model = load_task(trial.user_attrs["checkpoint_path"]).model
+        model = load_task(trial_result(trial)["checkpoint_path"]).model
         representation_same = all(
             torch.equal(a, b)
             for a, b in zip(

@@ -23,6 +23,18 @@ def test_trials_and_devices_are_shared_out() -> None:
         parse_devices("cuda:0")
 
 
+def test_the_parent_of_the_workers_imports_no_training_library() -> None:
+    """It only starts workers and watches the study: torch's import is seconds of start-up."""
+    code = (
+        "import sys, hpo.cli, hpo.commands, hpo.workers, hpo.sweep_options; "
+        "print(sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
 def test_two_local_workers_run_one_sqlite_study(tmp_path, tiny_space, small_emt_file) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -1,0 +1,147 @@
+"""What a sweep is asked to do and what it left: options, their checks, the study's count.
+
+Kept apart from :mod:`hpo.sweep` so that the parent of ``--workers K``
+(:mod:`hpo.workers`), which only starts workers and watches the study, imports
+neither torch nor Lightning nor MLflow: on two cores that import is seconds of
+every worker's start-up time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from hpo.errors import StudyError
+from hpo.retries import DEFAULT_MAX_RETRIES, Heartbeat
+from hpo.stores import resolve_tracking_uri
+from hpo.study import (
+    EXPERIMENT_ATTR,
+    OBJECTIVES,
+    PARENT_RUN_ATTR,
+    PRUNERS,
+    SAMPLERS,
+    StudySetup,
+    connect_storage,
+    stored_setup,
+)
+from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass
+class SweepOptions:
+    """What a user asks of a sweep; ``None`` means: take it from the stored study set-up."""
+
+    study_name: str
+    storage: str = DEFAULT_STORAGE
+    space: str | None = None
+    data: tuple[str, ...] | None = None
+    energy_unit: str | None = None
+    n_trials: int | None = None
+    timeout: float | None = None
+    sampler: str | None = None
+    pruner: str | None = None
+    max_epochs: int | None = None
+    seed: int | None = None
+    objectives: tuple[str, ...] | None = None
+    tracking_uri: str | None = None
+    runs_dir: str = "pesweep_runs"
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    show_progress_bar: bool = True
+    trial_progress_bar: bool = False
+    pruner_override: optuna.pruners.BasePruner | None = None
+    sampler_override: optuna.samplers.BaseSampler | None = None  # replaces --sampler's sampler
+    callbacks: tuple[Any, ...] = ()  # Optuna study callbacks, e.g. a budget that calls study.stop()
+    init_from: str | None = None  # models:/NAME@ALIAS, runs:/... or a checkpoint path
+    artifact_dir: str | None = None  # optuna-dashboard artifacts (default: <runs_dir>/artifacts)
+    study_trials: int | None = None  # stop once the study holds this many complete+pruned trials
+    max_retries: int = DEFAULT_MAX_RETRIES  # of a trial whose worker was preempted or died
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+
+
+@dataclass
+class SweepOutcome:
+    """The study after a sweep, its set-up, and where its runs are tracked."""
+
+    study: optuna.Study
+    setup: StudySetup
+    parent_run_id: str
+    tracking_uri: str
+    created: bool
+    runs_dir: Path | None = None
+    experiment_name: str = ""
+
+    def count(self, state: TrialState) -> int:
+        return sum(1 for t in self.study.trials if t.state == state)
+
+
+def validate_options(options: SweepOptions) -> None:
+    """Refuse impossible options before anything is read, created or stored."""
+    if not options.study_name or not options.study_name.strip():
+        raise StudyError("--study needs a name")
+    for name in ("n_trials", "max_epochs", "study_trials"):
+        value = getattr(options, name)
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise StudyError(
+                f"--{name.replace('_', '-')} must be a positive whole number, got {value}"
+            )
+    if options.timeout is not None and not options.timeout > 0:
+        raise StudyError(f"--timeout must be a positive number of seconds, got {options.timeout}")
+    if options.max_retries < 0:
+        raise StudyError(f"--max-retries must be 0 or more, got {options.max_retries}")
+    if options.seed is not None and options.seed < 0:
+        raise StudyError(f"--seed must be 0 or more, got {options.seed}")
+    if options.sampler is not None and options.sampler not in SAMPLERS:
+        raise StudyError(
+            f"unknown sampler {options.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+        )
+    if options.pruner is not None and options.pruner not in PRUNERS:
+        raise StudyError(f"unknown pruner {options.pruner!r}; choose one of {', '.join(PRUNERS)}")
+    unknown = [name for name in options.objectives or () if name not in OBJECTIVES]
+    if unknown:
+        raise StudyError(
+            f"unknown objective(s) {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
+        )
+    if options.energy_unit is not None:
+        try:
+            normalise_energy_unit(options.energy_unit)
+        except ValueError as error:
+            raise StudyError(str(error)) from error
+    if options.train_overrides:  # imported here: the training config pulls in Lightning
+        from lightning_modules.training.config import make_config
+
+        make_config(dict(options.train_overrides))  # ConfigError names the key
+
+
+def stored_outcome(options: SweepOptions) -> SweepOutcome:
+    """The study as its workers left it (the summary of ``pesweep sweep --workers K``)."""
+    try:
+        study = optuna.load_study(
+            study_name=options.study_name, storage=connect_storage(options.storage)
+        )
+    except KeyError as error:
+        raise StudyError(
+            f"no workers made study {options.study_name!r}; see their errors"
+        ) from error
+    setup = stored_setup(study)
+    if setup is None:
+        raise StudyError(f"study {options.study_name!r} has no pesweep set-up")
+    return SweepOutcome(
+        study,
+        setup,
+        str(study.user_attrs.get(PARENT_RUN_ATTR, "")),
+        resolve_tracking_uri(options.tracking_uri, setup.tracking_uri),
+        False,
+        Path(options.runs_dir).resolve() / setup.folder_name(options.study_name),
+        str(study.user_attrs.get(EXPERIMENT_ATTR, options.study_name)),
+    )
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """How many of the study's trials are complete or pruned (what ``--study-trials`` counts)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
