@@ -284,7 +284,7 @@ def add_model_commands(
         "--from",
         dest="source",
         required=True,
-        help="models:/NAME@ALIAS, runs:/ID/checkpoint or a .ckpt path",
+        help="models:/NAME@ALIAS, runs:/ID/model or a .ckpt path",
     )
     add_data_arguments(tune, True)
     tune.add_argument("--strategy", choices=list(STRATEGIES), default="full")

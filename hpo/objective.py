@@ -278,7 +278,7 @@ class Objective:
             self.tracker.log_metrics(run_id, final, step=result.epochs)
             self.tracker.set_tags(run_id, result_tags(result))
             output_dir = Path(result.output_dir)
-            self.tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
+            self.tracker.log_model(run_id, result.checkpoint_path, result.example)
             for name in ("split.npz", "config.yaml", "audit.json"):
                 self.tracker.log_artifact(run_id, output_dir / name)
             self._end_run(run_id, "FINISHED")

@@ -1,9 +1,11 @@
 """Promotion of trained checkpoints in the MLflow model registry, with lineage and rollback.
 
-A version's source is the ``checkpoint`` artifact folder of the run that
-trained it (``runs:/<run_id>/checkpoint``), so ``PesweepCalculator`` and
-``pesweep finetune --from models:/NAME@ALIAS`` load it
-(:func:`lightning_modules.training.calculator.resolve_checkpoint`). Every version
+A version's source is the ``model`` artifact of the run that trained it
+(``runs:/<run_id>/model``), an MLflow Model (:mod:`hpo.potential_model`): MLflow's
+``pyfunc`` loader and ``mlflow models serve`` take it, and so do
+``PesweepCalculator`` and ``pesweep finetune --from models:/NAME@ALIAS``
+(:func:`lightning_modules.training.calculator.resolve_checkpoint`). Runs logged
+before models were MLflow Models register their ``checkpoint`` folder. Every version
 carries lineage tags: study, trial, parameters, data hash, test-split hash,
 validation and test metrics, and the parent version when it was fine-tuned.
 
@@ -26,9 +28,12 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from hpo.errors import PromotionError, StudyError
+from hpo.potential_model import MODEL_ARTIFACT
 from hpo.tracking import ELEMENT_REFERENCES_TAG, tracking_client
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINT_FOLDER = "checkpoint"  # where runs logged before MLflow Models kept the checkpoint
 
 
 def registry_client(tracking_uri: str) -> MlflowClient:
@@ -110,7 +115,7 @@ def _register_once(
     if existing:
         return existing[0]
     mine = client.create_model_version(
-        name, source=f"runs:/{run_id}/checkpoint", run_id=run_id, tags=tags
+        name, source=f"runs:/{run_id}/{_model_artifact(client, run_id)}", run_id=run_id, tags=tags
     )
     first = _versions_of_run(client, name, run_id)[0]
     if str(first.version) != str(mine.version):
@@ -121,6 +126,14 @@ def _register_once(
         )
         client.delete_model_version(name, mine.version)
     return first
+
+
+def _model_artifact(client: MlflowClient, run_id: str) -> str:
+    """The run's MLflow Model folder, or the bare checkpoint folder of an older run."""
+    logged = {artifact.path for artifact in client.list_artifacts(run_id)}
+    if MODEL_ARTIFACT in logged or CHECKPOINT_FOLDER not in logged:
+        return MODEL_ARTIFACT
+    return CHECKPOINT_FOLDER
 
 
 def _holder(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.potential_model import MODEL_ARTIFACT
 from hpo.tracking import STUDY_UID_TAG, Tracker
 from hpo.trial_record import trial_result
 
@@ -170,13 +171,16 @@ def _log_missing_metrics(
 def _log_missing_artifacts(
     tracker: Tracker, run_id: str, trial: FrozenTrial, present: set[str]
 ) -> int:
-    """The checkpoint and the trial folder's files, when the run lacks them and they are here."""
+    """The model and the trial folder's files, when the run lacks them and they are here.
+
+    The model is logged without an input example (the trial's data are not read again).
+    """
     if trial.state != TrialState.COMPLETE:
         return 0
     count = 0
     checkpoint = trial_result(trial).get("checkpoint_path")
-    if checkpoint and "checkpoint" not in present and Path(checkpoint).is_file():
-        tracker.log_artifact(run_id, checkpoint, "checkpoint")
+    if checkpoint and MODEL_ARTIFACT not in present and Path(checkpoint).is_file():
+        tracker.log_model(run_id, checkpoint, {})
         count += 1
     folder = trial.user_attrs.get("output_dir") or (Path(checkpoint).parent if checkpoint else None)
     for name in ARTIFACT_FILES:

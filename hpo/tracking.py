@@ -245,6 +245,12 @@ class Tracker:
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self._guarded(self.client.log_artifact, run_id, str(path), artifact_path)
 
+    def log_model(self, run_id: str, checkpoint: str | Path, example: dict[str, Any]) -> None:
+        """The checkpoint as the run's ``model`` artifact, an MLflow Model (:mod:`hpo.potential_model`)."""
+        from hpo.potential_model import log_potential_model
+
+        self._guarded(log_potential_model, self.client, run_id, checkpoint, example)
+
     def log_dict(self, run_id: str, values: dict[str, Any], name: str) -> None:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / name
@@ -329,7 +335,7 @@ def tracked_training(
         step=result.epochs,
     )
     tracker.set_tags(run_id, result_tags(result))
-    tracker.log_artifact(run_id, result.checkpoint_path, "checkpoint")
+    tracker.log_model(run_id, result.checkpoint_path, result.example)
     tracker.log_artifact(run_id, Path(result.output_dir) / "split.npz")
     tracker.end_run(run_id, "FINISHED")
     return result, run_id

@@ -28,6 +28,7 @@ from multiprocessing.process import BaseProcess
 import optuna
 
 from hpo.console import configure_logging
+from hpo.environment import environment
 from hpo.errors import StudyError
 from hpo.interrupts import Interrupted, interrupts_raise
 from hpo.sweep_options import SweepOptions, finished_trials, validate_options
@@ -102,15 +103,15 @@ def run_workers(
         worker_options = dataclasses.replace(
             options, n_trials=share, show_progress_bar=False, trial_progress_bar=False
         )
-        environment = {"OMP_NUM_THREADS": str(threads)}
+        variables = {"OMP_NUM_THREADS": str(threads)}
         if devices:
-            environment["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)]
+            variables["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)]
         process = context.Process(
             target=_worker,
             args=(worker_options, index, threads, verbose),
             name=f"pesweep-worker-{index}",
         )
-        with _environment(environment):
+        with environment(variables):
             process.start()
         processes.append(process)
     logger.info(
@@ -129,26 +130,6 @@ def run_workers(
         return interruption.exit_code
     codes = [worker.exitcode or 0 for worker in processes]
     return next((code for code in codes if code != 0), 0)
-
-
-class _environment:
-    """Set environment variables for the spawn of one worker, then put them back."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.previous: dict[str, str | None] = {}
-
-    def __enter__(self) -> None:
-        for key, value in self.values.items():
-            self.previous[key] = os.environ.get(key)
-            os.environ[key] = value
-
-    def __exit__(self, *exc: object) -> None:
-        for key, value in self.previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _forward(processes: Sequence[BaseProcess], signum: int) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ase.symbols import Symbols
@@ -62,6 +63,19 @@ class AtomsData:
 
     def is_periodic(self, index: int) -> bool:
         return bool(self.pbc[index].any())
+
+    def as_record(self, index: int) -> dict[str, Any]:
+        """Structure ``index`` as plain lists: ``numbers``, ``positions`` (Angstrom), and for a
+        periodic one ``cell`` (Angstrom) and ``pbc``: a row of a served model's input table."""
+        atoms = self.atoms_of(index)
+        record: dict[str, Any] = {
+            "numbers": self.numbers[atoms].astype(int).tolist(),
+            "positions": self.positions[atoms].astype(float).tolist(),
+        }
+        if self.is_periodic(index):
+            record["cell"] = self.cell[index].astype(float).tolist()
+            record["pbc"] = self.pbc[index].astype(bool).tolist()
+        return record
 
     def formula(self, index: int) -> str:
         """Chemical formula (Hill order) of structure ``index``."""

@@ -1,7 +1,7 @@
 """ASE calculator for any trained pesweep model (SchNet, ænet): energy (eV) and forces (eV/A).
 
     calc = PesweepCalculator.from_checkpoint("runs/seb20/best.ckpt")
-    calc = PesweepCalculator.from_checkpoint("runs:/<run_id>/checkpoint")   # an MLflow artifact
+    calc = PesweepCalculator.from_checkpoint("models:/seb@pretrained")  # a registered MLflow Model
     atoms.calc = calc
     atoms.get_potential_energy(), atoms.get_forces()
 

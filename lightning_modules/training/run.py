@@ -55,6 +55,7 @@ class TrainResult:
     history: list[dict[str, float]]
     split: dict[str, list[int]] = field(default_factory=dict)
     energy_reference: dict[str, Any] = field(default_factory=dict)  # EnergyReference.as_dict()
+    example: dict[str, Any] = field(default_factory=dict)  # a test structure, AtomsData.as_record
 
 
 class EpochHistory(Callback):
@@ -315,6 +316,7 @@ def train(
     with without_srun_warning():
         test = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, verbose=False)
     test_metrics = test[0]
+    example_indices = [*datamodule.split.get("test", []), *datamodule.split.get("train", [])]
     best_epoch = min(epochs, key=lambda e: e.get(MONITORED_METRIC, math.inf))
     return TrainResult(
         checkpoint_path=best_path,
@@ -328,4 +330,5 @@ def train(
         history=epochs,
         split={name: indices.tolist() for name, indices in datamodule.split.items()},
         energy_reference=dict(task.metadata.get("energy_reference", {})),
+        example=datamodule.data.as_record(int(next(iter(example_indices), 0))),
     )

@@ -77,7 +77,7 @@ def test_two_workers_share_one_study_and_one_parent_run(
         trial = by_run[run.info.run_id]
         assert run.data.metrics["best_val_energy_mae"] == pytest.approx(trial.value, rel=1e-6)
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert "checkpoint" in artifacts
+        assert "model" in artifacts
 
 
 def test_dead_postgres_is_one_line(tmp_path, tiny_space, small_emt_file) -> None:

@@ -54,7 +54,7 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
         history = client.get_metric_history(run.info.run_id, "val_energy_mae")
         assert [m.step for m in history] == [0, 1]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"checkpoint", "split.npz", "config.yaml", "audit.json"} <= artifacts
+        assert {"model", "split.npz", "config.yaml", "audit.json"} <= artifacts
         assert trial_result(trial)["train_seconds"] > 0
         # one storage write for the results: no attribute per number
         assert not set(RESULT_KEYS) & set(trial.user_attrs)

@@ -74,6 +74,6 @@ def test_trials_go_on_without_the_server_and_sync_writes_each_run_once(
             assert run.data.metrics["best_val_energy_mae"] == trial.value
             steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_energy_mae")]
             assert sorted(set(steps)) == list(range(12))
-            assert "checkpoint" in {a.path for a in client.list_artifacts(run.info.run_id)}
+            assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
     finally:
         server.stop()
