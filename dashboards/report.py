@@ -15,6 +15,7 @@ import numpy as np
 import plotly.offline
 
 from dashboards import figures
+from lightning_modules.store_uris import mlflow_run_url
 
 
 @dataclass
@@ -36,7 +37,7 @@ class ReportData:
 
 def run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     if tracking_uri.startswith(("http://", "https://")):
-        url = f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        url = mlflow_run_url(tracking_uri, experiment_id, run_id)
         return f'<a href="{html.escape(url)}">{run_id[:8]}</a>'
     return run_id
 

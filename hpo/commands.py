@@ -47,6 +47,7 @@ def _sweep_options(args: argparse.Namespace) -> Any:
         init_from=args.init_from,
         study_trials=args.study_trials,
         max_retries=args.max_retries,
+        system_metrics=args.system_metrics,
         heartbeat=Heartbeat(args.heartbeat_interval, args.grace_period),
     )
 
@@ -57,9 +58,10 @@ def print_summary(outcome: Any, storage: str) -> None:
 
     from hpo.stores import mask_url
     from hpo.trial_record import trial_result
+    from lightning_modules.store_uris import absolute_url, mlflow_runs_url
 
-    storage = mask_url(storage)
-    tracking = mask_url(outcome.tracking_uri)
+    storage = absolute_url(mask_url(storage))
+    tracking = absolute_url(mask_url(outcome.tracking_uri))
     study = outcome.study
     print(
         f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
@@ -83,15 +85,35 @@ def print_summary(outcome: Any, storage: str) -> None:
             for trial in study.best_trials:
                 print(f"  trial {trial.number}: {trial.values}")
     print(f"study storage: {storage}")
+    experiment_id = _experiment_id(outcome)
     print(
-        f"MLflow tracking: {tracking}, experiment {outcome.experiment_name!r} "
-        f"(parent run {outcome.parent_run_id})"
+        f"MLflow tracking: {tracking}, experiment {outcome.experiment_name!r} (id "
+        f"{experiment_id}, parent run {outcome.parent_run_id})"
     )
     print(f"trial checkpoints: {outcome.runs_dir}")
     print("look at it:")
-    print(f"  pesweep ui --study-storage {storage} --tracking-uri {tracking}")
+    print(f"  pesweep ui --storage {storage} --tracking-uri {tracking}")
     print(f"  pesweep report --study {study.study_name} --storage {storage} --out report.html")
     print(f"  (or: optuna-dashboard {storage} ; mlflow ui --backend-store-uri {tracking})")
+    server = tracking if tracking.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
+    print(f"  the trials in the MLflow UI: {mlflow_runs_url(server, experiment_id, BEST_METRIC)}")
+
+
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` and `pesweep ui` serve it
+BEST_METRIC = "best_val_energy_mae"  # every trial run's and the parent run's
+
+
+def _experiment_id(outcome: Any) -> str:
+    """The MLflow id of the study's experiment ('?' when the store cannot be read now)."""
+    from hpo.tracking import tracking_client
+
+    try:
+        experiment = tracking_client(outcome.tracking_uri).get_experiment_by_name(
+            outcome.experiment_name
+        )
+    except Exception:  # the summary must not fail on a tracking server that went away
+        return "?"
+    return experiment.experiment_id if experiment is not None else "?"
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -274,6 +296,12 @@ def add_sweep_commands(
         "--trial-progress-bar",
         action="store_true",
         help="also show Lightning's bar inside each trial",
+    )
+    sweep.add_argument(
+        "--system-metrics",
+        action="store_true",
+        help="log CPU, memory and GPU use into each trial's run (MLflow's system metrics; "
+        "needs pip install -e '.[system-metrics]')",
     )
     sweep.set_defaults(handler=run_sweep_command)
 

@@ -45,7 +45,7 @@ from hpo.retries import (
     enqueue_retry,
     resume_checkpoint,
 )
-from hpo.tracking import EpochMetricsLogger, Tracker, result_tags, run_note
+from hpo.tracking import EpochMetricsLogger, Tracker, result_tags, run_note, system_metrics
 from hpo.trial_record import RESULT_ATTR
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
@@ -86,6 +86,7 @@ class Objective:
     max_retries: int = (
         DEFAULT_MAX_RETRIES  # of a preempted trial (a dead worker's: StaleTrialHandler)
     )
+    system_metrics: bool = False  # MLflow's CPU, memory and GPU metrics in the trial's run
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         values = suggest(trial, self.space)
@@ -131,7 +132,7 @@ class Objective:
             result = self._train(trial, config, run_id, resume_from)
             return self._finish(trial, run_id, result)
         except optuna.TrialPruned:
-            self._end_run(run_id, "KILLED")
+            self._end_run(run_id, "KILLED", "PRUNED")
             raise
         except Interrupted as interruption:
             self._interrupted(trial, run_id, interruption)
@@ -169,7 +170,7 @@ class Objective:
         if self.tracker is not None and run_id is not None:
             try:
                 self.tracker.set_tags(run_id, {"fail_reason": reason})
-                self._end_run(run_id, "KILLED")
+                self._end_run(run_id, "KILLED", "FAIL")
             except Exception as error:  # the tracking store is not needed to end the trial
                 logger.warning("could not mark MLflow run %s KILLED: %s", run_id, error)
         trial.study.tell(trial, state=TrialState.FAIL)
@@ -218,38 +219,35 @@ class Objective:
             callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
         callbacks.append(DeferInterrupts())
         datamodule = build_datamodule(config, data=self.data)
-        return train(
-            config,
-            callbacks=callbacks,
-            datamodule=datamodule,
-            log_audit=False,
-            resume_from=str(resume_from) if resume_from else None,
-        )
+        with system_metrics(self.tracker if self.system_metrics else None, run_id):
+            return train(
+                config,
+                callbacks=callbacks,
+                datamodule=datamodule,
+                log_audit=False,
+                resume_from=str(resume_from) if resume_from else None,
+            )
 
     def _fail(self, trial: optuna.Trial, run_id: str | None, reason: str) -> None:
         logger.warning("trial %d failed: %s", trial.number, reason)
         trial.set_user_attr("fail_reason", reason)
         if self.tracker is not None and run_id is not None:
             self.tracker.set_tags(run_id, {"fail_reason": reason})
-            self._end_run(run_id, "FAILED")
+            self._end_run(run_id, "FAILED", "FAIL")
 
-    def _end_run(self, run_id: str | None, status: str) -> None:
+    def _end_run(self, run_id: str | None, status: str, optuna_state: str) -> None:
         if self.tracker is not None and run_id is not None:
-            self.tracker.end_run(run_id, status)
+            self.tracker.end_run(run_id, status, optuna_state)
 
     def _finish(
         self, trial: optuna.Trial, run_id: str | None, result: TrainResult
     ) -> float | tuple[float, ...]:
         inference_ms, reference, predicted = evaluate_test_split(result.checkpoint_path, self.data)
+        figures = write_trial_figures(
+            trial.number, Path(result.output_dir), reference, predicted, result.history
+        )
         if self.artifact_store is not None:
-            upload_trial_figures(
-                trial,
-                self.artifact_store,
-                Path(result.output_dir),
-                reference,
-                predicted,
-                result.history,
-            )
+            upload_trial_figures(trial, self.artifact_store, figures)
         if run_id is not None and self.tracker is not None:
             save_note(trial, run_note(self.tracker, run_id))
         trial.set_user_attr(  # one write: each attribute is a storage transaction
@@ -277,11 +275,14 @@ class Objective:
             }
             self.tracker.log_metrics(run_id, final, step=result.epochs)
             self.tracker.set_tags(run_id, result_tags(result))
+            self.tracker.log_datasets(run_id, result.data_files, "training")
+            for figure in figures:  # shown on the MLflow run page too
+                self.tracker.log_artifact(run_id, figure, "figures")
             output_dir = Path(result.output_dir)
             self.tracker.log_model(run_id, result.checkpoint_path, result.example)
             for name in ("split.npz", "config.yaml", "audit.json"):
                 self.tracker.log_artifact(run_id, output_dir / name)
-            self._end_run(run_id, "FINISHED")
+            self._end_run(run_id, "FINISHED", "COMPLETE")
         values = {
             "energy_mae": result.best_val,
             "n_params": float(result.n_parameters),
@@ -325,23 +326,20 @@ def evaluate_test_split(
     return milliseconds, reference, predicted
 
 
-def upload_trial_figures(
-    trial: optuna.Trial,
-    store: Any,
+def write_trial_figures(
+    number: int,
     output_dir: Path,
     reference: np.ndarray,
     predicted: np.ndarray,
     history: list[dict[str, float]],
-) -> None:
-    """Parity plot and learning curve of a trial as SVG artifacts in optuna-dashboard."""
-    from optuna.artifacts import upload_artifact
-
+) -> list[Path]:
+    """Parity plot and learning curve of a trial as SVG files in its folder; returns their paths."""
     from dashboards.svg import curves_svg, parity_svg
 
     mae = float(np.abs(predicted - reference).mean()) if len(reference) else float("nan")
     figures = {
         "parity.svg": parity_svg(
-            reference.tolist(), predicted.tolist(), f"trial {trial.number}: test MAE {mae:.4g} eV"
+            reference.tolist(), predicted.tolist(), f"trial {number}: test MAE {mae:.4g} eV"
         ),
         "learning_curve.svg": curves_svg(
             {
@@ -351,13 +349,23 @@ def upload_trial_figures(
                 )
                 for name in ("train_energy_mae", "val_energy_mae")
             },
-            f"trial {trial.number}",
+            f"trial {number}",
             "energy MAE [eV]",
         ),
     }
+    paths = []
     for name, text in figures.items():
         path = output_dir / name
         path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def upload_trial_figures(trial: optuna.Trial, store: Any, figures: list[Path]) -> None:
+    """The trial's figures as SVG artifacts in optuna-dashboard."""
+    from optuna.artifacts import upload_artifact
+
+    for path in figures:
         upload_artifact(
             artifact_store=store,
             file_path=str(path),

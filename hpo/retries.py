@@ -122,7 +122,7 @@ class StaleTrialHandler:
         if self.tracker is not None and run_id:
             try:
                 self.tracker.set_tags(run_id, {"fail_reason": WORKER_LOST})
-                self.tracker.end_run(run_id, "FAILED")
+                self.tracker.end_run(run_id, "FAILED", "FAIL")
             except Exception as error:  # the trial's retry does not depend on the tracking store
                 logger.warning("could not end MLflow run %s as FAILED: %s", run_id, error)
         enqueue_retry(study, trial, WORKER_LOST, self.max_retries)

@@ -227,6 +227,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             trial_progress_bar=options.trial_progress_bar,
             artifact_store=FileSystemArtifactStore(str(artifact_dir)),
             max_retries=options.max_retries,
+            system_metrics=options.system_metrics,
         )
         callbacks = list(options.callbacks)
         if options.study_trials is not None:

@@ -61,6 +61,7 @@ class SweepOptions:
     artifact_dir: str | None = None  # optuna-dashboard artifacts (default: <runs_dir>/artifacts)
     study_trials: int | None = None  # stop once the study holds this many complete+pruned trials
     max_retries: int = DEFAULT_MAX_RETRIES  # of a trial whose worker was preempted or died
+    system_metrics: bool = False  # MLflow's CPU, memory and GPU metrics in every trial's run
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
 
 
@@ -92,6 +93,8 @@ def validate_options(options: SweepOptions) -> None:
             )
     if options.timeout is not None and not options.timeout > 0:
         raise StudyError(f"--timeout must be a positive number of seconds, got {options.timeout}")
+    if options.system_metrics:
+        check_system_metrics()
     if options.max_retries < 0:
         raise StudyError(f"--max-retries must be 0 or more, got {options.max_retries}")
     if options.seed is not None and options.seed < 0:
@@ -116,6 +119,17 @@ def validate_options(options: SweepOptions) -> None:
         from lightning_modules.training.config import make_config
 
         make_config(dict(options.train_overrides))  # ConfigError names the key
+
+
+def check_system_metrics() -> None:
+    """MLflow's system metrics read the machine through psutil: refuse early when it is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("psutil") is None:
+        raise StudyError(
+            "--system-metrics needs psutil (MLflow reads the machine with it): "
+            "pip install -e '.[system-metrics]'"
+        )
 
 
 def stored_outcome(options: SweepOptions) -> SweepOutcome:

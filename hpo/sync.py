@@ -126,7 +126,7 @@ def sync_study(
         if status == "RUNNING":
             if trial.user_attrs.get("fail_reason"):
                 tracker.set_tags(run_id, {"fail_reason": trial.user_attrs["fail_reason"]})
-            tracker.end_run(run_id, RUN_STATUS[trial.state])
+            tracker.end_run(run_id, RUN_STATUS[trial.state], trial.state.name)
             report.runs_completed += 1
     return report
 

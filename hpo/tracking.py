@@ -21,19 +21,29 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    Metric,
+    Param,
+    RunStatus,
+    RunTag,
+)
 from mlflow.utils.time import get_current_time_millis
 
 from hpo.deferred_interrupts import DeferInterrupts
 from hpo.interrupts import Interrupted
 from hpo.stores import creation_lock, database_url, mask_url
-from lightning_modules.store_uris import split_credentials
+from lightning_modules.store_uris import mlflow_run_url, split_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +99,11 @@ def mlflow_uri(tracking_uri: str) -> str:
 
 
 STUDY_UID_TAG = "pesweep.study_uid"
+OPTUNA_STATE_TAG = "optuna.state"  # COMPLETE, PRUNED or FAIL: KILLED alone does not tell pruned
+# MLflow 3's UI opens an experiment in its model-training view (runs, charts) rather than the
+# GenAI one (traces, evaluations) when this experiment tag says so
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 ELEMENT_REFERENCES_TAG = "pesweep.element_references"  # how the references were obtained
 
 
@@ -156,7 +171,7 @@ class Tracker:
                 self.experiment_id = self.client.create_experiment(
                     experiment_name,
                     artifact_location=local_artifact_location(tracking_uri, experiment_name),
-                    tags=experiment_tags,
+                    tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND, **(experiment_tags or {})},
                 )
             except Exception:  # another worker created it first; any store error re-raises below
                 experiment = self.client.get_experiment_by_name(experiment_name)
@@ -165,15 +180,26 @@ class Tracker:
                 self.experiment_id = experiment.experiment_id
         else:
             self.experiment_id = experiment.experiment_id
+            if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an earlier pesweep
+                self.client.set_experiment_tag(
+                    self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+                )
 
     def start_parent_run(self, study_name: str, tags: dict[str, str]) -> str:
         """Create the study's parent run (left RUNNING while the study is alive); return its id."""
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"study-{study_name}",
-            tags={"pesweep.study": study_name, "pesweep.kind": "study", **tags},
+            tags={**context_tags(), "pesweep.study": study_name, "pesweep.kind": "study", **tags},
         )
         return run.info.run_id
+
+    def start_run(self, run_name: str, tags: dict[str, str]) -> str:
+        """A top-level run (a training, a fine-tuning) with MLflow's source and user tags."""
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={**context_tags(), **tags}
+        )
+        return str(run.info.run_id)
 
     def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """``call(*args)``, or None while the tracking server is away (``tolerate_outage``)."""
@@ -210,6 +236,7 @@ class Tracker:
             self.experiment_id,
             run_name=f"trial-{trial_number}",
             tags={
+                **context_tags(),
                 "mlflow.parentRunId": parent_run_id,
                 "pesweep.kind": "trial",
                 "optuna.trial_number": str(trial_number),
@@ -245,6 +272,30 @@ class Tracker:
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self._guarded(self.client.log_artifact, run_id, str(path), artifact_path)
 
+    def log_datasets(self, run_id: str, files: list[dict[str, Any]], context: str) -> None:
+        """The data files (TrainResult.data_files) as the run's dataset inputs ("Datasets").
+
+        The digest is the fingerprint of the structures read from the file
+        (:meth:`~lightning_modules.data.atoms.AtomsData.fingerprint`).
+        """
+        inputs = [
+            DatasetInput(
+                Dataset(
+                    name=Path(file["path"]).name,
+                    digest=file["digest"][:DIGEST_LENGTH],
+                    source_type="local",
+                    source=json.dumps({"uri": file["path"]}),
+                    profile=json.dumps(
+                        {"num_structures": file["n_structures"], "elements": file["elements"]}
+                    ),
+                ),
+                tags=[InputTag("mlflow.data.context", context)],
+            )
+            for file in files
+        ]
+        if inputs:
+            self._guarded(self.client.log_inputs, run_id, datasets=inputs)
+
     def log_model(self, run_id: str, checkpoint: str | Path, example: dict[str, Any]) -> None:
         """The checkpoint as the run's ``model`` artifact, an MLflow Model (:mod:`hpo.potential_model`)."""
         from hpo.potential_model import log_potential_model
@@ -257,8 +308,10 @@ class Tracker:
             path.write_text(json.dumps(values, indent=1, default=str))
             self._guarded(self.client.log_artifact, run_id, str(path))
 
-    def end_run(self, run_id: str, status: str) -> None:
-        """End a run as FINISHED, FAILED or KILLED (pruned)."""
+    def end_run(self, run_id: str, status: str, optuna_state: str | None = None) -> None:
+        """End a run as FINISHED, FAILED or KILLED; a trial's run is tagged with its Optuna state."""
+        if optuna_state is not None:
+            self.set_tags(run_id, {OPTUNA_STATE_TAG: optuna_state})
         self._guarded(
             self.client.set_terminated,
             run_id,
@@ -266,11 +319,45 @@ class Tracker:
         )
 
 
+DIGEST_LENGTH = 16  # of a data file's fingerprint (MLflow keeps digests short)
+
+
+def context_tags() -> dict[str, str]:
+    """MLflow's own source, user and git tags for a run made here (what its fluent API sets).
+
+    The source is the ``pesweep`` command (or the script that called pesweep), the
+    user the login name, and the git commit the one of the repository it runs in.
+    """
+    from mlflow.tracking.context.registry import resolve_tags
+
+    return {k: str(v) for k, v in resolve_tags().items()}
+
+
+@contextmanager
+def system_metrics(tracker: Tracker | None, run_id: str | None) -> Iterator[None]:
+    """MLflow's system metrics (``system/cpu_utilization_percentage``, memory, GPU) for the block.
+
+    Nothing without a tracker or a run. Sampled every 10 s unless MLflow's own
+    ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` says otherwise.
+    """
+    if tracker is None or run_id is None:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, tracking_uri=mlflow_uri(tracker.tracking_uri))
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+
+
 def run_note(tracker: Tracker, run_id: str) -> str:
     """Markdown pointing from an Optuna trial to its MLflow run (a link on a tracking server)."""
     uri = mask_url(tracker.tracking_uri)
     if uri.startswith(("http://", "https://")):
-        link = f"{uri.rstrip('/')}/#/experiments/{tracker.experiment_id}/runs/{run_id}"
+        link = mlflow_run_url(uri, tracker.experiment_id, run_id)
         return f"MLflow run: [{run_id}]({link})"
     return (
         f"MLflow run `{run_id}` (experiment {tracker.experiment_id}) in `{uri}`; open it with "
@@ -316,9 +403,7 @@ def tracked_training(
     """
     from lightning_modules.training.run import train
 
-    run_id = tracker.client.create_run(
-        tracker.experiment_id, run_name=run_name, tags=tags
-    ).info.run_id
+    run_id = tracker.start_run(run_name, tags)
     tracker.log_params(run_id, params)
     try:
         result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id), DeferInterrupts()])
@@ -335,6 +420,7 @@ def tracked_training(
         step=result.epochs,
     )
     tracker.set_tags(run_id, result_tags(result))
+    tracker.log_datasets(run_id, result.data_files, "training")
     tracker.log_model(run_id, result.checkpoint_path, result.example)
     tracker.log_artifact(run_id, Path(result.output_dir) / "split.npz")
     tracker.end_run(run_id, "FINISHED")

@@ -108,7 +108,13 @@ def add_view_commands(sub: Any) -> None:
     report.set_defaults(handler=run_report)
 
     ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
-    ui.add_argument("--study-storage", default=default_storage())
+    ui.add_argument(
+        "--storage",
+        "--study-storage",
+        dest="study_storage",
+        default=default_storage(),
+        help="the Optuna storage URL, as in every command ($PESWEEP_STORAGE, else local SQLite)",
+    )
     ui.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     ui.add_argument("--host", default="127.0.0.1", help="default loopback only")
     ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")

@@ -69,3 +69,29 @@ def sqlite_path(url: str) -> Path | None:
     if not url.startswith(SQLITE_PREFIX) or url == f"{SQLITE_PREFIX}:memory:":
         return None
     return Path(url[len(SQLITE_PREFIX) :].split("?")[0])
+
+
+def absolute_url(url: str) -> str:
+    """``url`` with a relative ``sqlite:///`` path made absolute (a command that works anywhere)."""
+    path = sqlite_path(url)
+    if path is None or path.is_absolute():
+        return url
+    query = url.partition("?")[2]
+    return f"{SQLITE_PREFIX}{path.resolve()}" + (f"?{query}" if query else "")
+
+
+# the MLflow UI's pages (MLflow 3): a run, and an experiment's runs in its model-training table
+# sorted by a metric, so that nested runs (a study's trials) are listed rather than folded
+# under their parent
+def mlflow_run_url(server: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI page of one run on a tracking server (``server``: its http(s) URL)."""
+    return f"{mask_url(server).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def mlflow_runs_url(server: str, experiment_id: str, metric: str) -> str:
+    """The MLflow UI's table of an experiment's runs, best ``metric`` (lowest) first."""
+    order = urllib.parse.quote(f"metrics.`{metric}`")
+    return (
+        f"{mask_url(server).rstrip('/')}/#/experiments/{experiment_id}/runs"
+        f"?orderByKey={order}&orderByAsc=true"
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from ase.data import chemical_symbols
 from ase.symbols import Symbols
 
 from lightning_modules.conventions import ENERGY_UNITS, normalise_energy_unit
@@ -120,6 +121,21 @@ class AtomsData:
         ):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
+
+    def source_summaries(self) -> list[dict[str, Any]]:
+        """Per file read: its path, structures, element symbols and the fingerprint of its data."""
+        summaries = []
+        for index, path in enumerate(self.sources):
+            part = self.subset(np.flatnonzero(self.source == index))
+            summaries.append(
+                {
+                    "path": path,
+                    "n_structures": len(part),
+                    "elements": [chemical_symbols[z] for z in part.elements()],
+                    "digest": part.fingerprint(),
+                }
+            )
+        return summaries
 
     def elements(self) -> list[int]:
         """Sorted atomic numbers present in the data."""

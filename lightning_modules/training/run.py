@@ -56,6 +56,7 @@ class TrainResult:
     split: dict[str, list[int]] = field(default_factory=dict)
     energy_reference: dict[str, Any] = field(default_factory=dict)  # EnergyReference.as_dict()
     example: dict[str, Any] = field(default_factory=dict)  # a test structure, AtomsData.as_record
+    data_files: list[dict[str, Any]] = field(default_factory=list)  # AtomsData.source_summaries
 
 
 class EpochHistory(Callback):
@@ -331,4 +332,5 @@ def train(
         split={name: indices.tolist() for name, indices in datamodule.split.items()},
         energy_reference=dict(task.metadata.get("energy_reference", {})),
         example=datamodule.data.as_record(int(next(iter(example_indices), 0))),
+        data_files=datamodule.data.source_summaries(),
     )

@@ -9,10 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from dashboards.ui import UIError, port_is_free, start_ui
 from hpo.report import collect_report_data, write_report
 from hpo.sweep import run_sweep
+from lightning_modules.store_uris import mlflow_runs_url
 from tests.hpo.services import free_port
 
 CHROMIUM_FLAGS = [
@@ -147,6 +149,17 @@ def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> No
         dom, log = open_page(ui.mlflow_url, tmp_path / "mlflow.png", tmp_path / "profile3")
         assert not javascript_errors(log), javascript_errors(log)
         assert ">report<" in dom  # the study's experiment is listed
+        # the URL the sweep prints: MLflow's model-training runs table, not its GenAI overview,
+        # with the parent run and every trial listed (not folded under the parent)
+        experiment = MlflowClient(outcome.tracking_uri).get_experiment_by_name("report")
+        url = mlflow_runs_url(ui.mlflow_url, experiment.experiment_id, "best_val_energy_mae")
+        dom, log = open_page(url, tmp_path / "runs.png", tmp_path / "profile4")
+        assert not javascript_errors(log), javascript_errors(log)
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+        assert "Training runs" in text and "Traces 0" not in text
+        assert "study-report" in text
+        assert all(f"trial-{t.number}" in text for t in outcome.study.trials)
+        assert Path(outcome.setup.data[0]).name in text  # the Datasets column
     finally:
         ui.stop()
     assert all(process.poll() is not None for process in ui.processes)

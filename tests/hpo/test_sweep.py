@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
     assert len(runs) == 3
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.tags["pesweep.kind"] == "study"
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs view
     assert parent.data.metrics["n_trials_complete"] == 3
     for trial in trials:
         run = runs[trial.user_attrs["mlflow_run_id"]]
@@ -61,6 +64,19 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
         assert set(trial.user_attrs[RESULT_ATTR]) == set(RESULT_KEYS)
         metas = get_all_artifact_meta(trial, storage=outcome.study._storage)
         assert {meta.filename for meta in metas} == {"parity.svg", "learning_curve.svg"}
+        figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+        assert figures == {"figures/parity.svg", "figures/learning_curve.svg"}  # on the run page
+        assert run.data.tags["optuna.state"] == "COMPLETE"
+        # "Created by" and "Source" of the MLflow UI: MLflow's own context tags
+        assert run.data.tags["mlflow.user"]
+        assert run.data.tags["mlflow.source.type"] == "LOCAL"
+        assert run.data.tags["mlflow.source.name"]
+        [dataset] = run.inputs.dataset_inputs  # the run page's "Datasets"
+        assert dataset.dataset.name == Path(outcome.setup.data[0]).name
+        assert json.loads(dataset.dataset.source)["uri"] == outcome.setup.data[0]
+        profile = json.loads(dataset.dataset.profile)
+        assert profile == {"num_structures": 60, "elements": ["Cu", "Au"]}
+        assert {tag.key: tag.value for tag in dataset.tags} == {"mlflow.data.context": "training"}
         storage, study_id = outcome.study._storage, outcome.study._study_id
         notes = " ".join(str(v) for v in storage.get_study_system_attrs(study_id).values())
         assert trial.user_attrs["mlflow_run_id"] in notes  # optuna-dashboard's trial note
@@ -131,6 +147,15 @@ def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
     client = MlflowClient(outcome.tracking_uri)
     run = client.get_run(pruned[0].user_attrs["mlflow_run_id"])
     assert run.info.status == "KILLED"
+    # KILLED alone does not tell a pruned trial from an interrupted one: the Optuna state does
+    states = {
+        r.data.tags["optuna.trial_number"]: r.data.tags["optuna.state"]
+        for r in trial_runs(client, outcome)
+    }
+    assert states == {str(t.number): t.state.name for t in outcome.study.trials}
+    assert client.search_runs(
+        [run.info.experiment_id], filter_string="tags.`optuna.state` = 'PRUNED'"
+    )
     last_step = max(pruned[0].intermediate_values)
     history = client.get_metric_history(run.info.run_id, "val_energy_mae")
     assert history[-1].step == last_step
@@ -229,3 +254,29 @@ def test_one_study_compares_model_families(sweep_options) -> None:
         for t in outcome.study.trials
     }
     assert len(test_sets) == 1  # and the same split
+
+
+def test_system_metrics_are_logged_into_each_trial_run(sweep_options, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # MLflow's own setting
+    outcome = run_sweep(sweep_options(n_trials=1, max_epochs=4, system_metrics=True))
+    client = MlflowClient(outcome.tracking_uri)
+    [run] = trial_runs(client, outcome)
+    assert "system/cpu_utilization_percentage" in run.data.metrics
+    assert "system/system_memory_usage_megabytes" in run.data.metrics
+    without = run_sweep(sweep_options(study_name="plain", n_trials=1, max_epochs=1))
+    [plain] = trial_runs(client, without)
+    assert not any(name.startswith("system/") for name in plain.data.metrics)
+
+
+def test_system_metrics_without_psutil_is_refused_before_anything_is_made(
+    sweep_options, monkeypatch, tmp_path
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psutil" else real(name, *a)
+    )
+    with pytest.raises(StudyError, match=r"--system-metrics needs psutil.*\[system-metrics\]"):
+        run_sweep(sweep_options(system_metrics=True))
+    assert not (tmp_path / "optuna.db").exists()
