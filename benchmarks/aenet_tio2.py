@@ -126,8 +126,8 @@ def main() -> None:
         ours = result.history[epoch]
         ref = reference.get(epoch) or reference.get(epoch + 1) or (float("nan"), float("nan"))
         print(
-            f"{epoch:6d} {ours['val_energy_rmse_per_atom']:16.1f} {ref[0]:8.1f} "
-            f"{ours['val_force_rmse']:12.3f} {ref[1]:8.3f}"
+            f"{epoch:6d} {ours['val_energy_rmse_meV_per_atom']:16.1f} {ref[0]:8.1f} "
+            f"{ours['val_force_rmse_eV_per_A']:12.3f} {ref[1]:8.3f}"
         )
 
 

@@ -148,8 +148,8 @@ def run_pesweep(args: argparse.Namespace) -> dict:
     result = {
         "total_seconds": time.perf_counter() - start,
         "seconds_per_epoch": sum(clock.seconds) / len(clock.seconds),
-        "test_energy_mae_eV": outcome.test_metrics["test_energy_mae"],
-        "test_energy_mae_eV_clean": outcome.test_metrics.get("test_energy_mae_clean", np.nan),
+        "test_energy_mae_eV": outcome.test_metrics["test_energy_mae_eV"],
+        "test_energy_mae_eV_clean": outcome.test_metrics.get("test_energy_mae_eV_clean", np.nan),
     }
     module = build_datamodule(config, data)
     module.setup()

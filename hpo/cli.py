@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from hpo.console import configure_logging
 
@@ -92,12 +93,54 @@ def add_element_energies_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, as argparse's ``ArgumentDefaultsHelpFormatter``,
+    unless the default is nothing (None, an unset flag) or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default in (None, False, argparse.SUPPRESS)
+            or "%(default)" in text
+            or str(default) in text
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+class Parser(argparse.ArgumentParser):
+    """pesweep's parsers: defaults shown in ``--help`` (subcommands are made of this class too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.help is None and action.option_strings and action.default not in (None, False):
+            action.help = "(default: %(default)s)"  # an option without help still shows it
+        return action
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """A subcommand without a description of its own gets its one-line help as one."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, subparser in action.choices.items():
+                if not subparser.description and helps.get(name):
+                    subparser.description = helps[name]
+                _describe_subcommands(subparser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hpo import commands, data_commands, model_commands, view_commands
     from hpo.schedule.commands import add_schedule_commands
     from hpo.sync_command import add_sync_command
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pesweep",
         description="Hyperparameter sweeps for machine-learning interatomic potentials: "
         "Optuna studies over Lightning modules, tracked in MLflow.",
@@ -111,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     view_commands.add_view_commands(sub)
     add_schedule_commands(sub)
     add_sync_command(sub)
+    _describe_subcommands(parser)
     return parser
 
 

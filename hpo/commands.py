@@ -71,10 +71,10 @@ def print_summary(outcome: Any, storage: str) -> None:
         if len(study.directions) == 1:
             best = study.best_trial
             recorded = trial_result(best)
-            test_mae = recorded.get("test_metrics", {}).get("test_energy_mae", float("nan"))
+            test_mae = recorded.get("test_metrics", {}).get("test_energy_mae_eV", float("nan"))
             print(
-                f"best trial {best.number}: val_energy_mae {best.value:.6g} eV "
-                f"(test {test_mae:.6g} eV)"
+                f"best trial {best.number}: val_energy_mae_eV {best.value:.6g}, "
+                f"test_energy_mae_eV {test_mae:.6g}"
             )
             for name, value in best.params.items():
                 print(f"  {name} = {value}")
@@ -100,7 +100,7 @@ def print_summary(outcome: Any, storage: str) -> None:
 
 
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` and `pesweep ui` serve it
-BEST_METRIC = "best_val_energy_mae"  # every trial run's and the parent run's
+BEST_METRIC = "best_val_energy_mae_eV"  # every trial run's and the parent run's
 
 
 def _experiment_id(outcome: Any) -> str:
@@ -282,7 +282,8 @@ def add_sweep_commands(
     add_element_energies_argument(sweep)
     sweep.add_argument(
         "--tracking-uri",
-        help="MLflow tracking URI (default sqlite:///mlflow.db in the working directory)",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the study's own, else "
+        "sqlite:///mlflow.db in the working directory)",
     )
     sweep.add_argument("--runs-dir", default="pesweep_runs", help="where trial checkpoints go")
     sweep.add_argument(

@@ -27,6 +27,7 @@ def run_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from hpo.outputs import claim_output_dir
+    from hpo.stores import mask_url
     from lightning_modules.training.config import TrainConfig, load_config, make_config
     from lightning_modules.training.metrics import describe_metric
     from lightning_modules.training.run import train
@@ -55,7 +56,10 @@ def run_train(args: argparse.Namespace) -> int:
     if str(output_dir) != config.output_dir:
         print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
         config = dataclasses.replace(config, output_dir=str(output_dir))
-    result = train(config)
+    if args.no_tracking:
+        result = train(config)
+    else:
+        result, run_id, tracking = _tracked_train(config, args.tracking_uri)
     print(
         f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
         f"({result.n_parameters} parameters)"
@@ -65,7 +69,32 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"  {describe_metric(name):55s} {result.test_metrics[name]:.6g}")
     print(f"checkpoint: {result.checkpoint_path}")
     print(f"split indices: {Path(result.output_dir) / 'split.npz'}")
+    if not args.no_tracking:
+        print(f"MLflow run {run_id} (experiment 'train') in {mask_url(tracking)}")
     return 0
+
+
+def _tracked_train(config: Any, flag: str | None) -> tuple[Any, str, str]:
+    """One training as an MLflow run in the experiment ``train``; the store is checked first."""
+    from hpo import __version__
+    from hpo.stores import check_tracking_store, resolve_tracking_uri
+    from hpo.tracking import Tracker, tracked_training
+
+    tracking = resolve_tracking_uri(flag, None)
+    check_tracking_store(tracking)  # a dead server: one line, before anything is trained
+    params = {k: v for k, v in config.to_dict().items() if k not in ("output_dir", "progress_bar")}
+    result, run_id = tracked_training(
+        config,
+        Tracker(tracking, "train"),
+        f"train-{Path(config.data[0]).stem}" if config.data else "train",
+        tags={
+            "pesweep.kind": "train",
+            "pesweep.version": __version__,
+            "pesweep.energy_unit": config.energy_unit,
+        },
+        params=params,
+    )
+    return result, run_id, tracking
 
 
 def run_audit(args: argparse.Namespace) -> int:
@@ -193,6 +222,12 @@ def add_data_commands(
     add_element_energies_argument(train)
     train.add_argument("--accelerator", help="auto (default), cpu or gpu")
     train.add_argument("--no-progress-bar", action="store_true")
+    train.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI of the training's run (default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///mlflow.db)",
+    )
+    train.add_argument("--no-tracking", action="store_true", help="log no MLflow run (files only)")
     train.set_defaults(handler=run_train)
 
     audit = sub.add_parser("audit", help="check a data set: validation and implausible labels")

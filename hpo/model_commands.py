@@ -83,33 +83,49 @@ def run_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+SUMMARY_METRICS = (
+    "test_energy_mae_eV",
+    "test_energy_rmse_eV",
+    "best_val_energy_mae_eV",
+    "test_force_rmse_eV_per_A",
+)
+
+
 def run_models(args: argparse.Namespace) -> int:
-    from hpo.promotion import check_model_name, describe_models
+    """``pesweep models list|show [NAME] [--json]``: versions, aliases, metrics; show: all tags."""
+    from hpo.promotion import check_model_name, describe_models, lineage
     from hpo.stores import mask_url
 
     if args.name:
         check_model_name(args.name)
     tracking = _existing_tracking(args)
     rows = describe_models(tracking, args.name)
+    if args.action == "show":
+        every = {f"{r['name']}/{r['version']}": r for r in describe_models(tracking)}
+        for row in rows:
+            row["lineage"] = lineage(row, every)
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
     if not rows:
         print(f"no registered models at {mask_url(tracking)}")
     for row in rows:
         aliases = ",".join("@" + a for a in row["aliases"]) or "-"
         metrics = ", ".join(
-            f"{k} {v:.4g}"
-            for k, v in sorted(row["metrics"].items())
-            if k
-            in ("test_energy_mae", "test_energy_rmse", "best_val_energy_mae", "test_force_rmse")
+            f"{k} {v:.4g}" for k, v in sorted(row["metrics"].items()) if k in SUMMARY_METRICS
         )
         parent = f" parent {row['parent']}" if row["parent"] else ""
         print(f"{row['name']} v{row['version']} {aliases}{parent}  {metrics}")
         if args.action == "show":
+            print("  lineage: " + " <- ".join(row["lineage"]))
             references = row["tags"].get("element_references")
             if references:
                 print("  element references:")
                 for line in references.split("; "):
                     print(f"    {line}")
-            print("  " + json.dumps(row["tags"], indent=None)[:1500])
+            print("  tags:")
+            for key, value in sorted(row["tags"].items()):
+                print(f"    {key}: {value}")
     return 0
 
 
@@ -141,7 +157,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         overrides={"element_energies": args.element_energies} if args.element_energies else None,
     )
     print(f"fine-tuned {tuned.parent} ({args.strategy}; frozen: {', '.join(tuned.frozen) or '-'})")
-    for name in ("test_energy_mae", "test_energy_mae_clean", "test_force_mae"):
+    for name in ("test_energy_mae_eV", "test_energy_mae_eV_clean", "test_force_mae_eV_per_A"):
         if name in tuned.result.test_metrics:
             print(f"  {name}: {tuned.result.test_metrics[name]:.6g}")
     print(f"MLflow run {tuned.run_id}; checkpoint {tuned.result.checkpoint_path}")
@@ -211,7 +227,7 @@ def run_export_aenet(args: argparse.Namespace) -> int:
     from lightning_modules.training.calculator import resolve_checkpoint
     from lightning_modules.training.task import load_task
 
-    checkpoint = resolve_checkpoint(args.checkpoint, args.tracking_uri or DEFAULT_TRACKING_URI)
+    checkpoint = resolve_checkpoint(args.checkpoint, _tracking(args))
     paths = export_nn_ascii(load_task(str(checkpoint)).model, args.out, rc_min=args.rc_min)
     for path in paths:
         print(f"wrote {path}")
@@ -236,11 +252,12 @@ def add_model_commands(
     from hpo.stores import default_storage
     from lightning_modules.training.strategies import STRATEGIES
 
-    def tracking(parser: argparse.ArgumentParser) -> None:
+    def tracking(parser: argparse.ArgumentParser, what: str, study: bool = False) -> None:
+        order = "the study's own, else " if study else ""
         parser.add_argument(
             "--tracking-uri",
-            help=f"MLflow tracking URI (default "
-            f"{DEFAULT_TRACKING_URI}; a sweep's own is used for promote)",
+            help=f"MLflow tracking URI {what} (default: $MLFLOW_TRACKING_URI, else {order}"
+            f"{DEFAULT_TRACKING_URI})",
         )
 
     promote = sub.add_parser(
@@ -258,7 +275,7 @@ def add_model_commands(
     promote.add_argument("--alias", default="pretrained")
     promote.add_argument(
         "--metric",
-        default="test_energy_mae",
+        default="test_energy_mae_eV",
         help="compared with --require-better (lower is better)",
     )
     promote.add_argument(
@@ -270,13 +287,20 @@ def add_model_commands(
     promote.add_argument(
         "--rollback", action="store_true", help="give the alias back to its previous holder"
     )
-    tracking(promote)
+    tracking(promote, "whose registry gets the version", study=True)
     promote.set_defaults(handler=run_promote)
 
     models = sub.add_parser("models", help="list registered models, or show one")
-    models.add_argument("action", choices=["list", "show"])
-    models.add_argument("name", nargs="?")
-    tracking(models)
+    models.add_argument(
+        "action",
+        choices=["list", "show"],
+        help="list: one line per version (aliases, parent, test metrics); show: also the "
+        "whole lineage (each version back to the first, then the source it was trained from) "
+        "and every tag",
+    )
+    models.add_argument("name", nargs="?", help="one registered model (default: all)")
+    models.add_argument("--json", action="store_true", help="print the versions as JSON")
+    tracking(models, "whose registry is read")
     models.set_defaults(handler=run_models)
 
     tune = sub.add_parser("finetune", help="fine-tune a pretrained model on target data")
@@ -306,7 +330,7 @@ def add_model_commands(
     )
     tune.add_argument("--promote-as", metavar="NAME", help="register the result under NAME")
     tune.add_argument("--alias", default="finetuned")
-    tracking(tune)
+    tracking(tune, "of the --from model and the fine-tuning run")
     tune.set_defaults(handler=run_finetune)
 
     chain = sub.add_parser(
@@ -336,7 +360,7 @@ def add_model_commands(
         action="store_true",
         help="replace the files of an earlier chain in --runs-dir",
     )
-    tracking(chain)
+    tracking(chain, "of the stages' runs and versions")
     chain.set_defaults(handler=run_chain_command)
 
     compare = sub.add_parser(
@@ -349,7 +373,7 @@ def add_model_commands(
     compare.add_argument("--max-epochs", type=positive_int, default=20)
     compare.add_argument("--strategy", choices=list(STRATEGIES), default="full")
     compare.add_argument("--lr", type=positive_float)
-    tracking(compare)
+    tracking(compare, "of the --from model and the comparison run")
     compare.set_defaults(handler=run_compare)
 
     export = sub.add_parser(
@@ -365,5 +389,5 @@ def add_model_commands(
         default=0.5,
         help="ænet's RMIN, Angstrom (sizes its neighbour lists; default 0.5)",
     )
-    tracking(export)
+    tracking(export, "holding the models:/ or runs:/ checkpoint")
     export.set_defaults(handler=run_export_aenet)

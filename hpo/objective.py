@@ -61,7 +61,7 @@ from search_spaces.suggest import suggest, to_train_config
 logger = logging.getLogger(__name__)
 
 MONITOR = MONITORED_METRIC
-HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_energy_mae", "train_energy_mae")
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_energy_mae_eV", "train_energy_mae_eV")
 
 
 class TrialFailed(RuntimeError):
@@ -347,7 +347,7 @@ def write_trial_figures(
                     [e["epoch"] for e in history if name in e],
                     [e[name] for e in history if name in e],
                 )
-                for name in ("train_energy_mae", "val_energy_mae")
+                for name in ("train_energy_mae_eV", "val_energy_mae_eV")
             },
             f"trial {number}",
             "energy MAE [eV]",

@@ -97,7 +97,7 @@ def summarise_parent(
         counts[trial.state.name.lower()] += 1
     metrics = {f"n_trials_{state}": float(n) for state, n in counts.items()}
     if len(study.directions) == 1 and counts["complete"]:
-        metrics["best_val_energy_mae"] = float(study.best_value)
+        metrics["best_val_energy_mae_eV"] = float(study.best_value)
         tracker.set_tags(parent_run_id, {"best_trial": study.best_trial.number})
     tracker.log_metrics(parent_run_id, metrics, step=len(study.trials))
     tracker.end_run(parent_run_id, status)

@@ -148,7 +148,7 @@ def promote_run(
     run_id: str,
     name: str,
     alias: str = "pretrained",
-    metric: str = "test_energy_mae",
+    metric: str = "test_energy_mae_eV",
     require_better: bool = False,
     force: bool = False,
     extra_tags: dict[str, Any] | None = None,
@@ -208,7 +208,7 @@ def promote_best_trial(
     tracking_uri: str,
     name: str,
     alias: str = "pretrained",
-    metric: str = "test_energy_mae",
+    metric: str = "test_energy_mae_eV",
     require_better: bool = False,
     force: bool = False,
 ) -> Promotion:
@@ -279,3 +279,18 @@ def describe_models(tracking_uri: str, name: str | None = None) -> list[dict[str
     if name and not rows:
         raise PromotionError(f"no registered model {name!r} at {tracking_uri}")
     return sorted(rows, key=lambda r: (r["name"], r["version"]))
+
+
+def lineage(row: dict[str, Any], versions: dict[str, dict[str, Any]]) -> list[str]:
+    """``NAME/VERSION`` of a version, its parent, the parent's parent, ..., back to the first.
+
+    ``versions`` holds every registered version by ``NAME/VERSION``
+    (:func:`describe_models`); a parent that is no registered version (a
+    checkpoint path, a run) ends the list as it was recorded.
+    """
+    chain = [f"{row['name']}/{row['version']}"]
+    parent = row.get("parent", "")
+    while parent and parent not in chain:
+        chain.append(parent)
+        parent = versions[parent].get("parent", "") if parent in versions else ""
+    return chain

@@ -134,8 +134,8 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
             [
                 trial.number,
                 f"{trial.value:.5g}",
-                f"{test.get('test_energy_mae', np.nan):.5g}",
-                f"{test.get('test_energy_mae_clean', np.nan):.5g}",
+                f"{test.get('test_energy_mae_eV', np.nan):.5g}",
+                f"{test.get('test_energy_mae_eV_clean', np.nan):.5g}",
                 json.dumps(trial.params),
                 run_link(tracking_uri or "", experiment_id, run_id),
             ]

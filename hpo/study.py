@@ -37,6 +37,7 @@ from hpo.stores import (
     require_existing_store,
     sqlite_path,
 )
+from lightning_modules.conventions import MONITORED_METRIC
 
 if TYPE_CHECKING:
     from search_spaces.space import SearchSpace
@@ -49,6 +50,12 @@ EXPERIMENT_ATTR = "mlflow_experiment"  # the MLflow experiment of its runs
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "hyperband", "successive-halving", "none")
 OBJECTIVES = ("energy_mae", "n_params", "inference_time")
+# what each objective's value is, with its unit: optuna-dashboard's axes and columns read these
+OBJECTIVE_METRICS = {
+    "energy_mae": MONITORED_METRIC,  # the best epoch's validation energy MAE, eV per structure
+    "n_params": "n_params",
+    "inference_time": "inference_ms_per_structure",
+}
 # fields that must agree between a study and a resume of it
 BINDING_FIELDS = (
     "space_text",
@@ -306,6 +313,7 @@ def open_study(
     except optuna.exceptions.DuplicatedStudyError:
         # another worker created it a moment ago: join it once its set-up is written
         return _join_new_study(name, storage, backend, setup)
+    study.set_metric_names([OBJECTIVE_METRICS[name] for name in setup.objectives])
     study.set_user_attr(SETUP_ATTR, setup.to_dict())
     return study, setup, True
 

@@ -113,7 +113,8 @@ def sync_study(
                 not thorough
                 and run.info.status != "RUNNING"
                 and (
-                    trial.state != TrialState.COMPLETE or "best_val_energy_mae" in run.data.metrics
+                    trial.state != TrialState.COMPLETE
+                    or "best_val_energy_mae_eV" in run.data.metrics
                 )
             ):
                 continue
@@ -138,7 +139,7 @@ def _log_missing_metrics(
     count = 0
     recorded = trial_result(trial)
     history = recorded.get("history") or [
-        {"epoch": step, "val_energy_mae": value}
+        {"epoch": step, "val_energy_mae_eV": value}
         for step, value in sorted(trial.intermediate_values.items())
     ]
     names = {name for epoch in history for name in epoch if name != "epoch"}
@@ -153,10 +154,10 @@ def _log_missing_metrics(
             if name in epoch and step not in logged:
                 tracker.log_metrics(run_id, {name: float(epoch[name])}, step=step)
                 count += 1
-    if trial.state == TrialState.COMPLETE and "best_val_energy_mae" not in present:
+    if trial.state == TrialState.COMPLETE and "best_val_energy_mae_eV" not in present:
         final = {
             **recorded.get("test_metrics", {}),
-            "best_val_energy_mae": float(trial.values[0]),
+            "best_val_energy_mae_eV": float(trial.values[0]),
             "n_params": float(recorded.get("n_params", float("nan"))),
             "train_seconds": float(recorded.get("train_seconds", float("nan"))),
             "inference_ms_per_structure": float(

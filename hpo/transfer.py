@@ -24,7 +24,12 @@ from lightning_modules.training.task import load_task
 
 logger = logging.getLogger(__name__)
 
-COMPARED = ("test_energy_rmse", "test_energy_mae", "test_force_rmse", "test_force_mae")
+COMPARED = (
+    "test_energy_rmse_eV",
+    "test_energy_mae_eV",
+    "test_force_rmse_eV_per_A",
+    "test_force_mae_eV_per_A",
+)
 
 
 @dataclass
@@ -34,7 +39,7 @@ class Stage:
     data: str
     version: str
     parent: str
-    test_energy_mae: float
+    test_energy_mae_eV: float
     seconds: float
     direct_test_energy_mae: float | None = None
     direct_seconds: float | None = None
@@ -108,21 +113,25 @@ def run_chain(
         )
         previous = f"models:/{model_name}/{promotion.version}"
         stage = Stage(
-            data, promotion.version, parent, result.test_metrics["test_energy_mae"], result.seconds
+            data,
+            promotion.version,
+            parent,
+            result.test_metrics["test_energy_mae_eV"],
+            result.seconds,
         )
         if compare_direct and index > 0:
             direct = train(
                 dataclasses.replace(stage_config, output_dir=output_dir + "-direct"),
                 log_audit=False,
             )
-            stage.direct_test_energy_mae = direct.test_metrics["test_energy_mae"]
+            stage.direct_test_energy_mae = direct.test_metrics["test_energy_mae_eV"]
             stage.direct_seconds = direct.seconds
         logger.info(
             "stage %d (%s): version %s, test MAE %.4g eV",
             index,
             data,
             promotion.version,
-            stage.test_energy_mae,
+            stage.test_energy_mae_eV,
         )
         stages.append(stage)
     return stages
@@ -269,7 +278,7 @@ def summarise_chain(stages: list[Stage]) -> str:
         )
         lines.append(
             f"{k:5d} {stage.data[-40:]:40s} {stage.version:>7s} "
-            f"{stage.test_energy_mae:16.4g} {stage.seconds:7.1f} {direct}"
+            f"{stage.test_energy_mae_eV:16.4g} {stage.seconds:7.1f} {direct}"
         )
     total = sum(s.seconds for s in stages)
     direct_total = sum(s.direct_seconds or 0.0 for s in stages) + stages[0].seconds

@@ -61,11 +61,12 @@ def run_report(args: argparse.Namespace) -> int:
 def run_ui_command(args: argparse.Namespace) -> int:
     """``pesweep ui``: both dashboards until Ctrl-C."""
     from dashboards.ui import run_ui
+    from hpo.stores import resolve_tracking_uri
 
     artifact_dir = args.artifact_dir or _recorded_artifact_dir(args.study_storage)
     return run_ui(
         study_storage=args.study_storage,
-        tracking_uri=args.tracking_uri,
+        tracking_uri=resolve_tracking_uri(args.tracking_uri, None),
         host=args.host,
         port=args.port,
         mlflow_port=args.mlflow_port,
@@ -104,7 +105,10 @@ def add_view_commands(sub: Any) -> None:
         help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
     )
     report.add_argument("--out", default="report.html")
-    report.add_argument("--tracking-uri", help="default: the study's own")
+    report.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the study's own)",
+    )
     report.set_defaults(handler=run_report)
 
     ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
@@ -115,7 +119,10 @@ def add_view_commands(sub: Any) -> None:
         default=default_storage(),
         help="the Optuna storage URL, as in every command ($PESWEEP_STORAGE, else local SQLite)",
     )
-    ui.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    ui.add_argument(
+        "--tracking-uri",
+        help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",
+    )
     ui.add_argument("--host", default="127.0.0.1", help="default loopback only")
     ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")
     ui.add_argument("--mlflow-port", type=int, default=5000)
@@ -123,6 +130,12 @@ def add_view_commands(sub: Any) -> None:
     ui.set_defaults(handler=run_ui_command)
 
     spaces = sub.add_parser("spaces", help="list, show or check search spaces")
-    spaces.add_argument("action", choices=["list", "show", "check"])
+    spaces.add_argument(
+        "action",
+        choices=["list", "show", "check"],
+        help="list: the shipped spaces (model, number of parameters, file); show: print a "
+        "space's YAML; "
+        "check: validate a space and print the size of its full grid",
+    )
     spaces.add_argument("space", nargs="?", help="a shipped space name or a YAML file")
     spaces.set_defaults(handler=run_spaces)

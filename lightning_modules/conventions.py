@@ -32,7 +32,7 @@ def normalise_energy_unit(name: str) -> str:
     return key
 
 
-MONITORED_METRIC = "val_energy_mae"  # eV per structure, on the validation split
+MONITORED_METRIC = "val_energy_mae_eV"  # eV per structure, on the validation split
 
 STORAGE_ENV = "PESWEEP_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"

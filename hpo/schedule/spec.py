@@ -109,7 +109,7 @@ class PromotionRule:
     model: str
     alias: str = "pretrained"
     require_better: bool = True
-    metric: str = "test_energy_mae"
+    metric: str = "test_energy_mae_eV"
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 """Energy and force error metrics, accumulated over an epoch.
 
-Names are ``{stage}_{metric}`` for the full set, ``{stage}_{metric}_clean``
-for the audit-clean subset (within the physical bound) and, for energies,
-``{stage}_{metric}_outliers`` for the robust outliers within the bound
+Every name carries its unit: ``{stage}_{metric}_{unit}`` for the full set,
+``..._clean`` for the audit-clean subset (within the physical bound) and, for
+energies, ``..._outliers`` for the robust outliers within the bound
 (:mod:`lightning_modules.data.audit`):
 
-* ``energy_mae``, ``energy_rmse``: eV per structure;
-* ``energy_mae_per_atom``, ``energy_rmse_per_atom``: meV/atom;
-* ``force_mae``, ``force_rmse``: eV/Angstrom per component (data with forces).
+* ``energy_mae_eV``, ``energy_rmse_eV``: eV per structure;
+* ``energy_mae_meV_per_atom``, ``energy_rmse_meV_per_atom``: meV/atom;
+* ``force_mae_eV_per_A``, ``force_rmse_eV_per_A``: eV/Angstrom per component (data with forces).
+
+The same names are used by every command, MLflow run, registered version,
+report and table.
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ SUBSETS = {
     "_clean": "audit-clean subset",
     "_outliers": "robust outliers within the bound",
 }
-ENERGY_METRICS = ("energy_mae", "energy_rmse", "energy_mae_per_atom", "energy_rmse_per_atom")
-FORCE_METRICS = ("force_mae", "force_rmse")
+ENERGY_METRICS = (
+    "energy_mae_eV",
+    "energy_rmse_eV",
+    "energy_mae_meV_per_atom",
+    "energy_rmse_meV_per_atom",
+)
+FORCE_METRICS = ("force_mae_eV_per_A", "force_rmse_eV_per_A")
+UNITS = {"eV": "eV", "meV_per_atom": "meV/atom", "eV_per_A": "eV/A"}
 
 
 class ErrorAccumulator:
@@ -81,25 +90,34 @@ class ErrorAccumulator:
         for suffix in SUBSETS:
             n = self.sums.get("n" + suffix, 0.0)
             if n > 0:
-                metrics[f"{stage}_energy_mae{suffix}"] = self.sums["abs" + suffix] / n
-                metrics[f"{stage}_energy_rmse{suffix}"] = math.sqrt(self.sums["sq" + suffix] / n)
-                metrics[f"{stage}_energy_mae_per_atom{suffix}"] = (
+                metrics[f"{stage}_energy_mae_eV{suffix}"] = self.sums["abs" + suffix] / n
+                metrics[f"{stage}_energy_rmse_eV{suffix}"] = math.sqrt(self.sums["sq" + suffix] / n)
+                metrics[f"{stage}_energy_mae_meV_per_atom{suffix}"] = (
                     1000.0 * self.sums["abs_atom" + suffix] / n
                 )
-                metrics[f"{stage}_energy_rmse_per_atom{suffix}"] = 1000.0 * math.sqrt(
+                metrics[f"{stage}_energy_rmse_meV_per_atom{suffix}"] = 1000.0 * math.sqrt(
                     self.sums["sq_atom" + suffix] / n
                 )
             nf = self.sums.get("nf" + suffix, 0.0)
             if nf > 0:
-                metrics[f"{stage}_force_mae{suffix}"] = self.sums["absf" + suffix] / nf
-                metrics[f"{stage}_force_rmse{suffix}"] = math.sqrt(self.sums["sqf" + suffix] / nf)
+                metrics[f"{stage}_force_mae_eV_per_A{suffix}"] = self.sums["absf" + suffix] / nf
+                metrics[f"{stage}_force_rmse_eV_per_A{suffix}"] = math.sqrt(
+                    self.sums["sqf" + suffix] / nf
+                )
         return metrics
 
 
+def metric_unit(name: str) -> str | None:
+    """The unit a metric name carries (``eV``, ``meV/atom``, ``eV/A``), or None for a plain number."""
+    base = next((name.removesuffix(s) for s in SUBSETS if s and name.endswith(s)), name)
+    for suffix in sorted(UNITS, key=len, reverse=True):  # meV_per_atom before eV
+        if base.endswith("_" + suffix):
+            return UNITS[suffix]
+    return None
+
+
 def describe_metric(name: str) -> str:
-    """A label with unit and subset for a metric name, e.g. for tables."""
+    """A metric name with its unit and subset spelled out, e.g. for tables."""
     suffix = next((s for s in SUBSETS if s and name.endswith(s)), "")
-    subset = SUBSETS[suffix]
-    base = name.removesuffix(suffix) if suffix else name
-    unit = "meV/atom" if base.endswith("per_atom") else ("eV/A" if "force" in base else "eV")
-    return f"{base} [{unit}, {subset}]"
+    unit = metric_unit(name)
+    return f"{name} [{unit + ', ' if unit else ''}{SUBSETS[suffix]}]"

@@ -152,7 +152,7 @@ def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> No
         # the URL the sweep prints: MLflow's model-training runs table, not its GenAI overview,
         # with the parent run and every trial listed (not folded under the parent)
         experiment = MlflowClient(outcome.tracking_uri).get_experiment_by_name("report")
-        url = mlflow_runs_url(ui.mlflow_url, experiment.experiment_id, "best_val_energy_mae")
+        url = mlflow_runs_url(ui.mlflow_url, experiment.experiment_id, "best_val_energy_mae_eV")
         dom, log = open_page(url, tmp_path / "runs.png", tmp_path / "profile4")
         assert not javascript_errors(log), javascript_errors(log)
         text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))

@@ -53,7 +53,7 @@ def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) 
     # the printed commands work from any folder: absolute store paths
     assert f"optuna-dashboard sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout
     assert f"pesweep ui --storage sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout
-    assert "#/experiments/1/runs?orderByKey=metrics.%60best_val_energy_mae%60" in done.stdout
+    assert "#/experiments/1/runs?orderByKey=metrics.%60best_val_energy_mae_eV%60" in done.stdout
     done = run_cli("sweep", "--study", "cli", "--n-trials", "1", "--no-progress-bar", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     study = optuna.load_study(study_name="cli", storage=f"sqlite:///{tmp_path / 'pesweep.db'}")

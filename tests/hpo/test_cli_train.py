@@ -48,8 +48,8 @@ def test_train_from_config_file(emt_file, tmp_path) -> None:
         "train", "--config", str(config), "--output-dir", "out", "--no-progress-bar", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    assert "test_energy_mae [eV, full set]" in done.stdout
-    assert "test_force_mae [eV/A, audit-clean subset]" in done.stdout
+    assert "test_energy_mae_eV [eV, full set]" in done.stdout
+    assert "test_force_mae_eV_per_A [eV/A, audit-clean subset]" in done.stdout
     assert (tmp_path / "out" / "best.ckpt").exists()
     assert (tmp_path / "out" / "split.npz").exists()
 

@@ -45,8 +45,8 @@ def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
     assert row["aliases"] == ["pretrained"]
     assert row["tags"]["study"] == "test-study"
     assert row["tags"]["trial_number"] == str(best.number)
-    assert float(row["tags"]["test_energy_mae"]) == pytest.approx(
-        trial_result(best)["test_metrics"]["test_energy_mae"], rel=1e-6
+    assert float(row["tags"]["test_energy_mae_eV"]) == pytest.approx(
+        trial_result(best)["test_metrics"]["test_energy_mae_eV"], rel=1e-6
     )
     again = promote_best_trial(study.study, study.tracking_uri, "cuau")
     assert not again.moved and again.version == "1"  # idempotent
@@ -57,7 +57,7 @@ def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -
     client = registry_client(study.tracking_uri)
     finished = sorted(
         (t for t in study.study.trials if t.state == TrialState.COMPLETE),
-        key=lambda t: trial_result(t)["test_metrics"]["test_energy_mae"],
+        key=lambda t: trial_result(t)["test_metrics"]["test_energy_mae_eV"],
     )
     best, worst = finished[0], finished[-1]
     promote_run(client, worst.user_attrs["mlflow_run_id"], "cuau")

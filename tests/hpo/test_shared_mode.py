@@ -75,7 +75,7 @@ def test_two_workers_share_one_study_and_one_parent_run(
     by_run = {t.user_attrs["mlflow_run_id"]: t for t in study.trials}
     for run in trial_runs:
         trial = by_run[run.info.run_id]
-        assert run.data.metrics["best_val_energy_mae"] == pytest.approx(trial.value, rel=1e-6)
+        assert run.data.metrics["best_val_energy_mae_eV"] == pytest.approx(trial.value, rel=1e-6)
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert "model" in artifacts
 

@@ -16,6 +16,7 @@ from hpo.errors import StudyError
 from hpo.sweep import run_sweep
 from hpo.trial_record import RESULT_ATTR, RESULT_KEYS, trial_result
 from lightning_modules.data.splits import load_split
+from lightning_modules.training.metrics import metric_unit
 from search_spaces.space import load_space
 from search_spaces.suggest import suggest
 
@@ -50,11 +51,11 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
                 if isinstance(value, bool)
                 else float(run.data.params[name]) == pytest.approx(value)
             )
-        assert run.data.metrics["best_val_energy_mae"] == pytest.approx(trial.value, rel=1e-6)
+        assert run.data.metrics["best_val_energy_mae_eV"] == pytest.approx(trial.value, rel=1e-6)
         for name, value in trial_result(trial)["test_metrics"].items():
             assert run.data.metrics[name] == pytest.approx(value, rel=1e-6)
         assert run.data.metrics["n_params"] == trial_result(trial)["n_params"]
-        history = client.get_metric_history(run.info.run_id, "val_energy_mae")
+        history = client.get_metric_history(run.info.run_id, "val_energy_mae_eV")
         assert [m.step for m in history] == [0, 1]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"model", "split.npz", "config.yaml", "audit.json"} <= artifacts
@@ -157,7 +158,7 @@ def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
         [run.info.experiment_id], filter_string="tags.`optuna.state` = 'PRUNED'"
     )
     last_step = max(pruned[0].intermediate_values)
-    history = client.get_metric_history(run.info.run_id, "val_energy_mae")
+    history = client.get_metric_history(run.info.run_id, "val_energy_mae_eV")
     assert history[-1].step == last_step
     assert history[-1].value == pytest.approx(pruned[0].intermediate_values[last_step], rel=1e-6)
 
@@ -280,3 +281,41 @@ def test_system_metrics_without_psutil_is_refused_before_anything_is_made(
     with pytest.raises(StudyError, match=r"--system-metrics needs psutil.*\[system-metrics\]"):
         run_sweep(sweep_options(system_metrics=True))
     assert not (tmp_path / "optuna.db").exists()
+
+
+UNITLESS = {"train_loss", "val_loss", "test_loss", "lr", "n_params"}  # ratios, counts
+UNIT_IN_NAME = {"train_seconds", "inference_ms_per_structure"}
+
+
+def test_every_metric_name_carries_its_unit(sweep_options) -> None:
+    outcome = run_sweep(sweep_options(n_trials=1))
+    assert outcome.study.metric_names == ["val_energy_mae_eV"]  # optuna-dashboard's axis
+    client = MlflowClient(outcome.tracking_uri)
+    [run] = trial_runs(client, outcome)
+    names = set(run.data.metrics)
+    assert {
+        "val_energy_mae_eV",
+        "test_energy_mae_meV_per_atom",
+        "test_force_rmse_eV_per_A",
+    } <= names
+    assert "test_energy_mae_eV_clean" in names and "best_val_energy_mae_eV" in names
+    without_unit = {
+        name
+        for name in names - UNITLESS - UNIT_IN_NAME
+        if metric_unit(name) is None and not name.startswith("n_trials_")
+    }
+    assert not without_unit
+    assert metric_unit("test_energy_rmse_meV_per_atom_clean") == "meV/atom"
+    assert metric_unit("val_force_mae_eV_per_A") == "eV/A"
+    assert metric_unit("val_energy_mae_eV_outliers") == "eV"
+    assert metric_unit("train_loss") is None
+    assert set(trial_result(outcome.study.trials[0])["test_metrics"]) <= names
+    parent = client.get_run(outcome.parent_run_id)
+    assert "best_val_energy_mae_eV" in parent.data.metrics
+
+
+def test_a_multi_objective_study_names_each_objective_with_its_unit(sweep_options) -> None:
+    outcome = run_sweep(
+        sweep_options(objectives=("energy_mae", "inference_time"), n_trials=1, max_epochs=1)
+    )
+    assert outcome.study.metric_names == ["val_energy_mae_eV", "inference_ms_per_structure"]

@@ -71,8 +71,10 @@ def test_trials_go_on_without_the_server_and_sync_writes_each_run_once(
         for run in runs:
             trial = study.trials[int(run.data.tags["optuna.trial_number"])]
             assert run.info.status == "FINISHED"
-            assert run.data.metrics["best_val_energy_mae"] == trial.value
-            steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_energy_mae")]
+            assert run.data.metrics["best_val_energy_mae_eV"] == trial.value
+            steps = [
+                m.step for m in client.get_metric_history(run.info.run_id, "val_energy_mae_eV")
+            ]
             assert sorted(set(steps)) == list(range(12))
             assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
     finally:

@@ -102,7 +102,10 @@ def test_finetuning_starts_from_the_pretrained_model(
         ),
         log_audit=False,
     )
-    assert tuned.result.history[0]["val_force_mae"] < 0.5 * scratch.history[0]["val_force_mae"]
+    assert (
+        tuned.result.history[0]["val_force_mae_eV_per_A"]
+        < 0.5 * scratch.history[0]["val_force_mae_eV_per_A"]
+    )
 
 
 def test_other_cutoff_or_no_checkpoint_fails_and_registers_nothing(
@@ -203,7 +206,7 @@ def test_compare_p_value_matches_scipy_on_logged_numbers(
         pretrained, [str(small_emt_file)], tracking, seeds=[0, 1, 2], max_epochs=1
     )
     client = MlflowClient(tracking)
-    for name in ("test_energy_rmse", "test_force_rmse"):
+    for name in ("test_energy_rmse_eV", "test_force_rmse_eV_per_A"):
         scratch = [
             m.value
             for m in sorted(

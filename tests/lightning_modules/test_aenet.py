@@ -94,9 +94,9 @@ def test_species_default_to_the_data(tio2_small, tmp_path) -> None:
 def test_training_on_tio2_lowers_energy_and_force_errors(tio2_small, tmp_path) -> None:
     config = tio2_config(tmp_path)
     result = train(config, datamodule=build_datamodule(config, data=tio2_small))
-    first, best = result.history[0], min(result.history, key=lambda e: e["val_energy_mae"])
-    assert best["val_energy_mae"] < 0.5 * first["val_energy_mae"]
-    assert result.test_metrics["test_force_rmse"] < 3.0  # eV/A, finite and physical
+    first, best = result.history[0], min(result.history, key=lambda e: e["val_energy_mae_eV"])
+    assert best["val_energy_mae_eV"] < 0.5 * first["val_energy_mae_eV"]
+    assert result.test_metrics["test_force_rmse_eV_per_A"] < 3.0  # eV/A, finite and physical
 
 
 def test_cached_descriptors_give_the_same_energies_and_forces(tio2_small, tmp_path) -> None:
@@ -172,7 +172,7 @@ def test_cached_descriptors_spare_the_neighbour_pairs_of_the_batches(
     config = tio2_config(tmp_path, max_epochs=1)
     module = build_datamodule(config, data=tio2_small)
     result = train(config, datamodule=module)
-    assert np.isfinite(result.test_metrics["test_energy_rmse"])
+    assert np.isfinite(result.test_metrics["test_energy_rmse_eV"])
     assert requested == []
     module._collator.attach_features(None)  # without the cache, a batch asks for pairs once
     module._collator(module.split["val"].tolist())

@@ -74,8 +74,10 @@ def test_outliers_within_the_bound_stay_clean_and_are_reported_apart() -> None:
     )
     metrics = accumulator.compute("test")
     expected = float(errors[torch.from_numpy(report.outliers)].mean())
-    assert metrics["test_energy_mae_outliers"] == pytest.approx(expected)
-    assert describe_metric("test_energy_mae_outliers").endswith("robust outliers within the bound]")
+    assert metrics["test_energy_mae_eV_outliers"] == pytest.approx(expected)
+    assert describe_metric("test_energy_mae_eV_outliers").endswith(
+        "robust outliers within the bound]"
+    )
     module = PotentialDataModule(data, settings=DataSettings(drop_outliers=True))
     module.setup()
     kept = np.concatenate(list(module.split.values()))

@@ -44,14 +44,14 @@ def test_training_lowers_validation_error(emt_run) -> None:
     _, result = emt_run
     first = result.history[0]
     assert result.epochs == 12
-    assert result.best_val < 0.7 * first["val_energy_mae"]
-    best_force = min(epoch["val_force_mae"] for epoch in result.history)
-    assert best_force < 0.5 * first["val_force_mae"]
+    assert result.best_val < 0.7 * first["val_energy_mae_eV"]
+    best_force = min(epoch["val_force_mae_eV_per_A"] for epoch in result.history)
+    assert best_force < 0.5 * first["val_force_mae_eV_per_A"]
     for name in (
-        "test_energy_mae",
-        "test_energy_rmse_per_atom",
-        "test_force_rmse",
-        "test_energy_mae_clean",
+        "test_energy_mae_eV",
+        "test_energy_rmse_meV_per_atom",
+        "test_force_rmse_eV_per_A",
+        "test_energy_mae_eV_clean",
     ):
         assert np.isfinite(result.test_metrics[name])
 
@@ -89,7 +89,7 @@ def test_test_metrics_match_a_recomputation(emt_run) -> None:
     for batch in module.test_dataloader():
         errors.append((task(batch)[keys.ENERGY] - batch[keys.ENERGY]).detach())
     mae = torch.cat(errors).abs().mean().item()
-    assert mae == pytest.approx(result.test_metrics["test_energy_mae"], rel=1e-5)
+    assert mae == pytest.approx(result.test_metrics["test_energy_mae_eV"], rel=1e-5)
 
 
 def test_predict_step_gives_the_test_split_and_its_errors(emt_run, emt_data) -> None:
@@ -103,7 +103,7 @@ def test_predict_step_gives_the_test_split_and_its_errors(emt_run, emt_data) -> 
     np.testing.assert_allclose(reference, emt_data.energy[test], rtol=1e-6)
     np.testing.assert_array_equal(sizes, emt_data.n_atoms[test])
     mae = float(np.abs(predicted - reference).mean())
-    assert mae == pytest.approx(result.test_metrics["test_energy_mae"], rel=1e-5)
+    assert mae == pytest.approx(result.test_metrics["test_energy_mae_eV"], rel=1e-5)
 
 
 def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
@@ -244,10 +244,10 @@ def test_a_run_resumed_from_last_ckpt_continues_as_if_uninterrupted(emt_file, tm
     assert (start.epoch, start.steps) == (2, 2 * steps_per_epoch)  # optimizer state restored
     assert [e["epoch"] for e in resumed.history] == [0.0, 1.0, 2.0, 3.0]
     np.testing.assert_allclose(
-        [e["val_energy_mae"] for e in resumed.history],
-        [e["val_energy_mae"] for e in whole.history],
+        [e["val_energy_mae_eV"] for e in resumed.history],
+        [e["val_energy_mae_eV"] for e in whole.history],
         rtol=1e-4,
     )
-    assert resumed.test_metrics["test_energy_mae"] == pytest.approx(
-        whole.test_metrics["test_energy_mae"], rel=1e-4
+    assert resumed.test_metrics["test_energy_mae_eV"] == pytest.approx(
+        whole.test_metrics["test_energy_mae_eV"], rel=1e-4
     )
