@@ -51,15 +51,16 @@ def run_train(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
     else:
         config = make_config({k: v for k, v in overrides.items() if v is not None})
+    tracking = None if args.no_tracking else _checked_tracking(args.tracking_uri)
     default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
     output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)
     if str(output_dir) != config.output_dir:
         print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
         config = dataclasses.replace(config, output_dir=str(output_dir))
-    if args.no_tracking:
+    if tracking is None:
         result = train(config)
     else:
-        result, run_id, tracking = _tracked_train(config, args.tracking_uri)
+        result, run_id = _tracked_train(config, tracking)
     print(
         f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
         f"({result.n_parameters} parameters)"
@@ -69,19 +70,25 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"  {describe_metric(name):55s} {result.test_metrics[name]:.6g}")
     print(f"checkpoint: {result.checkpoint_path}")
     print(f"split indices: {Path(result.output_dir) / 'split.npz'}")
-    if not args.no_tracking:
+    if tracking is not None:
         print(f"MLflow run {run_id} (experiment 'train') in {mask_url(tracking)}")
     return 0
 
 
-def _tracked_train(config: Any, flag: str | None) -> tuple[Any, str, str]:
-    """One training as an MLflow run in the experiment ``train``; the store is checked first."""
-    from hpo import __version__
+def _checked_tracking(flag: str | None) -> str:
+    """The training's tracking URI; a dead server is one line before anything is made."""
     from hpo.stores import check_tracking_store, resolve_tracking_uri
-    from hpo.tracking import Tracker, tracked_training
 
     tracking = resolve_tracking_uri(flag, None)
-    check_tracking_store(tracking)  # a dead server: one line, before anything is trained
+    check_tracking_store(tracking)
+    return tracking
+
+
+def _tracked_train(config: Any, tracking: str) -> tuple[Any, str]:
+    """One training as an MLflow run in the experiment ``train``."""
+    from hpo import __version__
+    from hpo.tracking import Tracker, tracked_training
+
     params = {k: v for k, v in config.to_dict().items() if k not in ("output_dir", "progress_bar")}
     result, run_id = tracked_training(
         config,
@@ -94,7 +101,7 @@ def _tracked_train(config: Any, flag: str | None) -> tuple[Any, str, str]:
         },
         params=params,
     )
-    return result, run_id, tracking
+    return result, run_id
 
 
 def run_audit(args: argparse.Namespace) -> int:

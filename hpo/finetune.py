@@ -22,7 +22,7 @@ from hpo.tracking import Tracker, tracked_training
 from lightning_modules.training.calculator import registered_version, resolve_checkpoint
 from lightning_modules.training.config import ConfigError, config_from_record
 from lightning_modules.training.pretrained import STRATEGIES, TransferError, load_pretrained
-from lightning_modules.training.run import TrainResult
+from lightning_modules.training.run import TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,16 @@ def finetune(
     alias: str = "finetuned",
     overrides: dict[str, Any] | None = None,
     local_checkpoint: Path | None = None,
+    track: bool = True,
 ) -> FinetuneResult:
     """Fine-tune the model at ``source`` on ``data``; see the module docstring.
 
     ``local_checkpoint``: a copy of ``source`` already resolved to a file (callers that
     fine-tune one source several times download it once); lineage still names ``source``.
+    ``track=False`` logs no MLflow run (then nothing can be promoted: ``run_id`` is '').
     """
+    if promote_as and not track:
+        raise ConfigError("--promote-as registers the fine-tuning's MLflow run; drop --no-tracking")
     checkpoint = local_checkpoint or resolve_checkpoint(source, tracking_uri)
     try:
         pretrained = load_pretrained(str(checkpoint))
@@ -93,6 +97,8 @@ def finetune(
     config = config_from_record(old_config, **{**changes, **(overrides or {})})
     frozen = [g for g in STRATEGIES.get(strategy, ()) if g in pretrained.model.parameter_groups()]
     parent = _parent_label(source, tracking_uri)
+    if not track:
+        return FinetuneResult(train(config), "", parent, frozen, None)
     result, run_id = tracked_training(
         config,
         Tracker(tracking_uri, experiment),

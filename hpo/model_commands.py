@@ -155,12 +155,14 @@ def run_finetune(args: argparse.Namespace) -> int:
         promote_as=args.promote_as,
         alias=args.alias,
         overrides={"element_energies": args.element_energies} if args.element_energies else None,
+        track=not args.no_tracking,
     )
     print(f"fine-tuned {tuned.parent} ({args.strategy}; frozen: {', '.join(tuned.frozen) or '-'})")
     for name in ("test_energy_mae_eV", "test_energy_mae_eV_clean", "test_force_mae_eV_per_A"):
         if name in tuned.result.test_metrics:
             print(f"  {name}: {tuned.result.test_metrics[name]:.6g}")
-    print(f"MLflow run {tuned.run_id}; checkpoint {tuned.result.checkpoint_path}")
+    run = f"MLflow run {tuned.run_id}" if tuned.run_id else "no MLflow run (--no-tracking)"
+    print(f"{run}; checkpoint {tuned.result.checkpoint_path}")
     if tuned.promotion:
         print(tuned.promotion.message)
     return 0
@@ -329,6 +331,11 @@ def add_model_commands(
         help="replace the files of an earlier run in --output-dir",
     )
     tune.add_argument("--promote-as", metavar="NAME", help="register the result under NAME")
+    tune.add_argument(
+        "--no-tracking",
+        action="store_true",
+        help="log no MLflow run (files only; not with --promote-as)",
+    )
     tune.add_argument("--alias", default="finetuned")
     tracking(tune, "of the --from model and the fine-tuning run")
     tune.set_defaults(handler=run_finetune)

@@ -93,6 +93,9 @@ def _transfer_rows(tracking_uri: str) -> list[list[Any]]:
     ]
 
 
+FEW_TRIALS = 10  # below this, fANOVA importances say little
+
+
 def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) -> ReportData:
     """Plain data of a single-objective study, its runs and its best model."""
     trials = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
@@ -105,6 +108,11 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
     notes = []
     try:
         importances = dict(optuna.importance.get_param_importances(study))
+        if len(trials) < FEW_TRIALS:
+            notes.append(
+                f"importances from only {len(trials)} complete trials (fewer than "
+                f"{FEW_TRIALS}): a rough guide, not a ranking"
+            )
     except (RuntimeError, ValueError) as error:
         importances = {}
         notes.append(f"no importances: {error}")

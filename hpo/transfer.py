@@ -267,8 +267,8 @@ def _log_comparison(
 def summarise_chain(stages: list[Stage]) -> str:
     """A table of a chain: per stage test MAE and seconds, against direct training."""
     lines = [
-        f"{'stage':>5s} {'data':40s} {'version':>7s} {'transfer MAE eV':>16s} "
-        f"{'s':>7s} {'direct MAE eV':>14s} {'s':>7s}"
+        f"{'stage':>5s} {'version':>7s} {'transfer MAE eV':>16s} "
+        f"{'s':>7s} {'direct MAE eV':>14s} {'s':>7s}  data"
     ]
     for k, stage in enumerate(stages):
         direct = (
@@ -277,8 +277,8 @@ def summarise_chain(stages: list[Stage]) -> str:
             else f"{'-':>14s} {'-':>7s}"
         )
         lines.append(
-            f"{k:5d} {stage.data[-40:]:40s} {stage.version:>7s} "
-            f"{stage.test_energy_mae_eV:16.4g} {stage.seconds:7.1f} {direct}"
+            f"{k:5d} {stage.version:>7s} "
+            f"{stage.test_energy_mae_eV:16.4g} {stage.seconds:7.1f} {direct}  {stage.data}"
         )
     total = sum(s.seconds for s in stages)
     direct_total = sum(s.direct_seconds or 0.0 for s in stages) + stages[0].seconds

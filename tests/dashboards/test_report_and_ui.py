@@ -65,6 +65,7 @@ def test_report_is_self_contained_and_logged(study_outcome) -> None:
     assert len(data.values) == 4 and data.parity is not None
     assert len(data.parity[0]) == 6  # the test split of 60 structures
     assert any(row[0].startswith("attention=") for row in data.ablation)
+    assert any("importances from only 4 complete trials" in note for note in data.notes)
     path = write_report(outcome.study, folder / "report.html")
     text = path.read_text()
     assert "<script src=" not in text and "<link " not in text

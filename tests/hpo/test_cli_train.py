@@ -49,7 +49,8 @@ def test_train_from_config_file(emt_file, tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "test_energy_mae_eV [eV, full set]" in done.stdout
-    assert "test_force_mae_eV_per_A [eV/A, audit-clean subset]" in done.stdout
+    assert "test_force_mae_eV_per_A_clean [eV/A, audit-clean subset]" in done.stdout
+    assert "MLflow run " in done.stdout and "(experiment 'train')" in done.stdout
     assert (tmp_path / "out" / "best.ckpt").exists()
     assert (tmp_path / "out" / "split.npz").exists()
 
@@ -72,3 +73,34 @@ def test_audit_reports_seb20(tmp_path) -> None:
         done.stdout
     )
     assert (tmp_path / "a.json").exists()
+
+
+def test_train_with_a_dead_tracking_server_stops_before_anything_is_made(
+    small_emt_file, tmp_path
+) -> None:
+    done = run_cli(
+        "train",
+        "--data",
+        str(small_emt_file),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--tracking-uri",
+        "http://127.0.0.1:1",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("pesweep: error: ")
+    assert not (tmp_path / "out").exists()
+    plain = run_cli(
+        "train",
+        "--data",
+        str(small_emt_file),
+        "--max-epochs",
+        "1",
+        "--no-tracking",
+        "--output-dir",
+        str(tmp_path / "plain"),
+        cwd=tmp_path,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "MLflow run" not in plain.stdout and not (tmp_path / "mlflow.db").exists()

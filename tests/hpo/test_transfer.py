@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ from scipy import stats
 from hpo.errors import PromotionError
 from hpo.finetune import STRATEGIES, finetune
 from hpo.promotion import describe_models
-from hpo.transfer import compare_transfer, run_chain
+from hpo.transfer import compare_transfer, run_chain, summarise_chain
 from hpo.trial_record import trial_result
 from lightning_modules.data import load_data
 from lightning_modules.data.emt_data import emt_clusters
@@ -108,6 +111,22 @@ def test_finetuning_starts_from_the_pretrained_model(
     )
 
 
+def test_finetune_without_tracking_logs_no_run(pretrained, small_emt_file, tmp_path) -> None:
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ConfigError, match="drop --no-tracking"):
+        finetune(pretrained, [str(small_emt_file)], tracking, promote_as="cuau", track=False)
+    tuned = finetune(
+        pretrained,
+        [str(small_emt_file)],
+        tracking,
+        max_epochs=1,
+        output_dir=str(tmp_path / "tuned"),
+        track=False,
+    )
+    assert tuned.run_id == "" and Path(tuned.result.checkpoint_path).is_file()
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_other_cutoff_or_no_checkpoint_fails_and_registers_nothing(
     pretrained, small_emt_file, tracking, tmp_path
 ) -> None:
@@ -145,6 +164,8 @@ def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_pa
             files, base, tracking, "seb", compare_direct=True, runs_dir=str(tmp_path / "chain")
         )
     assert [s.version for s in stages] == ["1", "2", "3"]
+    table = summarise_chain(stages)
+    assert all(f"  {path}\n" in table + "\n" for path in files)  # whole paths, never cut
     versions = {row["version"]: row for row in describe_models(tracking, "seb")}
     assert versions[1]["parent"] == ""
     assert versions[2]["parent"] == "seb/1"
@@ -158,6 +179,31 @@ def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_pa
     shown = run_cli("models", "show", "seb", "--tracking-uri", tracking, cwd=tmp_path)
     assert shown.returncode == 0 and "  element references:\n" in shown.stdout
     assert "refitted from" in shown.stdout
+    assert "  lineage: seb/3 <- seb/2 <- seb/1\n" in shown.stdout  # the whole chain
+    params = versions[3]["tags"]["params"]
+    assert f"    params: {params}\n" in shown.stdout  # every tag whole, not cut
+    # an MLflow tracking URI from the environment, as MLflow's own tools take it
+    as_json = run_cli(
+        "models",
+        "show",
+        "seb",
+        "--json",
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking},
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    rows = {row["version"]: row for row in json.loads(as_json.stdout)}
+    assert rows[3]["lineage"] == ["seb/3", "seb/2", "seb/1"]
+    assert rows[3]["tags"] == versions[3]["tags"]
+    elsewhere = run_cli(
+        "models",
+        "list",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'none.db'}",
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking},
+    )
+    assert elsewhere.returncode == 2 and "no MLflow tracking store" in elsewhere.stderr  # flag wins
 
 
 def mixed_set() -> list:
