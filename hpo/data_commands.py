@@ -30,7 +30,7 @@ def run_train(args: argparse.Namespace) -> int:
     from hpo.stores import mask_url
     from lightning_modules.training.config import TrainConfig, load_config, make_config
     from lightning_modules.training.metrics import describe_metric
-    from lightning_modules.training.run import train
+    from lightning_modules.training.run import check_accelerator, train
 
     overrides: dict[str, Any] = {
         "data": args.data,
@@ -51,6 +51,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
     else:
         config = make_config({k: v for k, v in overrides.items() if v is not None})
+    check_accelerator(config.accelerator)  # before the tracking store is made
     tracking = None if args.no_tracking else _checked_tracking(args.tracking_uri)
     default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
     output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)

@@ -283,7 +283,7 @@ def test_system_metrics_without_psutil_is_refused_before_anything_is_made(
     assert not (tmp_path / "optuna.db").exists()
 
 
-UNITLESS = {"train_loss", "val_loss", "test_loss", "lr", "n_params"}  # ratios, counts
+UNITLESS = {"train_loss", "val_loss", "best_val_loss", "test_loss", "lr", "n_params"}
 UNIT_IN_NAME = {"train_seconds", "inference_ms_per_structure"}
 
 
