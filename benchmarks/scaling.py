@@ -122,13 +122,18 @@ def trials_per_hour(
     return whole, steady
 
 
-def storage_ms_per_trial(url: str, trials: int, epochs: int) -> dict[str, float]:
+def storage_ms_per_trial(
+    url: str, trials: int, epochs: int, plain: bool = False
+) -> dict[str, float]:
     """Milliseconds of Optuna storage calls per trial, as a pesweep trial makes them, by part.
 
     ``optuna``: ask, one suggest and tell, which every Optuna trial makes;
     ``reports``: one intermediate value per epoch (what the pruner and the
     learning curve need); ``attributes``: what pesweep adds (its user
     attributes, the dashboard note and the records of the two figures).
+    ``plain``: the storage as Optuna opens a URL itself (SQLite's default
+    journal), instead of pesweep's ``connect_storage`` (write-ahead log on a
+    local disk).
     """
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
     from optuna_dashboard import save_note
@@ -144,7 +149,7 @@ def storage_ms_per_trial(url: str, trials: int, epochs: int) -> dict[str, float]
 
     study = optuna.create_study(
         study_name=f"overhead-{time.time_ns()}",
-        storage=connect_storage(url),
+        storage=url if plain else connect_storage(url),
         sampler=optuna.samplers.RandomSampler(seed=0),  # storage time, not the sampler's
     )
     parts = {"optuna": 0.0, "reports": 0.0, "attributes": 0.0}
@@ -256,15 +261,13 @@ def workers_part(folder: Path, args: argparse.Namespace) -> None:
 
 def storage_part(folder: Path, args: argparse.Namespace) -> None:
     print(f"\n2. Optuna storage per trial ({args.epochs} reports), ms")
-    print_storage(
-        "SQLite",
-        [
-            storage_ms_per_trial(
-                f"sqlite:///{folder / 'overhead.db'}", args.storage_trials, args.epochs
-            )
-            for _ in range(args.repeats)
-        ],
-    )
+    sqlite: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for repeat in range(args.repeats):  # interleaved: Optuna's own opening, then pesweep's
+        for plain in (True, False):
+            url = f"sqlite:///{folder / f'overhead-{repeat}-{plain}.db'}"
+            sqlite[plain].append(storage_ms_per_trial(url, args.storage_trials, args.epochs, plain))
+    print_storage("SQLite, as Optuna opens it (rollback journal)", sqlite[True])
+    print_storage("SQLite, pesweep (write-ahead log on a local disk)", sqlite[False])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.hpo.services import PostgresServer, postgres_binary
 
@@ -285,7 +288,7 @@ def storage_part(folder: Path, args: argparse.Namespace) -> None:
 def print_storage(name: str, runs: list[dict[str, float]]) -> None:
     """The total per trial against the goal, then its parts: Optuna's floor, reports, ours."""
     totals = [sum(run.values()) for run in runs]
-    print(f"  {name:10s}: {spread(totals)}   (goal < 50)")
+    print(f"  {name}: {spread(totals)}   (goal < 50)")
     labels = {
         "optuna": "ask + suggest + tell (any Optuna trial)",
         "reports": "one report per epoch",

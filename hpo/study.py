@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial
 
 from hpo.errors import StudyError
 from hpo.retries import DEFAULT_HEARTBEAT, Heartbeat
+from hpo.sqlite_journal import use_write_ahead_log
 from hpo.stores import (
     creation_lock,
     database_url,
@@ -160,23 +161,29 @@ def connect_storage(
     Optuna's tables; the losers retry once the winner has made them. The
     heartbeat lets the next worker fail the trials of a dead one after the
     grace period, and call ``on_stale_trial`` for each (:mod:`hpo.retries`).
-    Processes on one SQLite file wait up to a minute for each other's writes.
+    Processes on one SQLite file wait up to a minute for each other's writes,
+    and a file on a local disk uses SQLite's write-ahead log
+    (:mod:`hpo.sqlite_journal`).
     """
     engine_url = database_url(url)
+    database = sqlite_path(url)
     engine_kwargs = (
-        {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if sqlite_path(url) is not None else {}
+        {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if database is not None else {}
     )
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings(), creation_lock(url):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(
+                storage = RDBStorage(
                     engine_url,
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat.interval,
                     grace_period=heartbeat.grace_period,
                     heartbeat_stale_trial_callback=on_stale_trial,
                 )
+            if database is not None:
+                use_write_ahead_log(storage.engine, database)
+            return storage
         except Exception as error:  # sqlalchemy raises many kinds for dead or malformed databases
             if attempt + 1 < attempts and _is_schema_race(error):
                 time.sleep(1.0 + attempt)
