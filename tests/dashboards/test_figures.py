@@ -53,3 +53,15 @@ def test_svg_figures_are_valid_xml(builder) -> None:
         text = curves_svg({"train": ([0, 1, 2], [3.0, 2.0, 1.0])}, "t", "MAE")
         assert "<polyline" in text
     assert ElementTree.fromstring(text).tag.endswith("svg")
+
+
+def test_top_trials_link_to_their_mlflow_run_page_on_a_server() -> None:
+    from dashboards.report import run_link
+
+    run_id = "0123456789abcdef0123456789abcdef"
+    link = run_link("http://alice:s3cret@mlflow-host:5000/", "3", run_id)
+    assert link == (
+        f'<a href="http://alice:***@mlflow-host:5000/#/experiments/3/runs/{run_id}">{run_id[:8]}</a>'
+    )
+    assert "s3cret" not in link
+    assert run_link("sqlite:///mlflow.db", "3", run_id) == run_id  # no UI to link to
