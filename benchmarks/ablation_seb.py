@@ -87,54 +87,30 @@ def main(argv: list[str] | None = None) -> study.Table:
         "The audit-clean part leaves out the test labels beyond the physical bound."
     )
     logger.info("%s", budget.describe())
-    temporary = study.runs_folder(args.runs_dir)
-    folder = Path(args.runs_dir or temporary.name)  # type: ignore[union-attr]
-    uri = study.tracking_uri(args.tracking_uri)
     params = {"epochs": budget.epochs, "source_epochs": budget.source_epochs, "limit": budget.limit}
-    try:
-        with study.tracked("seb-ablation", "ablation", uri, {**params, "seeds": len(budget.seeds)}):
+    with study.session(table, target, args, "seb-ablation", params) as folder:
+        chains: dict[tuple[bool, str], str] = {}
+        for row, (attention, activation, transfer) in ROWS.items():
+            model = study.model_config(attention, activation, budget.smoke)
+            source = ""
+            if transfer:
+                key = (attention, activation)
+                if key not in chains:
+                    logger.info("pretraining the chain SeB16 -> SeB19 for %s", row)
+                    chains[key] = pretrain_chain(model, budget, folder / f"chain-{len(chains)}")
+                source = chains[key]
             for seed in budget.seeds:
-                constant = study.RowRun(
-                    "constant predictor", seed, study.constant_predictor(target, seed), [], 0.0
+                config = study.training_config(
+                    model,
+                    budget.epochs,
+                    seed,
+                    folder / f"{len(table.runs)}-seed-{seed}",
+                    accelerator=args.accelerator,
+                    init_from=source,
                 )
-                table.add(constant)
-            chains: dict[tuple[bool, str], str] = {}
-            for row, (attention, activation, transfer) in ROWS.items():
-                model = study.model_config(attention, activation, budget.smoke)
-                source = ""
-                if transfer:
-                    key = (attention, activation)
-                    if key not in chains:
-                        logger.info("pretraining the chain SeB16 -> SeB19 for %s", row)
-                        chains[key] = pretrain_chain(model, budget, folder / f"chain-{len(chains)}")
-                    source = chains[key]
-                for seed in budget.seeds:
-                    config = study.training_config(
-                        model,
-                        budget.epochs,
-                        seed,
-                        folder / f"{len(table.runs)}-seed-{seed}",
-                        accelerator=args.accelerator,
-                        init_from=source,
-                    )
-                    run = study.row_run(row, seed, study.train_on(target, config))
-                    table.add(run)
-                    study.log_row(run, {**params, **model, "transfer": transfer})
-                    logger.info(
-                        "%s, seed %d: test MAE %.4f Ha/atom (%.2f eV), best epoch %d, %.0f s",
-                        row,
-                        seed,
-                        study.hartree_per_atom(run.metrics, "test_energy_mae_meV_per_atom"),
-                        run.metrics["test_energy_mae_eV"],
-                        run.best_epoch,
-                        run.seconds,
-                    )
-            study.log_table(table, "ablation_table")
-    finally:
-        if temporary is not None:
-            temporary.cleanup()
-    logger.info("\n%s", table.markdown())
-    study.write_json(table, args.json)
+                study.train_row(
+                    table, row, seed, target, config, {**params, **model, "transfer": transfer}
+                )
     return table
 
 

@@ -294,20 +294,8 @@ def tracking_uri(given: str | None) -> str:
     return given or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-@contextmanager
-def tracked(experiment: str, run_name: str, uri: str, params: dict[str, Any]) -> Iterator[Any]:
-    """A parent MLflow run; :func:`log_row` adds one nested run per (row, seed)."""
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
-    mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
-    with mlflow.start_run(run_name=run_name) as parent:
-        mlflow.log_params(params)
-        yield parent
-
-
 def log_row(run: RowRun, params: dict[str, Any]) -> None:
+    """One nested MLflow run of a (row, seed): test metrics (also in Ha/atom) and the curve."""
     import mlflow
 
     with mlflow.start_run(run_name=f"{run.row} seed {run.seed}", nested=True):
@@ -324,17 +312,62 @@ def log_row(run: RowRun, params: dict[str, Any]) -> None:
             mlflow.log_metric("best_epoch", run.best_epoch)
 
 
-def log_table(table: Table, stem: str) -> None:
+def train_row(
+    table: Table, row: str, seed: int, data: AtomsData, config: TrainConfig, params: dict[str, Any]
+) -> RowRun:
+    """Train one (row, seed) on ``data``, add it to ``table``, log its MLflow run and a line."""
+    run = row_run(row, seed, train_on(data, config))
+    table.add(run)
+    log_row(run, params)
+    logger.info(
+        "%s, seed %d: test MAE %.4f Ha/atom (%.2f eV), best epoch %d, %.0f s",
+        row,
+        seed,
+        hartree_per_atom(run.metrics, "test_energy_mae_meV_per_atom"),
+        run.metrics["test_energy_mae_eV"],
+        run.best_epoch,
+        run.seconds,
+    )
+    return run
+
+
+@contextmanager
+def session(
+    table: Table, target: AtomsData, args: Any, experiment: str, params: dict[str, Any]
+) -> Iterator[Path]:
+    """A benchmark's run: its checkpoint folder, its parent MLflow run, the constant predictor.
+
+    Yields the folder for the checkpoints (``--runs-dir``, else a temporary
+    one removed afterwards). On success the parent run gets the table
+    (``<experiment>.md``, ``.json``) and the learning curves; the table is
+    printed and written to ``--json``.
+    """
     import mlflow
 
-    mlflow.log_text(table.markdown(), f"{stem}.md")
-    mlflow.log_text(json.dumps(table.as_dict(), indent=1), f"{stem}.json")
-    mlflow.log_figure(table.learning_curves(), "learning_curves.html")
-
-
-def runs_folder(given: str | None) -> tempfile.TemporaryDirectory[str] | None:
-    """A temporary folder for the checkpoints unless ``--runs-dir`` keeps them."""
-    return None if given else tempfile.TemporaryDirectory(prefix="pesweep-seb-")
+    temporary = None if args.runs_dir else tempfile.TemporaryDirectory(prefix="pesweep-seb-")
+    folder = Path(args.runs_dir or temporary.name)  # type: ignore[union-attr]
+    folder.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri(args.tracking_uri))
+    mlflow.set_experiment(experiment)
+    mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
+    try:
+        with mlflow.start_run(run_name=experiment):
+            mlflow.log_params({**params, "seeds": len(table.budget.seeds)})
+            for seed in table.budget.seeds:
+                table.add(
+                    RowRun("constant predictor", seed, constant_predictor(target, seed), [], 0.0)
+                )
+            yield folder
+            mlflow.log_text(table.markdown(), f"{experiment}.md")
+            mlflow.log_text(json.dumps(table.as_dict(), indent=1), f"{experiment}.json")
+            mlflow.log_figure(table.learning_curves(), "learning_curves.html")
+    finally:
+        if temporary is not None:
+            temporary.cleanup()
+    logger.info("\n%s", table.markdown())
+    if args.json:
+        Path(args.json).write_text(json.dumps(table.as_dict(), indent=1))
+        logger.info("table written to %s", args.json)
 
 
 def add_common_options(parser: Any, default_epochs: int, default_source_epochs: int) -> None:
@@ -399,9 +432,3 @@ def budget_from(args: Any, parser: Any) -> Budget:
         args.threads,
         args.smoke,
     )
-
-
-def write_json(table: Table, path: str | None) -> None:
-    if path:
-        Path(path).write_text(json.dumps(table.as_dict(), indent=1))
-        logger.info("table written to %s", path)

@@ -68,75 +68,54 @@ def main(argv: list[str] | None = None) -> study.Table:
     table = study.Table("Source tasks for SeB20 (SchNet_IIA architecture)", budget, PUBLISHED)
     model = study.model_config(True, "smu", budget.smoke)
     logger.info("%s", budget.describe())
-    temporary = study.runs_folder(args.runs_dir)
-    folder = Path(args.runs_dir or temporary.name)  # type: ignore[union-attr]
-    uri = study.tracking_uri(args.tracking_uri)
     params = {"epochs": budget.epochs, "source_epochs": budget.source_epochs, "limit": budget.limit}
-    try:
-        with study.tracked(
-            "seb-source-tasks", "source tasks", uri, {**params, "seeds": len(budget.seeds)}
-        ):
+    with study.session(table, target, args, "seb-source-tasks", params) as folder:
+        for row, relative in SOURCES.items():
+            checkpoint = (
+                "" if relative is None else pretrain(row, relative, model, budget, folder, table)
+            )
             for seed in budget.seeds:
-                table.add(
-                    study.RowRun(
-                        "constant predictor", seed, study.constant_predictor(target, seed), [], 0.0
-                    )
+                config = study.training_config(
+                    model,
+                    budget.epochs,
+                    seed,
+                    folder / f"{row}-seed-{seed}",
+                    accelerator=args.accelerator,
+                    init_from=checkpoint,
                 )
-            for row, relative in SOURCES.items():
-                checkpoint = ""
-                if relative is not None:
-                    data = study.read_set(relative, budget.limit)
-                    formula = data.formula(0)
-                    claimed = named_formula(relative)
-                    table.notes.append(
-                        f"{row}: {relative} holds {formula} ({len(data)} structures"
-                        + (
-                            f"; its name says {claimed}"
-                            if Formula(formula).count() != Formula(claimed).count()
-                            else ""
-                        )
-                        + ")"
-                    )
-                    config = study.training_config(
-                        model, budget.source_epochs, 0, folder / f"source-{row}"
-                    )
-                    result = study.train_on(data, config)
-                    checkpoint = result.checkpoint_path
-                    logger.info(
-                        "source %s (%s): test MAE %.4g eV after %d epochs, %.0f s",
-                        row,
-                        formula,
-                        result.test_metrics["test_energy_mae_eV"],
-                        result.epochs,
-                        result.seconds,
-                    )
-                for seed in budget.seeds:
-                    config = study.training_config(
-                        model,
-                        budget.epochs,
-                        seed,
-                        folder / f"{row}-seed-{seed}",
-                        accelerator=args.accelerator,
-                        init_from=checkpoint,
-                    )
-                    run = study.row_run(row, seed, study.train_on(target, config))
-                    table.add(run)
-                    study.log_row(run, {**params, **model, "source": relative or "none"})
-                    logger.info(
-                        "%s, seed %d: test MAE %.4f Ha/atom (%.2f eV), %.0f s",
-                        row,
-                        seed,
-                        study.hartree_per_atom(run.metrics, "test_energy_mae_meV_per_atom"),
-                        run.metrics["test_energy_mae_eV"],
-                        run.seconds,
-                    )
-            study.log_table(table, "source_tasks_table")
-    finally:
-        if temporary is not None:
-            temporary.cleanup()
-    logger.info("\n%s", table.markdown())
-    study.write_json(table, args.json)
+                study.train_row(
+                    table,
+                    row,
+                    seed,
+                    target,
+                    config,
+                    {**params, **model, "source": relative or "none"},
+                )
     return table
+
+
+def pretrain(
+    row: str, relative: str, model: dict, budget: study.Budget, folder: Path, table: study.Table
+) -> str:
+    """Train on one source file (seed 0); its best checkpoint. Notes the file's real formula."""
+    data = study.read_set(relative, budget.limit)
+    formula, claimed = data.formula(0), named_formula(relative)
+    disagree = Formula(formula).count() != Formula(claimed).count()
+    table.notes.append(
+        f"{row}: {relative} holds {formula} ({len(data)} structures"
+        + (f"; its name says {claimed})" if disagree else ")")
+    )
+    config = study.training_config(model, budget.source_epochs, 0, folder / f"source-{row}")
+    result = study.train_on(data, config)
+    logger.info(
+        "source %s (%s): test MAE %.4g eV after %d epochs, %.0f s",
+        row,
+        formula,
+        result.test_metrics["test_energy_mae_eV"],
+        result.epochs,
+        result.seconds,
+    )
+    return result.checkpoint_path
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import argparse
 import logging
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import optuna
 
@@ -59,6 +60,8 @@ from search_spaces.suggest import suggest, to_train_config
 logger = logging.getLogger("sweep_vs_paper")
 
 PUBLISHED_BEST = 0.090  # SchNet_IIA, test MAE in Ha/atom
+REFERENCE_ROW = "SchNet_IIA (IIA+SMU+TL), retrained"
+SIZES = {"table1": "Table 1's", "cpu": "at most 128 features, 6 interactions", "tiny": "tiny"}
 GRID_TRIAL_EPOCHS = study.GRID_CONFIGURATIONS * study.PUBLISHED_EPOCHS
 WIDER_LR = {"type": "float", "low": 1.0e-5, "high": 3.0e-3, "log": True}
 SCHEDULES = {"type": "categorical", "choices": ["plateau", "cosine"]}
@@ -126,118 +129,102 @@ def main(argv: list[str] | None = None) -> study.Table:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("hpo").setLevel(logging.WARNING)
     target = study.read_set(study.TARGET, budget.limit)
-    temporary = study.runs_folder(args.runs_dir)
-    folder = Path(args.runs_dir or temporary.name)  # type: ignore[union-attr]
-    folder.mkdir(parents=True, exist_ok=True)
-    uri = study.tracking_uri(args.tracking_uri)
     sizes = "tiny" if budget.smoke else "table1" if args.full or args.table1_sizes else "cpu"
     space_text = sweep_space(bool(args.init_from), sizes)
-    (folder / "space.yaml").write_text(space_text)
     space = parse_space(space_text, "sweep_vs_paper")
     table = study.Table(
         "A sweep against the SchNet_IIA study on SeB20",
         budget,
-        {"SchNet_IIA (IIA+SMU+TL), retrained": (PUBLISHED_BEST, 0.090)},
+        {REFERENCE_ROW: (PUBLISHED_BEST, 0.090)},
     )
     logger.info(
         "%s; the sweep: %d trial-epochs of up to %d epochs, model sizes: %s",
         budget.describe(),
         args.budget,
         args.max_epochs,
-        {"table1": "Table 1's", "cpu": "at most 128 features, 6 interactions", "tiny": "tiny"}[
-            sizes
-        ],
+        SIZES[sizes],
     )
-    try:
-        data_file = (
-            study.data_path(study.TARGET)
-            if budget.limit is None
-            else write_npz(target, folder / "seb20.npz")
-        )
-        outcome = run_sweep(
-            SweepOptions(
-                study_name="sweep-vs-paper",
-                storage=f"sqlite:///{folder / 'studies.db'}",
-                space=str(folder / "space.yaml"),
-                data=(str(data_file),),
-                energy_unit="hartree",
-                n_trials=10_000,
-                sampler="tpe",
-                pruner="median",
-                max_epochs=args.max_epochs,
-                seed=0,
-                tracking_uri=uri,
-                runs_dir=str(folder / "sweep"),
-                show_progress_bar=False,
-                callbacks=(efficiency.Budget(args.budget),),
-                init_from=args.init_from,
-                train_overrides={"accelerator": args.accelerator},
-            )
-        )
-        trials = outcome.study.trials
-        spent = sum(efficiency.epochs_spent(t) for t in trials)
-        best = outcome.study.best_trial
-        states = [t.state.name for t in trials]
-        logger.info(
-            "sweep: %d trials (%d complete, %d pruned), %d trial-epochs; best trial %d, val MAE %.3f eV: %s",
-            len(trials),
-            states.count("COMPLETE"),
-            states.count("PRUNED"),
-            spent,
-            best.number,
-            best.value,
-            best.params,
-        )
-        params = {
-            "budget": args.budget,
-            "max_epochs": args.max_epochs,
-            "trial_epochs_spent": spent,
-            "epochs": budget.epochs,
-            "init_from": args.init_from or "",
-        }
-        with study.tracked("seb-sweep-vs-paper", "sweep vs paper", uri, {**params, **best.params}):
-            for seed in budget.seeds:
-                table.add(
-                    study.RowRun(
-                        "constant predictor", seed, study.constant_predictor(target, seed), [], 0.0
-                    )
-                )
-            reference = study.model_config(True, "smu", budget.smoke)
-            chain = ablation_seb.pretrain_chain(reference, budget, folder / "chain")
-            for seed in budget.seeds:
-                rows = {
-                    "SchNet_IIA (IIA+SMU+TL), retrained": study.training_config(
-                        reference,
+    params = {
+        "budget": args.budget,
+        "max_epochs": args.max_epochs,
+        "epochs": budget.epochs,
+        "model_sizes": SIZES[sizes],
+        "init_from": args.init_from or "",
+    }
+    with study.session(table, target, args, "seb-sweep-vs-paper", params) as folder:
+        (folder / "space.yaml").write_text(space_text)
+        best, spent = sweep(args, folder, target, budget)
+        mlflow.log_params({"trial_epochs_spent": spent, **best.params})
+        reference = study.model_config(True, "smu", budget.smoke)
+        chain = ablation_seb.pretrain_chain(reference, budget, folder / "chain")
+        values = suggest(optuna.trial.FixedTrial(best.params), space)  # with the fixed ones
+        for seed in budget.seeds:
+            rows = {
+                REFERENCE_ROW: study.training_config(
+                    reference, budget.epochs, seed, folder / f"reference-{seed}", init_from=chain
+                ),
+                f"the sweep's best (trial {best.number}), retrained": to_train_config(
+                    space,
+                    values,
+                    study.training_config(
+                        {},
                         budget.epochs,
                         seed,
-                        folder / f"reference-{seed}",
-                        init_from=chain,
+                        folder / f"best-{seed}",
+                        init_from=args.init_from or "",
                     ),
-                    f"the sweep's best (trial {best.number}), retrained": to_train_config(
-                        space,
-                        # the trial's values, with the space's fixed ones
-                        suggest(optuna.trial.FixedTrial(best.params), space),
-                        study.training_config(
-                            {},
-                            budget.epochs,
-                            seed,
-                            folder / f"best-{seed}",
-                            init_from=args.init_from or "",
-                        ),
-                    ),
-                }
-                for row, config in rows.items():
-                    run = study.row_run(row, seed, study.train_on(target, config))
-                    table.add(run)
-                    study.log_row(run, {"seed": seed})
-            table.notes += goals(table, spent, best.params)
-            study.log_table(table, "sweep_vs_paper_table")
-    finally:
-        if temporary is not None:
-            temporary.cleanup()
-    logger.info("\n%s", table.markdown())
-    study.write_json(table, args.json)
+                ),
+            }
+            for row, config in rows.items():
+                study.train_row(table, row, seed, target, config, {"seed": seed})
+        table.notes += goals(table, spent, best.params)
     return table
+
+
+def sweep(
+    args: argparse.Namespace, folder: Path, target: AtomsData, budget: study.Budget
+) -> tuple[optuna.trial.FrozenTrial, int]:
+    """The budgeted TPE + median-pruner sweep on SeB20; its best trial and the trial-epochs spent."""
+    data_file = (
+        study.data_path(study.TARGET)
+        if budget.limit is None
+        else write_npz(target, folder / "seb20.npz")
+    )
+    outcome = run_sweep(
+        SweepOptions(
+            study_name="sweep-vs-paper",
+            storage=f"sqlite:///{folder / 'studies.db'}",
+            space=str(folder / "space.yaml"),
+            data=(str(data_file),),
+            energy_unit="hartree",
+            n_trials=10_000,
+            sampler="tpe",
+            pruner="median",
+            max_epochs=args.max_epochs,
+            seed=0,
+            tracking_uri=study.tracking_uri(args.tracking_uri),
+            runs_dir=str(folder / "sweep"),
+            show_progress_bar=False,
+            callbacks=(efficiency.Budget(args.budget),),
+            init_from=args.init_from,
+            train_overrides={"accelerator": args.accelerator},
+        )
+    )
+    trials = outcome.study.trials
+    spent = sum(efficiency.epochs_spent(t) for t in trials)
+    best = outcome.study.best_trial
+    states = [t.state.name for t in trials]
+    logger.info(
+        "sweep: %d trials (%d complete, %d pruned), %d trial-epochs; best trial %d, val MAE %.3f eV: %s",
+        len(trials),
+        states.count("COMPLETE"),
+        states.count("PRUNED"),
+        spent,
+        best.number,
+        best.value,
+        best.params,
+    )
+    return best, spent
 
 
 def goals(table: study.Table, spent: int, params: dict[str, object]) -> list[str]:

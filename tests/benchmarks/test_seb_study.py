@@ -37,7 +37,7 @@ def smoke(script: str, tmp_path: Path) -> tuple[dict, str, str]:
     return json.loads((tmp_path / "table.json").read_text()), done.stdout + done.stderr, uri
 
 
-def check_tracked(uri: str, experiment: str, n_rows: int, stem: str) -> None:
+def check_tracked(uri: str, experiment: str, n_rows: int) -> None:
     """One parent run holding the table and the curves, one nested run per trained (row, seed)."""
     client = mlflow.MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
@@ -49,7 +49,7 @@ def check_tracked(uri: str, experiment: str, n_rows: int, stem: str) -> None:
         assert child.data.metrics["test_energy_mae_Ha_per_atom"] > 0
         assert "test_energy_mae_eV_clean" in child.data.metrics
     artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
-    assert {f"{stem}.md", f"{stem}.json", "learning_curves.html"} <= artifacts
+    assert {f"{experiment}.md", f"{experiment}.json", "learning_curves.html"} <= artifacts
 
 
 def test_ablation_smoke_has_every_row_in_every_unit(tmp_path) -> None:
@@ -62,14 +62,14 @@ def test_ablation_smoke_has_every_row_in_every_unit(tmp_path) -> None:
         assert f"{published[0]:.3f} / {published[1]:.3f}" in row
     header = next(line for line in output.splitlines() if line.startswith("| row |"))
     assert all(unit in header for unit in UNITS)
-    check_tracked(uri, "seb-ablation", len(ablation_seb.ROWS), "ablation_table")
+    check_tracked(uri, "seb-ablation", len(ablation_seb.ROWS))
 
 
 def test_source_tasks_smoke_names_each_source_from_its_atoms(tmp_path) -> None:
     table, output, uri = smoke("source_tasks_seb.py", tmp_path)
     assert list(table["rows"]) == ["constant predictor", *source_tasks_seb.SOURCES]
     assert "SeBn-O/B=19.npz holds B19Se" in output and "Bn/B=21.npz holds B21" in output
-    check_tracked(uri, "seb-source-tasks", len(source_tasks_seb.SOURCES), "source_tasks_table")
+    check_tracked(uri, "seb-source-tasks", len(source_tasks_seb.SOURCES))
 
 
 def test_sweep_vs_paper_smoke_reports_budget_and_goals(tmp_path) -> None:
@@ -82,7 +82,7 @@ def test_sweep_vs_paper_smoke_reports_budget_and_goals(tmp_path) -> None:
     # the retrained best is the trial's configuration, fixed values of the space included
     best = table["rows"][rows[2]][0]
     assert best["curve"] and best["metrics"]["test_energy_mae_eV"] > 0
-    check_tracked(uri, "seb-sweep-vs-paper", 2, "sweep_vs_paper_table")
+    check_tracked(uri, "seb-sweep-vs-paper", 2)
 
 
 def test_the_published_unit_is_hartree_per_atom() -> None:
