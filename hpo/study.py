@@ -320,7 +320,9 @@ def open_study(
     except optuna.exceptions.DuplicatedStudyError:
         # another worker created it a moment ago: join it once its set-up is written
         return _join_new_study(name, storage, backend, setup)
-    study.set_metric_names([OBJECTIVE_METRICS[name] for name in setup.objectives])
+    with warnings.catch_warnings():  # experimental since Optuna 3.2; not the user's concern
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([OBJECTIVE_METRICS[name] for name in setup.objectives])
     study.set_user_attr(SETUP_ATTR, setup.to_dict())
     return study, setup, True
 

@@ -50,6 +50,7 @@ def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) 
     done = run_cli(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "best trial" in done.stdout
+    assert "Warning" not in done.stderr, done.stderr  # no library's notes printed as ours
     # the printed commands work from any folder: absolute store paths
     assert f"optuna-dashboard sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout
     assert f"pesweep ui --storage sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -106,7 +107,12 @@ def test_mlflow_models_serve_answers_like_the_calculator(promoted, tmp_path: Pat
             "--port",
             str(port),
         ],
-        env={**os.environ, "MLFLOW_TRACKING_URI": promoted},
+        # mlflow runs `uvicorn` from PATH: this environment's, also when it is not activated
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": promoted,
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -131,7 +137,8 @@ def test_mlflow_models_serve_answers_like_the_calculator(promoted, tmp_path: Pat
         with urllib.request.urlopen(request, timeout=60) as answer:
             [prediction] = json.load(answer)["predictions"]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended on its own
+            os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:

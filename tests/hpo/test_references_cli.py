@@ -71,6 +71,9 @@ def error_per_atom(checkpoint: str, path: str) -> float:
     return float(errors.mean())
 
 
+# slow (about a minute): the references file itself is checked by the faster tests here and in
+# tests/lightning_modules/test_references.py
+@pytest.mark.slow
 def test_references_rescue_the_energies_of_another_composition(cluster_with_water, tmp_path):
     """The issue's case: trained on Cu7Au6 + H2O, predicted on Cu7Au6 + 6 H2O (GFN1-xTB)."""
     audit = run_cli("audit", cluster_with_water["one"], cwd=tmp_path)

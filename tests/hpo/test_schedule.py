@@ -72,6 +72,8 @@ def test_a_spec_is_checked_before_anything_is_made(tmp_path, tiny_space, small_e
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml", "tiny.yaml"]  # nothing made
 
 
+# slow: two full `schedule run` processes; the lock's message is what it checks
+@pytest.mark.slow
 def test_two_schedule_runs_at_once_one_runs_one_names_the_holder(
     tmp_path, tiny_space, small_emt_file
 ) -> None:

@@ -30,6 +30,8 @@ def services(tmp_path_factory):
         postgres.stop()
 
 
+# slow: two workers on one PostgreSQL study also run in the Slurm array test (test_schedule.py)
+@pytest.mark.slow
 def test_two_workers_share_one_study_and_one_parent_run(
     services, tiny_space, small_emt_file, tmp_path
 ) -> None:

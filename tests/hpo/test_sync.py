@@ -7,12 +7,15 @@ import sys
 import time
 
 import optuna
+import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from tests.hpo.services import MlflowServer, sweep_argv
 
 
+# slow (one and a half minutes): two MLflow servers and a sweep across an outage
+@pytest.mark.slow
 def test_trials_go_on_without_the_server_and_sync_writes_each_run_once(
     tmp_path, tiny_space, small_emt_file
 ) -> None:
