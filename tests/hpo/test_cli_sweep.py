@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from tests.hpo.test_cli_train import run_cli
 
@@ -32,7 +33,8 @@ def test_sweep_on_missing_or_malformed_data_fails_before_any_trial(tmp_path, tin
     assert not (tmp_path / "pesweep.db").exists()
 
 
-def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) -> None:
+def first_sweep(tmp_path, tiny_space, small_emt_file) -> None:
+    """``pesweep sweep`` of two trials; the commands it prints work from any folder."""
     args = (
         "sweep",
         "--study",
@@ -55,6 +57,17 @@ def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) 
     assert f"optuna-dashboard sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout
     assert f"pesweep ui --storage sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout
     assert "#/experiments/1/runs?orderByKey=metrics.%60best_val_energy_mae_eV%60" in done.stdout
+
+
+def test_sweep_command_prints_absolute_store_urls(tmp_path, tiny_space, small_emt_file) -> None:
+    first_sweep(tmp_path, tiny_space, small_emt_file)
+
+
+# slow (about 90 s of CLI processes): resuming a study is also checked in-process in
+# tests/hpo/test_sweep.py, promotion and rollback in tests/hpo/test_promotion.py
+@pytest.mark.slow
+def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) -> None:
+    first_sweep(tmp_path, tiny_space, small_emt_file)
     done = run_cli("sweep", "--study", "cli", "--n-trials", "1", "--no-progress-bar", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     study = optuna.load_study(study_name="cli", storage=f"sqlite:///{tmp_path / 'pesweep.db'}")
@@ -79,6 +92,8 @@ def test_sweep_command_and_resume_by_name(tmp_path, tiny_space, small_emt_file) 
     )
 
 
+# slow (five CLI processes): the spaces themselves are checked in tests/search_spaces
+@pytest.mark.slow
 def test_spaces_list_show_check(tmp_path, tiny_space) -> None:
     done = run_cli("spaces", "list", cwd=tmp_path)
     assert "schnet_table1" in done.stdout and "demo" in done.stdout
