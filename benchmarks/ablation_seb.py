@@ -61,7 +61,7 @@ def pretrain_chain(model: dict, budget: study.Budget, folder: Path) -> str:
     previous = ""
     for index, relative in enumerate(study.CHAIN):
         data = study.read_set(relative, budget.limit)
-        config = study.training_config(
+        config = budget.training_config(
             model, budget.source_epochs, 0, folder / f"stage-{index}", init_from=previous
         )
         result = study.train_on(data, config)
@@ -101,12 +101,11 @@ def main(argv: list[str] | None = None) -> study.Table:
                     chains[key] = pretrain_chain(model, budget, folder / f"chain-{len(chains)}")
                 source = chains[key]
             for seed in budget.seeds:
-                config = study.training_config(
+                config = budget.training_config(
                     model,
                     budget.epochs,
                     seed,
                     folder / f"{len(table.runs)}-seed-{seed}",
-                    accelerator=args.accelerator,
                     init_from=source,
                 )
                 study.train_row(

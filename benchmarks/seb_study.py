@@ -21,7 +21,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import statistics
 import tempfile
 import warnings
@@ -33,13 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from lightning_modules.conventions import DEFAULT_TRACKING_URI, MONITORED_METRIC
+from hpo.outputs import OutputError, claim_output_dir
+from hpo.stores import resolve_tracking_uri
+from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data.atoms import AtomsData
 from lightning_modules.data.audit import audit_energies
 from lightning_modules.data.readers import load_data
 from lightning_modules.data.splits import split_indices
-from lightning_modules.training.config import TrainConfig
-from lightning_modules.training.run import TrainResult, build_datamodule, train
+from lightning_modules.training.config import ConfigError, TrainConfig
+from lightning_modules.training.run import TrainResult, build_datamodule, check_accelerator, train
 
 logger = logging.getLogger("seb_study")
 
@@ -103,6 +104,7 @@ class Budget:
     limit: int | None = None
     threads: int | None = None
     smoke: bool = False
+    accelerator: str = "auto"  # of every training, sources and chains included
 
     def describe(self) -> str:
         parts = [
@@ -122,21 +124,22 @@ class Budget:
         )
         return f"{'; '.join(parts)}: {note}"
 
-
-def training_config(
-    model: dict[str, Any], epochs: int, seed: int, output_dir: Path, **changes: Any
-) -> TrainConfig:
-    return TrainConfig(
-        energy_unit="hartree",
-        model="schnet",
-        model_config=dict(model),
-        max_epochs=epochs,
-        seed=seed,
-        split=(0.8, 0.1, 0.1),
-        output_dir=str(output_dir),
-        progress_bar=False,
-        **{**BASE_TRAINING, **changes},
-    )
+    def training_config(
+        self, model: dict[str, Any], epochs: int, seed: int, output_dir: Path, **changes: Any
+    ) -> TrainConfig:
+        """One training of the study on this budget's accelerator (8:1:1 split per seed)."""
+        return TrainConfig(
+            energy_unit="hartree",
+            model="schnet",
+            model_config=dict(model),
+            max_epochs=epochs,
+            seed=seed,
+            split=(0.8, 0.1, 0.1),
+            output_dir=str(output_dir),
+            progress_bar=False,
+            accelerator=self.accelerator,
+            **{**BASE_TRAINING, **changes},
+        )
 
 
 def train_on(data: AtomsData, config: TrainConfig) -> TrainResult:
@@ -290,10 +293,6 @@ class Table:
         return learning_curves(curves, "validation energy MAE [eV], mean over seeds")
 
 
-def tracking_uri(given: str | None) -> str:
-    return given or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
 def log_row(run: RowRun, params: dict[str, Any]) -> None:
     """One nested MLflow run of a (row, seed): test metrics (also in Ha/atom) and the curve."""
     import mlflow
@@ -347,7 +346,7 @@ def session(
     temporary = None if args.runs_dir else tempfile.TemporaryDirectory(prefix="pesweep-seb-")
     folder = Path(args.runs_dir or temporary.name)  # type: ignore[union-attr]
     folder.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri(args.tracking_uri))
+    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri, None))
     mlflow.set_experiment(experiment)
     mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
     try:
@@ -393,7 +392,7 @@ def add_common_options(parser: Any, default_epochs: int, default_source_epochs: 
         action="store_true",
         help="60 structures per file, 1 epoch, 1 seed (the test suite)",
     )
-    parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto (every training)")
     parser.add_argument(
         "--tracking-uri",
         help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
@@ -418,6 +417,16 @@ def budget_from(args: Any, parser: Any) -> Budget:
             )
     if args.limit is not None and args.limit < 20:
         parser.error(f"--limit must be at least 20 structures, got {args.limit}")
+    try:  # before anything is made: a bad accelerator, or a --runs-dir with an earlier run
+        check_accelerator(args.accelerator)
+        if args.runs_dir:
+            claim_output_dir(args.runs_dir, chosen_by_user=True)
+    except ConfigError as error:
+        parser.error(str(error))
+    except OutputError:
+        parser.error(
+            f"--runs-dir {args.runs_dir} already holds files (an earlier run?); choose an empty folder"
+        )
     if args.threads is not None:
         if args.threads < 1:
             parser.error(f"--threads must be at least 1, got {args.threads}")
@@ -431,4 +440,5 @@ def budget_from(args: Any, parser: Any) -> Budget:
         args.limit,
         args.threads,
         args.smoke,
+        args.accelerator,
     )

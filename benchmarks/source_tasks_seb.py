@@ -76,12 +76,11 @@ def main(argv: list[str] | None = None) -> study.Table:
                 "" if relative is None else pretrain(row, relative, model, budget, folder, table)
             )
             for seed in budget.seeds:
-                config = study.training_config(
+                config = budget.training_config(
                     model,
                     budget.epochs,
                     seed,
                     folder / f"{row}-seed-{seed}",
-                    accelerator=args.accelerator,
                     init_from=checkpoint,
                 )
                 study.train_row(
@@ -106,7 +105,7 @@ def pretrain(
         f"{row}: {relative} holds {formula} ({len(data)} structures"
         + (f"; its name says {claimed})" if disagree else ")")
     )
-    config = study.training_config(model, budget.source_epochs, 0, folder / f"source-{row}")
+    config = budget.training_config(model, budget.source_epochs, 0, folder / f"source-{row}")
     result = study.train_on(data, config)
     logger.info(
         "source %s (%s): test MAE %.4g eV after %d epochs, %.0f s",

@@ -51,6 +51,7 @@ except ImportError:  # imported as benchmarks.sweep_vs_paper
     from benchmarks import hpo_efficiency as efficiency
     from benchmarks import seb_study as study
 
+from hpo.stores import resolve_tracking_uri
 from hpo.sweep import run_sweep
 from hpo.sweep_options import SweepOptions
 from lightning_modules.data.atoms import AtomsData, energy_unit_factor
@@ -160,13 +161,13 @@ def main(argv: list[str] | None = None) -> study.Table:
         values = suggest(optuna.trial.FixedTrial(best.params), space)  # with the fixed ones
         for seed in budget.seeds:
             rows = {
-                REFERENCE_ROW: study.training_config(
+                REFERENCE_ROW: budget.training_config(
                     reference, budget.epochs, seed, folder / f"reference-{seed}", init_from=chain
                 ),
                 f"the sweep's best (trial {best.number}), retrained": to_train_config(
                     space,
                     values,
-                    study.training_config(
+                    budget.training_config(
                         {},
                         budget.epochs,
                         seed,
@@ -202,12 +203,12 @@ def sweep(
             pruner="median",
             max_epochs=args.max_epochs,
             seed=0,
-            tracking_uri=study.tracking_uri(args.tracking_uri),
+            tracking_uri=resolve_tracking_uri(args.tracking_uri, None),
             runs_dir=str(folder / "sweep"),
             show_progress_bar=False,
             callbacks=(efficiency.Budget(args.budget),),
             init_from=args.init_from,
-            train_overrides={"accelerator": args.accelerator},
+            train_overrides={"accelerator": budget.accelerator},
         )
     )
     trials = outcome.study.trials

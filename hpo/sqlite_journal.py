@@ -35,10 +35,6 @@ NETWORK_FILE_SYSTEMS = frozenset(
         "beegfs",
         "ceph",
         "glusterfs",
-        "fuse.glusterfs",
-        "fuse.sshfs",
-        "fuse.s3fs",
-        "fuse.gcsfuse",
         "9p",
         "afs",
         "panfs",
@@ -70,7 +66,7 @@ def file_system_type(path: str | Path, mounts: str = "/proc/mounts") -> str | No
 
 
 def write_ahead_log_is_safe(database: str | Path, mounts: str = "/proc/mounts") -> bool:
-    """True where the folder of ``database`` is on a local file system."""
+    """True where the folder of ``database`` is on a local file system (any fuse one counts as remote)."""
     kind = file_system_type(Path(database).parent, mounts)
     return kind is not None and kind not in NETWORK_FILE_SYSTEMS and not kind.startswith("fuse")
 

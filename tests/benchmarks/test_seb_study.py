@@ -104,3 +104,22 @@ def test_the_budget_says_when_it_is_reduced() -> None:
     assert "published budget" in seb_study.Budget(100, 100, [0, 1, 2]).describe()
     with pytest.raises(SystemExit):
         ablation_seb.main(["--smoke", "--full"])
+
+
+def test_a_used_runs_dir_or_a_bad_accelerator_is_refused_before_anything_is_made(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "runs"
+    earlier.mkdir()
+    (earlier / "best.ckpt").write_text("an earlier run")
+    for argv, message in (
+        (["--smoke", "--runs-dir", str(earlier)], f"--runs-dir {earlier} already holds files"),
+        (["--smoke", "--accelerator", "tpu"], "unknown accelerator 'tpu'"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            source_tasks_seb.main(argv)
+        assert stopped.value.code == 2
+        assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no MLflow store made
+    assert (earlier / "best.ckpt").read_text() == "an earlier run"
