@@ -142,3 +142,30 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[object]], title: str) 
     figure = go.Figure(go.Table(header={"values": list(columns)}, cells={"values": cells}))
     figure.update_layout(title=title)
     return figure
+
+
+def pair_distributions_figure(
+    run: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    reference: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    title: str = "Partial pair-distance distributions",
+) -> go.Figure:
+    """One line per element pair (and the reference's, dashed, in the same colour group)."""
+    figure = go.Figure()
+    for label, (r, density) in sorted(run.items()):
+        figure.add_trace(
+            go.Scatter(x=list(r), y=list(density), mode="lines", name=label, legendgroup=label)
+        )
+        if reference and label in reference:
+            r_ref, density_ref = reference[label]
+            figure.add_trace(
+                go.Scatter(
+                    x=list(r_ref),
+                    y=list(density_ref),
+                    mode="lines",
+                    line={"dash": "dash"},
+                    name=f"{label} (reference)",
+                    legendgroup=label,
+                )
+            )
+    figure.update_layout(title=title, xaxis_title="r [Å]", yaxis_title="p(r) [1/Å]")
+    return figure

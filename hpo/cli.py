@@ -136,7 +136,7 @@ def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo import commands, data_commands, model_commands, view_commands
+    from hpo import commands, data_commands, md_commands, model_commands, view_commands
     from hpo.schedule.commands import add_schedule_commands
     from hpo.sync_command import add_sync_command
 
@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.add_data_commands(sub, _add_data_arguments)
     commands.add_sweep_commands(sub, _add_data_arguments)
     model_commands.add_model_commands(sub, _add_data_arguments)
+    md_commands.add_md_commands(sub)
     view_commands.add_view_commands(sub)
     add_schedule_commands(sub)
     add_sync_command(sub)

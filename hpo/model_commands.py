@@ -44,6 +44,13 @@ def run_promote(args: argparse.Namespace) -> int:
 
     if args.model_name:
         check_model_name(args.model_name)
+    md_spec = None
+    if args.require_md:
+        from hpo.md_check import read_structure
+        from lightning_modules.md import load_md_spec
+
+        md_spec = load_md_spec(args.require_md)
+        read_structure(md_spec.structure)  # a missing structure is refused before anything
     if args.rollback:
         if not args.model_name:
             raise PromotionError("--rollback needs --model-name (the registered model)")
@@ -74,6 +81,7 @@ def run_promote(args: argparse.Namespace) -> int:
         args.metric,
         args.require_better,
         args.force,
+        require_md=md_spec,
     )
     print(promotion.message)
     print(
@@ -286,6 +294,13 @@ def add_model_commands(
         help="move the alias only if the candidate beats its holder",
     )
     promote.add_argument("--force", action="store_true", help="skip the comparison")
+    promote.add_argument(
+        "--require-md",
+        metavar="SPEC",
+        help="YAML of an MD stability check (structure, temperature, time_ps, thresholds; see "
+        "pesweep md-check): the candidate runs it first, the result is stored as tags of the "
+        "version, and a FAIL leaves the alias where it was",
+    )
     promote.add_argument(
         "--rollback", action="store_true", help="give the alias back to its previous holder"
     )

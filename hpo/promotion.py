@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mlflow import MlflowClient
@@ -30,6 +30,9 @@ from mlflow.exceptions import MlflowException
 from hpo.errors import PromotionError, StudyError
 from hpo.potential_model import MODEL_ARTIFACT
 from hpo.tracking import ELEMENT_REFERENCES_TAG, tracking_client
+
+if TYPE_CHECKING:
+    from lightning_modules.md import MDSpec
 
 logger = logging.getLogger(__name__)
 
@@ -152,12 +155,16 @@ def promote_run(
     require_better: bool = False,
     force: bool = False,
     extra_tags: dict[str, Any] | None = None,
+    require_md: MDSpec | None = None,
 ) -> Promotion:
     """Register run ``run_id``'s checkpoint as a version of ``name`` and point ``alias`` at it.
 
     Idempotent: the same run is registered once. With ``require_better`` the
     alias moves only if the candidate's ``metric`` beats the holder's on the
-    same data and test split (``force`` skips the comparison).
+    same data and test split (``force`` skips the comparison). With
+    ``require_md`` the registered candidate first runs that MD stability check
+    (:mod:`hpo.md_check`, its run in the same store); its outcome is stored as
+    tags of the version, and a FAIL leaves the alias where it was.
     """
     candidate_tags = lineage_tags(client, run_id, extra_tags or {})
     holder = _holder(client, name, alias)
@@ -180,6 +187,8 @@ def promote_run(
                 f"{holder.version}, {old:.6g}); the alias stays"
             )
     version = _register_once(client, name, run_id, candidate_tags)
+    if require_md is not None:
+        _require_md_stability(client, name, str(version.version), run_id, require_md, alias)
     if holder is not None and str(holder.version) == str(version.version):
         return Promotion(
             name,
@@ -203,6 +212,34 @@ def promote_run(
     )
 
 
+def _require_md_stability(
+    client: MlflowClient, name: str, version: str, run_id: str, spec: MDSpec, alias: str
+) -> None:
+    """Run the MD check on version ``version``; tag it with the outcome; raise on FAIL."""
+    import tempfile
+    from pathlib import Path
+
+    from hpo.md_check import run_md_check
+
+    tracking_uri = client.tracking_uri  # credentials, if any, are in MLflow's variables
+    with tempfile.TemporaryDirectory(prefix="pesweep-md-") as folder:
+        result = run_md_check(
+            f"models:/{name}/{version}",
+            spec,
+            Path(folder),
+            tracking_uri=tracking_uri,
+            experiment=f"{name}-md-checks",
+        )
+    for key, value in result.tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    if not result.report.passed:
+        raise PromotionError(
+            f"{name} version {version} failed the MD check, {result.summary()}; "
+            f"@{alias} stays where it was (run {result.run_id} holds the trajectory)"
+        )
+    logger.info("%s version %s passed the MD check: %s", name, version, result.summary())
+
+
 def promote_best_trial(
     study: Any,
     tracking_uri: str,
@@ -211,6 +248,7 @@ def promote_best_trial(
     metric: str = "test_energy_mae_eV",
     require_better: bool = False,
     force: bool = False,
+    require_md: MDSpec | None = None,
 ) -> Promotion:
     """Promote the best trial of an Optuna study (single objective) by its MLflow run."""
     if len(study.directions) != 1:
@@ -231,6 +269,7 @@ def promote_best_trial(
         require_better,
         force,
         {"study": study.study_name, "trial_number": best.number},
+        require_md,
     )
 
 

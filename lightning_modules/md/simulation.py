@@ -1,0 +1,227 @@
+"""NVT molecular dynamics (then an NVE segment) with any ASE calculator, stopped at the first failure.
+
+Velocities are drawn from Maxwell-Boltzmann at the target temperature (seeded,
+no net momentum or rotation); the Bussi thermostat is the ænet study's. Every
+``check_every`` steps the configuration goes through :mod:`.criteria`; the
+first failure ends the run, and its time is the stable time. A run that
+reaches the end passes, and its stable time is the whole run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.md.bussi import Bussi
+from ase.md.langevin import Langevin
+from ase.md.md import MolecularDynamics
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+from ase.md.verlet import VelocityVerlet
+
+from lightning_modules.md import criteria
+from lightning_modules.md.rdf import pair_distributions
+from lightning_modules.md.spec import MDSpec
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, float], None]  # (simulated ps, steps per second)
+
+
+@dataclass
+class StabilityReport:
+    """The outcome of one check; ``frames`` hold the trajectory (energies and forces attached)."""
+
+    passed: bool
+    reason: str
+    failure_ps: float | None
+    stable_ps: float
+    total_ps: float
+    steps: int
+    seconds: float
+    max_temperature: float
+    mean_temperature: float
+    nve_drift_eV_per_atom: float | None
+    frames: list[Atoms] = field(default_factory=list, repr=False)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        """One line: PASS/FAIL, the stable time and the reason."""
+        if self.passed:
+            return (
+                f"PASS: stable for the whole {self.total_ps:g} ps (max temperature "
+                f"{self.max_temperature:.0f} K, {self.steps_per_second:.0f} steps/s)"
+            )
+        return f"FAIL at {self.failure_ps:.4g} ps: {self.reason}"
+
+    def rdf(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Partial pair-distance distributions over the trajectory's frames."""
+        numbers = self.frames[0].numbers if self.frames else np.zeros(0, dtype=int)
+        return pair_distributions(numbers, (frame.positions for frame in self.frames))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "reason": self.reason,
+            "failure_ps": self.failure_ps,
+            "stable_ps": self.stable_ps,
+            "total_ps": self.total_ps,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "steps_per_second": round(self.steps_per_second, 2),
+            "max_temperature_K": round(self.max_temperature, 2),
+            "mean_temperature_K": round(self.mean_temperature, 2),
+            "nve_drift_eV_per_atom": self.nve_drift_eV_per_atom,
+            "frames": len(self.frames),
+        }
+
+
+def _thermostat(atoms: Atoms, spec: MDSpec, rng: np.random.Generator) -> MolecularDynamics:
+    step = spec.timestep * units.fs
+    if spec.thermostat == "bussi":
+        return Bussi(
+            atoms,
+            step,
+            temperature_K=spec.temperature,
+            taut=spec.thermostat_time_fs * units.fs,
+            rng=rng,
+        )
+    return Langevin(
+        atoms,
+        step,
+        temperature_K=spec.temperature,
+        friction=1.0 / (spec.thermostat_time_fs * units.fs),
+        rng=rng,
+    )
+
+
+def _snapshot(atoms: Atoms, time_ps: float) -> Atoms:
+    frame = atoms.copy()
+    frame.calc = SinglePointCalculator(
+        frame, energy=atoms.get_potential_energy(), forces=atoms.get_forces()
+    )
+    frame.info["time_ps"] = round(time_ps, 6)
+    frame.info["temperature_K"] = float(atoms.get_temperature())
+    return frame
+
+
+def run_stability_check(
+    structure: Atoms,
+    calculator: Calculator,
+    spec: MDSpec,
+    on_progress: Progress | None = None,
+) -> StabilityReport:
+    """Run ``spec``'s NVT then NVE MD of ``structure`` with ``calculator``; stop at the first failure."""
+    atoms = structure.copy()
+    atoms.pbc = False
+    atoms.calc = calculator
+    numbers = atoms.numbers.copy()
+    bonds = criteria.molecular_bonds(numbers, atoms.positions)
+    rng = np.random.default_rng(spec.seed)
+    thermalize_momenta(atoms, temperature_K=spec.temperature, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    nvt_steps, nve_steps = spec.steps
+    temperatures: list[float] = []
+    frames: list[Atoms] = []
+    drift: float | None = None
+    state = {"step": 0, "nve_start": 0.0, "in_nve": False}
+
+    def failure() -> str | None:
+        try:
+            energy = atoms.get_potential_energy()
+            forces = atoms.get_forces()
+        except Exception as error:  # a model that cannot evaluate the structure is not stable
+            return f"the calculator failed: {type(error).__name__}: {str(error).splitlines()[0]}"
+        positions = atoms.positions
+        reason = criteria.not_finite(energy, forces, positions)
+        if reason:
+            return reason
+        temperature = float(atoms.get_temperature())
+        temperatures.append(temperature)
+        nonlocal drift
+        if state["in_nve"]:
+            total = energy + atoms.get_kinetic_energy()
+            drift = max(drift or 0.0, abs(total - state["nve_start"]) / len(atoms))
+        return (
+            criteria.close_contact(numbers, positions, spec.contact_fraction)
+            or criteria.broken_bond(numbers, positions, bonds, spec.bond_break_factor)
+            or criteria.escaped_atom(numbers, positions, spec.escape_distance)
+            or criteria.too_hot(temperature, spec.temperature, spec.temperature_factor)
+            or (
+                criteria.energy_drift(
+                    energy + atoms.get_kinetic_energy(),
+                    state["nve_start"],
+                    len(atoms),
+                    spec.max_drift,
+                )
+                if state["in_nve"]
+                else None
+            )
+        )
+
+    def time_ps() -> float:
+        return state["step"] * spec.timestep / 1000.0
+
+    start = time.perf_counter()
+    last_report = start
+    reason = failure()
+    if reason is None:
+        frames.append(_snapshot(atoms, 0.0))
+    for dynamics, n_steps in ((_thermostat(atoms, spec, rng), nvt_steps), (None, nve_steps)):
+        if reason is not None or n_steps == 0:
+            continue
+        if dynamics is None:
+            dynamics = VelocityVerlet(atoms, spec.timestep * units.fs)
+            state["in_nve"] = True
+            state["nve_start"] = atoms.get_potential_energy() + atoms.get_kinetic_energy()
+            drift = 0.0
+        done = 0
+        while done < n_steps:
+            chunk = min(spec.check_every, n_steps - done)
+            try:
+                dynamics.run(chunk)
+            except Exception as error:
+                reason = (
+                    f"the dynamics failed: {type(error).__name__}: {str(error).splitlines()[0]}"
+                )
+            done += chunk
+            state["step"] += chunk
+            reason = reason or failure()
+            if reason is not None:
+                break
+            if state["step"] % spec.frame_every == 0:
+                frames.append(_snapshot(atoms, time_ps()))
+            now = time.perf_counter()
+            if on_progress is not None and now - last_report > 0.5:
+                on_progress(time_ps(), state["step"] / (now - start))
+                last_report = now
+    seconds = time.perf_counter() - start
+    passed = reason is None
+    failure_ps = None if passed else time_ps()
+    if on_progress is not None:
+        on_progress(time_ps(), state["step"] / seconds if seconds > 0 else 0.0)
+    report = StabilityReport(
+        passed=passed,
+        reason=reason or "",
+        failure_ps=failure_ps,
+        stable_ps=spec.total_ps if passed else time_ps(),
+        total_ps=spec.total_ps,
+        steps=int(state["step"]),
+        seconds=seconds,
+        max_temperature=max(temperatures) if temperatures else float("nan"),
+        mean_temperature=float(np.mean(temperatures)) if temperatures else float("nan"),
+        nve_drift_eV_per_atom=drift,
+        frames=frames,
+    )
+    logger.info("md check: %s", report.summary())
+    return report
