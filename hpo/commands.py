@@ -49,6 +49,8 @@ def _sweep_options(args: argparse.Namespace) -> Any:
         max_retries=args.max_retries,
         system_metrics=args.system_metrics,
         heartbeat=Heartbeat(args.heartbeat_interval, args.grace_period),
+        md_spec=args.md_spec,
+        md_constraint=args.md_constraint,
     )
 
 
@@ -266,7 +268,20 @@ def add_sweep_commands(
     sweep.add_argument(
         "--objectives",
         help=f"comma-separated, from {', '.join(OBJECTIVES)} "
-        "(default energy_mae; two or more give a Pareto front)",
+        "(default energy_mae; two or more give a Pareto front; md_stable_ps is maximised "
+        "and needs --md-spec)",
+    )
+    sweep.add_argument(
+        "--md-spec",
+        metavar="SPEC",
+        help="YAML of the MD check (see pesweep md-check) run on every trial's best model "
+        "after training: the md_stable_ps objective's value",
+    )
+    sweep.add_argument(
+        "--md-constraint",
+        metavar="SPEC",
+        help="YAML of an MD check as an Optuna constraint: a trial whose model fails it is "
+        "infeasible, and the sampler (tpe or nsga2) steers away from it",
     )
     sweep.add_argument("--batch-size", type=positive_int, help="training batch size (default 32)")
     sweep.add_argument(

@@ -87,6 +87,8 @@ class Objective:
         DEFAULT_MAX_RETRIES  # of a preempted trial (a dead worker's: StaleTrialHandler)
     )
     system_metrics: bool = False  # MLflow's CPU, memory and GPU metrics in the trial's run
+    md_spec: Any = None  # an MDSpec: the trained model's MD check (md_stable_ps, constraint)
+    md_constraint: bool = False  # a model that fails the check makes the trial infeasible
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         values = suggest(trial, self.space)
@@ -248,6 +250,7 @@ class Objective:
         )
         if self.artifact_store is not None:
             upload_trial_figures(trial, self.artifact_store, figures)
+        md_stable_ps = self._md_check(trial, run_id, result)
         if run_id is not None and self.tracker is not None:
             save_note(trial, run_note(self.tracker, run_id))
         trial.set_user_attr(  # one write: each attribute is a storage transaction
@@ -287,9 +290,49 @@ class Objective:
             "energy_mae": result.best_val,
             "n_params": float(result.n_parameters),
             "inference_time": inference_ms,
+            "md_stable_ps": md_stable_ps if md_stable_ps is not None else float("nan"),
         }
         chosen = tuple(values[name] for name in self.objectives)
         return chosen[0] if len(chosen) == 1 else chosen
+
+    def _md_check(
+        self, trial: optuna.Trial, run_id: str | None, result: TrainResult
+    ) -> float | None:
+        """The MD check of the trial's best model: stable ps, user attributes, the run's record.
+
+        With ``md_constraint`` the trial gets Optuna's constraint
+        (``Trial.set_constraint``, :data:`hpo.study.MD_CONSTRAINT`): 0 when the
+        model passes, else the ps it fell short of the whole check.
+        """
+        if self.md_spec is None:
+            return None
+        from hpo.md_check import RDF_FIGURE, REPORT, TRAJECTORY, run_md_check
+        from hpo.study import MD_CONSTRAINT
+
+        folder = Path(result.output_dir) / "md_check"
+        check = run_md_check(result.checkpoint_path, self.md_spec, folder, log_to_mlflow=False)
+        report = check.report
+        logger.info("trial %d MD check: %s", trial.number, report.summary())
+        trial.set_user_attr(
+            "md_check",
+            {"passed": report.passed, "stable_ps": report.stable_ps, "reason": report.reason},
+        )
+        if self.md_constraint:
+            shortfall = 0.0 if report.passed else max(report.total_ps - report.stable_ps, 1e-9)
+            trial.set_constraint(MD_CONSTRAINT, shortfall)
+        if self.tracker is not None and run_id is not None:
+            self.tracker.log_metrics(run_id, {"md_stable_ps": report.stable_ps}, result.epochs)
+            self.tracker.set_tags(
+                run_id,
+                {
+                    "pesweep.md_check": "PASS" if report.passed else "FAIL",
+                    "pesweep.md_summary": report.summary()[:500],
+                },
+            )
+            for name in (TRAJECTORY, REPORT, RDF_FIGURE):
+                if (folder / name).exists():
+                    self.tracker.log_artifact(run_id, folder / name, "md_check")
+        return report.stable_ps
 
 
 def slurm_task() -> str:

@@ -48,15 +48,21 @@ logger = logging.getLogger(__name__)
 SETUP_ATTR = "pesweep_setup"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the sweep's MLflow parent run
 EXPERIMENT_ATTR = "mlflow_experiment"  # the MLflow experiment of its runs
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "nsga2")
+CONSTRAINED_SAMPLERS = ("tpe", "nsga2")  # samplers that take Optuna's constraints_func
 PRUNERS = ("median", "hyperband", "successive-halving", "none")
-OBJECTIVES = ("energy_mae", "n_params", "inference_time")
+OBJECTIVES = ("energy_mae", "n_params", "inference_time", "md_stable_ps")
+MAXIMISED = frozenset({"md_stable_ps"})  # every other objective is minimised
 # what each objective's value is, with its unit: optuna-dashboard's axes and columns read these
 OBJECTIVE_METRICS = {
     "energy_mae": MONITORED_METRIC,  # the best epoch's validation energy MAE, eV per structure
     "n_params": "n_params",
     "inference_time": "inference_ms_per_structure",
+    "md_stable_ps": "md_stable_ps",  # simulated ps before the MD check's first failure
 }
+# Optuna constraint (Trial.set_constraint) of an MD check: the ps a model fell short of the
+# whole check; > 0 is infeasible, and samplers that read constraints steer away from it
+MD_CONSTRAINT = "md_stability"
 # fields that must agree between a study and a resume of it
 BINDING_FIELDS = (
     "space_text",
@@ -65,6 +71,8 @@ BINDING_FIELDS = (
     "max_epochs",
     "objectives",
     "init_from",
+    "md_spec",
+    "md_constraint",
 )
 
 
@@ -86,6 +94,8 @@ class StudySetup:
     train_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     init_from: str = ""  # a pretrained model every trial starts from (fine-tuning sweeps)
     study_uid: str = ""  # unique per study: keys its runs folder and MLflow experiment
+    md_spec: dict[str, Any] = dataclasses.field(default_factory=dict)  # the trials' MD check
+    md_constraint: bool = False  # a trial whose model fails the MD check is infeasible
 
     def folder_name(self, study_name: str) -> str:
         """The study's folder under ``--runs-dir``: its name made path-safe, plus its uid.
@@ -139,6 +149,8 @@ def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:
                     f"the search space differs from the one the study was created with "
                     f"({stored.space_origin})"
                 )
+            elif name in ("md_spec", "md_constraint"):
+                conflicts.append(f"the MD check ({name}) differs from the study's")
             elif name == "data_hashes":
                 conflicts.append(f"the data differ (study: {', '.join(stored.data)})")
             else:
@@ -229,10 +241,23 @@ def _is_schema_race(error: Exception) -> bool:
     return "UniqueViolation" in text or "already exists" in text or "duplicate key" in text
 
 
-def build_sampler(name: str, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler by its CLI name."""
+def build_sampler(
+    name: str, seed: int, space: SearchSpace, constrained: bool = False
+) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by its CLI name.
+
+    ``constrained``: the study's trials set an MD constraint (``Trial.set_constraint``);
+    only samplers that read constraints may run it.
+    """
+    if constrained and name not in CONSTRAINED_SAMPLERS:
+        raise StudyError(
+            f"sampler {name!r} takes no constraints; with --md-constraint use "
+            f"{' or '.join(CONSTRAINED_SAMPLERS)}"
+        )
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
@@ -314,7 +339,12 @@ def open_study(
         raise StudyError(
             f"no study {name!r} in {mask_url(storage)}; give --space and --data to create it"
         )
-    directions = [optuna.study.StudyDirection.MINIMIZE] * len(setup.objectives)
+    directions = [
+        optuna.study.StudyDirection.MAXIMIZE
+        if objective in MAXIMISED
+        else optuna.study.StudyDirection.MINIMIZE
+        for objective in setup.objectives
+    ]
     try:
         study = optuna.create_study(study_name=name, storage=backend, directions=directions)
     except optuna.exceptions.DuplicatedStudyError:

@@ -30,6 +30,7 @@ from hpo.stores import (
     resolve_tracking_uri,
 )
 from hpo.study import (
+    MAXIMISED,
     StudySetup,
     build_pruner,
     build_sampler,
@@ -43,12 +44,14 @@ from hpo.sweep_options import (
     SweepOptions,
     SweepOutcome,
     finished_trials,
+    requested_md_spec,
     validate_options,
 )
 from hpo.sync import sync_study
 from hpo.tracking import STUDY_UID_TAG
 from lightning_modules.conventions import normalise_energy_unit
 from lightning_modules.data import load_data
+from lightning_modules.md import MDSpec
 from lightning_modules.training.config import TrainConfig, make_config
 from lightning_modules.training.prepared import PreparedData
 from lightning_modules.training.run import data_settings
@@ -69,6 +72,7 @@ def _requested_setup(
         raise StudyError("give both --space and --data (or neither, to resume a study by name)")
     objectives = options.objectives or ("energy_mae",)
     space = load_space(options.space)
+    md_spec = requested_md_spec(options)
     setup = StudySetup(
         space_text=space.source_text,
         space_origin=str(options.space),
@@ -84,8 +88,30 @@ def _requested_setup(
         train_overrides=dict(options.train_overrides),
         init_from=options.init_from or "",
         study_uid=new_study_uid(),
+        md_spec=md_spec.to_dict() if md_spec is not None else {},
+        md_constraint=bool(options.md_constraint),
     )
     return setup, space
+
+
+def _md_spec(setup: StudySetup, data: Any) -> MDSpec | None:
+    """The study's MD check, its structure's elements checked against the data's."""
+    if not setup.md_spec:
+        return None
+    from ase.data import chemical_symbols
+
+    from hpo.md_check import read_structure
+
+    spec = MDSpec.from_dict(setup.md_spec, "the study's MD check")
+    structure = read_structure(spec.structure, "the MD check's structure")
+    unknown = sorted({int(z) for z in structure.numbers} - {int(z) for z in data.numbers})
+    if unknown:
+        raise StudyError(
+            f"the MD check's structure {spec.structure} holds "
+            f"{', '.join(chemical_symbols[z] for z in unknown)}, which the data do not; "
+            f"give a structure of the data's elements"
+        )
+    return spec
 
 
 def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
@@ -140,6 +166,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         options.tracking_uri, stored.tracking_uri if stored else None
     )
     requested, requested_space = _requested_setup(options, tracking_uri)
+    if requested is not None and data is not None:
+        _md_spec(requested, data)  # the check's structure fits the data, before a study exists
     try:
         check_tracking_store(tracking_uri)
     except StoreError as error:
@@ -168,6 +196,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             f"{options.max_epochs}; drop --max-epochs or use a new study"
         )
     runs_dir = Path(options.runs_dir).resolve() / setup.folder_name(options.study_name)
+    md_spec = _md_spec(setup, data)
     base_config = base_train_config(setup, runs_dir)
     prepared = PreparedData.prepare(data, data_settings(base_config))  # once, for every trial
     logger.info("%s", prepared.audit.format())
@@ -188,12 +217,13 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         sampler_name = options.sampler or setup.sampler
         pruner_name = options.pruner or setup.pruner
         study.sampler = options.sampler_override or build_sampler(
-            sampler_name, setup.seed + len(study.trials), space
+            sampler_name, setup.seed + len(study.trials), space, constrained=setup.md_constraint
         )
         multi_objective = len(setup.objectives) > 1
         if multi_objective and pruner_name != "none":
             logger.info("multi-objective study: Optuna cannot prune it, pruning is off")
-        report_epochs = not multi_objective  # Optuna takes intermediate values of one objective
+        # Optuna takes intermediate values of one objective, and they are validation MAEs
+        report_epochs = not multi_objective and setup.objectives[0] not in MAXIMISED
         study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
         artifact_dir = Path(
             options.artifact_dir
@@ -228,6 +258,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             artifact_store=FileSystemArtifactStore(str(artifact_dir)),
             max_retries=options.max_retries,
             system_metrics=options.system_metrics,
+            md_spec=md_spec,
+            md_constraint=setup.md_constraint,
         )
         callbacks = list(options.callbacks)
         if options.study_trials is not None:

@@ -19,6 +19,7 @@ from hpo.errors import StudyError
 from hpo.retries import DEFAULT_MAX_RETRIES, Heartbeat
 from hpo.stores import resolve_tracking_uri
 from hpo.study import (
+    CONSTRAINED_SAMPLERS,
     EXPERIMENT_ATTR,
     OBJECTIVES,
     PARENT_RUN_ATTR,
@@ -63,6 +64,8 @@ class SweepOptions:
     max_retries: int = DEFAULT_MAX_RETRIES  # of a trial whose worker was preempted or died
     system_metrics: bool = False  # MLflow's CPU, memory and GPU metrics in every trial's run
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    md_spec: str | None = None  # YAML of the MD check behind the md_stable_ps objective
+    md_constraint: str | None = None  # YAML of an MD check whose failure makes a trial infeasible
 
 
 @dataclass
@@ -110,6 +113,12 @@ def validate_options(options: SweepOptions) -> None:
         raise StudyError(
             f"unknown objective(s) {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
         )
+    requested_md_spec(options)
+    if options.md_constraint and (options.sampler or "tpe") not in CONSTRAINED_SAMPLERS:
+        raise StudyError(
+            f"sampler {options.sampler!r} takes no constraints; with --md-constraint use "
+            f"{' or '.join(CONSTRAINED_SAMPLERS)}"
+        )
     if options.energy_unit is not None:
         try:
             normalise_energy_unit(options.energy_unit)
@@ -119,6 +128,33 @@ def validate_options(options: SweepOptions) -> None:
         from lightning_modules.training.config import make_config
 
         make_config(dict(options.train_overrides))  # ConfigError names the key
+
+
+def requested_md_spec(options: SweepOptions) -> Any:
+    """The MD check of ``--md-spec`` / ``--md-constraint`` (one spec for both), or None.
+
+    The files are read and the structure checked here, before anything is made.
+    """
+    paths = [p for p in (options.md_spec, options.md_constraint) if p]
+    wants_objective = "md_stable_ps" in (options.objectives or ())
+    if not paths:
+        if wants_objective:
+            raise StudyError(
+                "the md_stable_ps objective needs the MD check to run: give --md-spec SPEC "
+                "(structure, temperature, time_ps, ...; see pesweep md-check --help)"
+            )
+        return None
+    from hpo.md_check import read_structure
+    from lightning_modules.md import load_md_spec
+
+    specs = [load_md_spec(path) for path in paths]
+    if len(specs) == 2 and specs[0] != specs[1]:
+        raise StudyError(
+            "--md-spec and --md-constraint name different MD checks; a study runs one check, "
+            "give the same file to both (or one of them)"
+        )
+    read_structure(specs[0].structure)
+    return specs[0]
 
 
 def check_system_metrics() -> None:

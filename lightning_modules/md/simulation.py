@@ -100,6 +100,7 @@ def _thermostat(atoms: Atoms, spec: MDSpec, rng: np.random.Generator) -> Molecul
         step,
         temperature_K=spec.temperature,
         friction=1.0 / (spec.thermostat_time_fs * units.fs),
+        fixcm=False,  # ASE's fixcm=True is deprecated: it does not sample NVT exactly
         rng=rng,
     )
 

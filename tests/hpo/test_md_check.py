@@ -165,3 +165,54 @@ def test_promote_requires_md_stability(swept, cluster_file, tmp_path):
     assert describe_models(tracking, "md-gated") and not [
         r for r in describe_models(tracking) if r["name"] == "other"
     ]
+
+
+def test_md_constraint_marks_a_failing_trial_infeasible(sweep_options, cluster_file, tmp_path):
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    spec = tmp_path / "strict.yaml"  # every bonded pair is a "contact": fails at 0 ps
+    spec.write_text(
+        f"structure: {cluster_file}\ntime_ps: 0.01\nnve_ps: 0\n"
+        "contact_fraction: 1.5\nbond_break_factor: 2.0\n"
+    )
+    outcome = run_sweep(
+        sweep_options(
+            n_trials=2,
+            max_epochs=1,
+            sampler="tpe",
+            md_constraint=str(spec),
+            objectives=("energy_mae", "md_stable_ps"),
+        )
+    )
+    study = outcome.study
+    assert study.directions == [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial.user_attrs["md_check"]["passed"] is False
+        assert trial.user_attrs["md_check"]["reason"].startswith("close contact")
+        assert trial.values[1] == 0.0  # stable for 0 ps
+        assert trial.constraints == {"md_stability": pytest.approx(0.01)}  # infeasible
+    run = MlflowClient(outcome.tracking_uri).get_run(trials[0].user_attrs["mlflow_run_id"])
+    assert run.data.tags["pesweep.md_check"] == "FAIL" and run.data.metrics["md_stable_ps"] == 0
+
+
+def test_md_objective_needs_a_check_and_a_structure_of_the_datas_elements(
+    sweep_options, tmp_path, cluster_file
+):
+    from hpo.errors import StudyError
+    from lightning_modules.errors import PesweepError
+
+    with pytest.raises(StudyError, match="md_stable_ps objective needs the MD check"):
+        run_sweep(sweep_options(objectives=("md_stable_ps",)))
+    water_file = tmp_path / "water.xyz"
+    ase.io.write(water_file, ase.Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [0, 0.96, 0]]))
+    spec = tmp_path / "md.yaml"
+    spec.write_text(f"structure: {water_file}\n")
+    with pytest.raises(PesweepError, match="holds H, O, which the data do not"):
+        run_sweep(sweep_options(md_spec=str(spec), objectives=("md_stable_ps",)))
+    spec.write_text(f"structure: {cluster_file}\n")
+    with pytest.raises(StudyError, match="sampler 'random' takes no constraints"):
+        run_sweep(sweep_options(md_constraint=str(spec), sampler="random"))
+    assert not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()
