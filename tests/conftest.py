@@ -106,3 +106,24 @@ def sweep_options(tmp_path: Path, tiny_space: Path, small_emt_file: Path):
         return SweepOptions(**values)
 
     return make
+
+
+@pytest.fixture
+def pesweep_in_process(monkeypatch, capsys):
+    """``pesweep ARGS`` run in this process from ``cwd`` (the console script's own main()).
+
+    Returns a CompletedProcess; seconds faster than a subprocess, which imports
+    torch, Lightning and MLflow again. Tests of the console script itself
+    (signals, start-up, environment) keep using a subprocess.
+    """
+    import subprocess
+
+    from hpo.cli import main
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        code = main(list(args))
+        printed = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, printed.out, printed.err)
+
+    return run

@@ -65,6 +65,7 @@ def test_ablation_smoke_has_every_row_in_every_unit(tmp_path) -> None:
     check_tracked(uri, "seb-ablation", len(ablation_seb.ROWS))
 
 
+@pytest.mark.slow  # the ablation smoke covers the shared study code in the default run
 def test_source_tasks_smoke_names_each_source_from_its_atoms(tmp_path) -> None:
     table, output, uri = smoke("source_tasks_seb.py", tmp_path)
     assert list(table["rows"]) == ["constant predictor", *source_tasks_seb.SOURCES]
@@ -72,6 +73,7 @@ def test_source_tasks_smoke_names_each_source_from_its_atoms(tmp_path) -> None:
     check_tracked(uri, "seb-source-tasks", len(source_tasks_seb.SOURCES))
 
 
+@pytest.mark.slow
 def test_sweep_vs_paper_smoke_reports_budget_and_goals(tmp_path) -> None:
     table, output, uri = smoke("sweep_vs_paper.py", tmp_path)
     rows = list(table["rows"])

@@ -43,3 +43,32 @@ def test_schnet_throughput_smoke_prints_every_row_for_both_sides(tmp_path) -> No
         row = next(line for line in lines if line.strip().startswith(label))
         ours, peer, ratio = row[len(row.split(label)[0]) + len(label) :].split()
         assert float(ours) > 0 and float(peer) > 0 and ratio.endswith("x"), row
+
+
+def test_cuau_water_generator_makes_a_gfn1_xtb_slice_and_resumes(tmp_path) -> None:
+    import json
+
+    import ase.io
+    import numpy as np
+
+    if importlib.util.find_spec("tblite") is None:
+        pytest.skip("tblite is not installed: pip install -e '.[xtb]'")
+    done = run_benchmark("make_cuau_water.py", "--out", "data", "--smoke", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    frames = ase.io.read(tmp_path / "data" / "pretrain.extxyz", ":")
+    assert len(frames) == 3 and [f.info["sampling"] for f in frames] == [
+        "start",
+        "md",
+        "displacement",
+    ]
+    assert {f.get_chemical_formula() for f in frames} == {"HAu2Cu2O"}
+    energies = [f.get_potential_energy() for f in frames]
+    assert np.all(np.isfinite(energies)) and len(set(energies)) == 3  # three geometries
+    assert all(np.abs(f.get_forces()).max() > 0 for f in frames)
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    [system] = manifest["systems"].values()
+    assert system["frames"] == 3 and system["fd_force_error_eV_per_A"] < 0.05
+    part = tmp_path / "data" / "parts" / "broad-000.extxyz"
+    before = part.stat().st_mtime_ns
+    again = run_benchmark("make_cuau_water.py", "--out", "data", "--smoke", cwd=tmp_path)
+    assert again.returncode == 0 and part.stat().st_mtime_ns == before  # resumed, not redone

@@ -127,6 +127,7 @@ def javascript_errors(log: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # 95 s in a headless browser; the report's content is checked above
 def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> None:
     chromium()
     outcome, folder = study_outcome

@@ -8,14 +8,16 @@ import pytest
 from tests.hpo.test_cli_train import run_cli
 
 
-def test_sweep_on_missing_or_malformed_data_fails_before_any_trial(tmp_path, tiny_space) -> None:
+def test_sweep_on_missing_or_malformed_data_fails_before_any_trial(
+    tmp_path, tiny_space, pesweep_in_process
+) -> None:
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"this is not an npz archive")
     for data, message in (
         ("absent.npz", "absent.npz: no such file"),
         (str(broken), "not an npz file"),
     ):
-        done = run_cli(
+        done = pesweep_in_process(
             "sweep",
             "--study",
             "s",

@@ -55,8 +55,8 @@ def test_train_from_config_file(emt_file, tmp_path) -> None:
     assert (tmp_path / "out" / "split.npz").exists()
 
 
-def test_train_missing_data_is_one_line(tmp_path) -> None:
-    done = run_cli("train", "--data", "absent.npz", cwd=tmp_path)
+def test_train_missing_data_is_one_line(tmp_path, pesweep_in_process) -> None:
+    done = pesweep_in_process("train", "--data", "absent.npz", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         f"pesweep: error: absent.npz: no such file; check the path (relative to {tmp_path})"
@@ -76,9 +76,9 @@ def test_audit_reports_seb20(tmp_path) -> None:
 
 
 def test_train_with_a_dead_tracking_server_stops_before_anything_is_made(
-    small_emt_file, tmp_path
+    small_emt_file, tmp_path, pesweep_in_process
 ) -> None:
-    done = run_cli(
+    done = pesweep_in_process(
         "train",
         "--data",
         str(small_emt_file),
@@ -91,7 +91,7 @@ def test_train_with_a_dead_tracking_server_stops_before_anything_is_made(
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("pesweep: error: ")
     assert not (tmp_path / "out").exists()
-    plain = run_cli(
+    plain = pesweep_in_process(
         "train",
         "--data",
         str(small_emt_file),

@@ -39,7 +39,8 @@ def wait_for_second_trial(storage: str, process: subprocess.Popen, seconds: floa
 @pytest.mark.parametrize(
     "number, exit_code, reason",
     [
-        (signal.SIGINT, 130, "interrupted"),
+        # slow: SIGINT ends the trial as SIGUSR1 does (below), only its reason and status differ
+        pytest.param(signal.SIGINT, 130, "interrupted", marks=pytest.mark.slow),
         # slow: SIGTERM takes the same path as SIGUSR1 but mid-epoch; Slurm's scancel sends it
         # in the array test (test_schedule.py)
         pytest.param(signal.SIGTERM, 143, "preempted", marks=pytest.mark.slow),

@@ -88,23 +88,34 @@ def test_subset_never_writes_over_its_input_and_asks_before_replacing(
     assert "20 of 60 structures written" in done.stdout
 
 
-def test_train_and_finetune_never_replace_an_earlier_run(tmp_path, small_emt_file) -> None:
+def test_train_and_finetune_never_replace_an_earlier_run(
+    tmp_path, small_emt_file, monkeypatch, capsys
+) -> None:
+    from hpo.cli import main
+
+    monkeypatch.chdir(tmp_path)  # in-process: the same main() as the console script, faster
+
+    def pesweep(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        printed = capsys.readouterr()
+        return code, printed.out, printed.err
+
     data = ("--data", str(small_emt_file))
-    done = run_cli("train", *data, *TINY_TRAIN, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    code, _, err = pesweep("train", *data, *TINY_TRAIN)
+    assert code == 0, err
     first = tmp_path / "pesweep_runs" / "train"
     kept = digests(first)
     assert "best.ckpt" in kept
-    done = run_cli("train", *data, *TINY_TRAIN, cwd=tmp_path)  # the default folder is taken
-    assert done.returncode == 0, done.stderr
+    code, out, err = pesweep("train", *data, *TINY_TRAIN)  # the default folder is taken
+    assert code == 0, err
     assert (
         f"pesweep_runs/train holds an earlier run; writing to {Path('pesweep_runs/train-2')}"
-        in done.stdout
+        in (out)
     )
     assert (tmp_path / "pesweep_runs" / "train-2" / "best.ckpt").is_file()
-    done = run_cli("train", *data, *TINY_TRAIN, "--output-dir", "pesweep_runs/train", cwd=tmp_path)
-    assert done.returncode == 2
-    assert last_line(done) == (
+    code, _, err = pesweep("train", *data, *TINY_TRAIN, "--output-dir", "pesweep_runs/train")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
         "pesweep: error: output folder pesweep_runs/train already holds "
         "files (an earlier run?); choose another --output-dir, or pass "
         "--overwrite to replace them"
@@ -112,10 +123,10 @@ def test_train_and_finetune_never_replace_an_earlier_run(tmp_path, small_emt_fil
     assert digests(first) == kept
     checkpoint = str(first / "best.ckpt")
     for expected in ("pesweep_runs/finetune", "pesweep_runs/finetune-2"):
-        done = run_cli("finetune", "--from", checkpoint, *data, "--max-epochs", "1", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
+        code, _, err = pesweep("finetune", "--from", checkpoint, *data, "--max-epochs", "1")
+        assert code == 0, err
         assert (tmp_path / expected / "best.ckpt").is_file()
-    done = run_cli(
+    code, _, err = pesweep(
         "train",
         *data,
         *TINY_TRAIN,
@@ -124,9 +135,8 @@ def test_train_and_finetune_never_replace_an_earlier_run(tmp_path, small_emt_fil
         "--overwrite",
         "--seed",
         "1",  # training is reproducible: another seed makes a checkpoint that differs
-        cwd=tmp_path,
     )
-    assert done.returncode == 0, done.stderr
+    assert code == 0, err
     assert digests(first)["best.ckpt"] != kept["best.ckpt"]
 
 
@@ -162,14 +172,14 @@ def test_a_study_name_cannot_lead_out_of_the_runs_folder(sweep_options, tmp_path
     assert outcome.runs_dir.parent == runs
 
 
-def test_read_only_commands_create_no_store(tmp_path) -> None:
+def test_read_only_commands_create_no_store(tmp_path, pesweep_in_process) -> None:
     for args, message in (
         (("models", "list"), "no MLflow tracking store at"),
         (("models", "show", "seb"), "no MLflow tracking store at"),
         (("report", "--study", "s"), "no study storage at"),
         (("promote", "--study", "s"), "no study storage at"),
     ):
-        done = run_cli(*args, cwd=tmp_path)
+        done = pesweep_in_process(*args, cwd=tmp_path)
         assert done.returncode == 2, done.stderr
         assert last_line(done).startswith(f"pesweep: error: {message} {tmp_path}"), args
     import os

@@ -134,6 +134,7 @@ def test_refit_changes_only_the_directions_the_target_determines(cuau) -> None:
     assert fitted.origin == {29: GIVEN, 79: FITTED}
 
 
+@pytest.mark.slow  # 45 s; the references-file tests below keep the other compositions too
 def test_finetuning_on_one_composition_keeps_the_others(cuau, tmp_path) -> None:
     """Pretrained on every composition, fine-tuned on Cu7Au6: the others stay near pretraining."""
     pretrained = train(config(cuau["mixed"], tmp_path / "pre", max_epochs=40), log_audit=False)
