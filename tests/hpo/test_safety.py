@@ -42,12 +42,12 @@ def last_line(done: subprocess.CompletedProcess) -> str:
 
 
 def test_subset_never_writes_over_its_input_and_asks_before_replacing(
-    tmp_path, small_emt_file
+    tmp_path, small_emt_file, pesweep_in_process
 ) -> None:
     data = tmp_path / "c.xyz"
     data.write_bytes(small_emt_file.read_bytes())
     before = digests(tmp_path)
-    done = run_cli(
+    done = pesweep_in_process(
         "subset", "--data", str(data), "--random", "20", "--out", str(data), "--force", cwd=tmp_path
     )
     assert done.returncode == 2
@@ -58,12 +58,12 @@ def test_subset_never_writes_over_its_input_and_asks_before_replacing(
     existing = tmp_path / "old.xyz"
     existing.write_text("a file the user made\n")
     before = digests(tmp_path)
-    done = run_cli(
+    done = pesweep_in_process(
         "subset", "--data", str(data), "--random", "20", "--out", "old.xyz", cwd=tmp_path
     )
     assert done.returncode == 2
     assert "old.xyz exists; choose another --out, or pass --force" in last_line(done)
-    done = run_cli(
+    done = pesweep_in_process(
         "subset",
         "--data",
         str(data),
@@ -81,7 +81,7 @@ def test_subset_never_writes_over_its_input_and_asks_before_replacing(
         in last_line(done)
     )
     assert digests(tmp_path) == before
-    done = run_cli(
+    done = pesweep_in_process(
         "subset", "--data", str(data), "--random", "20", "--out", "old.xyz", "--force", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
