@@ -33,7 +33,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hpo.finetune import finetune  # noqa: E402
-from hpo.md_check import read_reference, run_md_check  # noqa: E402
+from hpo.md_check import run_md_check  # noqa: E402
 from lightning_modules.data import load_data  # noqa: E402
 from lightning_modules.data.subsets import (  # noqa: E402
     random_subset,
@@ -41,7 +41,6 @@ from lightning_modules.data.subsets import (  # noqa: E402
     write_extxyz,
 )
 from lightning_modules.md import MDSpec  # noqa: E402
-from lightning_modules.md.rdf import pair_distributions, rdf_distance  # noqa: E402
 from lightning_modules.training.config import make_config  # noqa: E402
 from lightning_modules.training.run import train  # noqa: E402
 
@@ -108,9 +107,9 @@ def trained(architecture: str, data: Path, epochs: int, seed: int, folder: Path)
     return {"checkpoint": result.checkpoint_path, "metrics": result.test_metrics}
 
 
-def md_outcome(checkpoint: str, spec: MDSpec, folder: Path, reference_rdf) -> dict:
-    check = run_md_check(checkpoint, spec, folder, log_to_mlflow=False)
-    distance = rdf_distance(check.report.rdf(), reference_rdf) if reference_rdf else {}
+def md_outcome(checkpoint: str, spec: MDSpec, folder: Path, reference: str | None) -> dict:
+    check = run_md_check(checkpoint, spec, folder, log_to_mlflow=False, reference=reference)
+    distance = check.rdf_distance  # to the reference's pair distributions, when there is one
     return {
         "stable_ps": check.report.stable_ps,
         "passed": check.report.passed,
@@ -182,10 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     spec = MDSpec(structure=str(folder / "cu7au6_6h2o.xyz"), time_ps=args.md_ps, nve_ps=args.nve_ps)
     reference_file = folder / "reference_6h2o.extxyz"
-    reference_rdf = None
-    if reference_file.exists():
-        frames = read_reference(reference_file)
-        reference_rdf = pair_distributions(frames[0].numbers, (f.positions for f in frames))
+    reference = str(reference_file) if reference_file.exists() else None
     sets = pretraining_sets(folder / "pretrain.extxyz", work, seed=0)
     rows: dict[str, list[dict]] = {}
     for architecture in args.architectures:
@@ -220,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                     run["checkpoint"],
                     spec,
                     work / f"md-{architecture}-{name}-{seed}",
-                    reference_rdf,
+                    reference,
                 )
                 run["seed"] = seed
                 rows.setdefault(f"{architecture}/{name}", []).append(run)

@@ -13,17 +13,17 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MD_DIR = "pesweep_runs/md-check"
 
-# command-line flag -> MDSpec field (the spec's defaults are the flags' defaults)
-SPEC_FLAGS = {
-    "structure": "structure",
-    "temperature": "temperature",
-    "timestep": "timestep",
-    "time_ps": "time_ps",
-    "nve_ps": "nve_ps",
-    "thermostat": "thermostat",
-    "seed": "seed",
-    "contact_fraction": "contact_fraction",
-}
+# MDSpec fields that are also flags of md-check (same names; the spec's defaults are theirs)
+SPEC_FLAGS = (
+    "structure",
+    "temperature",
+    "timestep",
+    "time_ps",
+    "nve_ps",
+    "thermostat",
+    "seed",
+    "contact_fraction",
+)
 
 
 def spec_from_args(args: argparse.Namespace) -> Any:
@@ -31,7 +31,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     from lightning_modules.md import MDSpec, MDSpecError, load_md_spec
 
     spec = load_md_spec(args.spec) if args.spec else MDSpec()
-    spec = spec.replace(**{field: getattr(args, flag) for flag, field in SPEC_FLAGS.items()})
+    spec = spec.replace(**{name: getattr(args, name) for name in SPEC_FLAGS})
     if not spec.structure:
         raise MDSpecError("give --structure FILE (or a --spec with 'structure')")
     return spec

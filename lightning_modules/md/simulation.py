@@ -149,25 +149,18 @@ def run_stability_check(
             return reason
         temperature = float(atoms.get_temperature())
         temperatures.append(temperature)
-        nonlocal drift
+        drifted = None
         if state["in_nve"]:
+            nonlocal drift
             total = energy + atoms.get_kinetic_energy()
             drift = max(drift or 0.0, abs(total - state["nve_start"]) / len(atoms))
+            drifted = criteria.energy_drift(total, state["nve_start"], len(atoms), spec.max_drift)
         return (
             criteria.close_contact(numbers, positions, spec.contact_fraction)
             or criteria.broken_bond(numbers, positions, bonds, spec.bond_break_factor)
             or criteria.escaped_atom(numbers, positions, spec.escape_distance)
             or criteria.too_hot(temperature, spec.temperature, spec.temperature_factor)
-            or (
-                criteria.energy_drift(
-                    energy + atoms.get_kinetic_energy(),
-                    state["nve_start"],
-                    len(atoms),
-                    spec.max_drift,
-                )
-                if state["in_nve"]
-                else None
-            )
+            or drifted
         )
 
     def time_ps() -> float:
