@@ -19,14 +19,23 @@ pesweep runs ``lightning_modules.training.run.train``. Same model (n_atom_basis
 128, 6 interactions, 40 Gaussians, cutoff 6 A), batch 20, split (seed 0, 8:1:1),
 thread count; each run in its own process (its peak RSS is its own).
 
-Every (data set, threads) cell runs both sides ``--repeats`` times, interleaved
-(pesweep, schnetpack, pesweep, ...); the table gives medians with min-max and
-the ratio of the paired runs (median, min-max). The load average is printed
-first: run it on a quiet machine.
+Every (data set, threads) cell runs every side ``--repeats`` times, interleaved
+(pesweep, schnetpack, schnetpack-ftz, pesweep, ...); the table gives medians
+with min-max and the ratio of the paired runs (median, min-max). The load
+average and the CPU are printed first: run it on a quiet machine.
+
+Subnormal numbers: SchNet's Gaussian expansion holds values far below 1e-38
+(Gaussians many widths away from the distance). On CPUs with slow subnormal
+arithmetic every matrix product that reads them is several times slower.
+pesweep's expansion returns exact zeros there; schnetpack's recipe does not.
+The second peer, ``schnetpack-ftz``, is the same recipe run after
+``torch.set_flush_denormal(True)``, so the table shows how much of the
+difference is subnormal arithmetic and how much is the rest.
 
     bash benchmarks/install_peers.sh          # schnetpack, without its torch pin
     python benchmarks/schnet_throughput.py [--datasets SeBn/B=20,Bn/B=20] [--threads 1,2]
-        [--repeats 3] [--epochs 3] [--accelerator cpu|gpu] [--smoke]
+        [--repeats 3] [--epochs 3] [--peers schnetpack,schnetpack-ftz] [--accelerator cpu|gpu]
+        [--smoke]
 
 Goal: at least 2x the peer's epoch throughput at equal accuracy per epoch.
 """
@@ -61,10 +70,22 @@ PRIMARY = (
     ("test_energy_mae_eV_clean", "test energy MAE, eV (audit-clean)", "lower"),
     ("peak_rss_mib", "peak memory, MiB", "lower"),
 )
+PEERS = ("schnetpack", "schnetpack-ftz")
 SECONDARY = (
     ("train_structures_per_s", "training step, structures/s", "higher"),
     ("inference_structures_per_s", "inference, structures/s", "higher"),
 )
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what the platform module says."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 def peak_rss_mib() -> float:
@@ -332,21 +353,26 @@ def spread(values: list[float]) -> str:
     return f"{np.median(values):.4g} ({min(values):.4g}-{max(values):.4g})"
 
 
-def print_cell(title: str, runs: list[tuple[dict, dict]]) -> None:
+def print_cell(title: str, runs: list[dict[str, dict]], peers: list[str]) -> None:
+    """One table: pesweep, each peer, and pesweep's advantage over each (paired runs)."""
     print(f"\n{title}")
-    print(f"  {'':38s} {'pesweep':>24s} {'schnetpack':>24s} {'pesweep advantage':>24s}")
+    header = ["pesweep", *peers, *(f"advantage over {peer}" for peer in peers)]
+    print(f"  {'':38s} " + " ".join(f"{name:>26s}" for name in header))
     for rows, heading in ((PRIMARY, None), (SECONDARY, "secondary:")):
         if heading:
             print(f"  {heading}")
         for key, label, better in rows:
-            ours = [a[key] for a, _ in runs]
-            peer = [b[key] for _, b in runs]
-            ratios = [
-                p / o if better == "lower" else o / p for o, p in zip(ours, peer, strict=True)
-            ]
-            print(
-                f"  {label:38s} {spread(ours):>24s} {spread(peer):>24s} {spread(ratios) + 'x':>24s}"
-            )
+            ours = [run["pesweep"][key] for run in runs]
+            cells = [spread(ours)]
+            advantages = []
+            for peer in peers:
+                theirs = [run[peer][key] for run in runs]
+                cells.append(spread(theirs))
+                ratios = [
+                    p / o if better == "lower" else o / p for o, p in zip(ours, theirs, strict=True)
+                ]
+                advantages.append(spread(ratios) + "x")
+            print(f"  {label:38s} " + " ".join(f"{cell:>26s}" for cell in cells + advantages))
 
 
 def main() -> None:
@@ -359,23 +385,37 @@ def main() -> None:
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--limit", type=int, help="only the first N structures of each set")
     parser.add_argument(
-        "--smoke", action="store_true", help="60 SeB20 structures, 1 epoch, 1 thread, 1 repeat"
+        "--smoke",
+        action="store_true",
+        help="60 SeB20 structures, 1 epoch, 1 thread, 1 repeat, the documented peer only",
     )
-    parser.add_argument("--side", choices=["pesweep", "schnetpack"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help="comma-separated: schnetpack (its documented recipe) and schnetpack-ftz (the same "
+        "with torch.set_flush_denormal(True), to show what subnormal arithmetic costs it)",
+    )
+    parser.add_argument("--side", choices=["pesweep", *PEERS], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.side:
         torch.set_num_threads(int(args.threads))
+        if args.side == "schnetpack-ftz":
+            torch.set_flush_denormal(True)
         runner = run_pesweep if args.side == "pesweep" else run_schnetpack
         print(json.dumps(runner(args)))
         return
     if args.smoke:
         args.datasets, args.threads, args.repeats, args.epochs = "SeBn/B=20", "1", 1, 1
-        args.steps, args.limit = 3, 60
+        args.steps, args.limit, args.peers = 3, 60, "schnetpack"
+    peers = args.peers.split(",")
+    if unknown := set(peers) - set(PEERS):
+        sys.exit(f"--peers: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PEERS)}")
     load = os.getloadavg()
     print(
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores "
+        f"({cpu_model()}); "
         f"torch {torch.__version__}, {args.accelerator}; {args.epochs} epochs, "
         f"{args.repeats} interleaved repeats per side"
         + (f"; first {args.limit} structures of each set" if args.limit else "")
@@ -386,15 +426,15 @@ def main() -> None:
         if not path.exists():
             sys.exit(f"{path} is absent: the shared SeB_n data must be beside this checkout")
         for threads in (int(t) for t in args.threads.split(",")):
-            runs = []
-            for _ in range(args.repeats):
-                ours = run_side("pesweep", path, threads, args)
-                peer = run_side("schnetpack", path, threads, args)
-                runs.append((ours, peer))
+            runs = [
+                {side: run_side(side, path, threads, args) for side in ("pesweep", *peers)}
+                for _ in range(args.repeats)
+            ]
             print_cell(
                 f"{name}.npz, SchNet {HYPER}, batch {BATCH}, {threads} thread(s), "
                 f"after {args.epochs} epoch(s):",
                 runs,
+                peers,
             )
 
 

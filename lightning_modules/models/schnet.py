@@ -62,9 +62,10 @@ class SchNetInteraction(nn.Module):
         idx_j: torch.Tensor,
     ) -> torch.Tensor:
         filters = self.filter_network(expanded_distances) * cutoff_weights[:, None]  # [n_half, F]
-        filters = filters.repeat(2, 1)  # [n_pairs, F]
         # index_select, not x[idx_j]: its backward is an index_add, not a slower index_put
-        messages = self.in2f(x).index_select(0, idx_j) * filters  # [n_pairs, F]
+        neighbours = self.in2f(x).index_select(0, idx_j)  # [n_pairs, F]
+        # both halves of the pairs times the same filters, broadcast rather than copied
+        messages = (neighbours.view(2, *filters.shape) * filters).view_as(neighbours)
         convolved = scatter_sum(messages, idx_i, x.shape[0])  # [n_atoms, F]
         return self.f2out(convolved)  # [n_atoms, n_atom_basis]
 

@@ -53,6 +53,22 @@ def test_cosine_cutoff_and_rbf() -> None:
     assert values.argmax().item() == 2  # centres 0, 1, 2, ...
 
 
+def test_rbf_has_no_subnormal_values_and_zeroes_only_what_rounding_hides() -> None:
+    """The benchmark's expansion (40 Gaussians to 6 A) of every distance up to the cutoff:
+    no subnormal number (they slow CPU matrix products several-fold), zeros only below
+    eps**2, and the rest exactly the formula's values."""
+    rbf = GaussianRBF(n_rbf=40, cutoff=6.0)
+    distances = torch.linspace(0.0, 6.0, 2001)
+    values = rbf(distances)
+    tiny = torch.finfo(torch.float32).tiny
+    assert not ((values != 0) & (values.abs() < tiny)).any()
+    exact = torch.exp(-0.5 * ((distances[:, None] - rbf.centers) / rbf.widths) ** 2)
+    kept = exact >= torch.finfo(torch.float32).eps ** 2
+    assert kept.any(dim=1).all() and (~kept).any()
+    assert torch.equal(values[kept], exact[kept]) and (values[~kept] == 0).all()
+    assert values.max(dim=1).values.min() > 0.88  # the nearest Gaussian of any distance
+
+
 def test_weighted_scatter_softmax_normalises_per_group() -> None:
     logits = torch.tensor([[0.1], [2.0], [-1.0], [0.5], [0.0]])
     index = torch.tensor([0, 0, 0, 1, 1])

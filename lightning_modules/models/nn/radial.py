@@ -12,9 +12,19 @@ def gaussian_rbf(
     """Gaussians exp(-(r - mu_k)^2 / (2 sigma_k^2)) of distances (Angstrom).
 
     Returns ``[n_pairs, n_rbf]`` for ``distances`` of shape ``[n_pairs]``.
+
+    Values below eps**2 of the dtype (1.4e-14 in float32: Gaussians more than
+    8 widths from the distance) are returned as exactly zero: they change the
+    expansion by less than its own rounding, since the nearest Gaussian of any
+    distance in range is at least 0.88. Kept, they and their products with
+    weights fall into subnormal numbers, and every matrix product that reads
+    them, forwards and backwards, runs several times slower on CPUs without
+    fast subnormal arithmetic (a SchNet training step 2.5x slower, measured
+    on a Xeon here).
     """
     diff = distances[:, None] - centers[None, :]  # [n_pairs, n_rbf]
-    return torch.exp(-0.5 * (diff / widths[None, :]) ** 2)
+    expanded = torch.exp(-0.5 * (diff / widths[None, :]) ** 2)
+    return expanded.masked_fill(expanded < torch.finfo(expanded.dtype).eps ** 2, 0.0)
 
 
 class GaussianRBF(nn.Module):
