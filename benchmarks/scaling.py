@@ -23,6 +23,7 @@ loses at most one epoch.
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import signal
@@ -87,14 +88,16 @@ def sweep_command(folder: Path, study: str, *extra: str) -> list[str]:
 
 def trials_per_hour(
     folder: Path, workers: int, trials: int, epochs: int, run: int
-) -> tuple[float, float]:
-    """(whole command, steady state) trials per hour of one sweep.
+) -> tuple[float, float, float]:
+    """(whole command, steady state) trials per hour of one sweep, and its start-up in seconds.
 
     The steady state counts the trials that ended after the first ``workers``
     ones, over the time since the ``workers``-th ended: start-up (imports, data
     preparation in every worker) is left out, as it is in a sweep of hours.
+    The start-up is the time from the command's start to its first trial's.
     """
     study = f"w{workers}-{run}"
+    started = datetime.datetime.now()  # Optuna records trial times as naive local times
     start = time.perf_counter()
     subprocess.run(
         sweep_command(
@@ -112,14 +115,11 @@ def trials_per_hour(
         cwd=folder,
     )
     whole = trials / (time.perf_counter() - start) * 3600
-    ends = sorted(
-        t.datetime_complete
-        for t in optuna.load_study(
-            study_name=study, storage=f"sqlite:///{folder / study}.db"
-        ).trials
-    )
+    done = optuna.load_study(study_name=study, storage=f"sqlite:///{folder / study}.db").trials
+    ends = sorted(t.datetime_complete for t in done)
+    startup = (min(t.datetime_start for t in done) - started).total_seconds()
     steady = (len(ends) - workers) / (ends[-1] - ends[workers - 1]).total_seconds() * 3600
-    return whole, steady
+    return whole, steady, startup
 
 
 def storage_ms_per_trial(
@@ -246,17 +246,23 @@ def main() -> None:
 def workers_part(folder: Path, args: argparse.Namespace) -> None:
     whole: dict[int, list[float]] = {1: [], 2: []}
     steady: dict[int, list[float]] = {1: [], 2: []}
+    startup: dict[int, list[float]] = {1: [], 2: []}
     for run in range(args.repeats):
         for workers in (1, 2):
-            rate, rate_steady = trials_per_hour(folder, workers, args.trials, args.epochs, run)
+            rate, rate_steady, seconds = trials_per_hour(
+                folder, workers, args.trials, args.epochs, run
+            )
             whole[workers].append(rate)
             steady[workers].append(rate_steady)
+            startup[workers].append(seconds)
     print(f"\n1. trials per hour, {args.trials} trials of {args.epochs} epochs per run")
     for name, rates in (("whole command", whole), ("steady state", steady)):
         ratios = [b / a for a, b in zip(rates[1], rates[2], strict=True)]
         print(f"  {name}: 1 worker {spread(rates[1])}")
         print(f"  {name}: 2 workers {spread(rates[2])}")
         print(f"  {name}: ratio 2/1 {spread(ratios)}   (goal >= 1.8)")
+    for workers in (1, 2):
+        print(f"  start-up to the first trial, s: {workers} worker(s) {spread(startup[workers])}")
 
 
 def storage_part(folder: Path, args: argparse.Namespace) -> None:

@@ -36,8 +36,8 @@ class MDCheckError(PesweepError):
     """An MD check that cannot start; the message names the input and the fix."""
 
 
-def read_structure(path: str | Path, what: str = "structure") -> Atoms:
-    """The first frame of a file ASE reads; a missing or unreadable file is a one-line error."""
+def _read_frames(path: str | Path, what: str, index: int | str) -> list[Atoms]:
+    """Frames ``index`` of a file ASE reads; a missing or unreadable file is a one-line error."""
     import ase.io
 
     path = Path(path)
@@ -46,25 +46,27 @@ def read_structure(path: str | Path, what: str = "structure") -> Atoms:
             f"{what} {path}: no such file; give a structure file ASE reads (xyz, ...)"
         )
     try:
-        atoms = ase.io.read(path, index=0)
+        frames = ase.io.read(path, index=index)
     except Exception as error:
         raise MDCheckError(
             f"{what} {path} cannot be read by ASE ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else 'no detail'}); give an extxyz file"
         ) from None
-    assert isinstance(atoms, Atoms)
-    if len(atoms) < 2:
-        raise MDCheckError(f"{what} {path} has {len(atoms)} atom(s); MD needs at least two")
-    return atoms
+    frames = frames if isinstance(frames, list) else [frames]
+    if not frames or len(frames[0]) < 2:
+        atoms = len(frames[0]) if frames else 0
+        raise MDCheckError(f"{what} {path} has {atoms} atom(s); MD needs at least two")
+    return frames
+
+
+def read_structure(path: str | Path, what: str = "structure") -> Atoms:
+    """The first frame of a file ASE reads; a missing or unreadable file is a one-line error."""
+    return _read_frames(path, what, 0)[0]
 
 
 def read_reference(path: str | Path) -> list[Atoms]:
-    """Every frame of a reference trajectory (for the RDF distance)."""
-    import ase.io
-
-    read_structure(path, "reference trajectory")  # one-line errors for a bad file
-    frames = ase.io.read(path, index=":")
-    return frames if isinstance(frames, list) else [frames]
+    """Every frame of a reference trajectory (for the RDF distance), read once."""
+    return _read_frames(path, "reference trajectory", ":")
 
 
 def load_calculator(model: str, tracking_uri: str | None, dtype: str = "float64") -> Any:

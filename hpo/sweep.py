@@ -166,8 +166,10 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         options.tracking_uri, stored.tracking_uri if stored else None
     )
     requested, requested_space = _requested_setup(options, tracking_uri)
+    checked_md_spec = None
     if requested is not None and data is not None:
-        _md_spec(requested, data)  # the check's structure fits the data, before a study exists
+        # the check's structure fits the data, before a study exists
+        checked_md_spec = _md_spec(requested, data)
     try:
         check_tracking_store(tracking_uri)
     except StoreError as error:
@@ -196,7 +198,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             f"{options.max_epochs}; drop --max-epochs or use a new study"
         )
     runs_dir = Path(options.runs_dir).resolve() / setup.folder_name(options.study_name)
-    md_spec = _md_spec(setup, data)
+    # a study opened (resumed or joined) rather than created runs its stored check
+    md_spec = checked_md_spec if created and checked_md_spec else _md_spec(setup, data)
     base_config = base_train_config(setup, runs_dir)
     prepared = PreparedData.prepare(data, data_settings(base_config))  # once, for every trial
     logger.info("%s", prepared.audit.format())

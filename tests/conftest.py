@@ -86,24 +86,32 @@ def tiny_space(tmp_path: Path) -> Path:
     return path
 
 
+def tiny_sweep_options(folder: Path, space_file: Path, data_file: Path, **changes) -> SweepOptions:
+    """A small random sweep of ``space_file`` on ``data_file``, stores and runs under ``folder``.
+
+    ``changes`` replace any option, ``space`` and ``data`` included.
+    """
+    values = dict(
+        study_name="test-study",
+        storage=f"sqlite:///{folder / 'optuna.db'}",
+        space=str(space_file),
+        data=(str(data_file),),
+        n_trials=3,
+        max_epochs=2,
+        sampler="random",
+        pruner="none",
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        runs_dir=str(folder / "runs"),
+        show_progress_bar=False,
+    )
+    values.update(changes)
+    return SweepOptions(**values)
+
+
 @pytest.fixture
 def sweep_options(tmp_path: Path, tiny_space: Path, small_emt_file: Path):
     def make(**changes) -> SweepOptions:
-        values = dict(
-            study_name="test-study",
-            storage=f"sqlite:///{tmp_path / 'optuna.db'}",
-            space=str(tiny_space),
-            data=(str(small_emt_file),),
-            n_trials=3,
-            max_epochs=2,
-            sampler="random",
-            pruner="none",
-            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-            runs_dir=str(tmp_path / "runs"),
-            show_progress_bar=False,
-        )
-        values.update(changes)
-        return SweepOptions(**values)
+        return tiny_sweep_options(tmp_path, tiny_space, small_emt_file, **changes)
 
     return make
 

@@ -20,23 +20,13 @@ from lightning_modules.md import MDSpec
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, small_emt_file):
     """One trained trial of a sweep (its MLflow run holds the model)."""
-    from hpo.sweep_options import SweepOptions
-    from tests.conftest import TINY_SPACE
+    from tests.conftest import TINY_SPACE, tiny_sweep_options
 
     folder = tmp_path_factory.mktemp("md-sweep")
     (folder / "tiny.yaml").write_text(TINY_SPACE)
-    options = SweepOptions(
-        study_name="md-study",
-        storage=f"sqlite:///{folder / 'optuna.db'}",
-        space=str(folder / "tiny.yaml"),
-        data=(str(small_emt_file),),
-        n_trials=1,
-        max_epochs=3,
-        sampler="random",
-        pruner="none",
-        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        runs_dir=str(folder / "runs"),
-        show_progress_bar=False,
+    space = folder / "tiny.yaml"
+    options = tiny_sweep_options(
+        folder, space, small_emt_file, study_name="md-study", n_trials=1, max_epochs=3
     )
     return run_sweep(options)
 
