@@ -136,9 +136,9 @@ def storage_ms_per_trial(
     local disk).
     """
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-    from optuna_dashboard import save_note
 
     from hpo.study import connect_storage
+    from hpo.trial_note import save_new_trial_note
     from hpo.trial_record import RESULT_ATTR, RESULT_KEYS
 
     folder = Path(tempfile.mkdtemp(prefix="pesweep-artifacts-"))
@@ -168,7 +168,7 @@ def storage_ms_per_trial(
         attributes_start = time.perf_counter()
         for name in figures:  # the parity plot and learning curve for optuna-dashboard
             upload_artifact(artifact_store=store, file_path=str(name), study_or_trial=trial)
-        save_note(trial, "MLflow run [x](http://127.0.0.1:5000/#/experiments/1/runs/x)")
+        save_new_trial_note(trial, "MLflow run [x](http://127.0.0.1:5000/#/experiments/1/runs/x)")
         trial.set_user_attr(RESULT_ATTR, {key: [1.0] * 8 for key in RESULT_KEYS})
         attributes += time.perf_counter() - attributes_start
         tell_start = time.perf_counter()
@@ -177,6 +177,27 @@ def storage_ms_per_trial(
         parts["reports"] += reports
         parts["attributes"] += attributes
     return {name: 1000 * total / trials for name, total in parts.items()}
+
+
+def note_ms(url: str, trials: int, sample: int = 20) -> tuple[float, float]:
+    """(optuna-dashboard's ``save_note``, pesweep's ``save_new_trial_note``) ms per note after
+    ``trials`` trials with notes: the former reads every note of the study."""
+    from optuna_dashboard import save_note
+
+    from hpo.study import connect_storage
+    from hpo.trial_note import save_new_trial_note
+
+    study = optuna.create_study(study_name=f"notes-{time.time_ns()}", storage=connect_storage(url))
+    for _ in range(trials):
+        save_new_trial_note(study.ask(), "MLflow run [x](http://127.0.0.1:5000/#/x)")
+    seconds = {save_note: 0.0, save_new_trial_note: 0.0}
+    for _ in range(sample):  # interleaved
+        for writer in seconds:
+            trial = study.ask()
+            start = time.perf_counter()
+            writer(trial, "MLflow run [x](http://127.0.0.1:5000/#/x)")
+            seconds[writer] += time.perf_counter() - start
+    return 1000 * seconds[save_note] / sample, 1000 * seconds[save_new_trial_note] / sample
 
 
 def epochs_lost(folder: Path, epochs: int, kill_at: int, run: int) -> tuple[int, int]:
@@ -274,6 +295,13 @@ def storage_part(folder: Path, args: argparse.Namespace) -> None:
             sqlite[plain].append(storage_ms_per_trial(url, args.storage_trials, args.epochs, plain))
     print_storage("SQLite, as Optuna opens it (rollback journal)", sqlite[True])
     print_storage("SQLite, pesweep (write-ahead log on a local disk)", sqlite[False])
+    notes = [
+        note_ms(f"sqlite:///{folder / f'notes-{repeat}.db'}", 500) for repeat in range(args.repeats)
+    ]
+    print(
+        f"  a trial's dashboard note in a study of 500 noted trials, ms: optuna-dashboard's "
+        f"save_note {spread([a for a, _ in notes])}, pesweep's {spread([b for _, b in notes])}"
+    )
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.hpo.services import PostgresServer, postgres_binary
 

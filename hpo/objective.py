@@ -33,7 +33,6 @@ import numpy as np
 import optuna
 import torch
 from optuna.trial import TrialState
-from optuna_dashboard import save_note
 from optuna_integration import PyTorchLightningPruningCallback
 
 from hpo.deferred_interrupts import DeferInterrupts
@@ -46,6 +45,7 @@ from hpo.retries import (
     resume_checkpoint,
 )
 from hpo.tracking import EpochMetricsLogger, Tracker, result_tags, run_note, system_metrics
+from hpo.trial_note import save_new_trial_note
 from hpo.trial_record import RESULT_ATTR
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
@@ -252,7 +252,7 @@ class Objective:
             upload_trial_figures(trial, self.artifact_store, figures)
         md_stable_ps = self._md_check(trial, run_id, result)
         if run_id is not None and self.tracker is not None:
-            save_note(trial, run_note(self.tracker, run_id))
+            save_new_trial_note(trial, run_note(self.tracker, run_id))
         trial.set_user_attr(  # one write: each attribute is a storage transaction
             RESULT_ATTR,
             {

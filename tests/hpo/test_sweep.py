@@ -11,6 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
+from optuna_dashboard import get_note
 
 from hpo.errors import StudyError
 from hpo.sweep import run_sweep
@@ -78,9 +79,8 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
         profile = json.loads(dataset.dataset.profile)
         assert profile == {"num_structures": 60, "elements": ["Cu", "Au"]}
         assert {tag.key: tag.value for tag in dataset.tags} == {"mlflow.data.context": "training"}
-        storage, study_id = outcome.study._storage, outcome.study._study_id
-        notes = " ".join(str(v) for v in storage.get_study_system_attrs(study_id).values())
-        assert trial.user_attrs["mlflow_run_id"] in notes  # optuna-dashboard's trial note
+        note = get_note(optuna.Trial(outcome.study, trial._trial_id))  # as the dashboard reads it
+        assert trial.user_attrs["mlflow_run_id"] in note
 
 
 def test_a_sweep_prepares_its_data_once_and_computes_pairs_once_per_cutoff(
