@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -12,15 +13,44 @@ def _format_warning(message: Warning | str, category: type[Warning], *args: Any,
     return f"pesweep: warning: {message}\n"
 
 
+HANDLER_NAME = "pesweep-console"
+# Lightning sets these to INFO when it is imported, later than this set-up, and lets them
+# propagate to its "lightning" logger, whose own handler prints every line a second time
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+
+
 def configure_logging(verbose: bool, prefix: str = "") -> None:
-    """Console logging for the CLI (``prefix``: a worker's); Lightning's chatter kept to warnings."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format=f"{prefix}%(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "alembic", "mlflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """Console logging for the CLI (``prefix``: a worker's); library chatter kept to warnings.
+
+    Lightning's and MLflow's loggers are configured when those libraries are
+    imported, which the CLI defers until a command needs them. Lightning's get
+    a handler of ours that passes warnings only (everything with ``verbose``)
+    and do not propagate, so each line is printed once and nothing Lightning's
+    import sets can add its INFO lines; MLflow reads its level from
+    ``MLFLOW_LOGGING_LEVEL`` (a value the user set is kept).
+    """
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format=f"{prefix}%(message)s", stream=sys.stderr)
+    for name in LIGHTNING_LOGGERS:
+        library = logging.getLogger(name)
+        for old in [h for h in library.handlers if h.get_name() == HANDLER_NAME]:
+            library.removeHandler(old)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.set_name(HANDLER_NAME)
+        handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        handler.setFormatter(logging.Formatter(f"{prefix}%(message)s"))
+        library.addHandler(handler)
+        library.propagate = False
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    for chatty in (
+        "alembic",
+        "matplotlib",
+        "git",
+        "urllib3",
+        "PIL",
+        "fsspec",
+    ):  # their debug is not ours
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
     for pattern in (
         ".*LeafSpec.*",

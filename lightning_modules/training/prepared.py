@@ -72,7 +72,6 @@ class PreparedData:
     ) -> PreparedData:
         """Audit, split, fit references and choose force structures; ``cache`` may be shared."""
         audit = audit_energies(data, settings.bound_ev_per_atom, settings.mad_threshold)
-        logger.debug("%s", audit.format())
         if split_override is not None:
             split = {name: np.asarray(v, dtype=np.int64) for name, v in split_override.items()}
         else:

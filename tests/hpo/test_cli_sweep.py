@@ -55,6 +55,8 @@ def first_sweep(tmp_path, tiny_space, small_emt_file) -> None:
     assert done.returncode == 0, done.stderr
     assert "best trial" in done.stdout
     assert "Warning" not in done.stderr, done.stderr  # no library's notes printed as ours
+    for chatter in ("GPU available", "litlogger", "INFO"):  # Lightning's and MLflow's info lines
+        assert chatter not in done.stderr, done.stderr
     # the printed commands work from any folder: absolute store paths
     assert f"optuna-dashboard sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout
     assert f"pesweep ui --storage sqlite:///{tmp_path.resolve() / 'pesweep.db'}" in done.stdout
