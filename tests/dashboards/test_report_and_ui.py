@@ -35,26 +35,13 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def study_outcome(tmp_path_factory, small_emt_file):
-    from hpo.sweep_options import SweepOptions
-    from tests.conftest import TINY_SPACE
+    from tests.conftest import TINY_SPACE, tiny_sweep_options
 
     folder = tmp_path_factory.mktemp("report")
     space = folder / "tiny.yaml"
     space.write_text(TINY_SPACE + "  attention: {type: categorical, choices: [true, false]}\n")
     outcome = run_sweep(
-        SweepOptions(
-            study_name="report",
-            storage=f"sqlite:///{folder / 'optuna.db'}",
-            space=str(space),
-            data=(str(small_emt_file),),
-            n_trials=4,
-            max_epochs=2,
-            sampler="random",
-            pruner="none",
-            tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-            runs_dir=str(folder / "runs"),
-            show_progress_bar=False,
-        )
+        tiny_sweep_options(folder, space, small_emt_file, study_name="report", n_trials=4)
     )
     return outcome, folder
 
