@@ -4,11 +4,15 @@
    study (a fixed small SchNet, only the learning rate sampled, so every trial
    costs the same; EMT Cu/Au clusters made here), each ``--repeats`` times,
    interleaved (1 2 1 2 ...): over the whole command (start-up included) and
-   in the steady state (from the end of the first trial of every worker).
+   in the steady state (from the end of the first trial of every worker),
+   and the seconds from the command's start to its first trial.
 2. Optuna storage time per trial, SQLite and PostgreSQL (a server started on
    loopback when ``pg_ctl`` is installed): the calls a pesweep trial makes
-   (ask, suggest, ``epochs`` reports, its user attributes, tell) without the
-   training, over ``--storage-trials`` trials.
+   (ask, suggest, ``epochs`` reports each with the median pruner's check,
+   its look for duplicates, user attributes, dashboard note and figure
+   records, tell) without the training, over ``--storage-trials`` trials;
+   and a dashboard note's cost in a study of 500 noted trials, written by
+   optuna-dashboard's ``save_note`` and by pesweep.
 3. A trial killed with ``kill -9`` at epoch ``--kill-at`` and retried by the
    next worker: the epochs the retry trains again, against restarting from
    epoch 0 (Optuna's ``RetryFailedTrialCallback``).
@@ -129,15 +133,17 @@ def storage_ms_per_trial(
 
     ``optuna``: ask, one suggest and tell, which every Optuna trial makes;
     ``reports``: one intermediate value per epoch (what the pruner and the
-    learning curve need); ``attributes``: what pesweep adds (its user
-    attributes, the dashboard note and the records of the two figures).
+    learning curve need) and the default pruner's check after it (the median
+    pruner reads the study's trials); ``attributes``: what pesweep adds (the
+    look for a finished trial with the same parameters, its user attributes,
+    the dashboard note and the records of the two figures).
     ``plain``: the storage as Optuna opens a URL itself (SQLite's default
     journal), instead of pesweep's ``connect_storage`` (write-ahead log on a
     local disk).
     """
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-    from hpo.study import connect_storage
+    from hpo.study import build_pruner, connect_storage
     from hpo.trial_note import save_new_trial_note
     from hpo.trial_record import RESULT_ATTR, RESULT_KEYS
 
@@ -151,6 +157,7 @@ def storage_ms_per_trial(
         study_name=f"overhead-{time.time_ns()}",
         storage=url if plain else connect_storage(url),
         sampler=optuna.samplers.RandomSampler(seed=0),  # storage time, not the sampler's
+        pruner=build_pruner("median", epochs),  # a sweep's default
     )
     parts = {"optuna": 0.0, "reports": 0.0, "attributes": 0.0}
     for _ in range(trials):
@@ -158,12 +165,14 @@ def storage_ms_per_trial(
         trial = study.ask()
         trial.suggest_float("lr", 1e-3, 1e-2, log=True)
         asked = time.perf_counter()
+        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))  # duplicates?
         for name in ("output_dir", "mlflow_run_id"):
             trial.set_user_attr(name, "x" * 40)
         attributes = time.perf_counter() - asked
         reports_start = time.perf_counter()
         for epoch in range(epochs):
             trial.report(1.0 / (epoch + 1), epoch)
+            trial.should_prune()  # never true here: every trial reports the same curve
         reports = time.perf_counter() - reports_start
         attributes_start = time.perf_counter()
         for name in figures:  # the parity plot and learning curve for optuna-dashboard
@@ -325,7 +334,7 @@ def print_storage(name: str, runs: list[dict[str, float]]) -> None:
     print(f"  {name}: {spread(totals)}   (goal < 50)")
     labels = {
         "optuna": "ask + suggest + tell (any Optuna trial)",
-        "reports": "one report per epoch",
+        "reports": "one report and median-pruner check per epoch",
         "attributes": "pesweep's attributes, note and figure records",
     }
     for part, label in labels.items():
