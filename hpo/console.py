@@ -17,6 +17,7 @@ HANDLER_NAME = "pesweep-console"
 # Lightning sets these to INFO when it is imported, later than this set-up, and lets them
 # propagate to its "lightning" logger, whose own handler prints every line a second time
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+CHATTY_LOGGERS = ("alembic", "matplotlib", "git", "urllib3", "PIL", "fsspec")  # debug not ours
 
 
 def configure_logging(verbose: bool, prefix: str = "") -> None:
@@ -42,14 +43,7 @@ def configure_logging(verbose: bool, prefix: str = "") -> None:
         library.addHandler(handler)
         library.propagate = False
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
-    for chatty in (
-        "alembic",
-        "matplotlib",
-        "git",
-        "urllib3",
-        "PIL",
-        "fsspec",
-    ):  # their debug is not ours
+    for chatty in CHATTY_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
     for pattern in (
