@@ -72,3 +72,20 @@ def test_cuau_water_generator_makes_a_gfn1_xtb_slice_and_resumes(tmp_path) -> No
     before = part.stat().st_mtime_ns
     again = run_benchmark("make_cuau_water.py", "--out", "data", "--smoke", cwd=tmp_path)
     assert again.returncode == 0 and part.stat().st_mtime_ns == before  # resumed, not redone
+
+
+def test_scaling_storage_part_makes_a_trials_calls_and_times_both_note_writers(tmp_path) -> None:
+    """``scaling.py --parts 2`` on a few trials: each part is timed, the trials are complete."""
+    import optuna
+
+    from benchmarks.scaling import note_ms, storage_ms_per_trial
+
+    url = f"sqlite:///{tmp_path / 'overhead.db'}"
+    parts = storage_ms_per_trial(url, trials=3, epochs=4)
+    assert set(parts) == {"optuna", "reports", "attributes"} and min(parts.values()) > 0
+    [study] = optuna.get_all_study_summaries(url)
+    trials = optuna.load_study(study_name=study.study_name, storage=url).trials
+    assert [len(t.intermediate_values) for t in trials] == [4, 4, 4]  # none pruned
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    dashboard_ms, pesweep_ms = note_ms(f"sqlite:///{tmp_path / 'notes.db'}", trials=4, sample=2)
+    assert dashboard_ms > 0 and pesweep_ms > 0
