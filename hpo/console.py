@@ -30,8 +30,9 @@ def configure_logging(verbose: bool, prefix: str = "") -> None:
     import sets can add its INFO lines; MLflow reads its level from
     ``MLFLOW_LOGGING_LEVEL`` (a value the user set is kept).
     """
+    line_format = f"{prefix}%(message)s"
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format=f"{prefix}%(message)s", stream=sys.stderr)
+    logging.basicConfig(level=level, format=line_format, stream=sys.stderr)
     for name in LIGHTNING_LOGGERS:
         library = logging.getLogger(name)
         for old in [h for h in library.handlers if h.get_name() == HANDLER_NAME]:
@@ -39,7 +40,7 @@ def configure_logging(verbose: bool, prefix: str = "") -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.set_name(HANDLER_NAME)
         handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
-        handler.setFormatter(logging.Formatter(f"{prefix}%(message)s"))
+        handler.setFormatter(logging.Formatter(line_format))
         library.addHandler(handler)
         library.propagate = False
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")

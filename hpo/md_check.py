@@ -54,8 +54,8 @@ def _read_frames(path: str | Path, what: str, index: int | str) -> list[Atoms]:
         ) from None
     frames = frames if isinstance(frames, list) else [frames]
     if not frames or len(frames[0]) < 2:
-        atoms = len(frames[0]) if frames else 0
-        raise MDCheckError(f"{what} {path} has {atoms} atom(s); MD needs at least two")
+        count = len(frames[0]) if frames else 0
+        raise MDCheckError(f"{what} {path} has {count} atom(s); MD needs at least two")
     return frames
 
 

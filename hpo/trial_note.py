@@ -5,9 +5,9 @@ version and the body in chunks of at most 2045 characters). Its
 ``save_note`` reads all of the study's system attributes twice to find the
 note's next version and stale chunks, so its cost grows with the number of
 trials: 59-84 ms per note in a study of 500 noted trials on SQLite, against
-3-4 ms written here (``benchmarks/scaling.py --parts 2``, 2026-12-03). A trial pesweep has just run has
-no note yet: its note is version 1 with nothing to clear, so it is written
-directly in the same keys. ``tests/hpo/test_trial_note.py`` reads it back
+3-4 ms written here (``benchmarks/scaling.py --parts 2``, 2026-12-03). A
+trial pesweep has just run has no note yet: its note is version 1 with
+nothing to clear, so it is written directly in the same keys. ``tests/hpo/test_trial_note.py`` reads it back
 with optuna-dashboard's own ``get_note``, so a change of that format fails
 there. Longer bodies (several chunks) keep ``save_note``.
 """
