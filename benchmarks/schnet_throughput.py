@@ -175,7 +175,7 @@ def run_pesweep(args: argparse.Namespace) -> dict:
     module = build_datamodule(config, data)
     module.setup()
     task: PotentialTask = build_task(config, module)
-    optimizer = torch.optim.Adam(task.parameters(), lr=LR)
+    optimizer = task.configure_optimizers()["optimizer"]  # as pesweep trains (fused Adam)
     task.train()
 
     def train_step(batch):

@@ -36,6 +36,8 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adamax": torch.optim.Adamax,
     "sgd": torch.optim.SGD,
 }
+# the optimizers whose fused implementation (CPU and CUDA) computes the same update
+FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 STAGES = ("train", "val", "test")
 LR_SCHEDULES = ("plateau", "cosine")
 
@@ -179,8 +181,14 @@ class PotentialTask(pl.LightningModule):
         """
         optimizer_class = OPTIMIZERS[self.hparams["optimizer"].lower()]
         trainable = [p for p in self.parameters() if p.requires_grad]  # frozen parts stay put
+        options: dict[str, Any] = {}
+        if optimizer_class in FUSED_OPTIMIZERS and {p.device.type for p in trainable} <= {
+            "cpu",
+            "cuda",
+        }:
+            options["fused"] = True  # one kernel for all parameters, not about ten per tensor
         optimizer = optimizer_class(
-            trainable, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+            trainable, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"], **options
         )
         if self.hparams["lr_schedule"] == "cosine":
             max_epochs = self.trainer.max_epochs

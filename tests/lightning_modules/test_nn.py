@@ -69,6 +69,44 @@ def test_rbf_has_no_subnormal_values_and_zeroes_only_what_rounding_hides() -> No
     assert values.max(dim=1).values.min() > 0.88  # the nearest Gaussian of any distance
 
 
+class _ExpArguments(torch.overrides.TorchFunctionMode):
+    """Records the smallest argument every ``torch.exp`` call receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.smallest: list[float] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func in (torch.exp, torch.Tensor.exp):
+            self.smallest.append(float(args[0].min()))
+        return func(*args, **(kwargs or {}))
+
+
+def test_rbf_never_takes_exp_into_underflow() -> None:
+    """exp of an exponent far below log(eps**2) takes the CPU's slow underflow path
+    (40x slower per element on a Xeon here); the expansion clamps the exponent first,
+    and its values and gradients stay those of the formula."""
+    rbf = GaussianRBF(n_rbf=40, cutoff=6.0).double()
+    distances = torch.linspace(0.01, 6.0, 300, dtype=torch.float64, requires_grad=True)
+    with _ExpArguments() as recorded:
+        values = rbf(distances)
+    assert recorded.smallest and min(recorded.smallest) >= 2 * math.log(
+        torch.finfo(torch.float64).eps
+    )
+    assert values.max(dim=1).values.min() > 0.88
+    assert torch.autograd.gradcheck(rbf, (distances[::10].detach().requires_grad_(),))
+
+
+def test_shifted_softplus_has_softplus_gradients_to_second_order() -> None:
+    """The shift is subtracted in place; gradients and their gradients (force training)
+    stay those of softplus."""
+    x = torch.linspace(-15.0, 15.0, 61, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(shifted_softplus, (x,))
+    assert torch.autograd.gradgradcheck(shifted_softplus, (x,))
+    (gradient,) = torch.autograd.grad(shifted_softplus(x).sum(), x)
+    torch.testing.assert_close(gradient, torch.sigmoid(x.detach()))
+
+
 def test_weighted_scatter_softmax_normalises_per_group() -> None:
     logits = torch.tensor([[0.1], [2.0], [-1.0], [0.5], [0.0]])
     index = torch.tensor([0, 0, 0, 1, 1])

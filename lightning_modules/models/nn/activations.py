@@ -10,7 +10,8 @@ from torch import nn
 
 def shifted_softplus(x: torch.Tensor) -> torch.Tensor:
     """SchNet's activation ln(1 + e^x) - ln 2 (zero at the origin)."""
-    return nn.functional.softplus(x) - math.log(2.0)
+    # in place: softplus's gradient reads its input, not its output
+    return nn.functional.softplus(x).sub_(math.log(2.0))
 
 
 def smooth_maximum_unit(x: torch.Tensor, alpha: float, mu: float | torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -23,8 +25,12 @@ def gaussian_rbf(
     on a Xeon here).
     """
     diff = distances[:, None] - centers[None, :]  # [n_pairs, n_rbf]
-    expanded = torch.exp(-0.5 * (diff / widths[None, :]) ** 2)
-    return expanded.masked_fill(expanded < torch.finfo(expanded.dtype).eps ** 2, 0.0)
+    exponent = -0.5 * (diff / widths[None, :]) ** 2
+    floor = 2.0 * math.log(torch.finfo(exponent.dtype).eps)  # log(eps**2)
+    # exp of the clamped exponent: an exponent far below the floor takes exp's slow
+    # underflow path (40x slower per element on this Xeon) and would be zeroed anyway
+    expanded = torch.exp(exponent.clamp(min=floor))
+    return expanded.masked_fill(exponent < floor, 0.0)
 
 
 class GaussianRBF(nn.Module):
