@@ -177,7 +177,9 @@ class PotentialTask(pl.LightningModule):
         ``plateau`` halves (``lr_factor``) the rate after ``lr_patience`` epochs
         without a better ``monitor``; ``cosine`` anneals it to zero over the
         trainer's ``max_epochs``, so a run of fixed length (a sweep's trial)
-        ends on small steps and its last epochs are not noisy.
+        ends on small steps and its last epochs are not noisy. Adam and AdamW
+        run PyTorch's fused implementation on CPU and CUDA (the same update,
+        one kernel for all parameters).
         """
         optimizer_class = OPTIMIZERS[self.hparams["optimizer"].lower()]
         trainable = [p for p in self.parameters() if p.requires_grad]  # frozen parts stay put
