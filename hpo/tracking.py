@@ -338,7 +338,10 @@ def system_metrics(tracker: Tracker | None, run_id: str | None) -> Iterator[None
     """MLflow's system metrics (``system/cpu_utilization_percentage``, memory, GPU) for the block.
 
     Nothing without a tracker or a run. Sampled every 10 s unless MLflow's own
-    ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` says otherwise.
+    ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` says otherwise. MLflow's monitor drops
+    the samples of a period cut short when it stops, so a block shorter than one
+    period (a quick or early-pruned trial) would have none: a last sample taken at
+    the end of the block is logged with them.
     """
     if tracker is None or run_id is None:
         yield
@@ -351,6 +354,12 @@ def system_metrics(tracker: Tracker | None, run_id: str | None) -> Iterator[None
         yield
     finally:
         monitor.finish()
+        try:
+            monitor.collect_metrics()
+            monitor.publish_metrics(monitor.aggregate_metrics())
+            monitor.mlflow_logger.flush()
+        except Exception as error:  # as MLflow's monitor does: never mask the block's own outcome
+            logger.warning("the last system-metrics sample was not logged: %s", error)
 
 
 def run_note(tracker: Tracker, run_id: str) -> str:
