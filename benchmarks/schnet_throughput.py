@@ -17,7 +17,10 @@ Lightning ``Trainer`` (``pytorch_lightning``, which schnetpack uses) with valida
 every epoch and the best checkpoint kept.
 pesweep runs ``lightning_modules.training.run.train``. Same model (n_atom_basis
 128, 6 interactions, 40 Gaussians, cutoff 6 A), batch 20, split (seed 0, 8:1:1),
-thread count; each run in its own process (its peak RSS is its own).
+thread count; each run in its own process (its peak RSS is its own). Repeat r
+seeds both sides with r: pesweep's ``seed`` for its weights and epoch order
+(its split stays the shared seed-0 split), schnetpack through
+``seed_everything(r, workers=True)``, as its ``spktrain`` does with ``seed``.
 
 Every (data set, threads) cell runs every side ``--repeats`` times, interleaved
 (pesweep, schnetpack, schnetpack-ftz, pesweep, ...); the table gives medians
@@ -148,24 +151,24 @@ def run_pesweep(args: argparse.Namespace) -> dict:
     from lightning_modules.training.task import PotentialTask
 
     data, split, _ = load_arrays(args.data, args.limit)
-    config = make_config(
-        dict(
-            model_config=dict(HYPER),
-            batch_size=BATCH,
-            lr=LR,
-            max_epochs=args.epochs,
-            progress_bar=False,
-            output_dir=tempfile.mkdtemp(prefix="bench-pesweep-"),
-            accelerator=args.accelerator,
-        )
+    settings = dict(
+        model_config=dict(HYPER),
+        batch_size=BATCH,
+        lr=LR,
+        max_epochs=args.epochs,
+        progress_bar=False,
+        output_dir=tempfile.mkdtemp(prefix="bench-pesweep-"),
+        accelerator=args.accelerator,
     )
+    config = make_config({**settings, "seed": args.seed})
+    shared_split = build_datamodule(make_config({**settings, "seed": 0}), data)
     import lightning.pytorch
 
     clock = epoch_clock(lightning.pytorch)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        outcome = train(config, callbacks=[clock], datamodule=build_datamodule(config, data))
+        outcome = train(config, callbacks=[clock], datamodule=shared_split)
     result = {
         "total_seconds": time.perf_counter() - start,
         "seconds_per_epoch": sum(clock.seconds) / len(clock.seconds),
@@ -219,6 +222,7 @@ def run_schnetpack(args: argparse.Namespace) -> dict:
     spk = _import_schnetpack()
     import schnetpack.transform as trn
 
+    pl.seed_everything(args.seed, workers=True)  # as schnetpack's spktrain does with its seed
     data, split, clean = load_arrays(args.data, args.limit)
     folder = Path(tempfile.mkdtemp(prefix="bench-schnetpack-"))
     database = spk.data.ASEAtomsData.create(
@@ -331,10 +335,11 @@ def run_schnetpack(args: argparse.Namespace) -> dict:
     return result
 
 
-def run_side(side: str, data: Path, threads: int, args: argparse.Namespace) -> dict:
+def run_side(side: str, data: Path, threads: int, seed: int, args: argparse.Namespace) -> dict:
     command = [
         sys.executable, __file__, "--side", side, "--data", str(data), "--threads", str(threads),
         "--epochs", str(args.epochs), "--steps", str(args.steps), "--accelerator", args.accelerator,
+        "--seed", str(seed),
     ]  # fmt: skip
     if args.limit:
         command += ["--limit", str(args.limit)]
@@ -397,6 +402,7 @@ def main() -> None:
     )
     parser.add_argument("--side", choices=["pesweep", *PEERS], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.side:
@@ -427,8 +433,8 @@ def main() -> None:
             sys.exit(f"{path} is absent: the shared SeB_n data must be beside this checkout")
         for threads in (int(t) for t in args.threads.split(",")):
             runs = [
-                {side: run_side(side, path, threads, args) for side in ("pesweep", *peers)}
-                for _ in range(args.repeats)
+                {side: run_side(side, path, threads, seed, args) for side in ("pesweep", *peers)}
+                for seed in range(args.repeats)
             ]
             print_cell(
                 f"{name}.npz, SchNet {HYPER}, batch {BATCH}, {threads} thread(s), "

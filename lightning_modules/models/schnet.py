@@ -5,6 +5,9 @@
   x_i' = x_i + conv_i + v_i;
 * ``activation: smu`` replaces shifted softplus by the smooth maximum unit.
 
+Every dense layer starts as in schnetpack, SchNet's reference implementation
+(Xavier-uniform weights, zero biases); the embedding is PyTorch's N(0, 1).
+
 Hyperparameters are those of the SchNet_IIA study (Table 1). ``n_embedding``
 is the number of rows of the nuclear embedding table, i.e. the largest
 atomic number the model can take plus one. The study searched 100..500;
@@ -23,7 +26,13 @@ from torch import nn
 
 from lightning_modules import keys
 from lightning_modules.models.attention import InteratomicAttention
-from lightning_modules.models.nn import CosineCutoff, GaussianRBF, build_activation, scatter_sum
+from lightning_modules.models.nn import (
+    CosineCutoff,
+    GaussianRBF,
+    build_activation,
+    dense_layers_like_schnetpack_,
+    scatter_sum,
+)
 from lightning_modules.models.potential import ModelSettings, Potential
 
 
@@ -123,6 +132,7 @@ class SchNet(Potential):
             make_activation(),
             nn.Linear(width // 2, 1),
         )
+        dense_layers_like_schnetpack_(self)
 
     def supported_elements(self) -> set[int]:
         return set(range(1, self.settings.n_embedding))

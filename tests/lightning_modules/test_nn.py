@@ -117,3 +117,24 @@ def test_weighted_scatter_softmax_normalises_per_group() -> None:
     assert alpha[4].item() == 0.0  # weight 0: a neighbour at the cutoff has no say
     expected = torch.tensor([math.exp(0.1), 0.5 * math.exp(2.0), math.exp(-1.0)])
     torch.testing.assert_close(alpha[:3, 0], expected / expected.sum())
+
+
+def test_schnet_dense_layers_start_as_schnetpacks() -> None:
+    """Xavier-uniform weights and zero biases, as schnetpack's Dense (not torch's Linear default)."""
+    from torch import nn
+
+    from lightning_modules.models.schnet import SchNet, SchNetSettings
+
+    torch.manual_seed(0)
+    model = SchNet(SchNetSettings(n_atom_basis=128, n_interactions=2, n_rbf=40, attention=True))
+    layers = [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
+    assert len(layers) == 2 * 6 + 2  # in2f, 2 filter, 2 output layers, attention; readout
+    for layer in layers:
+        fan_out, fan_in = layer.weight.shape
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        assert layer.weight.abs().max().item() <= bound
+        if layer.weight.numel() >= 1000:  # enough draws to see the spread of U(-bound, bound)
+            assert abs(layer.weight.std().item() / (bound / math.sqrt(3.0)) - 1.0) < 0.05
+        if layer.bias is not None:
+            assert torch.count_nonzero(layer.bias) == 0
+    assert model.embedding.weight[1:].std().item() > 0.9  # the embedding keeps N(0, 1)
