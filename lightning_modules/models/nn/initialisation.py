@@ -10,8 +10,8 @@ def dense_layers_like_schnetpack_(module: nn.Module) -> None:
     weights, zero biases (in place; embeddings and other parameters are left alone).
 
     PyTorch's own ``nn.Linear`` default (Kaiming-uniform with a = sqrt(5), uniform biases)
-    draws weights with a third of the variance, which on cluster data trained more slowly
-    in the first epochs than schnetpack's SchNet with the same architecture.
+    draws a square layer's weights with a third of Xavier's variance; on cluster data it
+    trained more slowly in the first epochs than schnetpack's SchNet of the same architecture.
     """
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
