@@ -14,9 +14,9 @@ and per row the epochs to the best validation MAE (the paper: SMU converges
 about 23% faster). Each (row, seed) is an MLflow run under one parent run
 (experiment ``seb-ablation``) that holds the table and the learning curves.
 
-The default is a reduced CPU budget (``--seeds 2 --threads 1``: 62 minutes on one core of
-a 2-core machine, 2026-12-03; three seeds take half as long again); ``--full``
-is the published one (100 epochs, three seeds; for a GPU):
+The default is a reduced CPU budget (``--seeds 2 --threads 1``: 14 minutes on one core of
+a 2-core machine, 2026-12-04; five seeds take 31); ``--full`` is the published
+one (100 epochs, three seeds; for a GPU):
 
     python benchmarks/ablation_seb.py [--epochs 8] [--source-epochs 4] [--seeds 3]
                                       [--full | --smoke] [--threads 2] [--tracking-uri URI]

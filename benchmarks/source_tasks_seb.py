@@ -12,8 +12,8 @@ audit-clean part, beside a constant predictor and the published MAE/RMSE;
 each (row, seed) is an MLflow run under one parent run (experiment
 ``seb-source-tasks``) that holds the table and the learning curves.
 
-The default is a reduced CPU budget (``--seeds 2 --threads 1``: 46 minutes on one core,
-2026-12-03; three seeds take half as long again);
+The default is a reduced CPU budget (``--seeds 2 --threads 1``: 12 minutes on one core,
+2026-12-04; five seeds take 29);
 ``--full`` is the published one (100 epochs, three seeds; for a GPU):
 
     python benchmarks/source_tasks_seb.py [--epochs 8] [--source-epochs 4] [--seeds 3]
