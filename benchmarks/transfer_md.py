@@ -153,7 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="make_cuau_water.py's output folder")
     parser.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning and scratch seeds"
+    )
+    parser.add_argument(
+        "--pretrain-seed",
+        type=int,
+        default=0,
+        help="seed of the pretraining and of the random subset (each start is pretrained once)",
+    )
     parser.add_argument("--pretrain-epochs", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=40, help="fine-tuning and scratch epochs")
     parser.add_argument("--target-frames", type=int, default=300, help="of the target set")
@@ -182,12 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     spec = MDSpec(structure=str(folder / "cu7au6_6h2o.xyz"), time_ps=args.md_ps, nve_ps=args.nve_ps)
     reference_file = folder / "reference_6h2o.extxyz"
     reference = str(reference_file) if reference_file.exists() else None
-    sets = pretraining_sets(folder / "pretrain.extxyz", work, seed=0)
+    sets = pretraining_sets(folder / "pretrain.extxyz", work, seed=args.pretrain_seed)
     rows: dict[str, list[dict]] = {}
     for architecture in args.architectures:
         pretrained = {
             name: trained(
-                architecture, path, args.pretrain_epochs, 0, work / f"{architecture}-pre-{name}"
+                architecture,
+                path,
+                args.pretrain_epochs,
+                args.pretrain_seed,
+                work / f"{architecture}-pre-{name}",
             )
             for name, path in sets.items()
         }
@@ -232,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"transfer and MD stability, {time.strftime('%Y-%m-%d')}, {args.threads} thread(s), "
         f"{len(target_frames)} target frames (first {args.target_frames} used), seeds "
-        f"{args.seeds}, pretraining {args.pretrain_epochs} epochs, fine-tuning and scratch "
+        f"{args.seeds}, pretraining {args.pretrain_epochs} epochs (seed {args.pretrain_seed}), "
+        "fine-tuning and scratch "
         f"{args.epochs} epochs, MD check {args.md_ps:g} ps NVT + {args.nve_ps:g} ps NVE at "
         f"300 K on Cu7Au6+6H2O; {minutes:.0f} min"
     )
