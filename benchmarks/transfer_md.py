@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="transfer_md.json", help="the rows as JSON")
     parser.add_argument("--smoke", action="store_true", help="2 epochs, one seed, 0.02 ps MD")
     args = parser.parse_args(argv)
+    if args.pretrain_seed < 0 or min(args.seeds) < 0:
+        parser.error("--seeds and --pretrain-seed take seeds of 0 or more")
     if args.smoke:
         args.seeds, args.pretrain_epochs, args.epochs = [0], 2, 2
         args.md_ps, args.nve_ps, args.target_frames = 0.02, 0.0, 60
