@@ -56,23 +56,80 @@ PUBLISHED = {  # Ha/atom, MAE / RMSE (the study's ablation table)
 }
 
 
-def pretrain_chain(model: dict, budget: study.Budget, folder: Path) -> str:
-    """The continuous chain SeB16 -> ... -> SeB19 (seed 0); the last stage's best checkpoint."""
-    previous = ""
+TRANSFERRED = sorted({(a, f) for a, f, transfer in ROWS.values() if transfer})
+
+
+def chain_cells(
+    architectures: list[tuple[bool, str]],
+    budget: study.Budget,
+    store: study.CellStore,
+    runs_dir: Path | None,
+    jobs: int,
+) -> dict[tuple[bool, str], tuple[str, str]]:
+    """The continuous chains SeB16 -> ... -> SeB19 (seed 0), one per (attention, activation).
+
+    Every stage is a cell fine-tuned from the stage before; the stages of the
+    chains run side by side. Returns, per architecture, the last stage's
+    checkpoint (kept in the cells folder) and its cell's key.
+    """
+    previous = {arch: ("", "") for arch in architectures}
     for index, relative in enumerate(study.CHAIN):
-        data = study.read_set(relative, budget.limit)
-        config = budget.training_config(
-            model, budget.source_epochs, 0, folder / f"stage-{index}", init_from=previous
-        )
-        result = study.train_on(data, config)
-        logger.info(
-            "  chain stage %s: test MAE %.4g eV, %.0f s",
-            relative,
-            result.test_metrics["test_energy_mae_eV"],
-            result.seconds,
-        )
-        previous = result.checkpoint_path
+        cells = []
+        for number, arch in enumerate(architectures):
+            key = f"chain-{'iia' if arch[0] else 'no-iia'}-{arch[1]}/stage-{index}"
+            model = study.model_config(*arch, budget.smoke)
+            folder = None if runs_dir is None else runs_dir / f"chain-{number}" / f"stage-{index}"
+            config = budget.training_config(
+                model, budget.source_epochs, 0, folder, init_from=previous[arch][0]
+            )
+            keep = store.path(key).with_suffix(".ckpt")
+            row = f"chain {relative}"
+            cells.append(
+                study.training_cell(
+                    key, relative, budget, config, row, 0, previous[arch][1], str(keep)
+                )
+            )
+        for arch, cell, run in zip(
+            architectures, cells, study.run_training_cells(store, cells, jobs), strict=True
+        ):
+            logger.info(
+                "  chain stage %s (%s): test MAE %.4g eV, %.0f s",
+                relative,
+                cell.key,
+                run.metrics["test_energy_mae_eV"],
+                run.seconds,
+            )
+            previous[arch] = (str(store.path(cell.key).with_suffix(".ckpt")), cell.key)
     return previous
+
+
+def train_rows(
+    table: study.Table,
+    rows: list[str],
+    chains: dict[tuple[bool, str], tuple[str, str]],
+    store: study.CellStore,
+    runs_dir: Path | None,
+    jobs: int,
+    params: dict,
+) -> None:
+    """Train ``rows`` for every seed as cells (seed by seed: a stopped run leaves whole seeds)."""
+    budget = table.budget
+    cells = []
+    for seed in budget.seeds:
+        for row in rows:
+            attention, activation, transfer = ROWS[row]
+            model = study.model_config(attention, activation, budget.smoke)
+            checkpoint, source = chains[(attention, activation)] if transfer else ("", "")
+            index = list(ROWS).index(row)
+            folder = None if runs_dir is None else runs_dir / f"{index}-seed-{seed}"
+            config = budget.training_config(
+                model, budget.epochs, seed, folder, init_from=checkpoint
+            )
+            key = f"row-{index}/seed-{seed}"
+            cells.append(study.training_cell(key, study.TARGET, budget, config, row, seed, source))
+            table.params[(row, seed)] = {**params, **model, "transfer": transfer}
+    for run in study.run_training_cells(store, cells, jobs):
+        table.add(run)
 
 
 def main(argv: list[str] | None = None) -> study.Table:
@@ -89,28 +146,16 @@ def main(argv: list[str] | None = None) -> study.Table:
     )
     logger.info("%s", budget.describe())
     params = {"epochs": budget.epochs, "source_epochs": budget.source_epochs, "limit": budget.limit}
-    with study.session(table, target, args, "seb-ablation", params) as folder:
-        chains: dict[tuple[bool, str], str] = {}
-        for row, (attention, activation, transfer) in ROWS.items():
-            model = study.model_config(attention, activation, budget.smoke)
-            source = ""
-            if transfer:
-                key = (attention, activation)
-                if key not in chains:
-                    logger.info("pretraining the chain SeB16 -> SeB19 for %s", row)
-                    chains[key] = pretrain_chain(model, budget, folder / f"chain-{len(chains)}")
-                source = chains[key]
-            for seed in budget.seeds:
-                config = budget.training_config(
-                    model,
-                    budget.epochs,
-                    seed,
-                    folder / f"{len(table.runs)}-seed-{seed}",
-                    init_from=source,
-                )
-                study.train_row(
-                    table, row, seed, target, config, {**params, **model, "transfer": transfer}
-                )
+    runs_dir = Path(args.runs_dir) if args.runs_dir else None
+    with study.cell_store(args) as store:
+        plain = [row for row, (_, _, transfer) in ROWS.items() if not transfer]
+        train_rows(table, plain, {}, store, runs_dir, args.jobs, params)
+        logger.info("pretraining the chains SeB16 -> SeB19 of the TL rows")
+        chains = chain_cells(TRANSFERRED, budget, store, runs_dir, args.jobs)
+        transferred = [row for row in ROWS if row not in plain]
+        train_rows(table, transferred, chains, store, runs_dir, args.jobs, params)
+    table.runs = {row: sorted(table.runs[row], key=lambda r: r.seed) for row in ROWS}
+    study.publish(table, target, args, "seb-ablation", params)
     return table
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import logging
 import math
+import shutil
 import statistics
 import tempfile
 import warnings
@@ -32,6 +33,10 @@ from typing import Any
 
 import numpy as np
 
+try:
+    from cells import Cell, CellStore, run_cells
+except ImportError:  # imported as benchmarks.seb_study
+    from benchmarks.cells import Cell, CellStore, run_cells
 from hpo.outputs import OutputError, claim_output_dir
 from hpo.stores import resolve_tracking_uri
 from lightning_modules.conventions import MONITORED_METRIC
@@ -125,9 +130,18 @@ class Budget:
         return f"{'; '.join(parts)}: {note}"
 
     def training_config(
-        self, model: dict[str, Any], epochs: int, seed: int, output_dir: Path, **changes: Any
+        self,
+        model: dict[str, Any],
+        epochs: int,
+        seed: int,
+        output_dir: Path | None,
+        **changes: Any,
     ) -> TrainConfig:
-        """One training of the study on this budget's accelerator (8:1:1 split per seed)."""
+        """One training of the study on this budget's accelerator (8:1:1 split per seed).
+
+        ``output_dir`` None leaves it empty: a cell's training then writes into a
+        temporary folder (:func:`train_cell`).
+        """
         return TrainConfig(
             energy_unit="hartree",
             model="schnet",
@@ -135,7 +149,7 @@ class Budget:
             max_epochs=epochs,
             seed=seed,
             split=(0.8, 0.1, 0.1),
-            output_dir=str(output_dir),
+            output_dir="" if output_dir is None else str(output_dir),
             progress_bar=False,
             accelerator=self.accelerator,
             **{**BASE_TRAINING, **changes},
@@ -215,6 +229,7 @@ class Table:
     published: dict[str, tuple[float, float | None]]
     runs: dict[str, list[RowRun]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    params: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # MLflow's, by run
 
     def add(self, run: RowRun) -> None:
         self.runs.setdefault(run.row, []).append(run)
@@ -311,62 +326,151 @@ def log_row(run: RowRun, params: dict[str, Any]) -> None:
             mlflow.log_metric("best_epoch", run.best_epoch)
 
 
-def train_row(
-    table: Table, row: str, seed: int, data: AtomsData, config: TrainConfig, params: dict[str, Any]
-) -> RowRun:
-    """Train one (row, seed) on ``data``, add it to ``table``, log its MLflow run and a line."""
-    run = row_run(row, seed, train_on(data, config))
-    table.add(run)
-    log_row(run, params)
+def log_finished(run: RowRun) -> None:
     logger.info(
         "%s, seed %d: test MAE %.4f Ha/atom (%.2f eV), best epoch %d, %.0f s",
-        row,
-        seed,
+        run.row,
+        run.seed,
         hartree_per_atom(run.metrics, "test_energy_mae_meV_per_atom"),
         run.metrics["test_energy_mae_eV"],
         run.best_epoch,
         run.seconds,
     )
+
+
+def train_row(
+    table: Table, row: str, seed: int, data: AtomsData, config: TrainConfig, params: dict[str, Any]
+) -> RowRun:
+    """Train one (row, seed) on ``data`` and add it to ``table`` (with its MLflow ``params``)."""
+    run = row_run(row, seed, train_on(data, config))
+    table.add(run)
+    table.params[(row, seed)] = params
+    log_finished(run)
     return run
+
+
+def train_cell(
+    relative: str, limit: int | None, config: TrainConfig, row: str, seed: int, keep: str
+) -> dict[str, Any]:
+    """A cell's work: train (row, seed) on the file ``relative``; the run as a dict.
+
+    The training writes into a temporary folder unless ``config.output_dir``
+    is set; ``keep`` (a path, or empty) is where its best checkpoint is copied
+    for the cells that start from it, since a temporary folder goes with the process.
+    """
+    data = read_set(relative, limit)
+    with tempfile.TemporaryDirectory(prefix="pesweep-cell-") as scratch:
+        if not config.output_dir:
+            config = dataclasses.replace(config, output_dir=scratch)
+        run = row_run(row, seed, train_on(data, config))
+        if keep:
+            Path(keep).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run.checkpoint, keep)
+            run.checkpoint = keep
+    log_finished(run)
+    return dataclasses.asdict(run)
+
+
+def training_cell(
+    key: str,
+    relative: str,
+    budget: Budget,
+    config: TrainConfig,
+    row: str,
+    seed: int,
+    source: str = "",
+    keep: str = "",
+) -> Cell:
+    """The cell of one training: its settings are the data, the budget's limit and the config.
+
+    ``source`` names the cell whose checkpoint ``config.init_from`` is (the
+    path of a checkpoint changes from session to session; its cell does not).
+    """
+    settings = {
+        "data": relative,
+        "limit": budget.limit,
+        "row": row,
+        "seed": seed,
+        "init_from_cell": source,
+        "config": {
+            name: value
+            for name, value in config.to_dict().items()
+            if name not in ("output_dir", "progress_bar", "accelerator", "init_from")
+        },
+    }
+    return Cell(key, settings, train_cell, (relative, budget.limit, config, row, seed, keep))
+
+
+@contextmanager
+def cell_store(args: Any) -> Iterator[CellStore]:
+    """``--cells-dir`` (finished cells kept, a rerun resumes), else a temporary store."""
+    if args.cells_dir:
+        yield CellStore(args.cells_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="pesweep-cells-") as folder:
+        yield CellStore(folder)
+
+
+def run_training_cells(store: CellStore, cells: list[Cell], jobs: int) -> list[RowRun]:
+    """The runs of ``cells`` in their order (stored ones read back, the others trained)."""
+    results = run_cells(store, cells, jobs)
+    return [RowRun(**results[cell.key]) for cell in cells]
+
+
+def publish(
+    table: Table, target: AtomsData, args: Any, experiment: str, params: dict[str, Any]
+) -> None:
+    """The table in MLflow and on screen: one parent run with a nested run per (row, seed).
+
+    The parent run (experiment ``experiment``) holds the table (``<experiment>.md``,
+    ``.json``) and the learning curves; the table is printed and written to ``--json``.
+    Opened only once every row has trained, so no run is left RUNNING by a killed benchmark.
+    """
+    import mlflow
+
+    table.runs = {
+        "constant predictor": [
+            RowRun("constant predictor", seed, constant_predictor(target, seed), [], 0.0)
+            for seed in table.budget.seeds
+        ],
+        **{name: runs for name, runs in table.runs.items() if name != "constant predictor"},
+    }
+    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri, None))
+    mlflow.set_experiment(experiment)
+    mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
+    with mlflow.start_run(run_name=experiment):
+        mlflow.log_params({**params, "seeds": len(table.budget.seeds)})
+        for name, runs in table.runs.items():
+            for run in runs:
+                if run.curve:  # a trained row
+                    log_row(run, table.params.get((name, run.seed), params))
+        mlflow.log_text(table.markdown(), f"{experiment}.md")
+        mlflow.log_text(json.dumps(table.as_dict(), indent=1), f"{experiment}.json")
+        mlflow.log_figure(table.learning_curves(), "learning_curves.html")
+    logger.info("\n%s", table.markdown())
+    if args.json:
+        Path(args.json).write_text(json.dumps(table.as_dict(), indent=1))
+        logger.info("table written to %s", args.json)
 
 
 @contextmanager
 def session(
     table: Table, target: AtomsData, args: Any, experiment: str, params: dict[str, Any]
 ) -> Iterator[Path]:
-    """A benchmark's run: its checkpoint folder, its parent MLflow run, the constant predictor.
+    """A benchmark's run: its checkpoint folder, then :func:`publish` of the table it filled.
 
     Yields the folder for the checkpoints (``--runs-dir``, else a temporary
-    one removed afterwards). On success the parent run gets the table
-    (``<experiment>.md``, ``.json``) and the learning curves; the table is
-    printed and written to ``--json``.
+    one removed afterwards).
     """
-    import mlflow
-
     temporary = None if args.runs_dir else tempfile.TemporaryDirectory(prefix="pesweep-seb-")
     folder = Path(args.runs_dir or temporary.name)  # type: ignore[union-attr]
     folder.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri, None))
-    mlflow.set_experiment(experiment)
-    mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
     try:
-        with mlflow.start_run(run_name=experiment):
-            mlflow.log_params({**params, "seeds": len(table.budget.seeds)})
-            for seed in table.budget.seeds:
-                table.add(
-                    RowRun("constant predictor", seed, constant_predictor(target, seed), [], 0.0)
-                )
-            yield folder
-            mlflow.log_text(table.markdown(), f"{experiment}.md")
-            mlflow.log_text(json.dumps(table.as_dict(), indent=1), f"{experiment}.json")
-            mlflow.log_figure(table.learning_curves(), "learning_curves.html")
+        yield folder
     finally:
         if temporary is not None:
             temporary.cleanup()
-    logger.info("\n%s", table.markdown())
-    if args.json:
-        Path(args.json).write_text(json.dumps(table.as_dict(), indent=1))
-        logger.info("table written to %s", args.json)
+    publish(table, target, args, experiment, params)
 
 
 def add_common_options(parser: Any, default_epochs: int, default_source_epochs: int) -> None:
@@ -401,6 +505,17 @@ def add_common_options(parser: Any, default_epochs: int, default_source_epochs: 
         "--runs-dir", help="keep the checkpoints here (default: a temporary folder)"
     )
     parser.add_argument("--json", help="also write the table as JSON to this file")
+    parser.add_argument(
+        "--cells-dir",
+        help="record each finished (row, seed) here; a rerun skips it and refuses other "
+        "settings (default: a temporary folder, nothing resumes)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="independent cells in this many processes of one torch thread each (default: 1)",
+    )
 
 
 def budget_from(args: Any, parser: Any) -> Budget:
@@ -415,6 +530,8 @@ def budget_from(args: Any, parser: Any) -> Budget:
             parser.error(
                 f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
             )
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.limit is not None and args.limit < 20:
         parser.error(f"--limit must be at least 20 structures, got {args.limit}")
     try:  # before anything is made: a bad accelerator, or a --runs-dir with an earlier run

@@ -38,7 +38,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import optuna
 
@@ -152,12 +151,16 @@ def main(argv: list[str] | None = None) -> study.Table:
         "model_sizes": SIZES[sizes],
         "init_from": args.init_from or "",
     }
-    with study.session(table, target, args, "seb-sweep-vs-paper", params) as folder:
+    with (
+        study.cell_store(args) as store,
+        study.session(table, target, args, "seb-sweep-vs-paper", params) as folder,
+    ):
         (folder / "space.yaml").write_text(space_text)
         best, spent = sweep(args, folder, target, budget)
-        mlflow.log_params({"trial_epochs_spent": spent, **best.params})
+        params.update({"trial_epochs_spent": spent, **best.params})
         reference = study.model_config(True, "smu", budget.smoke)
-        chain = ablation_seb.pretrain_chain(reference, budget, folder / "chain")
+        chains = ablation_seb.chain_cells([(True, "smu")], budget, store, folder, args.jobs)
+        chain = chains[(True, "smu")][0]
         values = suggest(optuna.trial.FixedTrial(best.params), space)  # with the fixed ones
         for seed in budget.seeds:
             rows = {

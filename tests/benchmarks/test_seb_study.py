@@ -20,7 +20,7 @@ import source_tasks_seb  # noqa: E402
 UNITS = ("Ha/atom, full", "Ha/atom, audit-clean", "eV/structure", "meV/atom", "published")
 
 
-def smoke(script: str, tmp_path: Path) -> tuple[dict, str, str]:
+def smoke(script: str, tmp_path: Path, *more: str) -> tuple[dict, str, str]:
     """Run ``script --smoke``; its JSON table, its printed output and its MLflow store."""
     shared_file("seb_clusters/SeBn/B=20.npz")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -31,6 +31,7 @@ def smoke(script: str, tmp_path: Path) -> tuple[dict, str, str]:
         str(tmp_path / "table.json"),
         "--tracking-uri",
         uri,
+        *more,
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -52,8 +53,9 @@ def check_tracked(uri: str, experiment: str, n_rows: int) -> None:
     assert {f"{experiment}.md", f"{experiment}.json", "learning_curves.html"} <= artifacts
 
 
-def test_ablation_smoke_has_every_row_in_every_unit(tmp_path) -> None:
-    table, output, uri = smoke("ablation_seb.py", tmp_path)
+def test_ablation_smoke_has_every_row_in_every_unit_and_resumes_from_its_cells(tmp_path) -> None:
+    cells = ("--cells-dir", str(tmp_path / "cells"), "--jobs", "2")
+    table, output, uri = smoke("ablation_seb.py", tmp_path, *cells)
     assert list(table["rows"]) == ["constant predictor", *ablation_seb.ROWS]
     assert "REDUCED budget" in output
     for name in ablation_seb.ROWS:
@@ -63,6 +65,15 @@ def test_ablation_smoke_has_every_row_in_every_unit(tmp_path) -> None:
     header = next(line for line in output.splitlines() if line.startswith("| row |"))
     assert all(unit in header for unit in UNITS)
     check_tracked(uri, "seb-ablation", len(ablation_seb.ROWS))
+    # every (row, seed) and chain stage is a finished cell; a rerun trains none of them again
+    stages = len(seb_study.CHAIN) * len(ablation_seb.TRANSFERRED)
+    assert len(list((tmp_path / "cells").rglob("*.json"))) == len(ablation_seb.ROWS) + stages
+    again, output, _ = smoke("ablation_seb.py", tmp_path, *cells)
+    assert again["rows"] == table["rows"]
+    assert (
+        f"{len(ablation_seb.ROWS) - 3} of {len(ablation_seb.ROWS) - 3} cells already done" in output
+    )
+    assert "cells done, about" not in output  # no cell ran
 
 
 @pytest.mark.slow  # the ablation smoke covers the shared study code in the default run

@@ -1,0 +1,58 @@
+"""Resumable cells: a finished cell is recorded, a rerun skips it, other settings are refused."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from tests.benchmarks.test_smoke import BENCHMARKS
+
+sys.path.insert(0, str(BENCHMARKS))
+from cells import Cell, CellError, CellStore, run_cells  # noqa: E402
+
+
+def counting_cells(calls: list[str], epochs: int = 3) -> list[Cell]:
+    def work(name: str) -> dict:
+        calls.append(name)
+        return {"name": name, "curve": [1.0, 0.5]}
+
+    return [
+        Cell(f"row-{i}/seed-0", {"epochs": epochs, "split": (0.8, 0.2)}, work, (f"r{i}",))
+        for i in range(3)
+    ]
+
+
+def test_a_rerun_skips_finished_cells_and_refuses_other_settings(tmp_path) -> None:
+    store = CellStore(tmp_path / "cells")
+    calls: list[str] = []
+    cells = counting_cells(calls)
+    store.save(cells[0], {"name": "stored", "curve": []}, 12.0)  # finished in an earlier session
+    results = run_cells(store, cells)
+    assert calls == ["r1", "r2"]  # the finished cell is not run again
+    assert results["row-0/seed-0"]["name"] == "stored"
+    record = json.loads((tmp_path / "cells" / "row-2" / "seed-0.json").read_text())
+    assert record["result"] == {"name": "r2", "curve": [1.0, 0.5]}
+    assert record["settings"] == {"epochs": 3, "split": [0.8, 0.2]} and record["seconds"] >= 0
+    assert not list((tmp_path / "cells").rglob("*.tmp"))
+
+    calls.clear()
+    assert run_cells(store, counting_cells(calls)) == results and calls == []
+    with pytest.raises(CellError, match=r"ran with other settings \(epochs=3 there, 100 now\)"):
+        run_cells(store, counting_cells(calls, epochs=100))
+    assert calls == []  # refused before any cell ran
+
+
+def test_cells_run_in_parallel_processes_and_keys_stay_files(tmp_path) -> None:
+    store = CellStore(tmp_path)
+    cells = [Cell(f"row {i}/+IIA (x)", {"i": i}, dict, ([("i", i)],)) for i in range(3)]
+    assert run_cells(store, cells, jobs=2) == {c.key: {"i": i} for i, c in enumerate(cells)}
+    assert sorted(p.name for p in (tmp_path / "row_0").iterdir()) == ["+IIA__x_.json"]
+    with pytest.raises(CellError, match="names no file"):
+        store.path("../..")
+    with pytest.raises(CellError, match="--jobs must be at least 1"):
+        run_cells(store, cells, jobs=0)
+    (tmp_path / "row_1" / "+IIA__x_.json").write_text("{half")
+    with pytest.raises(CellError, match="is no finished cell .* delete it to rerun"):
+        run_cells(store, cells)
