@@ -30,7 +30,7 @@ def run_train(args: argparse.Namespace) -> int:
     from hpo.stores import mask_url
     from lightning_modules.training.config import TrainConfig, load_config, make_config
     from lightning_modules.training.metrics import describe_metric
-    from lightning_modules.training.run import check_accelerator, train
+    from lightning_modules.training.run import build_datamodule, check_accelerator, train
 
     overrides: dict[str, Any] = {
         "data": args.data,
@@ -52,6 +52,8 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         config = make_config({k: v for k, v in overrides.items() if v is not None})
     check_accelerator(config.accelerator)  # before the tracking store is made
+    datamodule = build_datamodule(config)
+    datamodule.setup()  # every data error before a store or folder is made
     tracking = None if args.no_tracking else _checked_tracking(args.tracking_uri)
     default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
     output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)
@@ -59,9 +61,9 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
         config = dataclasses.replace(config, output_dir=str(output_dir))
     if tracking is None:
-        result = train(config)
+        result = train(config, datamodule=datamodule)
     else:
-        result, run_id = _tracked_train(config, tracking)
+        result, run_id = _tracked_train(config, tracking, datamodule)
     print(
         f"trained {config.model} for {result.epochs} epochs in {result.seconds:.1f} s "
         f"({result.n_parameters} parameters)"
@@ -85,7 +87,7 @@ def _checked_tracking(flag: str | None) -> str:
     return tracking
 
 
-def _tracked_train(config: Any, tracking: str) -> tuple[Any, str]:
+def _tracked_train(config: Any, tracking: str, datamodule: Any) -> tuple[Any, str]:
     """One training as an MLflow run in the experiment ``train``."""
     from hpo import __version__
     from hpo.tracking import Tracker, tracked_training
@@ -101,6 +103,7 @@ def _tracked_train(config: Any, tracking: str) -> tuple[Any, str]:
             "pesweep.energy_unit": config.energy_unit,
         },
         params=params,
+        datamodule=datamodule,
     )
     return result, run_id
 

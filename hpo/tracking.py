@@ -403,19 +403,28 @@ def result_tags(result: Any) -> dict[str, str]:
 
 
 def tracked_training(
-    config: Any, tracker: Tracker, run_name: str, tags: dict[str, str], params: dict[str, Any]
+    config: Any,
+    tracker: Tracker,
+    run_name: str,
+    tags: dict[str, str],
+    params: dict[str, Any],
+    datamodule: Any = None,
 ) -> tuple[Any, str]:
     """One training as one MLflow run: per-epoch metrics, test metrics, checkpoint and split.
 
     Returns (TrainResult, run id); the run ends FINISHED, FAILED when training raises, or
-    KILLED when it is interrupted.
+    KILLED when it is interrupted. ``datamodule``: the data already read (else the config's).
     """
     from lightning_modules.training.run import train
 
     run_id = tracker.start_run(run_name, tags)
     tracker.log_params(run_id, params)
     try:
-        result = train(config, callbacks=[EpochMetricsLogger(tracker, run_id), DeferInterrupts()])
+        result = train(
+            config,
+            callbacks=[EpochMetricsLogger(tracker, run_id), DeferInterrupts()],
+            datamodule=datamodule,
+        )
     except BaseException as error:
         tracker.end_run(run_id, "KILLED" if isinstance(error, Interrupted) else "FAILED")
         raise

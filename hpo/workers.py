@@ -24,6 +24,7 @@ import signal
 import time
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import optuna
 
@@ -54,7 +55,25 @@ def parse_devices(text: str | None) -> tuple[str, ...]:
     devices = tuple(part.strip() for part in text.split(","))
     if not devices or not all(part.isdigit() for part in devices):
         raise StudyError(f"--devices takes GPU numbers separated by commas (0,1), got {text!r}")
+    count = gpu_count()
+    absent = [device for device in devices if int(device) >= count]
+    if absent:
+        found = f"{count} CUDA GPU{'s' if count != 1 else ''}" if count else "no CUDA GPU"
+        raise StudyError(
+            f"--devices {text}: this machine has {found}, so GPU {', '.join(absent)} does not "
+            f"exist; drop --devices to train on the CPU (--workers K for several CPU workers)"
+        )
     return devices
+
+
+def gpu_count() -> int:
+    """CUDA GPUs on this machine: the NVIDIA driver's list, else torch's count (torch imported)."""
+    listed = Path("/proc/driver/nvidia/gpus")
+    if listed.is_dir():
+        return sum(1 for _ in listed.iterdir())
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def trial_shares(n_trials: int | None, workers: int) -> list[int | None]:

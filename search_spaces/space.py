@@ -24,7 +24,6 @@ descriptor only for ``model: aenet``).
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from optuna.distributions import (
 from lightning_modules.errors import PesweepError
 from lightning_modules.models.registry import MODELS, model_parameters
 from lightning_modules.training.config import TrainConfig
+from lightning_modules.yaml_numbers import load_yaml
 
 SPACES_DIR = Path(__file__).resolve().parent
 KINDS = ("categorical", "int", "float", "fixed")
@@ -57,17 +57,6 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - {
 
 class SpaceError(PesweepError):
     """A search space that is malformed or does not fit its model; one line, names the fix."""
-
-
-class _SpaceLoader(yaml.SafeLoader):
-    """YAML loader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
-
-
-_SpaceLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.nan$"),
-    list("-+0123456789."),
-)
 
 
 @dataclass(frozen=True)
@@ -196,7 +185,7 @@ def _check_targets(space: SearchSpace) -> None:
 def parse_space(text: str, origin: str = "<text>") -> SearchSpace:
     """Validate the YAML text of a space file into a :class:`SearchSpace`."""
     try:
-        document = yaml.load(text, Loader=_SpaceLoader)  # noqa: S506 (a SafeLoader subclass)
+        document = load_yaml(text)
     except yaml.YAMLError as error:
         raise SpaceError(f"{origin}: not valid YAML ({str(error).splitlines()[0]})") from error
     if not isinstance(document, dict):

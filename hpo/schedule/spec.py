@@ -47,6 +47,7 @@ from hpo.errors import StudyError
 from hpo.stores import mask_url
 from lightning_modules.conventions import STORAGE_ENV, normalise_energy_unit
 from lightning_modules.store_uris import url_password
+from lightning_modules.yaml_numbers import load_yaml
 
 SLURM_TIME = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$|^(\d+)$")
 
@@ -179,7 +180,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not path.is_file():
         raise StudyError(f"no sweep spec at {path}; write one (see pesweep schedule --help)")
     try:
-        values = yaml.safe_load(path.read_text())
+        values = load_yaml(path.read_text())
     except yaml.YAMLError as error:
         raise StudyError(f"{path} is not valid YAML ({str(error).splitlines()[0]})") from error
     if not isinstance(values, dict):

@@ -33,6 +33,7 @@ from ase.data import atomic_numbers
 
 from lightning_modules.conventions import CALCULATORS
 from lightning_modules.errors import PesweepError
+from lightning_modules.yaml_numbers import load_yaml
 
 EMT_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 # electrons each subshell holds, in aufbau order: 1s 2s 2p 3s 3p 4s 3d 4p 5s 4d 5p 6s 4f 5d 6p 7s 5f 6d 7p
@@ -152,7 +153,7 @@ def read_element_energies(path: str | Path) -> dict[str, float]:
             f"{path}: no such references file (write one with `pesweep references`)"
         )
     try:
-        document: Any = yaml.safe_load(path.read_text())
+        document: Any = load_yaml(path.read_text())
     except yaml.YAMLError as error:
         raise ReferencesError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
     if isinstance(document, dict) and "element_energies" in document:

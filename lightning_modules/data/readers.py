@@ -21,6 +21,7 @@ import logging
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,6 +152,16 @@ def read_data(path: str | Path, energy_unit: str = "ev") -> AtomsData:
         raise DataError(f"{path}: the file is empty")
     from lightning_modules.data.xsf import is_xsf_source, read_xsf  # xsf builds on this module
 
+    try:
+        return _read_by_suffix(path, energy_unit, is_xsf_source, read_xsf)
+    except OSError as error:  # a folder named like a file, no permission, a read error
+        raise DataError(
+            f"{error.filename or path}: cannot be read ({error.strerror or error}); "
+            f"check that it is a readable data file"
+        ) from error
+
+
+def _read_by_suffix(path: Path, energy_unit: str, is_xsf_source: Any, read_xsf: Any) -> AtomsData:
     if is_xsf_source(path):
         return read_xsf(path, energy_unit)
     if path.suffix == ".npz":

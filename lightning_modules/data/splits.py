@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_modules.data.atoms import DataError
+
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -14,7 +16,7 @@ def split_indices(
 ) -> dict[str, np.ndarray]:
     """Random disjoint train/val/test indices in proportion to ``fractions`` (seeded)."""
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
-        raise ValueError(f"split fractions must be three non-negative numbers, got {fractions}")
+        raise DataError(f"split fractions must be three non-negative numbers, got {fractions}")
     total = float(sum(fractions))
     permutation = np.random.default_rng(seed).permutation(n_structures)
     n_val = int(round(n_structures * fractions[1] / total))
@@ -25,7 +27,10 @@ def split_indices(
         n_test = max(n_test, 1)
     n_train = n_structures - n_val - n_test
     if n_train < 1:
-        raise ValueError(f"{n_structures} structures are too few for a {fractions} split; add data")
+        raise DataError(
+            f"{n_structures} structure{'s are' if n_structures != 1 else ' is'} too few for a "
+            f"{tuple(fractions)} split (train, validation and test each need one); add data"
+        )
     return {
         "train": np.sort(permutation[:n_train]),
         "val": np.sort(permutation[n_train : n_train + n_val]),

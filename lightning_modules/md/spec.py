@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import PesweepError
+from lightning_modules.yaml_numbers import load_yaml
 
 THERMOSTATS = ("bussi", "langevin")
 
@@ -138,7 +139,7 @@ def load_md_spec(path: str | Path) -> MDSpec:
             f"md spec {path}: no such file; write a YAML with structure, temperature, ..."
         )
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as error:
         first = str(error).splitlines()[0]
         raise MDSpecError(f"md spec {path} is not valid YAML ({first}); fix the file") from None

@@ -14,6 +14,7 @@ from lightning_modules.data.isolated_atoms import ReferencesError, read_element_
 from lightning_modules.errors import PesweepError
 from lightning_modules.models.registry import check_model_config, model_settings
 from lightning_modules.training.task import check_training_choices
+from lightning_modules.yaml_numbers import load_yaml
 
 
 class ConfigError(PesweepError):
@@ -79,6 +80,44 @@ def element_energies_file(source: str | Path) -> dict[str, Any]:
     return {"element_energies": energies, "element_energies_source": str(Path(source).resolve())}
 
 
+def _number(name: str, value: Any, kind: type) -> Any:
+    """``value`` as an int or float setting ``name``, or a ConfigError naming the key."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{name} must be a number, got {value!r}; write e.g. {name}: 0.001")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a number, got {value!r}; write e.g. {name}: 0.001"
+        ) from None
+    if kind is int:
+        if not number.is_integer():
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        return int(number)
+    return number
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, Any]:
+    """Every int and float setting (and the split) read as a number (``'1e-3'`` from YAML 1.1 too)."""
+    numeric = {
+        f.name: type(f.default)
+        for f in dataclasses.fields(TrainConfig)
+        if type(f.default) in (int, float)
+    }
+    values = {
+        name: _number(name, value, numeric[name])
+        if name in numeric and value is not None
+        else value
+        for name, value in values.items()
+    }
+    if "split" in values:
+        split = values["split"]
+        if not isinstance(split, (list, tuple)) or len(split) != 3:
+            raise ConfigError(f"split must be three fractions (train, val, test), got {split!r}")
+        values["split"] = tuple(_number("split", x, float) for x in split)
+    return values
+
+
 def make_config(values: dict[str, Any]) -> TrainConfig:
     """Validate a plain dict (e.g. from YAML) into a :class:`TrainConfig`; one error per problem."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -92,8 +131,7 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
         values["data"] = (str(values["data"]),)
     if "data" in values:
         values["data"] = tuple(str(path) for path in values["data"])
-    if "split" in values:
-        values["split"] = tuple(float(x) for x in values["split"])
+    values = _numbers(values)
     if isinstance(values.get("element_energies"), (str, Path)):  # a `pesweep references` file
         values.update(element_energies_file(values["element_energies"]))
     config = TrainConfig(**values)
@@ -129,7 +167,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     if not path.exists():
         raise ConfigError(f"{path}: no such config file")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from error
     if not isinstance(values, dict):

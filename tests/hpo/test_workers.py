@@ -14,13 +14,16 @@ from hpo.errors import StudyError
 from hpo.workers import parse_devices, trial_shares
 
 
-def test_trials_and_devices_are_shared_out() -> None:
+def test_trials_and_devices_are_shared_out(monkeypatch) -> None:
     assert trial_shares(5, 2) == [3, 2]
     assert trial_shares(1, 3) == [1, 0, 0]
     assert trial_shares(None, 2) == [None, None]
-    assert parse_devices("0, 1") == ("0", "1")
     with pytest.raises(StudyError, match="--devices takes GPU numbers"):
         parse_devices("cuda:0")
+    monkeypatch.setattr("hpo.workers.gpu_count", lambda: 2)
+    assert parse_devices("0, 1") == ("0", "1")
+    with pytest.raises(StudyError, match="this machine has 2 CUDA GPUs, so GPU 2 does not exist"):
+        parse_devices("1,2")
 
 
 def test_the_parent_of_the_workers_imports_no_training_library() -> None:

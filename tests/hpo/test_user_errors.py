@@ -1,0 +1,88 @@
+"""Mistakes a new user makes end in one line naming the fix, before anything is made (#38)."""
+
+from __future__ import annotations
+
+from lightning_modules.md.spec import load_md_spec
+from lightning_modules.training.config import load_config
+
+
+def test_numbers_in_yaml_are_numbers_as_yaml_1_2_reads_them(tmp_path, pesweep_in_process) -> None:
+    config = tmp_path / "t.yaml"
+    config.write_text("data: [x.xyz]\nlr: 1e-3\nmax_epochs: 2E1\nweight_decay: 5e-6\n")
+    loaded = load_config(config)
+    assert (loaded.lr, loaded.max_epochs, loaded.weight_decay) == (0.001, 20, 5e-6)
+    assert isinstance(loaded.max_epochs, int)
+    done = pesweep_in_process("train", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 2  # the config is read; the data file is what is missing
+    assert done.stderr.strip().splitlines()[-1].startswith("pesweep: error: x.xyz: no such file")
+    config.write_text("data: [x.xyz]\nlr: fast\n")
+    done = pesweep_in_process("train", "--config", str(config), cwd=tmp_path)
+    assert done.stderr.strip().splitlines()[-1] == (
+        "pesweep: error: lr must be a number, got 'fast'; write e.g. lr: 0.001"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.yaml"]  # no store made
+
+
+def test_numbers_in_an_md_spec_are_numbers(tmp_path) -> None:
+    structure = tmp_path / "start.xyz"
+    structure.write_text("1\n\nH 0 0 0\n")
+    spec = tmp_path / "md.yaml"
+    spec.write_text(f"structure: {structure.name}\ntimestep: 5e-1\ntime_ps: 1e1\n")
+    loaded = load_md_spec(spec)
+    assert (loaded.timestep, loaded.time_ps) == (0.5, 10.0)
+
+
+def test_devices_on_a_machine_without_that_gpu_is_refused_up_front(
+    tmp_path, tiny_space, small_emt_file, pesweep_in_process
+) -> None:
+    from hpo.workers import gpu_count
+
+    count = gpu_count()
+    done = pesweep_in_process(
+        "sweep",
+        "--study",
+        "s",
+        "--space",
+        str(tiny_space),
+        "--data",
+        str(small_emt_file),
+        "--devices",
+        str(count),  # one past the last GPU: 0 on a machine without any
+        "--n-trials",
+        "1",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"pesweep: error: --devices {count}: this machine has ")
+    assert "drop --devices to train on the CPU" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no store
+
+
+def test_too_few_structures_and_an_unreadable_file_are_one_line(
+    tmp_path, pesweep_in_process
+) -> None:
+    one = tmp_path / "one.xyz"
+    one.write_text("1\nProperties=species:S:1:pos:R:3 energy=1.0\nH 0 0 0\n")
+    (tmp_path / "folder" / "x.xsf").mkdir(parents=True)  # a folder named like a data file
+    for data, message in (
+        ("one.xyz", "1 structure is too few for a (0.8, 0.1, 0.1) split"),
+        ("folder", "x.xsf: cannot be read (Is a directory)"),
+    ):
+        done = pesweep_in_process("train", "--data", data, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "pesweep_runs").exists()
+
+
+def test_a_closed_pipe_ends_the_output_quietly(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "hpo.cli", "spaces", "show", "demo"]
+    reader = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()  # as `| head` does once it has its lines
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
