@@ -50,11 +50,12 @@ from hpo.trial_record import RESULT_ATTR
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data import AtomsData
+from lightning_modules.errors import CheckpointError, UnsafeCheckpoint
 from lightning_modules.training.config import ConfigError, TrainConfig
 from lightning_modules.training.evaluation import predict_energies, split_loader
 from lightning_modules.training.prepared import PreparedData
 from lightning_modules.training.run import DivergenceError, TrainResult, build_datamodule, train
-from lightning_modules.training.task import load_task
+from lightning_modules.training.task import load_task, read_checkpoint
 from search_spaces.space import SearchSpace
 from search_spaces.suggest import suggest, to_train_config
 
@@ -106,6 +107,17 @@ class Objective:
             assert duplicate.values is not None
             return duplicate.values[0] if len(duplicate.values) == 1 else tuple(duplicate.values)
         resume_from = resume_checkpoint(trial)
+        epoch = 0
+        if resume_from is not None:  # read before anything of the trial is made
+            try:
+                epoch = resumed_epoch(resume_from)
+            except UnsafeCheckpoint as error:
+                self._fail(trial, None, str(error))
+                raise TrialFailed(str(error)) from error
+            except CheckpointError as error:  # a crash while it was written, a full disk
+                logger.warning("trial %d starts afresh: %s", trial.number, error)
+                trial.set_user_attr("resume_refused", str(error))
+                resume_from = None
         output_dir = (
             resume_from.parent if resume_from else self.runs_dir / f"trial-{trial.number:04d}"
         )
@@ -114,7 +126,6 @@ class Objective:
         if slurm_job:
             trial.set_user_attr("slurm_job", slurm_job)
         if resume_from is not None:
-            epoch = resumed_epoch(resume_from)
             trial.set_user_attr("resumed_at_epoch", epoch)
             logger.info(
                 "trial %d continues trial %s from epoch %d (%s)",
@@ -343,9 +354,14 @@ def slurm_task() -> str:
 
 
 def resumed_epoch(checkpoint: Path) -> int:
-    """The first epoch a run resumed from ``checkpoint`` trains (Lightning's epoch + 1)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    return int(state["epoch"]) + 1
+    """The first epoch a run resumed from ``checkpoint`` trains (Lightning's epoch + 1).
+
+    Weights-only (:func:`read_checkpoint`): a planted file is refused before it runs.
+    """
+    state = read_checkpoint(checkpoint)
+    if not isinstance(state.get("epoch"), int):
+        raise CheckpointError(f"{checkpoint} records no epoch; it is no last.ckpt of a trial")
+    return state["epoch"] + 1
 
 
 def evaluate_test_split(

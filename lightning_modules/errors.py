@@ -14,3 +14,11 @@ class PesweepError(ValueError):
 
 class CheckpointNotFound(PesweepError, FileNotFoundError):
     """A checkpoint, model version or tracking store that is not where the user said."""
+
+
+class CheckpointError(PesweepError):
+    """A file that is no checkpoint pesweep loads: unreadable, or refused by a weights-only load."""
+
+
+class UnsafeCheckpoint(CheckpointError):
+    """A file a weights-only load refuses: it holds pickled objects that could run code."""

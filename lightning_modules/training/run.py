@@ -308,7 +308,7 @@ def train(
     )
     start = time.perf_counter()
     with without_srun_warning():
-        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     seconds = time.perf_counter() - start
     epochs = list(history.epochs)  # testing from best.ckpt restores the callbacks' states
     best_path = checkpoint.best_model_path

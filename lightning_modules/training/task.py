@@ -15,7 +15,10 @@ alpha is 0 without forces.
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -24,6 +27,7 @@ import torch
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data.references import EnergyReference
+from lightning_modules.errors import CheckpointError, CheckpointNotFound, UnsafeCheckpoint
 from lightning_modules.models.potential import Potential
 from lightning_modules.models.registry import build_model
 from lightning_modules.training.metrics import ErrorAccumulator
@@ -213,8 +217,52 @@ class PotentialTask(pl.LightningModule):
         self.metadata = dict(checkpoint.get("pesweep", {}))
 
 
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint file's contents by a weights-only load: tensors and plain data, never code.
+
+    A file that is unreadable, truncated or holds anything else (a pickled
+    object that would run code) is a :class:`CheckpointError` naming the reason.
+    """
+    if not Path(path).is_file():
+        raise CheckpointNotFound(f"{path}: no such checkpoint")
+    try:
+        with warnings.catch_warnings():  # torch's note on the pickle protocol of Lightning's files
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a file that is no checkpoint
+        raise refused(path, error) from error
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict in it)")
+    return state
+
+
+def refused(path: str | Path, error: BaseException) -> CheckpointError:
+    """The error saying in one line why ``path`` was not loaded."""
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in str(error).lower():
+        return UnsafeCheckpoint(
+            f"{path} holds objects a weights-only load refuses (pickled code or classes that "
+            f"are no tensors): not loaded; use a checkpoint pesweep wrote"
+        )
+    first = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+    reason = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return CheckpointError(f"{path} is not a readable checkpoint ({reason})")
+
+
 def load_task(checkpoint_path: str, map_location: str | torch.device = "cpu") -> PotentialTask:
-    """Restore a trained task (model, references, metadata) from a checkpoint file."""
-    task = PotentialTask.load_from_checkpoint(checkpoint_path, map_location=map_location)
+    """Restore a trained task (model, references, metadata) from a checkpoint file.
+
+    Weights-only: a file that holds more than tensors and plain data is refused
+    (:class:`CheckpointError`) before anything in it runs.
+    """
+    if not Path(checkpoint_path).is_file():
+        raise CheckpointNotFound(f"{checkpoint_path}: no such checkpoint")
+    try:
+        with warnings.catch_warnings():  # torch's note on the pickle protocol of Lightning's files
+            warnings.simplefilter("ignore")
+            task = PotentialTask.load_from_checkpoint(
+                checkpoint_path, map_location=map_location, weights_only=True
+            )
+    except Exception as error:  # torch and Lightning raise many kinds for a non-checkpoint
+        raise refused(checkpoint_path, error) from error
     task.eval()
     return task

@@ -124,3 +124,54 @@ def test_a_killed_worker_s_trial_is_retried_from_its_last_epoch(
     assert continued.info.status == "FINISHED"
     assert continued.data.tags["pesweep.retry_of"] == "0"
     assert continued.data.tags["pesweep.retry_of_run"] == dead.info.run_id
+
+
+class Planted:
+    """A pickled object that runs a command when unpickled (what a planted checkpoint holds)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_retry_never_unpickles_its_checkpoint_and_an_unreadable_one_starts_afresh(
+    tmp_path, sweep_options
+) -> None:
+    import io
+
+    from hpo.retries import OUTPUT_DIR, RESUME_FROM, RETRIES, RETRY_OF
+    from hpo.sweep import run_sweep
+
+    run_sweep(sweep_options(n_trials=1))
+    study = optuna.load_study(
+        study_name="test-study", storage=f"sqlite:///{tmp_path / 'optuna.db'}"
+    )
+    first = study.trials[0].params
+    marker = tmp_path / "code-ran"
+    planted_file = io.BytesIO()
+    torch.save({"epoch": 3, "state_dict": Planted(marker)}, planted_file)
+    for name, content in (
+        ("planted", planted_file.getvalue()),
+        ("truncated", b"PK\x03\x04 half a zip file"),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "last.ckpt").write_bytes(content)
+        params = {**first, "n_atom_basis": 24 - first["n_atom_basis"], "lr": first["lr"] * 1.01}
+        attributes = {RETRY_OF: 0, RETRIES: 1, OUTPUT_DIR: str(folder)}
+        study.enqueue_trial(
+            params, user_attrs={**attributes, RESUME_FROM: str(folder / "last.ckpt")}
+        )
+    run_sweep(sweep_options(n_trials=2))
+    planted, truncated = optuna.load_study(
+        study_name="test-study", storage=f"sqlite:///{tmp_path / 'optuna.db'}"
+    ).trials[1:3]
+    assert not marker.exists()  # nothing in the planted file ran
+    assert planted.state == TrialState.FAIL
+    assert "holds objects a weights-only load refuses" in planted.user_attrs["fail_reason"]
+    assert truncated.state == TrialState.COMPLETE  # trained from the first epoch, elsewhere
+    assert "is not a readable checkpoint" in truncated.user_attrs["resume_refused"]
+    assert "resumed_at_epoch" not in truncated.user_attrs
+    assert Path(truncated.user_attrs[OUTPUT_DIR]).name == "trial-0002"

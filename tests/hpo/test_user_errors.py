@@ -86,3 +86,31 @@ def test_a_closed_pipe_ends_the_output_quietly(tmp_path) -> None:
     stderr = reader.stderr.read().decode()
     assert reader.wait(timeout=120) == 141
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_a_junk_or_planted_checkpoint_is_refused_in_one_line(tmp_path, pesweep_in_process) -> None:
+    import io
+
+    import torch
+
+    from tests.hpo.test_retries import Planted
+
+    marker = tmp_path / "code-ran"
+    planted = io.BytesIO()
+    torch.save({"state_dict": Planted(marker)}, planted)
+    (tmp_path / "planted.ckpt").write_bytes(planted.getvalue())
+    (tmp_path / "junk.ckpt").write_text("junk")
+    (tmp_path / "h2.xyz").write_text("2\n\nH 0 0 0\nH 0 0 0.74\n")
+    for name, reason in (
+        ("planted.ckpt", "holds objects a weights-only load refuses"),
+        ("junk.ckpt", "is not a readable checkpoint"),
+    ):
+        for argv in (
+            ("md-check", "--model", name, "--structure", "h2.xyz"),
+            ("export-aenet", name, "--out", "nn"),
+        ):
+            done = pesweep_in_process(*argv, cwd=tmp_path)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.strip().splitlines()[-1].startswith(f"pesweep: error: {name}")
+            assert reason in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists() and not (tmp_path / "nn").exists()
