@@ -8,6 +8,7 @@ that does not exist is a one-line error before anything starts.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,8 +21,16 @@ from pathlib import Path
 
 from lightning_modules.errors import PesweepError
 
-# optuna-dashboard has no ``python -m`` entry; this is what its console script runs
-OPTUNA_DASHBOARD_MAIN = "import sys; from optuna_dashboard._cli import main; sys.exit(main())"
+# the store URLs (passwords and all) reach the children through their environment, never
+# their command lines, which `ps` shows to every user of the node
+STORAGE_VARIABLE = "PESWEEP_UI_STORAGE"
+TRACKING_VARIABLE = "MLFLOW_BACKEND_STORE_URI"  # `mlflow ui --backend-store-uri`'s own variable
+# optuna-dashboard has no ``python -m`` entry; this is what its console script runs, with the
+# storage argument taken from the environment
+OPTUNA_DASHBOARD_MAIN = (
+    "import os, sys; from optuna_dashboard._cli import main; "
+    f"sys.argv.insert(1, os.environ.pop({STORAGE_VARIABLE!r})); sys.exit(main())"
+)
 
 
 class UIError(PesweepError):
@@ -36,6 +45,7 @@ class RunningUI:
     optuna_url: str
     mlflow_url: str
     log_dir: str = ""
+    temporary_logs: bool = False  # a folder start_ui made, removed after a clean stop
 
     def stop(self, grace_seconds: float = 15.0) -> None:
         """Terminate both process groups, workers included; kill whatever outlives the grace."""
@@ -123,7 +133,6 @@ def start_ui(
         sys.executable,
         "-c",
         OPTUNA_DASHBOARD_MAIN,
-        study_storage,
         "--host",
         host,
         "--port",
@@ -137,21 +146,32 @@ def start_ui(
         "-m",
         "mlflow",
         "ui",
-        "--backend-store-uri",
-        tracking_uri,
         "--host",
         host,
         "--port",
         str(mlflow_port),
     ]
     processes: list[subprocess.Popen] = []
-    ui = RunningUI(processes, f"http://{host}:{port}", f"http://{host}:{mlflow_port}", str(logs))
+    ui = RunningUI(
+        processes,
+        f"http://{host}:{port}",
+        f"http://{host}:{mlflow_port}",
+        str(logs),
+        temporary_logs=log_dir is None,
+    )
     try:
-        for command, name in ((optuna_command, "optuna-dashboard"), (mlflow_command, "mlflow-ui")):
+        for command, name, variables in (
+            (optuna_command, "optuna-dashboard", {STORAGE_VARIABLE: study_storage}),
+            (mlflow_command, "mlflow-ui", {TRACKING_VARIABLE: tracking_uri}),
+        ):
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 (the child owns it)
             processes.append(
                 subprocess.Popen(
-                    command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, **variables},
                 )
             )
         _wait_until_up(ui.optuna_url, processes[0], 60)
@@ -163,17 +183,25 @@ def start_ui(
 
 
 def run_ui(**kwargs: object) -> int:
-    """Start the dashboards, print their URLs, and stop both on Ctrl-C."""
+    """Start the dashboards, print their URLs, and stop both on Ctrl-C (or SIGTERM).
+
+    Stopped by the user, both servers end and a temporary log folder goes with
+    them; when a dashboard exits by itself its logs are kept and named.
+    """
     ui = start_ui(**kwargs)  # type: ignore[arg-type]
-    print(f"optuna-dashboard: {ui.optuna_url}")
-    print(f"MLflow UI:        {ui.mlflow_url}")
-    print(f"server logs in {ui.log_dir}; Ctrl-C stops both")
-    try:
+    crashed = False
+    try:  # from here on, a signal stops both servers, even one that comes while we print
+        print(f"optuna-dashboard: {ui.optuna_url}")
+        print(f"MLflow UI:        {ui.mlflow_url}")
+        print(f"server logs in {ui.log_dir}; Ctrl-C stops both", flush=True)
         while all(process.poll() is None for process in ui.processes):
             time.sleep(1.0)
-        print("a dashboard exited; stopping the other")
+        crashed = True
+        print(f"a dashboard exited; stopping the other (logs in {ui.log_dir})")
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
         ui.stop()
+        if ui.temporary_logs and not crashed:
+            shutil.rmtree(ui.log_dir, ignore_errors=True)

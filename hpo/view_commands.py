@@ -61,17 +61,22 @@ def run_report(args: argparse.Namespace) -> int:
 def run_ui_command(args: argparse.Namespace) -> int:
     """``pesweep ui``: both dashboards until Ctrl-C."""
     from dashboards.ui import run_ui
+    from hpo.interrupts import Interrupted
     from hpo.stores import resolve_tracking_uri
 
     artifact_dir = args.artifact_dir or _recorded_artifact_dir(args.study_storage)
-    return run_ui(
-        study_storage=args.study_storage,
-        tracking_uri=resolve_tracking_uri(args.tracking_uri, None),
-        host=args.host,
-        port=args.port,
-        mlflow_port=args.mlflow_port,
-        artifact_dir=artifact_dir,
-    )
+    try:
+        return run_ui(
+            study_storage=args.study_storage,
+            tracking_uri=resolve_tracking_uri(args.tracking_uri, None),
+            host=args.host,
+            port=args.port,
+            mlflow_port=args.mlflow_port,
+            artifact_dir=artifact_dir,
+        )
+    except Interrupted as interruption:  # Ctrl-C: the way to stop it, not a failure
+        print(f"pesweep ui: {interruption}: both dashboards stopped")
+        return 0
 
 
 def _recorded_artifact_dir(storage: str) -> str | None:

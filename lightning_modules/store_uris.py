@@ -13,8 +13,9 @@ from pathlib import Path
 HIDDEN = "***"
 SQLITE_PREFIX = "sqlite:///"
 
+# the password runs to the last @ before the path: an unquoted one may hold @ itself
 _USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@"
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^/\s]*)@"
 )
 
 

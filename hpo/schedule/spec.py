@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,9 @@ class SweepSpec:
                 f"storage {self.storage} names no user for the password file; write it as "
                 f"postgresql://USER@HOST/DB"
             )
-        return f"{scheme}://{credentials.split(':')[0]}:{password}@{host}"
+        user = credentials.split(":")[0]
+        # quoted: a password with @, :, / or % must not end the user part or the host early
+        return f"{scheme}://{user}:{urllib.parse.quote(password, safe='')}@{host}"
 
 
 SECTIONS = {"slurm": SlurmResources, "promote": PromotionRule}

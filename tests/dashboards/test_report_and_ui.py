@@ -87,6 +87,61 @@ def test_ui_refuses_taken_ports_and_missing_stores(study_outcome, tmp_path) -> N
             )
 
 
+def test_the_dashboards_get_their_store_urls_through_the_environment_not_argv(
+    study_outcome, tmp_path
+) -> None:
+    """A command line is visible to every user of the node (`ps`); a password must not be there."""
+    import json
+    import urllib.request
+
+    outcome, folder = study_outcome
+    storage = f"sqlite:///{folder / 'optuna.db'}"
+    ui = start_ui(
+        storage,
+        outcome.tracking_uri,
+        port=free_port(),
+        mlflow_port=free_port(),
+        log_dir=str(tmp_path),
+    )
+    try:
+        with urllib.request.urlopen(f"{ui.optuna_url}/api/studies", timeout=30) as answer:
+            studies = json.load(answer)["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["report"]  # it opened the storage
+        for process in ui.processes:
+            command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode()
+            assert "optuna.db" not in command_line and "mlflow.db" not in command_line
+    finally:
+        ui.stop()
+
+
+@pytest.mark.slow  # a console script that starts both servers
+def test_ctrl_c_stops_the_dashboards_as_planned_and_leaves_no_log_folder(study_outcome) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    outcome, folder = study_outcome
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "hpo.cli", "ui", "--storage", f"sqlite:///{folder / 'optuna.db'}"]
+        + ["--tracking-uri", outcome.tracking_uri, "--port", str(free_port())]
+        + ["--mlflow-port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert ui.stdout is not None
+    lines = [ui.stdout.readline() for _ in range(3)]
+    assert lines[2].startswith("server logs in "), lines
+    logs = Path(lines[2].removeprefix("server logs in ").split(";")[0])
+    assert logs.is_dir()
+    ui.send_signal(signal.SIGINT)
+    out, err = ui.communicate(timeout=60)
+    assert ui.returncode == 0, err
+    assert "both dashboards stopped" in out
+    assert "FAIL" not in err and "KILLED" not in err  # nothing of a sweep was ended
+    assert not logs.exists()
+
+
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:

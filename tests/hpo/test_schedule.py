@@ -189,3 +189,36 @@ def test_a_slurm_array_of_workers_survives_a_cancelled_task(
                 TrialState.PRUNED: "KILLED",
             }[trial.state]
         )
+
+
+def test_a_password_file_with_url_special_characters_makes_a_whole_url(
+    tmp_path, tiny_space, small_emt_file
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from hpo.stores import mask_url
+
+    password = "p@ss:w/rd?#%&= +[]"
+    (tmp_path / "pw").write_text(password + "\n")
+    spec = load_spec(
+        write_spec(
+            tmp_path,
+            tiny_space,
+            small_emt_file,
+            storage="postgresql://alice@db.example:5432/studies",
+            storage_password_file="pw",
+        )
+    )
+    url = spec.storage_url()
+    parsed = make_url(url)
+    assert (parsed.username, parsed.password, parsed.host, parsed.port, parsed.database) == (
+        "alice",
+        password,
+        "db.example",
+        5432,
+        "studies",
+    )
+    masked = mask_url(url)
+    assert masked == "postgresql://alice:***@db.example:5432/studies"
+    # a password written into a URL unquoted is hidden whole, up to the host
+    assert mask_url("postgresql://alice:p@ss:w@db/x failed") == "postgresql://alice:***@db/x failed"
