@@ -268,6 +268,7 @@ class Objective:
             RESULT_ATTR,
             {
                 "checkpoint_path": str(Path(result.checkpoint_path).resolve()),
+                "checkpoint_sha256": result.checkpoint_sha256,
                 "n_params": result.n_parameters,
                 "train_seconds": round(result.seconds, 3),
                 "epochs": result.epochs,

@@ -19,7 +19,9 @@ import hashlib
 import json
 import logging
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +32,8 @@ from mlflow.exceptions import MlflowException
 from hpo.errors import PromotionError, StudyError
 from hpo.potential_model import MODEL_ARTIFACT
 from hpo.tracking import ELEMENT_REFERENCES_TAG, tracking_client
+from lightning_modules.errors import CheckpointError
+from lightning_modules.training.task import CHECKPOINT_DIGEST_TAG, verify_checkpoint
 
 if TYPE_CHECKING:
     from lightning_modules.md import MDSpec
@@ -92,6 +96,9 @@ def lineage_tags(client: MlflowClient, run_id: str, extra: dict[str, Any]) -> di
     references = run.data.tags.get(ELEMENT_REFERENCES_TAG)
     if references:
         tags["element_references"] = references
+    digest = run.data.tags.get(CHECKPOINT_DIGEST_TAG)
+    if digest:
+        tags["checkpoint_sha256"] = digest
     tags.update({k: str(v) for k, v in extra.items()})
     return tags
 
@@ -129,6 +136,22 @@ def _register_once(
         )
         client.delete_model_version(name, mine.version)
     return first
+
+
+def verify_run_checkpoint(client: MlflowClient, run_id: str) -> None:
+    """Refuse a run whose logged checkpoint is not the one its training recorded (SHA-256)."""
+    recorded = client.get_run(run_id).data.tags.get(CHECKPOINT_DIGEST_TAG)
+    if not recorded:  # a run logged before checkpoints were fingerprinted
+        return
+    with tempfile.TemporaryDirectory(prefix="pesweep-verify-") as folder:
+        local = Path(client.download_artifacts(run_id, _model_artifact(client, run_id), folder))
+        found = sorted(local.rglob("*.ckpt"))
+        if not found:
+            raise PromotionError(f"run {run_id} logged no checkpoint; nothing to register")
+        try:
+            verify_checkpoint(found[0], recorded, f"run {run_id}'s checkpoint")
+        except CheckpointError as error:
+            raise PromotionError(str(error)) from error
 
 
 def _model_artifact(client: MlflowClient, run_id: str) -> str:
@@ -186,6 +209,7 @@ def promote_run(
                 f"candidate {metric} {new:.6g} does not beat {name}@{alias} (version "
                 f"{holder.version}, {old:.6g}); the alias stays"
             )
+    verify_run_checkpoint(client, run_id)  # before anything is registered
     version = _register_once(client, name, run_id, candidate_tags)
     if require_md is not None:
         _require_md_stability(client, name, str(version.version), run_id, require_md, alias)

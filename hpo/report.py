@@ -21,6 +21,7 @@ from hpo.study import PARENT_RUN_ATTR, stored_setup
 from hpo.tracking import tracking_client
 from hpo.trial_record import trial_result
 from lightning_modules.conventions import MONITORED_METRIC
+from lightning_modules.errors import CheckpointError
 
 TOP_CURVES = 5
 
@@ -28,9 +29,14 @@ TOP_CURVES = 5
 def _best_parity(study: optuna.Study, setup: Any) -> tuple[list[float], list[float], list[int]]:
     from lightning_modules.data import load_data
     from lightning_modules.training.evaluation import predict_energies, split_loader
-    from lightning_modules.training.task import load_task
+    from lightning_modules.training.task import load_task, verify_checkpoint
 
-    task = load_task(trial_result(study.best_trial)["checkpoint_path"])
+    recorded = trial_result(study.best_trial)
+    path = recorded["checkpoint_path"]
+    verify_checkpoint(
+        path, recorded.get("checkpoint_sha256"), f"trial {study.best_trial.number}'s {path}"
+    )
+    task = load_task(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = load_data(list(setup.data), setup.energy_unit)
@@ -150,7 +156,10 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
         )
     parity = None
     if setup is not None and Path(trial_result(ranked[0]).get("checkpoint_path", "")).exists():
-        parity = _best_parity(study, setup)
+        try:
+            parity = _best_parity(study, setup)
+        except CheckpointError as error:  # changed or broken since the trial: said, not drawn
+            notes.append(f"no parity plot: {error}")
     else:
         notes.append("no parity plot: the best checkpoint or the study set-up is missing")
     return ReportData(

@@ -394,8 +394,11 @@ def result_tags(result: Any) -> dict[str, str]:
     """Tags of a finished training's run: the test split's hash, how its references were made."""
     from hpo.promotion import split_hash
     from lightning_modules.data.references import EnergyReference
+    from lightning_modules.training.task import CHECKPOINT_DIGEST_TAG
 
     tags = {"pesweep.test_split_hash": split_hash(result.split.get("test", []))}
+    if result.checkpoint_sha256:
+        tags[CHECKPOINT_DIGEST_TAG] = result.checkpoint_sha256
     if result.energy_reference:
         summary = EnergyReference.from_dict(result.energy_reference).summary()
         tags[ELEMENT_REFERENCES_TAG] = summary[:4000]

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 RESULT_ATTR = "result"
 RESULT_KEYS = (
     "checkpoint_path",
+    "checkpoint_sha256",
     "n_params",
     "train_seconds",
     "epochs",

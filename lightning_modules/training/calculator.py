@@ -31,7 +31,7 @@ from lightning_modules.errors import CheckpointNotFound
 from lightning_modules.geometry.batching import atoms_to_batch
 from lightning_modules.models.potential import Potential
 from lightning_modules.store_uris import mask_url, missing_sqlite_file
-from lightning_modules.training.task import load_task
+from lightning_modules.training.task import CHECKPOINT_DIGEST_TAG, load_task, verify_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -124,12 +124,15 @@ def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None)
     Registered and logged models are downloaded once into :func:`model_cache_dir`.
     """
     text = str(path_or_uri)
+    recorded = ""  # the SHA-256 its training recorded, where the registry or the run holds one
     if text.startswith("models:/"):
         tracking_uri = existing_tracking_uri(tracking_uri)
-        text = str(registered_version(text, tracking_uri).source)
+        version = registered_version(text, tracking_uri)
+        text, recorded = str(version.source), (version.tags or {}).get("checkpoint_sha256", "")
     if text.startswith(("runs:/", "mlflow-artifacts:/")) or "://" in text:
         if text.startswith("runs:/"):
             tracking_uri = existing_tracking_uri(tracking_uri)
+            recorded = recorded or _run_digest(text, tracking_uri)
         local = download_once(text, tracking_uri)
     else:
         local = Path(text)
@@ -140,7 +143,21 @@ def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None)
         local = found[0]
     if not local.exists():
         raise CheckpointNotFound(f"{path_or_uri}: no such checkpoint")
+    verify_checkpoint(local, recorded, f"the checkpoint of {path_or_uri}")
     return local
+
+
+def _run_digest(uri: str, tracking_uri: str | None) -> str:
+    """The checkpoint SHA-256 that the run of a ``runs:/ID/...`` URI recorded, or ''."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    run_id = uri.removeprefix("runs:/").split("/")[0]
+    try:
+        run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+    except MlflowException:
+        return ""  # the download says what is missing
+    return run.data.tags.get(CHECKPOINT_DIGEST_TAG, "")
 
 
 class PesweepCalculator(Calculator):

@@ -35,7 +35,7 @@ from lightning_modules.training.datamodule import PotentialDataModule
 from lightning_modules.training.environment import trainer_plugins, without_srun_warning
 from lightning_modules.training.prepared import DataSettings, PreparedData
 from lightning_modules.training.pretrained import TransferError, task_from_pretrained
-from lightning_modules.training.task import PotentialTask
+from lightning_modules.training.task import PotentialTask, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class TrainResult:
     energy_reference: dict[str, Any] = field(default_factory=dict)  # EnergyReference.as_dict()
     example: dict[str, Any] = field(default_factory=dict)  # a test structure, AtomsData.as_record
     data_files: list[dict[str, Any]] = field(default_factory=list)  # AtomsData.source_summaries
+    checkpoint_sha256: str = ""  # of best.ckpt as written: loads and promotions compare with it
 
 
 class EpochHistory(Callback):
@@ -333,4 +334,5 @@ def train(
         energy_reference=dict(task.metadata.get("energy_reference", {})),
         example=datamodule.data.as_record(int(next(iter(example_indices), 0))),
         data_files=datamodule.data.source_summaries(),
+        checkpoint_sha256=file_sha256(best_path),
     )

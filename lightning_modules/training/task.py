@@ -15,6 +15,7 @@ alpha is 0 without forces.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import warnings
 from collections.abc import Callable
@@ -215,6 +216,33 @@ class PotentialTask(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.metadata = dict(checkpoint.get("pesweep", {}))
+
+
+CHECKPOINT_DIGEST_TAG = "pesweep.checkpoint_sha256"  # a run's tag, and a version's through it
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file (hex), read in blocks: a checkpoint's fingerprint."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checkpoint(path: str | Path, recorded: str | None, what: str = "") -> None:
+    """Refuse ``path`` (:class:`CheckpointError`) when its SHA-256 is not the ``recorded`` one.
+
+    ``recorded`` None or empty: nothing was recorded (an older run), nothing to compare.
+    """
+    if not recorded:
+        return
+    found = file_sha256(path)
+    if found != recorded:
+        raise CheckpointError(
+            f"{what or path} changed after its training finished (SHA-256 {found[:12]}... "
+            f"is not the recorded {recorded[:12]}...): refused; retrain it or restore the file"
+        )
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

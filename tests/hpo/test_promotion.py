@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from optuna.trial import TrialState
@@ -77,3 +79,41 @@ def test_unknown_model_is_a_clear_error(study) -> None:
         PesweepCalculator.from_checkpoint(
             "models:/nothing@pretrained", tracking_uri=study.tracking_uri
         )
+
+
+def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
+    study, tmp_path, monkeypatch
+) -> None:
+    from mlflow import MlflowClient
+
+    from hpo.report import collect_report_data
+    from lightning_modules.errors import CheckpointError
+
+    best = study.study.best_trial
+    recorded = trial_result(best)
+    assert len(recorded["checkpoint_sha256"]) == 64
+    client = MlflowClient(study.tracking_uri)
+    run = client.get_run(best.user_attrs["mlflow_run_id"])
+    assert run.data.tags["pesweep.checkpoint_sha256"] == recorded["checkpoint_sha256"]
+    [logged] = list(Path(run.info.artifact_uri.removeprefix("file://")).rglob("*.ckpt"))
+    original = logged.read_bytes()
+
+    logged.write_bytes(original + b"tampered")  # the copy MLflow would register
+    with pytest.raises(PromotionError, match="changed after its training finished"):
+        promote_best_trial(study.study, study.tracking_uri, "cuau")
+    with pytest.raises(PromotionError, match="no registered model 'cuau'"):
+        describe_models(study.tracking_uri, "cuau")  # nothing registered
+
+    logged.write_bytes(original)
+    promote_best_trial(study.study, study.tracking_uri, "cuau")
+    logged.write_bytes(original + b"tampered")  # changed after its promotion
+    monkeypatch.setenv("PESWEEP_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    with pytest.raises(CheckpointError, match="changed after its training finished"):
+        PesweepCalculator.from_checkpoint(
+            "models:/cuau@pretrained", tracking_uri=study.tracking_uri
+        )
+
+    local = Path(recorded["checkpoint_path"])
+    local.write_bytes(local.read_bytes() + b"tampered")  # the trial's own best.ckpt
+    report = collect_report_data(study.study)
+    assert any("changed after its training finished" in note for note in report.notes)
