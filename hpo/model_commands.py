@@ -184,7 +184,7 @@ def run_chain_command(args: argparse.Namespace) -> int:
 
     check_model_name(args.model_name)
     runs_dir = claim_output_dir(
-        args.runs_dir or DEFAULT_CHAIN_DIR, args.runs_dir is not None, args.overwrite
+        args.runs_dir or DEFAULT_CHAIN_DIR, args.runs_dir is not None, args.overwrite, "--runs-dir"
     )
 
     overrides = {

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,22 +27,48 @@ def _holds_files(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-def claim_output_dir(path: str | Path, chosen_by_user: bool, overwrite: bool = False) -> Path:
-    """The folder a command may write into (see the module docstring)."""
+def claim_output_dir(
+    path: str | Path, chosen_by_user: bool, overwrite: bool = False, option: str = "--output-dir"
+) -> Path:
+    """The folder a command may write into (see the module docstring); ``option`` names its flag."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"output folder {folder} is a file; choose another --output-dir")
+        raise OutputError(f"output folder {folder} is a file; choose another {option}")
+    check_writable(folder, option)
     if not _holds_files(folder) or overwrite:
         return folder
     if chosen_by_user:
         raise OutputError(
             f"output folder {folder} already holds files (an earlier run?); choose another "
-            f"--output-dir, or pass --overwrite to replace them"
+            f"{option}, or pass --overwrite to replace them"
         )
     number = 2
     while _holds_files(folder.with_name(f"{folder.name}-{number}")):
         number += 1
     return folder.with_name(f"{folder.name}-{number}")
+
+
+def check_writable(path: str | Path, what: str) -> None:
+    """Refuse a folder (or a file's folder) that cannot be made or written, leaving no trace.
+
+    The nearest existing folder above ``path`` must be a folder in which a
+    new entry can be made (tried with a temporary one, removed at once): a
+    path under a file, in ``/proc`` or on a read-only disk is one line here
+    rather than a traceback after stores were made.
+    """
+    target = Path(path).absolute()
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{what} {path} lies under the file {existing}; choose a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".pesweep-probe-", dir=existing))
+    except OSError as error:
+        raise OutputError(
+            f"{what} {path}: cannot write in {existing} ({error.strerror}); choose a place "
+            f"you can write"
+        ) from error
 
 
 def check_output_file(path: str | Path, inputs: Iterable[str | Path], force: bool = False) -> Path:

@@ -161,6 +161,9 @@ def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:
 SQLITE_BUSY_SECONDS = 60  # local workers wait for each other's writes, never "database is locked"
 
 
+CONNECT_SECONDS = 5  # a database server's connect timeout (libpq's connect_timeout)
+
+
 def connect_storage(
     url: str,
     attempts: int = 4,
@@ -179,9 +182,12 @@ def connect_storage(
     """
     engine_url = database_url(url)
     database = sqlite_path(url)
-    engine_kwargs = (
+    server = url.partition("://")[0].split("+")[0] in ("postgresql", "postgres", "mysql")
+    engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if database is not None else {}
     )
+    if server:  # a host that takes the connection but never answers is given up on
+        engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_SECONDS}}
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings(), creation_lock(url):
@@ -202,9 +208,14 @@ def connect_storage(
                 continue
             text = str(error).strip()
             reason = mask_text(text.splitlines()[0] if text else type(error).__name__, url)
+            waited = (
+                f"; no answer within the {CONNECT_SECONDS} s connect timeout"
+                if (server and "timeout" in text.lower())
+                else ""
+            )
             raise StudyError(
-                f"cannot open the study storage {mask_url(url)} ({reason}); start the database "
-                f"or check --storage"
+                f"cannot open the study storage {mask_url(url)} ({reason}{waited}); start the "
+                f"database or check --storage"
             ) from error
     raise AssertionError("unreachable")
 

@@ -124,10 +124,29 @@ def validate_options(options: SweepOptions) -> None:
             normalise_energy_unit(options.energy_unit)
         except ValueError as error:
             raise StudyError(str(error)) from error
+    check_places(options)
     if options.train_overrides:  # imported here: the training config pulls in Lightning
         from lightning_modules.training.config import make_config
 
         make_config(dict(options.train_overrides))  # ConfigError names the key
+
+
+def check_places(options: SweepOptions) -> None:
+    """Refuse a runs folder, or a new SQLite store, where nothing can be written (one line)."""
+    from hpo.outputs import check_writable
+    from lightning_modules.store_uris import missing_sqlite_file
+
+    if options.runs_dir:
+        if Path(options.runs_dir).exists() and not Path(options.runs_dir).is_dir():
+            raise StudyError(f"--runs-dir {options.runs_dir} is a file; choose a folder")
+        check_writable(options.runs_dir, "--runs-dir")
+    for url, what in (
+        (options.storage, "the study storage"),
+        (options.tracking_uri, "the MLflow store"),
+    ):
+        new_file = missing_sqlite_file(url) if url else None
+        if new_file is not None:
+            check_writable(new_file.parent, f"{what} {url}: its folder")
 
 
 def requested_md_spec(options: SweepOptions) -> Any:

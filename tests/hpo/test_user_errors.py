@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lightning_modules.md.spec import load_md_spec
 from lightning_modules.training.config import load_config
 
@@ -114,3 +116,64 @@ def test_a_junk_or_planted_checkpoint_is_refused_in_one_line(tmp_path, pesweep_i
             assert done.stderr.strip().splitlines()[-1].startswith(f"pesweep: error: {name}")
             assert reason in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists() and not (tmp_path / "nn").exists()
+
+
+def test_places_that_cannot_be_written_are_one_line_before_anything_is_made(
+    tmp_path, tiny_space, small_emt_file, pesweep_in_process
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    sweep = ["sweep", "--study", "s", "--space", str(tiny_space), "--data", str(small_emt_file)]
+    for argv, message in (
+        ([*sweep, "--runs-dir", "a-file/runs"], "--runs-dir a-file/runs lies under the file"),
+        (
+            [*sweep, "--runs-dir", "/proc/pesweep"],
+            "--runs-dir /proc/pesweep: cannot write in /proc",
+        ),
+        (
+            [*sweep, "--storage", "sqlite:////proc/pesweep/o.db"],
+            "the study storage sqlite:////proc/pesweep/o.db: its folder /proc/pesweep: cannot write",
+        ),
+        (
+            ["train", "--data", str(small_emt_file), "--output-dir", "/proc/pesweep"],
+            "--output-dir /proc/pesweep: cannot write in /proc",
+        ),
+        (
+            ["chain", "--data", str(small_emt_file), str(small_emt_file), "--runs-dir", "a-file"],
+            "output folder a-file is a file; choose another --runs-dir",
+        ),
+    ):
+        done = pesweep_in_process(*argv, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "tiny.yaml"]
+
+
+def test_a_database_that_takes_the_connection_but_never_answers_is_given_up_on(
+    tmp_path, tiny_space, small_emt_file, pesweep_in_process
+) -> None:
+    import socket
+    import time
+
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install 'pesweep[postgres]'")
+    with socket.socket() as silent:  # the kernel accepts connections into the backlog; no reply
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        start = time.monotonic()
+        done = pesweep_in_process(
+            "sweep",
+            "--study",
+            "s",
+            "--space",
+            str(tiny_space),
+            "--data",
+            str(small_emt_file),
+            "--storage",
+            f"postgresql://alice:pw@127.0.0.1:{port}/studies",
+            cwd=tmp_path,
+        )
+        waited = time.monotonic() - start
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()[-1]
+    assert "no answer within the 5 s connect timeout" in line and "alice:***@" in line
+    assert waited < 40  # libpq's default is to wait for the kernel (two minutes and more)
