@@ -114,12 +114,11 @@ def _md_spec(setup: StudySetup, data: Any) -> MDSpec | None:
     return spec
 
 
-def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
-    """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
+def _check_fine_tuning_space(setup: StudySetup, space: Any) -> None:
+    """Refuse a fine-tuning sweep whose space samples the architecture (it is the model's)."""
     if not setup.init_from:
-        return ""
+        return
     from lightning_modules.models.registry import model_parameters
-    from lightning_modules.training.calculator import resolve_checkpoint
 
     architecture = [
         p.name for p in space.parameters if any(p.name in model_parameters(m) for m in space.models)
@@ -129,6 +128,15 @@ def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
             f"with --init-from the architecture is the pretrained model's; the space may not "
             f"sample {', '.join(architecture)} (sample lr, strategy, max_epochs, ...)"
         )
+
+
+def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
+    """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
+    if not setup.init_from:
+        return ""
+    from lightning_modules.training.calculator import resolve_checkpoint
+
+    _check_fine_tuning_space(setup, space)
     return str(resolve_checkpoint(setup.init_from, tracking_uri))
 
 
@@ -170,6 +178,15 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     if requested is not None and data is not None:
         # the check's structure fits the data, before a study exists
         checked_md_spec = _md_spec(requested, data)
+    if requested is not None and requested_space is not None:
+        # what a new study's first trial would refuse, refused before the study exists
+        _check_fine_tuning_space(requested, requested_space)
+        build_sampler(
+            options.sampler or requested.sampler,
+            requested.seed,
+            requested_space,
+            constrained=requested.md_constraint,
+        )
     try:
         check_tracking_store(tracking_uri)
     except StoreError as error:

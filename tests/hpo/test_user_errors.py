@@ -177,3 +177,21 @@ def test_a_database_that_takes_the_connection_but_never_answers_is_given_up_on(
     line = done.stderr.strip().splitlines()[-1]
     assert "no answer within the 5 s connect timeout" in line and "alice:***@" in line
     assert waited < 40  # libpq's default is to wait for the kernel (two minutes and more)
+
+
+def test_a_sweep_its_first_trial_would_refuse_is_refused_before_the_study_exists(
+    tmp_path, tiny_space, small_emt_file, pesweep_in_process
+) -> None:
+    sweep = ["sweep", "--study", "s", "--space", str(tiny_space), "--data", str(small_emt_file)]
+    for argv, message in (
+        (  # the tiny space samples n_atom_basis: a fine-tuning sweep keeps the model's
+            [*sweep, "--init-from", "pretrained.ckpt"],
+            "with --init-from the architecture is the pretrained model's; the space may not "
+            "sample n_atom_basis, n_interactions, n_rbf, cutoff",
+        ),
+        ([*sweep, "--sampler", "grid"], "lr"),  # a float range without a step has no grid
+    ):
+        done = pesweep_in_process(*argv, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr.strip().splitlines()[-1]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no run
