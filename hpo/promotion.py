@@ -61,6 +61,24 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def check_alias(alias: str) -> str:
+    """An alias MLflow takes (its own rules: letters, digits, '_', '-'; not 'latest' or 'v1')."""
+    from mlflow.utils.validation import (
+        _validate_model_alias_name,
+        _validate_model_alias_name_reserved,
+    )
+
+    try:
+        for candidate in (alias, f"{alias}-previous"):  # the holder's old version gets the second
+            _validate_model_alias_name(candidate)
+            _validate_model_alias_name_reserved(candidate)
+    except MlflowException as error:
+        raise PromotionError(
+            f"alias {alias!r} is not allowed ({error.message}); use letters, digits, '_' and '-'"
+        ) from error
+    return alias
+
+
 def split_hash(indices: list[int] | np.ndarray) -> str:
     """Short hash of test-split indices: versions are comparable only on the same test set."""
     return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
@@ -189,6 +207,8 @@ def promote_run(
     (:mod:`hpo.md_check`, its run in the same store); its outcome is stored as
     tags of the version, and a FAIL leaves the alias where it was.
     """
+    check_model_name(name)
+    check_alias(alias)  # before anything is registered: a refused alias leaves no version
     candidate_tags = lineage_tags(client, run_id, extra_tags or {})
     holder = _holder(client, name, alias)
     if require_better and holder is not None and holder.run_id != run_id and not force:

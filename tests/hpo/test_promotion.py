@@ -117,3 +117,11 @@ def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
     local.write_bytes(local.read_bytes() + b"tampered")  # the trial's own best.ckpt
     report = collect_report_data(study.study)
     assert any("changed after its training finished" in note for note in report.notes)
+
+
+def test_an_alias_mlflow_rejects_is_refused_before_anything_is_registered(study) -> None:
+    for alias in ("../x", "latest", "v3", ""):
+        with pytest.raises(PromotionError, match=f"alias {alias!r} is not allowed"):
+            promote_best_trial(study.study, study.tracking_uri, "cuau", alias=alias)
+    with pytest.raises(PromotionError, match="no registered model 'cuau'"):
+        describe_models(study.tracking_uri, "cuau")
