@@ -16,11 +16,14 @@ job, where Slurm signals every process of the job itself.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
 import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
@@ -46,6 +49,9 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 def parse_devices(text: str | None) -> tuple[str, ...]:
@@ -83,9 +89,34 @@ def trial_shares(n_trials: int | None, workers: int) -> list[int | None]:
     return [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
 
 
-def _worker(options: SweepOptions, index: int, threads: int, verbose: bool) -> None:
+def end_with_parent(parent: int) -> None:
+    """SIGTERM to this process when ``parent`` dies, even by ``kill -9`` (no orphaned workers).
+
+    Linux delivers it at once (``PR_SET_PDEATHSIG``); elsewhere a thread looks
+    every two seconds. SIGTERM ends the running trial as a preempted one (it is retried).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        watched_by_kernel = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
+    except (OSError, AttributeError):  # not Linux
+        watched_by_kernel = False
+    if os.getppid() != parent:  # it died before the kernel watched it
+        os.kill(os.getpid(), signal.SIGTERM)
+    if watched_by_kernel:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker(options: SweepOptions, index: int, threads: int, verbose: bool, parent: int) -> None:
     """The body of one worker process (spawned: nothing is inherited but ``options``)."""
     os.setsid()  # the parent alone receives the terminal's signals and passes them on
+    end_with_parent(parent)
     configure_logging(verbose, prefix=f"[worker {index}] ")
     import torch
 
@@ -127,7 +158,7 @@ def run_workers(
             variables["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)]
         process = context.Process(
             target=_worker,
-            args=(worker_options, index, threads, verbose),
+            args=(worker_options, index, threads, verbose, os.getpid()),
             name=f"pesweep-worker-{index}",
         )
         with environment(variables):

@@ -87,3 +87,37 @@ def test_two_local_workers_run_one_sqlite_study(tmp_path, tiny_space, small_emt_
         t.user_attrs["mlflow_run_id"] for t in study.trials
     )
     assert {r.info.status for r in trial_runs} == {"FINISHED"}
+
+
+def test_workers_end_with_their_parent_even_after_kill_9(
+    tmp_path, tiny_space, small_emt_file
+) -> None:
+    import signal
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "hpo.cli", "sweep", "--study", "orphans", "--space", str(tiny_space)]
+        + ["--data", str(small_emt_file), "--workers", "2", "--n-trials", "40"]
+        + ["--max-epochs", "50", "--storage", storage]
+        + ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    workers: list = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [
+            p
+            for p in psutil.Process(parent.pid).children()
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+    assert len(workers) == 2, "the workers did not start"
+    time.sleep(3)  # past their start-up
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=30)
+    gone, alive = psutil.wait_procs(workers, timeout=60)
+    assert not alive, f"workers outlived their parent: {alive}"
