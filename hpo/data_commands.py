@@ -116,7 +116,7 @@ def run_audit(args: argparse.Namespace) -> int:
     from lightning_modules.data.references import undetermined_message
 
     if args.json:
-        check_output_file(args.json, args.data, force=True)
+        check_output_file(args.json, args.data, args.force)
     data = load_data(args.data, args.energy_unit)
     report = audit_energies(data, args.bound, args.mad_threshold)
     print(
@@ -145,6 +145,10 @@ def run_subset(args: argparse.Namespace) -> int:
 
     if not args.elements and not args.random:
         raise OutputError("give --elements or --random N (the subset to write)")
+    if Path(args.out).suffix.lower() not in (".xyz", ".extxyz"):
+        raise OutputError(
+            f"--out {args.out}: subset writes extended XYZ; name the file .xyz or .extxyz"
+        )
     check_output_file(args.out, args.data, args.force)
     data = load_data(args.data, args.energy_unit or "ev")
     if args.elements:
@@ -258,6 +262,7 @@ def add_data_commands(
         help="modified z-score above which a structure is a robust outlier",
     )
     audit.add_argument("--json", metavar="FILE", help="also write the audit as JSON")
+    audit.add_argument("--force", action="store_true", help="replace an existing --json file")
     audit.set_defaults(handler=run_audit)
 
     subset = sub.add_parser("subset", help="write a pretraining subset (by elements or random)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
@@ -137,9 +138,18 @@ def run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inside(source: Path, folder: Path) -> bool:
+    """Whether ``source`` lies in ``folder``, or is one of the checkpoints it will hold (links)."""
+    from hpo.outputs import names_an_input
+
+    if source.resolve().is_relative_to(folder.resolve()):
+        return True
+    return any(names_an_input(folder / name, [source]) for name in ("best.ckpt", "last.ckpt"))
+
+
 def run_finetune(args: argparse.Namespace) -> int:
     from hpo.finetune import finetune
-    from hpo.outputs import claim_output_dir
+    from hpo.outputs import OutputError, claim_output_dir
     from hpo.promotion import check_model_name
 
     if args.promote_as:
@@ -147,6 +157,11 @@ def run_finetune(args: argparse.Namespace) -> int:
     output_dir = claim_output_dir(
         args.output_dir or DEFAULT_FINETUNE_DIR, args.output_dir is not None, args.overwrite
     )
+    if "://" not in args.source and _inside(Path(args.source), output_dir):
+        raise OutputError(
+            f"--from {args.source} lies in --output-dir {output_dir}, whose files the fine-tuning "
+            f"replaces; choose another --output-dir"
+        )
     if args.output_dir is None and str(output_dir) != DEFAULT_FINETUNE_DIR:
         print(f"{DEFAULT_FINETUNE_DIR} holds an earlier run; writing to {output_dir}")
     tuned = finetune(

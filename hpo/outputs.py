@@ -72,15 +72,46 @@ def check_writable(path: str | Path, what: str) -> None:
 
 
 def check_output_file(path: str | Path, inputs: Iterable[str | Path], force: bool = False) -> Path:
-    """Refuse to write ``path`` over an input (always) or over an existing file (without force)."""
+    """Refuse to write ``path`` over an input or a database (always), or over any file (without force).
+
+    The same file is found by resolved path and by inode (hard links,
+    symlinks and ``..`` included); an input folder protects everything in it.
+    A SQLite database (a study storage, an MLflow store) is never an output.
+    """
     target = Path(path)
+    if target.is_dir():
+        raise OutputError(f"--out {target} is a folder; name a file")
+    if names_an_input(target, inputs):
+        raise OutputError(f"--out {target} is an input of this command; write elsewhere")
+    if is_database(target):
+        raise OutputError(
+            f"--out {target} is a database (a study storage or MLflow store?); write elsewhere"
+        )
+    if target.exists() and not force:
+        raise OutputError(f"{target} exists; choose another --out, or pass --force to replace it")
+    return target
+
+
+def names_an_input(target: str | Path, inputs: Iterable[str | Path]) -> bool:
+    """Whether ``target`` is one of ``inputs`` or lies in an input folder (path or inode)."""
+    target = Path(target)
     resolved = target.resolve()
     for source in inputs:
         source_path = Path(source).resolve()
         if resolved == source_path or (source_path.is_dir() and source_path in resolved.parents):
-            raise OutputError(f"--out {target} is an input of this command; write elsewhere")
-    if target.is_dir():
-        raise OutputError(f"--out {target} is a folder; name a file")
-    if target.exists() and not force:
-        raise OutputError(f"{target} exists; choose another --out, or pass --force to replace it")
-    return target
+            return True
+        if target.exists() and source_path.is_file() and os.path.samefile(target, source_path):
+            return True  # a hard link to the input
+    return False
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_database(path: str | Path) -> bool:
+    """Whether ``path`` is an existing SQLite database file."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False

@@ -40,12 +40,14 @@ def run_spaces(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     """``pesweep report``: the study's HTML report."""
     from hpo.errors import StudyError
+    from hpo.outputs import check_output_file
     from hpo.report import write_report
     from hpo.stores import require_existing_store, resolve_tracking_uri
     from hpo.study import load_study_to_read, stored_setup
 
     study = load_study_to_read(args.study, args.storage)
     setup = stored_setup(study)
+    check_output_file(args.out, setup.data if setup else (), args.force)
     tracking_uri = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
     require_existing_store(
         tracking_uri, "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
@@ -109,7 +111,8 @@ def add_view_commands(sub: Any) -> None:
         default=default_storage(),
         help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
     )
-    report.add_argument("--out", default="report.html")
+    report.add_argument("--out", default="report.html", help="the HTML file to write")
+    report.add_argument("--force", action="store_true", help="replace an existing --out file")
     report.add_argument(
         "--tracking-uri",
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the study's own)",

@@ -195,3 +195,59 @@ def test_a_sweep_its_first_trial_would_refuse_is_refused_before_the_study_exists
         assert done.returncode == 2, done.stderr
         assert message in done.stderr.strip().splitlines()[-1]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no run
+
+
+def test_no_command_writes_over_an_input_a_store_or_a_file_it_did_not_make(
+    tmp_path, small_emt_file, pesweep_in_process
+) -> None:
+    import os
+    import shutil
+
+    data = tmp_path / "data.xyz"
+    shutil.copy(small_emt_file, data)
+    os.link(data, tmp_path / "hard-link.xyz")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "notes.json").write_text("mine")
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "mlflow.db").execute("create table t (x)").connection.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    audit = ["audit", "data.xyz", "--json"]
+    for argv, message in (
+        ([*audit, "hard-link.xyz", "--force"], "is an input of this command"),
+        ([*audit, "sub/../data.xyz", "--force"], "is an input of this command"),
+        ([*audit, "mlflow.db", "--force"], "is a database"),
+        ([*audit, "notes.json"], "notes.json exists; choose another --out, or pass --force"),
+        (
+            ["subset", "--data", "data.xyz", "--random", "5", "--out", "x.npz"],
+            "subset writes extended XYZ; name the file .xyz or .extxyz",
+        ),
+    ):
+        done = pesweep_in_process(*argv, cwd=tmp_path)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert message in done.stderr.strip().splitlines()[-1], done.stderr
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_a_fine_tuning_never_replaces_the_checkpoint_it_starts_from(
+    tmp_path, small_emt_file, pesweep_in_process
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.ckpt").write_bytes(b"the model to start from")
+    done = pesweep_in_process(
+        "finetune",
+        "--from",
+        str(run / "best.ckpt"),
+        "--data",
+        str(small_emt_file),
+        "--output-dir",
+        str(run),
+        "--overwrite",
+        "--no-tracking",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "lies in --output-dir" in done.stderr.strip().splitlines()[-1]
+    assert (run / "best.ckpt").read_bytes() == b"the model to start from"
