@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,34 @@ def check_energy_unit(data: AtomsData, energy_unit: str) -> None:
             DataWarning,
             stacklevel=2,
         )
+
+
+def unit_ratio(data: AtomsData) -> float:
+    """Median |energy| / |all-electron estimate| over up to 50 structures (1 for all-electron eV)."""
+    ratios = []
+    for k in range(min(len(data), 50)):
+        estimate = abs(all_electron_energy_estimate(data.numbers[data.atoms_of(k)]))
+        if estimate > 0:
+            ratios.append(abs(float(data.energy[k])) / estimate)
+    return float(np.median(ratios)) if ratios else 0.0
+
+
+def check_units_agree(parts: Sequence[AtomsData]) -> None:
+    """Refuse files of one data set whose energies differ by about a Hartree/eV factor.
+
+    Compared as each file's energies over the free atoms' all-electron estimate;
+    files whose energies are near zero (relative energies, EMT) are not compared.
+    """
+    scored = [(part, unit_ratio(part)) for part in parts]
+    scored = [(part, ratio) for part, ratio in scored if ratio > 0.005]
+    for part, ratio in scored[1:]:
+        first, first_ratio = scored[0]
+        factor = max(ratio, first_ratio) / min(ratio, first_ratio)
+        if 15.0 < factor < 50.0:
+            larger = part if ratio > first_ratio else first
+            raise DataError(
+                f"{', '.join(part.sources)}: its energies are {factor:.0f}x "
+                f"{'larger' if larger is part else 'smaller'} than those of "
+                f"{', '.join(first.sources)} for the same atoms, as Hartree beside eV; convert "
+                f"one file to the other's unit (one --energy-unit reads them all)"
+            )

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lightning_modules.data.atoms import AtomsData, DataError, concatenate, energy_unit_factor
-from lightning_modules.data.checks import validate_data, warn_duplicates
+from lightning_modules.data.checks import check_units_agree, validate_data, warn_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,8 @@ def load_data(
         if validate:
             validate_data(part, energy_unit=energy_unit)
         parts.append(part)
+    if validate and len(parts) > 1:
+        check_units_agree(parts)
     data = concatenate(parts)
     if validate and len(parts) > 1:
         warn_duplicates(data)

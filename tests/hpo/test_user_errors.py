@@ -251,3 +251,28 @@ def test_a_fine_tuning_never_replaces_the_checkpoint_it_starts_from(
     assert done.returncode == 2, done.stderr
     assert "lies in --output-dir" in done.stderr.strip().splitlines()[-1]
     assert (run / "best.ckpt").read_bytes() == b"the model to start from"
+
+
+def test_data_files_of_one_set_in_two_units_are_refused_naming_the_file(
+    tmp_path, pesweep_in_process
+) -> None:
+    import numpy as np
+
+    from tests.conftest import shared_file
+
+    seb = np.load(shared_file("seb_clusters/SeBn/B=20.npz"))
+    first, second = tmp_path / "hartree.npz", tmp_path / "ev.npz"
+    np.savez(first, R=seb["R"][:30], E=seb["E"][:30], z=seb["z"])
+    np.savez(second, R=seb["R"][30:60], E=seb["E"][30:60] * 27.211386, z=seb["z"])
+    done = pesweep_in_process(
+        "audit", str(first), str(second), "--energy-unit", "hartree", cwd=tmp_path
+    )
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"pesweep: error: {second}: its energies are 27x larger than those of")
+    same = tmp_path / "also-hartree.npz"
+    np.savez(same, R=seb["R"][60:90], E=seb["E"][60:90], z=seb["z"])
+    done = pesweep_in_process(
+        "audit", str(first), str(same), "--energy-unit", "hartree", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
