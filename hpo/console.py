@@ -6,11 +6,28 @@ import logging
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, TextIO
 
 
 def _format_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> str:
     return f"pesweep: warning: {message}\n"
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Print a warning as pesweep's own line. Lightning replaces ``warnings.formatwarning``
+    when it is imported (after this set-up) with one that prefixes file and line to every
+    warning from a path containing "lightning" (ours too); ``showwarning`` it leaves alone."""
+    try:
+        (file or sys.stderr).write(_format_warning(message, category))
+    except OSError:  # stderr closed: nothing to tell
+        pass
 
 
 HANDLER_NAME = "pesweep-console"
@@ -47,6 +64,7 @@ def configure_logging(verbose: bool, prefix: str = "") -> None:
     for chatty in CHATTY_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
+    warnings.showwarning = _show_warning
     for pattern in (
         ".*LeafSpec.*",
         ".*does not have many workers.*",

@@ -276,3 +276,19 @@ def test_data_files_of_one_set_in_two_units_are_refused_naming_the_file(
         "audit", str(first), str(same), "--energy-unit", "hartree", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_warnings_print_as_pesweep_lines_even_after_lightning_is_imported() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings; from hpo.console import configure_logging; configure_logging(False); "
+        "import lightning.pytorch; from lightning_modules.data import DataWarning; "
+        "import lightning_modules.training.run as run; "
+        "warnings.warn_explicit('the compositions differ', DataWarning, run.__file__, 259)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stderr == "pesweep: warning: the compositions differ\n"
