@@ -51,6 +51,7 @@ from hpo.sync import sync_study
 from hpo.tracking import STUDY_UID_TAG
 from lightning_modules.conventions import normalise_energy_unit
 from lightning_modules.data import load_data
+from lightning_modules.data.audit import log_audit
 from lightning_modules.md import MDSpec
 from lightning_modules.training.config import TrainConfig, make_config
 from lightning_modules.training.prepared import PreparedData
@@ -219,7 +220,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     md_spec = checked_md_spec if created and checked_md_spec else _md_spec(setup, data)
     base_config = base_train_config(setup, runs_dir)
     prepared = PreparedData.prepare(data, data_settings(base_config))  # once, for every trial
-    logger.info("%s", prepared.audit.format())
+    log_audit(logger, prepared.audit)
     space = (  # parsed once per sweep: the file just read, or the study's stored text
         requested_space
         if requested_space is not None and requested_space.source_text == setup.space_text

@@ -23,6 +23,7 @@ the full set and on the audit-clean subset, both labelled.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,15 +88,19 @@ class AuditReport:
             "compositions": [summary.__dict__ for summary in self.compositions],
         }
 
-    def format(self) -> str:
-        """Human-readable table, one block per composition."""
-        lines = [
+    def headline(self) -> str:
+        """The audit in one line (commands that train print this; ``pesweep audit`` the table)."""
+        return (
             f"audit: {int(self.flagged.sum())} of {self.flagged.size} structures flagged: more "
             f"than {self.bound_ev_per_atom:g} eV/atom above the lowest of their composition, "
             f"beyond the physical bound (outside the audit-clean subset); "
             f"{int(self.outliers.sum())} more are robust outliers (modified z-score > "
             f"{self.mad_threshold:g}) within the bound: kept, their errors reported apart"
-        ]
+        )
+
+    def format(self) -> str:
+        """Human-readable table: the headline, then one line per composition."""
+        lines = [self.headline()]
         listed = sorted(
             self.compositions,
             key=lambda s: (-(s.n_above_bound + s.n_robust_outliers), -s.n_structures),
@@ -165,3 +170,10 @@ def audit_energies(
         bound_ev_per_atom=bound_ev_per_atom,
         mad_threshold=mad_threshold,
     )
+
+
+def log_audit(logger: logging.Logger, report: AuditReport) -> None:
+    """The audit's headline at INFO; the table per composition only at DEBUG (``-v``)."""
+    logger.info("%s", report.headline())
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", "\n".join(report.format().splitlines()[1:]))

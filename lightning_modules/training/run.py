@@ -26,6 +26,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from lightning_modules.conventions import MONITORED_METRIC
+from lightning_modules.data import audit as data_audit
 from lightning_modules.data.atoms import DataWarning
 from lightning_modules.data.references import undetermined_message
 from lightning_modules.data.splits import save_split
@@ -260,7 +261,7 @@ def train(
     task = task or build_task(config, datamodule)
     assert datamodule.data is not None and datamodule.audit is not None
     if log_audit:
-        logger.info("%s", datamodule.audit.format())
+        data_audit.log_audit(logger, datamodule.audit)
     # what was read, also when the data were passed in rather than named by the config
     config = dataclasses.replace(config, data=tuple(datamodule.data.sources))
     output_dir = Path(config.output_dir)

@@ -53,6 +53,8 @@ def test_train_from_config_file(emt_file, tmp_path) -> None:
     assert "MLflow run " in done.stdout and "(experiment 'train')" in done.stdout
     assert (tmp_path / "out" / "best.ckpt").exists()
     assert (tmp_path / "out" / "split.npz").exists()
+    # the audit in one line; its table per composition is for `pesweep audit` and -v
+    assert done.stderr.count("audit: ") == 1 and "E - E_min" not in done.stderr
 
 
 def test_train_missing_data_is_one_line(tmp_path, pesweep_in_process) -> None:
