@@ -326,10 +326,10 @@ def add_sweep_commands(
     )
     add_data_arguments(demo, False)
     demo.add_argument("--workdir", default="pesweep_demo", help="where data, study and runs go")
-    demo.add_argument("--study", default="demo")
-    demo.add_argument("--space", default="demo")
-    demo.add_argument("--n-trials", type=positive_int, default=8)
-    demo.add_argument("--max-epochs", type=positive_int, default=15)
+    demo.add_argument("--study", default="demo", help="study name")
+    demo.add_argument("--space", default="demo", help="search space: a YAML file or a shipped name")
+    demo.add_argument("--n-trials", type=positive_int, default=8, help="trials to run")
+    demo.add_argument("--max-epochs", type=positive_int, default=15, help="epochs per trial")
     demo.add_argument(
         "--n-structures",
         type=positive_int,

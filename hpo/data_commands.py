@@ -205,10 +205,22 @@ def add_data_commands(
     train.add_argument("--config", help="YAML file with TrainConfig keys (see README)")
     add_data_arguments(train, False)
     train.add_argument("--model", help="model name: schnet or aenet (default schnet)")
-    train.add_argument("--max-epochs", type=positive_int)
-    train.add_argument("--batch-size", type=positive_int)
-    train.add_argument("--lr", type=positive_float)
-    train.add_argument("--seed", type=non_negative_int)
+    train.add_argument(
+        "--max-epochs", type=positive_int, help="epochs (default: the config's, else 50)"
+    )
+    train.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="structures per batch (default: the config's, else 32)",
+    )
+    train.add_argument(
+        "--lr", type=positive_float, help="learning rate (default: the config's, else 5e-4)"
+    )
+    train.add_argument(
+        "--seed",
+        type=non_negative_int,
+        help="seed of the split and the training (default: the config's, else 0)",
+    )
     train.add_argument(
         "--output-dir",
         help="where best.ckpt, split.npz and config.yaml go "
@@ -236,7 +248,7 @@ def add_data_commands(
     )
     add_element_energies_argument(train)
     train.add_argument("--accelerator", help="auto (default), cpu or gpu")
-    train.add_argument("--no-progress-bar", action="store_true")
+    train.add_argument("--no-progress-bar", action="store_true", help="no bar over the epochs")
     train.add_argument(
         "--tracking-uri",
         help="MLflow tracking URI of the training's run (default: $MLFLOW_TRACKING_URI, else "
@@ -252,8 +264,7 @@ def add_data_commands(
         "--bound",
         type=float,
         default=5.0,
-        help="flag structures more than this many eV/atom above the lowest "
-        "of their composition (default 5)",
+        help="flag structures more than this many eV/atom above the lowest of their composition",
     )
     audit.add_argument(
         "--mad-threshold",
@@ -268,10 +279,21 @@ def add_data_commands(
     subset = sub.add_parser("subset", help="write a pretraining subset (by elements or random)")
     add_data_arguments(subset, True)
     subset.add_argument("--elements", help="comma-separated symbols, e.g. Cu,Au")
-    subset.add_argument("--mode", choices=["any", "all", "only"], default="any")
-    subset.add_argument("--random", type=positive_int, metavar="N")
-    subset.add_argument("--stratify", choices=["energy"])
-    subset.add_argument("--seed", type=non_negative_int, default=0)
+    subset.add_argument(
+        "--mode",
+        choices=["any", "all", "only"],
+        default="any",
+        help="--elements: structures with any of them, all of them, or only them",
+    )
+    subset.add_argument(
+        "--random", type=positive_int, metavar="N", help="N structures drawn at random"
+    )
+    subset.add_argument(
+        "--stratify", choices=["energy"], help="--random: draw evenly over the energy range"
+    )
+    subset.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the --random draw"
+    )
     subset.add_argument(
         "--out",
         required=True,

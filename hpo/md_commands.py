@@ -126,7 +126,11 @@ def add_md_commands(sub: Any) -> None:
         type=float,
         help=f"NVE segment after NVT, ps; 0 for none (default {defaults.nve_ps:g})",
     )
-    check.add_argument("--thermostat", choices=THERMOSTATS, help=f"(default {defaults.thermostat})")
+    check.add_argument(
+        "--thermostat",
+        choices=THERMOSTATS,
+        help=f"the NVT thermostat (default: the spec's, else {defaults.thermostat})",
+    )
     check.add_argument(
         "--seed", type=non_negative_int, help="velocities and thermostat (default 0)"
     )

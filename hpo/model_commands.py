@@ -297,7 +297,7 @@ def add_model_commands(
         help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
     )
     promote.add_argument("--model-name", help="registered model name (default: the study name)")
-    promote.add_argument("--alias", default="pretrained")
+    promote.add_argument("--alias", default="pretrained", help="the alias the version gets")
     promote.add_argument(
         "--metric",
         default="test_energy_mae_eV",
@@ -343,10 +343,19 @@ def add_model_commands(
         help="models:/NAME@ALIAS, runs:/ID/model or a .ckpt path",
     )
     add_data_arguments(tune, True)
-    tune.add_argument("--strategy", choices=list(STRATEGIES), default="full")
+    tune.add_argument(
+        "--strategy",
+        choices=list(STRATEGIES),
+        default="full",
+        help="what is trained; the rest is frozen",
+    )
     tune.add_argument("--lr", type=positive_float, help="default: a tenth of the pretraining lr")
-    tune.add_argument("--max-epochs", type=positive_int, default=20)
-    tune.add_argument("--seed", type=non_negative_int, default=0)
+    tune.add_argument(
+        "--max-epochs", type=positive_int, default=20, help="epochs of the fine-tuning"
+    )
+    tune.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the split and the training"
+    )
     tune.add_argument("--cutoff", type=float, help="must equal the pretrained model's cutoff")
     add_element_energies_argument(tune)
     tune.add_argument(
@@ -366,7 +375,7 @@ def add_model_commands(
         action="store_true",
         help="log no MLflow run (files only; not with --promote-as)",
     )
-    tune.add_argument("--alias", default="finetuned")
+    tune.add_argument("--alias", default="finetuned", help="the alias of --promote-as")
     tracking(tune, "of the --from model and the fine-tuning run")
     tune.set_defaults(handler=run_finetune)
 
@@ -378,11 +387,19 @@ def add_model_commands(
     add_data_arguments(chain, True)
     chain.add_argument("--config", help="YAML training config of the first stage")
     chain.add_argument("--from", dest="source", help="start from this model instead")
-    chain.add_argument("--model-name", default="chain")
-    chain.add_argument("--strategy", choices=list(STRATEGIES), default="full")
+    chain.add_argument("--model-name", default="chain", help="registered model of the stages")
+    chain.add_argument(
+        "--strategy", choices=list(STRATEGIES), default="full", help="what each stage trains"
+    )
     chain.add_argument("--lr", type=positive_float, help="fine-tuning lr (default: a tenth)")
-    chain.add_argument("--max-epochs", type=positive_int)
-    chain.add_argument("--seed", type=non_negative_int)
+    chain.add_argument(
+        "--max-epochs", type=positive_int, help="epochs per stage (default: the config's, else 50)"
+    )
+    chain.add_argument(
+        "--seed",
+        type=non_negative_int,
+        help="seed of splits and training (default: the config's, else 0)",
+    )
     chain.add_argument(
         "--no-direct", action="store_true", help="skip direct training on each set (the comparison)"
     )
@@ -403,13 +420,28 @@ def add_model_commands(
     compare = sub.add_parser(
         "compare", help="scratch against transfer, same budget per seed, paired t-test"
     )
-    compare.add_argument("--target", nargs="+", required=True)
-    compare.add_argument("--from", dest="source", required=True)
+    compare.add_argument(
+        "--target", nargs="+", required=True, metavar="PATH", help="the target data file(s)"
+    )
+    compare.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="the pretrained model: models:/NAME@ALIAS, runs:/ID/model or a .ckpt path",
+    )
     add_energy_unit_argument(compare)
-    compare.add_argument("--seeds", type=positive_int, default=5)
-    compare.add_argument("--max-epochs", type=positive_int, default=20)
-    compare.add_argument("--strategy", choices=list(STRATEGIES), default="full")
-    compare.add_argument("--lr", type=positive_float)
+    compare.add_argument(
+        "--seeds", type=positive_int, default=5, help="seeds (pairs of scratch and transfer)"
+    )
+    compare.add_argument(
+        "--max-epochs", type=positive_int, default=20, help="epochs of every training"
+    )
+    compare.add_argument(
+        "--strategy", choices=list(STRATEGIES), default="full", help="what the transfer trains"
+    )
+    compare.add_argument(
+        "--lr", type=positive_float, help="fine-tuning lr (default: a tenth of the pretraining lr)"
+    )
     tracking(compare, "of the --from model and the comparison run")
     compare.set_defaults(handler=run_compare)
 
@@ -419,7 +451,7 @@ def add_model_commands(
     export.add_argument(
         "checkpoint", help="checkpoint file or folder, models:/NAME@ALIAS or runs:/"
     )
-    export.add_argument("--out", default=".", help="folder for the files (default: here)")
+    export.add_argument("--out", default=".", help="folder for the files")
     export.add_argument(
         "--rc-min",
         type=float,

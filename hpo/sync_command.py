@@ -53,7 +53,7 @@ def add_sync_command(sub: Any) -> None:
         help="write into MLflow the trials' runs, metrics and artifacts that a tracking "
         "outage left out (idempotent; a sweep does it by itself at its start)",
     )
-    sync.add_argument("--study", required=True)
+    sync.add_argument("--study", required=True, help="the study to bring MLflow up to date with")
     sync.add_argument("--storage", default=default_storage(), help="the sweep's Optuna storage")
     sync.add_argument("--tracking-uri", help="default: the study's own (or $MLFLOW_TRACKING_URI)")
     sync.set_defaults(handler=run_sync)

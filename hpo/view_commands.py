@@ -105,7 +105,7 @@ def add_view_commands(sub: Any) -> None:
         help="write a self-contained HTML report of a study "
         "(and log it to the study's MLflow parent run)",
     )
-    report.add_argument("--study", required=True)
+    report.add_argument("--study", required=True, help="the study to report")
     report.add_argument(
         "--storage",
         default=default_storage(),
@@ -131,9 +131,11 @@ def add_view_commands(sub: Any) -> None:
         "--tracking-uri",
         help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",
     )
-    ui.add_argument("--host", default="127.0.0.1", help="default loopback only")
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="address both servers listen on (loopback only)"
+    )
     ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")
-    ui.add_argument("--mlflow-port", type=int, default=5000)
+    ui.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
     ui.add_argument("--artifact-dir", help="trial figures (default: recorded by the sweep)")
     ui.set_defaults(handler=run_ui_command)
 

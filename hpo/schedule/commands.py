@@ -101,7 +101,7 @@ def add_schedule_commands(sub: Any) -> None:
         "--overwrite", action="store_true", help="slurm: replace an existing job script"
     )
     schedule.add_argument(
-        "--every", default="0 2 * * *", help="cron: the schedule (default daily 02:00)"
+        "--every", default="0 2 * * *", help="cron: the schedule (crontab fields; daily at 02:00)"
     )
     schedule.add_argument("--log", help="cron: the log file (default <runs_dir>/<study>-cron.log)")
     schedule.set_defaults(handler=run_schedule)

@@ -27,6 +27,18 @@ def test_every_help_shows_every_default_and_a_description() -> None:
             assert str(action.default) in text, f"{name} {action.option_strings[0]}: no default"
 
 
+def test_every_option_says_what_it_does_and_names_its_default_once() -> None:
+    for name, parser in all_parsers(build_parser()):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            option = f"{name} {action.option_strings[0]}"
+            assert action.help and not action.help.startswith("(default"), f"{option}: no help"
+            text = formatter._expand_help(action).lower()
+            assert text.count("default") <= 1, f"{option} names its default twice: {text}"
+
+
 def test_spaces_and_models_actions_are_explained() -> None:
     parsers = dict(all_parsers(build_parser()))
     spaces = " ".join(parsers["pesweep spaces"].format_help().split())
