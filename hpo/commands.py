@@ -139,6 +139,20 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trials_so_far(study_name: str, storage: str) -> int | None:
+    """The trials study ``study_name`` holds in ``storage``, None when it does not exist yet."""
+    import optuna
+
+    from hpo.study import connect_storage, storage_exists
+
+    if not storage_exists(storage):
+        return None
+    for summary in optuna.get_all_study_summaries(connect_storage(storage)):
+        if summary.study_name == study_name:
+            return summary.n_trials
+    return None
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """``pesweep demo``: a small real sweep end to end, on EMT data it makes or on --data."""
     from hpo.sweep import run_sweep
@@ -160,6 +174,12 @@ def run_demo(args: argparse.Namespace) -> int:
             write_emt_clusters(path, n_structures=args.n_structures, seed=0)
         data, unit = (str(path),), "ev"
     storage = f"sqlite:///{workdir / 'pesweep.db'}"
+    earlier = _trials_so_far(args.study, storage)
+    if earlier is not None:
+        print(
+            f"study {args.study!r} in {workdir / 'pesweep.db'} has {earlier} trials from an "
+            f"earlier demo: adding {args.n_trials} more (--study NAME starts a fresh one)"
+        )
     options = SweepOptions(
         study_name=args.study,
         storage=storage,

@@ -113,3 +113,16 @@ def test_spaces_list_show_check(tmp_path, tiny_space) -> None:
     done = run_cli("spaces", "check", str(bad), cwd=tmp_path)
     assert done.returncode == 2
     assert "`low <= high` must hold, but got (low=64, high=8)" in done.stderr
+
+
+def test_a_second_demo_says_it_adds_to_the_first(tmp_path, tiny_space, pesweep_in_process) -> None:
+    demo = ["demo", "--workdir", "w", "--space", str(tiny_space), "--n-trials", "1"]
+    demo += ["--max-epochs", "1", "--n-structures", "40"]
+    first = pesweep_in_process(*demo, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "earlier demo" not in first.stdout
+    second = pesweep_in_process(*demo, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "has 1 trials from an earlier demo: adding 1 more (--study NAME starts a fresh one)" in (
+        second.stdout
+    )
