@@ -38,12 +38,15 @@ def _slurm(spec: Any, args: argparse.Namespace) -> int:
 
 
 def _run(spec: Any, args: argparse.Namespace) -> int:
-    from hpo.commands import print_summary
-    from hpo.schedule.runner import LockHeld, run_scheduled
+    from hpo.schedule.lock import LockHeld, study_lock
     from hpo.stores import mask_url
 
     try:
-        outcome, promotion = run_scheduled(spec)
+        with study_lock(spec):  # before torch, Lightning and MLflow are imported
+            from hpo.commands import print_summary
+            from hpo.schedule.runner import run_scheduled
+
+            outcome, promotion = run_scheduled(spec)
     except LockHeld as held:
         print(f"pesweep: {held}")
         return 0

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from hpo.errors import StudyError
 from hpo.schedule.cron import crontab_line
-from hpo.schedule.runner import study_lock
+from hpo.schedule.lock import study_lock
 from hpo.schedule.slurm import job_script
 from hpo.schedule.spec import load_spec, slurm_seconds
 from tests.hpo.services import PostgresServer, postgres_binary
@@ -222,3 +222,25 @@ def test_a_password_file_with_url_special_characters_makes_a_whole_url(
     assert masked == "postgresql://alice:***@db.example:5432/studies"
     # a password written into a URL unquoted is hidden whole, up to the host
     assert mask_url("postgresql://alice:p@ss:w@db/x failed") == "postgresql://alice:***@db/x failed"
+
+
+def test_a_run_that_finds_the_lock_held_says_so_before_importing_torch(
+    tmp_path, tiny_space, small_emt_file
+) -> None:
+    spec = write_spec(tmp_path, tiny_space, small_emt_file)
+    code = (
+        "import sys; from hpo.cli import main; status = main(['schedule', 'run', sys.argv[1]]); "
+        "print('heavy:', sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules)); "
+        "sys.exit(status)"
+    )
+    with study_lock(load_spec(spec)):
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(spec)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert f"is being run by pid {os.getpid()} on " in done.stdout
+    assert "heavy: []" in done.stdout
