@@ -8,23 +8,55 @@ handles preemption itself (:mod:`hpo.interrupts`), so every Trainer is given
 Lightning's plain single-process environment instead, and the srun warning
 (which ``fit`` still raises through its check for Slurm's resume checkpoints)
 is silenced while pesweep's Trainers run.
+
+Checkpoints are written atomically beside their final name (:class:`AtomicCheckpointIO`):
+a crash or a full disk while ``last.ckpt`` is written leaves the previous one whole.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.fabric.plugins.environments import LightningEnvironment
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 SRUN_WARNING = "The `srun` command is available on your system but is not used"
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O, each file written under a temporary name in its own
+    folder, flushed to disk, then renamed over the old one (one atomic step on every
+    local or shared POSIX filesystem; Lightning's own temporary file lies in /tmp,
+    whose move onto another filesystem is a copy)."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("pesweep's checkpoint I/O takes no storage_options")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            with open(temporary, "wb") as stream:
+                torch.save(checkpoint, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
 def trainer_plugins() -> list[Any]:
-    """The ``plugins`` of a pesweep Trainer: no cluster environment detected by Lightning."""
-    return [LightningEnvironment()]
+    """The ``plugins`` of a pesweep Trainer: no cluster environment detected by Lightning,
+    atomic checkpoint files."""
+    return [LightningEnvironment(), AtomicCheckpointIO()]
 
 
 @contextmanager

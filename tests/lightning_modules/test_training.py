@@ -274,3 +274,27 @@ def test_adam_and_adamw_run_fused_on_cpu(emt_run, name) -> None:
         step.step()
     for updated, expected in zip(task.parameters(), reference_task.parameters(), strict=True):
         torch.testing.assert_close(updated, expected)
+
+
+def test_a_checkpoint_write_that_dies_midway_leaves_the_previous_file_whole(
+    tmp_path, monkeypatch
+) -> None:
+    from lightning_modules.training.environment import AtomicCheckpointIO, trainer_plugins
+
+    assert any(isinstance(plugin, AtomicCheckpointIO) for plugin in trainer_plugins())
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"epoch": 1, "state_dict": {"w": torch.ones(3)}}, path)
+    before = path.read_bytes()
+
+    def full_disk(obj, stream, *args, **kwargs):
+        stream.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"epoch": 2, "state_dict": {}}, path)
+    assert path.read_bytes() == before  # the epoch-1 checkpoint, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no partial file left
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["epoch"] == 1
