@@ -10,6 +10,7 @@ can be promoted.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,8 @@ def finetune(
     )
     config = config_from_record(old_config, **{**changes, **(overrides or {})})
     frozen = [g for g in STRATEGIES.get(strategy, ()) if g in pretrained.model.parameter_groups()]
-    parent = _parent_label(source, tracking_uri)
+    parent = parent_label(source, tracking_uri)
+    config = dataclasses.replace(config, init_from_label=parent)
     if not track:
         return FinetuneResult(train(config), "", parent, frozen, None)
     result, run_id = tracked_training(
@@ -132,7 +134,7 @@ def finetune(
     return FinetuneResult(result, run_id, parent, frozen, promotion)
 
 
-def _parent_label(source: str, tracking_uri: str) -> str:
+def parent_label(source: str, tracking_uri: str) -> str:
     """``NAME/VERSION`` for a registered source, else the source as given."""
     if source.startswith("models:/"):
         version = registered_version(source, tracking_uri)

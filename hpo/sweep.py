@@ -19,6 +19,7 @@ from optuna.study import MaxTrialsCallback
 
 from hpo import __version__
 from hpo.errors import StudyError
+from hpo.finetune import parent_label
 from hpo.interrupts import Interrupted
 from hpo.objective import Objective, TrialFailed
 from hpo.parent_run import study_tracker, summarise_parent
@@ -260,7 +261,13 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         objective = Objective(
             space=space,
             data=prepared,
-            base_config=dataclasses.replace(base_config, init_from=init_checkpoint),
+            base_config=dataclasses.replace(
+                base_config,
+                init_from=init_checkpoint,
+                init_from_label=parent_label(setup.init_from, tracking_uri)
+                if setup.init_from
+                else "",
+            ),
             runs_dir=runs_dir,
             tracker=tracker,
             parent_run_id=parent_run_id,

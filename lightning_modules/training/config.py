@@ -49,6 +49,9 @@ class TrainConfig:
     element_energies: dict[str, float] = field(default_factory=dict)  # eV by symbol; or a file
     element_energies_source: str = ""  # the references file they were read from, if any
     init_from: str = ""  # a checkpoint file to start from (architecture from it)
+    init_from_label: str = (
+        ""  # what the lineage calls it (a registered NAME/VERSION), else the file
+    )
     strategy: str = "full"  # what to freeze when starting from init_from
     early_stopping_patience: int = 0
     lr_patience: int = 10

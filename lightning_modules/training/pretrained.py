@@ -99,12 +99,15 @@ def refitted_reference(pretrained: PotentialTask, datamodule: Any, parent: str) 
 
 
 def task_from_pretrained(
-    path: str, strategy: str, datamodule: Any, **training: Any
+    path: str, strategy: str, datamodule: Any, label: str = "", **training: Any
 ) -> PotentialTask:
     """A task whose model starts from the checkpoint at ``path`` (see the module docstring).
 
+    ``label``: the parent's name in the lineage (a registered ``NAME/VERSION``; default
+    ``path``, which for a registered model is only a download cache's file).
     ``training``: the :class:`PotentialTask` keywords of the new run (optimizer, lr, ...).
     """
+    parent = label or path
     pretrained = load_pretrained(path)
     elements = set(datamodule.data.elements())
     supported = pretrained.model.supported_elements()
@@ -128,9 +131,9 @@ def task_from_pretrained(
         **training,
     )
     task.model.load_state_dict(pretrained.model.state_dict())
-    reference = refitted_reference(pretrained, datamodule, path)
+    reference = refitted_reference(pretrained, datamodule, parent)
     task.model.set_energy_reference(reference)
     task.metadata["energy_reference"] = reference.as_dict()
     task.metadata["frozen"] = freeze(task.model, strategy)
-    task.metadata["init_from"] = path
+    task.metadata["init_from"] = parent
     return task

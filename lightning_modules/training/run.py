@@ -172,6 +172,7 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
                 config.init_from,
                 config.strategy,
                 datamodule,
+                label=config.init_from_label,
                 **optimization_settings(config, datamodule.has_forces),
             )
         except TransferError as error:

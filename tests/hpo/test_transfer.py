@@ -176,6 +176,9 @@ def test_three_stage_chain_registers_versions_with_parent_links(tracking, tmp_pa
     assert "B" in versions[1]["tags"]["element_references"]
     assert "fitted" in versions[1]["tags"]["element_references"]
     assert "refitted from" in versions[2]["tags"]["element_references"]
+    # the parent by its registered name, not the download cache's file
+    assert "refitted from seb/1" in versions[2]["tags"]["element_references"]
+    assert "models" not in versions[3]["tags"]["element_references"].replace("seb/2", "")
     shown = run_cli("models", "show", "seb", "--tracking-uri", tracking, cwd=tmp_path)
     assert shown.returncode == 0 and "  element references:\n" in shown.stdout
     assert "refitted from" in shown.stdout
