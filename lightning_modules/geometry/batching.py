@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from lightning_modules import keys
-from lightning_modules.data import AtomsData
+from lightning_modules.data import AtomsData, DataError
 from lightning_modules.geometry.feature_cache import FeatureCache, batch_features
 from lightning_modules.geometry.neighbors import make_calculator, neighbor_list, symmetric_pairs
 
@@ -39,8 +39,45 @@ class DatasetPairs:
     cutoff: float
 
 
+MAX_PAIRS = 100_000_000  # about 5 GB of pair indices and shifts
+PAIR_BYTES = 2 * 8 + 3 * 8  # i and j (int64), the shift vector (float64)
+
+
+def expected_pairs(data: AtomsData, cutoff: float) -> float:
+    """The unordered pairs within ``cutoff`` of the periodic structures, from their density.
+
+    n atoms at density n/V have about n * (n/V) * (4/3) pi rc^3 / 2 neighbours in
+    range; what matters is a cutoff far larger than the cell, which this estimates
+    well. Clusters count as at most n(n-1)/2.
+    """
+    counts = np.diff(data.atom_offsets)
+    total = 0.0
+    for k, n in enumerate(counts):
+        if data.is_periodic(k):
+            volume = abs(float(np.linalg.det(data.cell[k])))
+            if volume > 0:
+                total += n * (n / volume) * 4.0 / 3.0 * np.pi * cutoff**3 / 2.0
+                continue
+        total += n * (n - 1) / 2.0
+    return total
+
+
+def check_pair_count(data: AtomsData, cutoff: float) -> None:
+    """Refuse a cutoff whose neighbour pairs would not fit in memory, before building any."""
+    expected = expected_pairs(data, cutoff)
+    if expected > MAX_PAIRS:
+        periodic = [k for k in range(len(data)) if data.is_periodic(k)]
+        smallest = min(abs(float(np.linalg.det(data.cell[k]))) for k in periodic) if periodic else 0
+        raise DataError(
+            f"a cutoff of {cutoff:g} A gives about {expected:.2g} neighbour pairs "
+            f"({expected * PAIR_BYTES / 2**30:.0f} GiB) on these periodic structures (smallest "
+            f"cell {smallest:.3g} A^3); choose a cutoff near the cell's size or below"
+        )
+
+
 def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
     """Neighbour pairs within ``cutoff`` (Angstrom) of all structures (see :class:`DataCache`)."""
+    check_pair_count(data, cutoff)
     calculator = make_calculator(cutoff, full=False)
     i_parts, j_parts, shift_parts, counts = [], [], [], []
     atom_offsets = data.atom_offsets

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Sampler
 from lightning_modules.data import AtomsData, load_data
 from lightning_modules.data.audit import AuditReport
 from lightning_modules.data.references import EnergyReference
-from lightning_modules.geometry.batching import BatchCollator
+from lightning_modules.geometry.batching import BatchCollator, check_pair_count
 from lightning_modules.training.prepared import DataSettings, PreparedData
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class PotentialDataModule(pl.LightningDataModule):
                 )
             )
             prepared = PreparedData.prepare(data, self.settings, self.split_override)
+        check_pair_count(prepared.data, self.cutoff)  # a cutoff far larger than the cells
         self.prepared = prepared
         self.data, self.audit, self.split = prepared.data, prepared.audit, prepared.split
         self.energy_reference = prepared.energy_reference

@@ -292,3 +292,25 @@ def test_warnings_print_as_pesweep_lines_even_after_lightning_is_imported() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stderr == "pesweep: warning: the compositions differ\n"
+
+
+def test_a_cutoff_far_beyond_the_cell_is_refused_before_pairs_are_built(
+    tmp_path, pesweep_in_process
+) -> None:
+    import ase.io
+    from ase.build import bulk
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for seed in range(12):
+        atoms = bulk("Cu", "fcc", a=3.6)
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = SinglePointCalculator(atoms, energy=-0.01 * seed, forces=[[0.0, 0.0, 0.0]])
+        frames.append(atoms)
+    ase.io.write(tmp_path / "cu.xyz", frames)
+    (tmp_path / "big.yaml").write_text("data: [cu.xyz]\nmodel_config: {cutoff: 500.0}\n")
+    done = pesweep_in_process("train", "--config", "big.yaml", "--output-dir", "out", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert "a cutoff of 500 A gives about 2.7e+08 neighbour pairs (10 GiB)" in line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
