@@ -21,6 +21,9 @@ def optimization_history(numbers: Sequence[int], values: Sequence[float]) -> go.
     figure.update_layout(
         title="Optimisation history", xaxis_title="trial", yaxis_title="validation energy MAE [eV]"
     )
+    # trial numbers are whole: ticks at whole steps, never 0.5
+    step = max(1, int(np.ceil((max(numbers, default=0) - min(numbers, default=0) + 1) / 10)))
+    figure.update_xaxes(tickmode="linear", tick0=0, dtick=step, tickformat="d")
     return figure
 
 
@@ -136,10 +139,21 @@ def error_against(x: Sequence[float], errors: Sequence[float], x_title: str) -> 
     return figure
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[object]], title: str) -> go.Figure:
-    """A plotly table."""
+def table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    title: str,
+    widths: Sequence[float] | None = None,
+) -> go.Figure:
+    """A plotly table; ``widths``: the columns' relative widths (plotly's columnwidth)."""
     cells = [[row[k] for row in rows] for k in range(len(columns))]
-    figure = go.Figure(go.Table(header={"values": list(columns)}, cells={"values": cells}))
+    figure = go.Figure(
+        go.Table(
+            header={"values": list(columns)},
+            cells={"values": cells},
+            columnwidth=list(widths) if widths else None,
+        )
+    )
     figure.update_layout(title=title)
     return figure
 

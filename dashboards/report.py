@@ -73,12 +73,15 @@ def build_report(data: ReportData) -> str:
             ],
             data.top_trials,
             "Top trials",
+            widths=[0.5, 1, 1, 1, 4, 2.6],  # a whole MLflow run id (32 characters) fits
         )
     )
     if data.ablation:
         parts.append(
             figures.table(
-                ["switches", "trials", "best val MAE", "mean val MAE"], data.ablation, "Ablation"
+                ["switches", "trials", "best val MAE [eV]", "mean val MAE [eV]"],
+                data.ablation,
+                "Ablation",
             )
         )
     if data.transfer:

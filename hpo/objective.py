@@ -39,6 +39,7 @@ from hpo.deferred_interrupts import DeferInterrupts
 from hpo.interrupts import Interrupted
 from hpo.retries import (
     DEFAULT_MAX_RETRIES,
+    LAST_CHECKPOINT,
     OUTPUT_DIR,
     RETRY_OF,
     enqueue_retry,
@@ -50,7 +51,7 @@ from hpo.trial_record import RESULT_ATTR
 from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data import AtomsData
-from lightning_modules.errors import CheckpointError, UnsafeCheckpoint
+from lightning_modules.errors import CheckpointError, PesweepError, UnsafeCheckpoint
 from lightning_modules.training.config import ConfigError, TrainConfig
 from lightning_modules.training.evaluation import predict_energies, split_loader
 from lightning_modules.training.prepared import PreparedData
@@ -145,6 +146,7 @@ class Objective:
             result = self._train(trial, config, run_id, resume_from)
             return self._finish(trial, run_id, result)
         except optuna.TrialPruned:
+            self._record_pruned(trial, run_id, output_dir)
             self._end_run(run_id, "KILLED", "PRUNED")
             raise
         except Interrupted as interruption:
@@ -247,6 +249,20 @@ class Objective:
         if self.tracker is not None and run_id is not None:
             self.tracker.set_tags(run_id, {"fail_reason": reason})
             self._end_run(run_id, "FAILED", "FAIL")
+
+    def _record_pruned(self, trial: optuna.Trial, run_id: str | None, output_dir: Path) -> None:
+        """A pruned trial's run gets what a finished one shows: its data and its learning curve."""
+        if self.tracker is None or run_id is None:
+            return
+        data = self.data.data if isinstance(self.data, PreparedData) else self.data
+        self.tracker.log_datasets(run_id, data.source_summaries(), "training")
+        history = epoch_history(output_dir / LAST_CHECKPOINT) or reported_history(trial)
+        if history:
+            figure = write_trial_figures(
+                trial.number, output_dir, np.zeros(0), np.zeros(0), history, parity=False
+            )
+            for path in figure:
+                self.tracker.log_artifact(run_id, path, "figures")
 
     def _end_run(self, run_id: str | None, status: str, optuna_state: str) -> None:
         if self.tracker is not None and run_id is not None:
@@ -386,21 +402,47 @@ def evaluate_test_split(
     return milliseconds, reference, predicted
 
 
+def epoch_history(checkpoint: Path) -> list[dict[str, float]]:
+    """The per-epoch metrics a trial's ``last.ckpt`` carries (its EpochHistory), or []."""
+    try:
+        state = read_checkpoint(checkpoint)
+    except PesweepError:  # none yet (pruned in its first epoch), or unreadable
+        return []
+    for callback in state.get("callbacks", {}).values():
+        if isinstance(callback, dict) and isinstance(callback.get("epochs"), list):
+            return [dict(epoch) for epoch in callback["epochs"]]
+    return []
+
+
+def reported_history(trial: optuna.Trial) -> list[dict[str, float]]:
+    """The validation MAE per epoch that a running trial reported to Optuna."""
+    for frozen in trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if frozen.number == trial.number:
+            return [
+                {"epoch": float(step), MONITORED_METRIC: value}
+                for step, value in sorted(frozen.intermediate_values.items())
+            ]
+    return []
+
+
 def write_trial_figures(
     number: int,
     output_dir: Path,
     reference: np.ndarray,
     predicted: np.ndarray,
     history: list[dict[str, float]],
+    parity: bool = True,
 ) -> list[Path]:
-    """Parity plot and learning curve of a trial as SVG files in its folder; returns their paths."""
+    """Parity plot (``parity``) and learning curve of a trial as SVG files in its folder."""
     from dashboards.svg import curves_svg, parity_svg
 
     mae = float(np.abs(predicted - reference).mean()) if len(reference) else float("nan")
     figures = {
         "parity.svg": parity_svg(
             reference.tolist(), predicted.tolist(), f"trial {number}: test MAE {mae:.4g} eV"
-        ),
+        )
+        if parity
+        else "",
         "learning_curve.svg": curves_svg(
             {
                 name: (
@@ -415,6 +457,8 @@ def write_trial_figures(
     }
     paths = []
     for name, text in figures.items():
+        if not text:
+            continue
         path = output_dir / name
         path.write_text(text)
         paths.append(path)

@@ -14,6 +14,9 @@ def test_history_has_trials_and_running_best() -> None:
     trials, best = figure.data
     assert list(trials.y) == [3.0, 1.0, 2.0, 0.5]
     assert list(best.y) == [3.0, 1.0, 1.0, 0.5]
+    axis = figure.layout.xaxis  # whole trial numbers: no tick at 0.5
+    assert (axis.tickmode, axis.dtick, axis.tickformat) == ("linear", 1, "d")
+    assert figures.optimization_history(list(range(95)), [1.0] * 95).layout.xaxis.dtick == 10
 
 
 def test_parity_reports_mae_and_rmse() -> None:

@@ -59,6 +59,8 @@ def test_report_is_self_contained_and_logged(study_outcome) -> None:
     bundle_end = text.index("</script>")  # plotly.js, inlined once (it names a CDN for geo maps)
     assert not re.search(r"@import|url\(http|cdn\.plot\.ly|fonts\.googleapis", text[bundle_end:])
     assert text.count('class="plotly-graph-div"') >= 7
+    assert "best val MAE [eV]" in text and "mean val MAE [eV]" in text  # units in the ablation
+    assert '"columnwidth":[0.5,1,1,1,4,2.6]' in text.replace(".0,", ",")  # a whole run id fits
     from mlflow import MlflowClient
 
     artifacts = {

@@ -161,6 +161,11 @@ def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
     history = client.get_metric_history(run.info.run_id, "val_energy_mae_eV")
     assert history[-1].step == last_step
     assert history[-1].value == pytest.approx(pruned[0].intermediate_values[last_step], rel=1e-6)
+    # a pruned trial's run shows its data and its learning curve, as a finished one does
+    assert [i.dataset.name for i in run.inputs.dataset_inputs] == ["cuau60.xyz"]
+    assert "figures/learning_curve.svg" in {
+        a.path for a in client.list_artifacts(run.info.run_id, "figures")
+    }
 
 
 def test_a_sampler_override_chooses_the_trials(sweep_options, tiny_space) -> None:
