@@ -96,13 +96,21 @@ class PotentialModel(PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None):  # type: ignore[no-untyped-def]
         # only the input is hinted: a DataFrame, which MLflow checks against the signature
+        from mlflow.exceptions import MlflowException
+
         frame = pd.DataFrame(model_input)
         energies, forces = [], []
-        for row in frame.to_dict(orient="records"):
-            atoms = row_atoms(row)
-            atoms.calc = self.calculator
-            energies.append(float(atoms.get_potential_energy()))
-            forces.append(atoms.get_forces().tolist())
+        for index, row in enumerate(frame.to_dict(orient="records")):
+            try:
+                atoms = row_atoms(row)
+                atoms.calc = self.calculator
+                energies.append(float(atoms.get_potential_energy()))
+                forces.append(atoms.get_forces().tolist())
+            except (ValueError, TypeError, KeyError) as error:  # the input's fault, said as such
+                # an MlflowException's message is what the scoring server answers the client
+                raise MlflowException.invalid_parameter_value(
+                    f"structure {index}: {error}"
+                ) from error
         return pd.DataFrame({"energy_eV": energies, "forces_eV_per_A": forces})
 
 

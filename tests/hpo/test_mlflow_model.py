@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -136,6 +137,17 @@ def test_mlflow_models_serve_answers_like_the_calculator(promoted, tmp_path: Pat
         )
         with urllib.request.urlopen(request, timeout=60) as answer:
             [prediction] = json.load(answer)["predictions"]
+        bad = {**record, "positions": record["positions"][:-1]}  # one atom without a position
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"dataframe_records": [bad]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 400
+        message = json.load(refused.value)["message"]
+        assert "structure 0: positions must hold one [x, y, z] per atom" in message
     finally:
         with contextlib.suppress(ProcessLookupError):  # it may have ended on its own
             os.killpg(server.pid, signal.SIGTERM)
