@@ -83,10 +83,18 @@ def absolute_url(url: str) -> str:
 
 # the MLflow UI's pages (MLflow 3): a run, and an experiment's runs in its model-training table
 # sorted by a metric, so that nested runs (a study's trials) are listed rather than folded
-# under their parent
+# under their parent. MLflow 3's UI chooses between its GenAI view ("Evaluations") and its
+# machine-learning view by the page's workflowType query parameter, else by a choice kept in
+# the browser, GenAI by default; the experiment's mlflow.experimentKind tag does not decide it
+MACHINE_LEARNING_VIEW = "workflowType=machine_learning"
+
+
 def mlflow_run_url(server: str, experiment_id: str, run_id: str) -> str:
     """The MLflow UI page of one run on a tracking server (``server``: its http(s) URL)."""
-    return f"{mask_url(server).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return (
+        f"{mask_url(server).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        f"?{MACHINE_LEARNING_VIEW}"
+    )
 
 
 def mlflow_runs_url(server: str, experiment_id: str, metric: str) -> str:
@@ -94,5 +102,5 @@ def mlflow_runs_url(server: str, experiment_id: str, metric: str) -> str:
     order = urllib.parse.quote(f"metrics.`{metric}`")
     return (
         f"{mask_url(server).rstrip('/')}/#/experiments/{experiment_id}/runs"
-        f"?orderByKey={order}&orderByAsc=true"
+        f"?orderByKey={order}&orderByAsc=true&{MACHINE_LEARNING_VIEW}"
     )

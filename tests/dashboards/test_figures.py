@@ -63,8 +63,9 @@ def test_top_trials_link_to_their_mlflow_run_page_on_a_server() -> None:
 
     run_id = "0123456789abcdef0123456789abcdef"
     link = run_link("http://alice:s3cret@mlflow-host:5000/", "3", run_id)
-    assert link == (
-        f'<a href="http://alice:***@mlflow-host:5000/#/experiments/3/runs/{run_id}">{run_id[:8]}</a>'
-    )
+    page = f"http://alice:***@mlflow-host:5000/#/experiments/3/runs/{run_id}"
+    # MLflow 3's UI opens its GenAI view unless the page asks for the machine-learning one
+    assert link == f'<a href="{page}?workflowType=machine_learning">{run_id[:8]}</a>'
+
     assert "s3cret" not in link
     assert run_link("sqlite:///mlflow.db", "3", run_id) == run_id  # no UI to link to

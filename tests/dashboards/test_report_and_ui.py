@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from dashboards.ui import UIError, port_is_free, start_ui
 from hpo.report import collect_report_data, write_report
 from hpo.sweep import run_sweep
-from lightning_modules.store_uris import mlflow_runs_url
+from lightning_modules.store_uris import mlflow_run_url, mlflow_runs_url
 from tests.hpo.services import free_port
 
 CHROMIUM_FLAGS = [
@@ -202,10 +202,18 @@ def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> No
         dom, log = open_page(url, tmp_path / "runs.png", tmp_path / "profile4")
         assert not javascript_errors(log), javascript_errors(log)
         text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
-        assert "Training runs" in text and "Traces 0" not in text
+        assert "Model training" in text and "Evaluations" not in text  # the ML view
         assert "study-report" in text
         assert all(f"trial-{t.number}" in text for t in outcome.study.trials)
         assert Path(outcome.setup.data[0]).name in text  # the Datasets column
+        # a trial's run page, as pesweep links it: the breadcrumb names the model-training
+        # view's "Runs", not the GenAI view's "Evaluations"
+        trial_run = outcome.study.best_trial.user_attrs["mlflow_run_id"]
+        page = mlflow_run_url(ui.mlflow_url, experiment.experiment_id, trial_run)
+        dom, log = open_page(page, tmp_path / "run.png", tmp_path / "profile5")
+        assert not javascript_errors(log), javascript_errors(log)
+        crumbs = re.findall(r'data-testid="experiment-observatory-link-runs"[^>]*>(.*?)</a>', dom)
+        assert crumbs and "Runs" in crumbs[0] and "Evaluations" not in crumbs[0], crumbs
     finally:
         ui.stop()
     assert all(process.poll() is not None for process in ui.processes)
