@@ -65,6 +65,7 @@ def chain_cells(
     store: study.CellStore,
     runs_dir: Path | None,
     jobs: int,
+    only_finished: bool = False,
 ) -> dict[tuple[bool, str], tuple[str, str]]:
     """The continuous chains SeB16 -> ... -> SeB19 (seed 0), one per (attention, activation).
 
@@ -89,9 +90,10 @@ def chain_cells(
                     key, relative, budget, config, row, 0, previous[arch][1], str(keep)
                 )
             )
-        for arch, cell, run in zip(
-            architectures, cells, study.run_training_cells(store, cells, jobs), strict=True
-        ):
+        runs = study.run_training_cells(store, cells, jobs, only_finished)
+        if len(runs) < len(cells):  # --table-only: this stage has not finished
+            return {}
+        for arch, cell, run in zip(architectures, cells, runs, strict=True):
             logger.info(
                 "  chain stage %s (%s): test MAE %.4g eV, %.0f s",
                 relative,
@@ -111,6 +113,7 @@ def train_rows(
     runs_dir: Path | None,
     jobs: int,
     params: dict,
+    only_finished: bool = False,
 ) -> None:
     """Train ``rows`` for every seed as cells (seed by seed: a stopped run leaves whole seeds)."""
     budget = table.budget
@@ -119,6 +122,8 @@ def train_rows(
         for row in rows:
             attention, activation, transfer = ROWS[row]
             model = study.model_config(attention, activation, budget.smoke)
+            if transfer and (attention, activation) not in chains:
+                continue  # --table-only before its chain has finished
             checkpoint, source = chains[(attention, activation)] if transfer else ("", "")
             index = list(ROWS).index(row)
             folder = None if runs_dir is None else runs_dir / f"{index}-seed-{seed}"
@@ -128,7 +133,7 @@ def train_rows(
             key = f"row-{index}/seed-{seed}"
             cells.append(study.training_cell(key, study.TARGET, budget, config, row, seed, source))
             table.params[(row, seed)] = {**params, **model, "transfer": transfer}
-    for run in study.run_training_cells(store, cells, jobs):
+    for run in study.run_training_cells(store, cells, jobs, only_finished):
         table.add(run)
 
 
@@ -149,12 +154,15 @@ def main(argv: list[str] | None = None) -> study.Table:
     runs_dir = Path(args.runs_dir) if args.runs_dir else None
     with study.cell_store(args) as store:
         plain = [row for row, (_, _, transfer) in ROWS.items() if not transfer]
-        train_rows(table, plain, {}, store, runs_dir, args.jobs, params)
+        only = args.table_only
+        train_rows(table, plain, {}, store, runs_dir, args.jobs, params, only)
         logger.info("pretraining the chains SeB16 -> SeB19 of the TL rows")
-        chains = chain_cells(TRANSFERRED, budget, store, runs_dir, args.jobs)
+        chains = chain_cells(TRANSFERRED, budget, store, runs_dir, args.jobs, only)
         transferred = [row for row in ROWS if row not in plain]
-        train_rows(table, transferred, chains, store, runs_dir, args.jobs, params)
-    table.runs = {row: sorted(table.runs[row], key=lambda r: r.seed) for row in ROWS}
+        train_rows(table, transferred, chains, store, runs_dir, args.jobs, params, only)
+    table.runs = {
+        row: sorted(table.runs[row], key=lambda r: r.seed) for row in ROWS if row in table.runs
+    }
     study.publish(table, target, args, "seb-ablation", params)
     return table
 

@@ -50,10 +50,14 @@ def _normalised(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _first_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
+def _first_difference(stored: dict[str, Any], wanted: dict[str, Any], prefix: str = "") -> str:
+    """The first setting that differs, by its dotted name (``config.lr=0.001 there, ...``)."""
     for name in sorted(set(stored) | set(wanted)):
-        if stored.get(name) != wanted.get(name):
-            return f"{name}={stored.get(name)!r} there, {wanted.get(name)!r} now"
+        there, now = stored.get(name), wanted.get(name)
+        if there != now:
+            if isinstance(there, dict) and isinstance(now, dict):
+                return _first_difference(there, now, f"{prefix}{name}.")
+            return f"{prefix}{name}={there!r} there, {now!r} now"
     return "none"
 
 
@@ -155,6 +159,16 @@ class _Progress:
             self.total,
             left / 60,
         )
+
+
+def finished_cells(store: CellStore, cells: Sequence[Cell]) -> dict[str, dict[str, Any]]:
+    """The results of the cells already recorded in ``store`` (nothing is run)."""
+    results = {}
+    for cell in cells:
+        stored = store.load(cell)
+        if stored is not None:
+            results[cell.key] = stored
+    return results
 
 
 def run_cells(store: CellStore, cells: Sequence[Cell], jobs: int = 1) -> dict[str, dict[str, Any]]:

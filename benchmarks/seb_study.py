@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 try:
-    from cells import Cell, CellStore, run_cells
+    from cells import Cell, CellStore, finished_cells, run_cells
 except ImportError:  # imported as benchmarks.seb_study
-    from benchmarks.cells import Cell, CellStore, run_cells
+    from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
 from hpo.outputs import OutputError, claim_output_dir
 from hpo.stores import resolve_tracking_uri
 from lightning_modules.conventions import MONITORED_METRIC
@@ -371,6 +371,12 @@ def train_cell(
     return dataclasses.asdict(run)
 
 
+# TrainConfig fields that do not decide a cell's result: where it writes, how it shows
+# progress, where it runs, the path of the checkpoint it starts from (its cell is named
+# instead) and what the lineage calls that checkpoint
+NOT_SETTINGS = ("output_dir", "progress_bar", "accelerator", "init_from", "init_from_label")
+
+
 def training_cell(
     key: str,
     relative: str,
@@ -393,9 +399,7 @@ def training_cell(
         "seed": seed,
         "init_from_cell": source,
         "config": {
-            name: value
-            for name, value in config.to_dict().items()
-            if name not in ("output_dir", "progress_bar", "accelerator", "init_from")
+            name: value for name, value in config.to_dict().items() if name not in NOT_SETTINGS
         },
     }
     return Cell(key, settings, train_cell, (relative, budget.limit, config, row, seed, keep))
@@ -411,10 +415,13 @@ def cell_store(args: Any) -> Iterator[CellStore]:
         yield CellStore(folder)
 
 
-def run_training_cells(store: CellStore, cells: list[Cell], jobs: int) -> list[RowRun]:
-    """The runs of ``cells`` in their order (stored ones read back, the others trained)."""
-    results = run_cells(store, cells, jobs)
-    return [RowRun(**results[cell.key]) for cell in cells]
+def run_training_cells(
+    store: CellStore, cells: list[Cell], jobs: int, only_finished: bool = False
+) -> list[RowRun]:
+    """The runs of ``cells`` in their order: stored ones read back, the others trained
+    (``only_finished``: left out, nothing is trained)."""
+    results = finished_cells(store, cells) if only_finished else run_cells(store, cells, jobs)
+    return [RowRun(**results[cell.key]) for cell in cells if cell.key in results]
 
 
 def publish(
@@ -435,6 +442,12 @@ def publish(
         ],
         **{name: runs for name, runs in table.runs.items() if name != "constant predictor"},
     }
+    if getattr(args, "table_only", False):
+        table.notes.append("Only the cells finished so far (--table-only): seeds may be missing.")
+        logger.info("\n%s", table.markdown())
+        if args.json:
+            Path(args.json).write_text(json.dumps(table.as_dict(), indent=1))
+        return
     mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri, None))
     mlflow.set_experiment(experiment)
     mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
@@ -511,6 +524,12 @@ def add_common_options(parser: Any, default_epochs: int, default_source_epochs: 
         "settings (default: a temporary folder, nothing resumes)",
     )
     parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="print the table of the cells already finished in --cells-dir; train nothing, "
+        "log nothing to MLflow",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -530,6 +549,8 @@ def budget_from(args: Any, parser: Any) -> Budget:
             parser.error(
                 f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
             )
+    if args.table_only and not args.cells_dir:
+        parser.error("--table-only reads the finished cells of --cells-dir; give it")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.limit is not None and args.limit < 20:

@@ -42,6 +42,13 @@ def test_a_rerun_skips_finished_cells_and_refuses_other_settings(tmp_path) -> No
     with pytest.raises(CellError, match=r"ran with other settings \(epochs=3 there, 100 now\)"):
         run_cells(store, counting_cells(calls, epochs=100))
     assert calls == []  # refused before any cell ran
+    nested = [
+        Cell(c.key, {**c.settings, "config": {"lr": 1.0}}, c.work, c.arguments) for c in cells
+    ]
+    store.save(nested[0], {}, 1.0)
+    changed = Cell(nested[0].key, {**nested[0].settings, "config": {"lr": 2.0}}, dict, ([],))
+    with pytest.raises(CellError, match=r"\(config\.lr=1\.0 there, 2\.0 now\)"):
+        run_cells(store, [changed])
 
 
 def test_cells_run_in_parallel_processes_and_keys_stay_files(tmp_path) -> None:

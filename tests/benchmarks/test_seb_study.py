@@ -74,6 +74,8 @@ def test_ablation_smoke_has_every_row_in_every_unit_and_resumes_from_its_cells(t
         f"{len(ablation_seb.ROWS) - 3} of {len(ablation_seb.ROWS) - 3} cells already done" in output
     )
     assert "cells done, about" not in output  # no cell ran
+    only, output, _ = smoke("ablation_seb.py", tmp_path, *cells, "--table-only")
+    assert only["rows"] == table["rows"] and "Only the cells finished so far" in output
 
 
 @pytest.mark.slow  # the ablation smoke covers the shared study code in the default run
