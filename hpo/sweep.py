@@ -180,19 +180,25 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     if requested is not None and data is not None:
         # the check's structure fits the data, before a study exists
         checked_md_spec = _md_spec(requested, data)
+    try:
+        check_tracking_store(tracking_uri)
+    except StoreError as error:
+        raise StudyError(str(error)) from error
     if requested is not None and requested_space is not None:
         # what a new study's first trial would refuse, refused before the study exists
-        _check_fine_tuning_space(requested, requested_space)
         build_sampler(
             options.sampler or requested.sampler,
             requested.seed,
             requested_space,
             constrained=requested.md_constraint,
         )
-    try:
-        check_tracking_store(tracking_uri)
-    except StoreError as error:
-        raise StudyError(str(error)) from error
+        if requested.init_from:
+            from lightning_modules.training.pretrained import TransferError, load_pretrained
+
+            try:
+                load_pretrained(_init_checkpoint(requested, requested_space, tracking_uri))
+            except TransferError as error:
+                raise StudyError(f"--init-from {requested.init_from}: {error}") from error
     stale_trials = StaleTrialHandler(options.max_retries)
     study, setup, created = open_study(
         options.study_name,

@@ -183,6 +183,9 @@ def test_a_sweep_its_first_trial_would_refuse_is_refused_before_the_study_exists
     tmp_path, tiny_space, small_emt_file, pesweep_in_process
 ) -> None:
     sweep = ["sweep", "--study", "s", "--space", str(tiny_space), "--data", str(small_emt_file)]
+    (tmp_path / "junk.ckpt").write_text("junk")
+    lr_only = "model: schnet\nparams:\n  lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}\n"
+    (tmp_path / "lr-only.yaml").write_text(lr_only)
     for argv, message in (
         (  # the tiny space samples n_atom_basis: a fine-tuning sweep keeps the model's
             [*sweep, "--init-from", "pretrained.ckpt"],
@@ -190,11 +193,17 @@ def test_a_sweep_its_first_trial_would_refuse_is_refused_before_the_study_exists
             "sample n_atom_basis, n_interactions, n_rbf, cutoff",
         ),
         ([*sweep, "--sampler", "grid"], "lr"),  # a float range without a step has no grid
+        (  # a file that is no checkpoint, under a space that samples the lr only
+            ["sweep", "--study", "s", "--space", "lr-only.yaml", "--data", str(small_emt_file)]
+            + ["--init-from", "junk.ckpt"],
+            "--init-from junk.ckpt: junk.ckpt is not a pesweep checkpoint",
+        ),
     ):
         done = pesweep_in_process(*argv, cwd=tmp_path)
         assert done.returncode == 2, done.stderr
         assert message in done.stderr.strip().splitlines()[-1]
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no run
+        made = sorted(p.name for p in tmp_path.iterdir())
+        assert made == ["junk.ckpt", "lr-only.yaml", "tiny.yaml"]  # no study, no run
 
 
 def test_no_command_writes_over_an_input_a_store_or_a_file_it_did_not_make(
