@@ -169,6 +169,12 @@ def check_tracking_store(uri: str, seconds: float = PROBE_SECONDS) -> None:
     SQLite stores and folders are created on first use and are not probed.
     """
     fix = "start it, or pass another --tracking-uri (or MLFLOW_TRACKING_URI)"
+    new_file = missing_sqlite_file(uri)
+    if new_file is not None:  # MLflow makes it on first use: its folder must take it
+        from hpo.outputs import check_writable
+
+        check_writable(new_file.parent, f"the MLflow store {mask_url(uri)}: its folder")
+        return
     if uri.startswith(("http://", "https://")):
         request = _search_request(uri)
         try:

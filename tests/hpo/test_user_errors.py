@@ -137,6 +137,10 @@ def test_places_that_cannot_be_written_are_one_line_before_anything_is_made(
             ["train", "--data", str(small_emt_file), "--output-dir", "/proc/pesweep"],
             "--output-dir /proc/pesweep: cannot write in /proc",
         ),
+        (  # the default store in a working folder nothing can be written to, as /proc
+            ["train", "--data", str(small_emt_file), "--tracking-uri", "sqlite:////proc/m.db"],
+            "the MLflow store sqlite:////proc/m.db: its folder /proc: cannot write in /proc",
+        ),
         (
             ["chain", "--data", str(small_emt_file), str(small_emt_file), "--runs-dir", "a-file"],
             "output folder a-file is a file; choose another --runs-dir",
