@@ -244,7 +244,7 @@ def shipped_spaces() -> dict[str, Path]:
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """A space from a file path or the name of a shipped space (e.g. ``schnet_table1``)."""
     path = Path(name_or_path)
-    if not path.exists():
+    if not path.is_file():  # a folder of the same name (pesweep demo's workdir) is no space
         shipped = shipped_spaces()
         if str(name_or_path) in shipped:
             path = shipped[str(name_or_path)]

@@ -158,3 +158,11 @@ def test_parameters_are_optunas_distributions() -> None:
     assert space.parameter("lr").distribution == optuna.distributions.CategoricalDistribution(
         [1e-4, 5e-5, 1e-5, 5e-6]
     )
+
+
+def test_a_folder_named_like_a_shipped_space_does_not_hide_it(tmp_path, monkeypatch) -> None:
+    from search_spaces.space import load_space, shipped_spaces
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()  # `pesweep demo --workdir demo` makes one
+    assert load_space("demo").source_text == shipped_spaces()["demo"].read_text()
