@@ -137,7 +137,14 @@ def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hpo import commands, data_commands, md_commands, model_commands, view_commands
+    from hpo import (
+        commands,
+        data_commands,
+        dataset_commands,
+        md_commands,
+        model_commands,
+        view_commands,
+    )
     from hpo.schedule.commands import add_schedule_commands
     from hpo.sync_command import add_sync_command
 
@@ -150,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data_commands.add_data_commands(sub, _add_data_arguments)
+    dataset_commands.add_dataset_commands(sub)
     commands.add_sweep_commands(sub, _add_data_arguments)
     model_commands.add_model_commands(sub, _add_data_arguments)
     md_commands.add_md_commands(sub)
