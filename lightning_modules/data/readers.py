@@ -145,7 +145,7 @@ def read_ase(path: str | Path, energy_unit: str = "ev") -> AtomsData:
 
 def read_data(path: str | Path, energy_unit: str = "ev") -> AtomsData:
     """Read one data file by its suffix (``.npz``, ænet XSF/dir/.tar.gz, or an ``ase.io`` format)."""
-    path = Path(path)
+    path = Path(path).expanduser()  # ~ in a config file too (pesweep datasets puts data there)
     if not path.exists():
         raise DataError(f"{path}: no such file; check the path (relative to {Path.cwd()})")
     if path.is_file() and path.stat().st_size == 0:
