@@ -28,7 +28,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     from hpo.outputs import claim_output_dir
     from hpo.stores import mask_url
-    from lightning_modules.training.config import TrainConfig, load_config, make_config
+    from lightning_modules.training.config import (
+        ConfigError,
+        TrainConfig,
+        load_config,
+        make_config,
+    )
     from lightning_modules.training.metrics import describe_metric
     from lightning_modules.training.run import build_datamodule, check_accelerator, train
 
@@ -54,6 +59,13 @@ def run_train(args: argparse.Namespace) -> int:
     check_accelerator(config.accelerator)  # before the tracking store is made
     datamodule = build_datamodule(config)
     datamodule.setup()  # every data error before a store or folder is made
+    if config.init_from:  # a file that is no checkpoint, before a store or folder is made
+        from lightning_modules.training.pretrained import TransferError, load_pretrained
+
+        try:
+            load_pretrained(config.init_from)
+        except TransferError as error:
+            raise ConfigError(f"init_from: {error}") from error
     tracking = None if args.no_tracking else _checked_tracking(args.tracking_uri)
     default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
     output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)

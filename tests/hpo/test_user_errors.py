@@ -327,3 +327,16 @@ def test_a_cutoff_far_beyond_the_cell_is_refused_before_pairs_are_built(
     line = done.stderr.strip().splitlines()[-1]
     assert "a cutoff of 500 A gives about 2.7e+08 neighbour pairs (10 GiB)" in line
     assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_training_from_a_file_that_is_no_checkpoint_leaves_no_store(
+    tmp_path, small_emt_file, pesweep_in_process
+) -> None:
+    (tmp_path / "junk.ckpt").write_text("junk")
+    (tmp_path / "t.yaml").write_text(f"data: [{small_emt_file}]\ninit_from: junk.ckpt\n")
+    done = pesweep_in_process("train", "--config", "t.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert (
+        "init_from: junk.ckpt is not a pesweep checkpoint" in done.stderr.strip().splitlines()[-1]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.ckpt", "t.yaml"]
