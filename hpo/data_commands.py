@@ -68,7 +68,9 @@ def run_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"init_from: {error}") from error
     tracking = None if args.no_tracking else _checked_tracking(args.tracking_uri)
     default_dir = config.output_dir == TrainConfig.output_dir and not args.output_dir
-    output_dir = claim_output_dir(config.output_dir, not default_dir, args.overwrite)
+    output_dir = claim_output_dir(
+        config.output_dir, not default_dir, args.overwrite, inputs=config.data
+    )
     if str(output_dir) != config.output_dir:
         print(f"{config.output_dir} holds an earlier run; writing to {output_dir}")
         config = dataclasses.replace(config, output_dir=str(output_dir))

@@ -155,7 +155,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.promote_as:
         check_model_name(args.promote_as)
     output_dir = claim_output_dir(
-        args.output_dir or DEFAULT_FINETUNE_DIR, args.output_dir is not None, args.overwrite
+        args.output_dir or DEFAULT_FINETUNE_DIR,
+        args.output_dir is not None,
+        args.overwrite,
+        inputs=args.data,
     )
     if "://" not in args.source and _inside(Path(args.source), output_dir):
         raise OutputError(
@@ -199,7 +202,11 @@ def run_chain_command(args: argparse.Namespace) -> int:
 
     check_model_name(args.model_name)
     runs_dir = claim_output_dir(
-        args.runs_dir or DEFAULT_CHAIN_DIR, args.runs_dir is not None, args.overwrite, "--runs-dir"
+        args.runs_dir or DEFAULT_CHAIN_DIR,
+        args.runs_dir is not None,
+        args.overwrite,
+        "--runs-dir",
+        inputs=args.data,
     )
 
     overrides = {

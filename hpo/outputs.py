@@ -28,12 +28,26 @@ def _holds_files(folder: Path) -> bool:
 
 
 def claim_output_dir(
-    path: str | Path, chosen_by_user: bool, overwrite: bool = False, option: str = "--output-dir"
+    path: str | Path,
+    chosen_by_user: bool,
+    overwrite: bool = False,
+    option: str = "--output-dir",
+    inputs: Iterable[str | Path] = (),
 ) -> Path:
-    """The folder a command may write into (see the module docstring); ``option`` names its flag."""
+    """The folder a command may write into (see the module docstring); ``option`` names its flag.
+
+    A folder that holds one of the command's ``inputs`` is refused always, ``--overwrite``
+    or not: the command's own files (``config.yaml``, ``split.npz``, ...) could land on it.
+    """
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"output folder {folder} is a file; choose another {option}")
+    for source in inputs:
+        if "://" not in str(source) and Path(source).resolve().is_relative_to(folder.resolve()):
+            raise OutputError(
+                f"{option} {folder} holds the input {source}, which its outputs could replace; "
+                f"choose another {option}"
+            )
     check_writable(folder, option)
     if not _holds_files(folder) or overwrite:
         return folder

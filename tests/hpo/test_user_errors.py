@@ -340,3 +340,21 @@ def test_a_training_from_a_file_that_is_no_checkpoint_leaves_no_store(
         "init_from: junk.ckpt is not a pesweep checkpoint" in done.stderr.strip().splitlines()[-1]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.ckpt", "t.yaml"]
+
+
+def test_an_output_folder_that_holds_an_input_is_refused_even_with_overwrite(
+    tmp_path, small_emt_file, pesweep_in_process
+) -> None:
+    import shutil
+
+    out = tmp_path / "out"
+    out.mkdir()
+    data = out / "config.yaml.xyz"
+    shutil.copy(small_emt_file, data)
+    before = data.read_bytes()
+    done = pesweep_in_process(
+        "train", "--data", str(data), "--output-dir", str(out), "--overwrite", cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert f"--output-dir {out} holds the input {data}" in done.stderr.strip().splitlines()[-1]
+    assert data.read_bytes() == before and sorted(p.name for p in out.iterdir()) == [data.name]
