@@ -80,6 +80,9 @@ class CellStore:
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
+        # the code that runs the cells: read once, when the run starts (the checkout may
+        # move on while a long run goes on; its process keeps the code it imported)
+        self.commit = _commit()
 
     def path(self, key: str) -> Path:
         """``<folder>/<key>.json``; ``/`` in a key makes subfolders, other odd characters ``_``."""
@@ -119,7 +122,7 @@ class CellStore:
             "result": _normalised(result),
             "seconds": round(seconds, 1),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "commit": _commit(),
+            "commit": self.commit,
         }
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps(record, indent=1) + "\n")
