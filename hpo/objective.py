@@ -45,7 +45,14 @@ from hpo.retries import (
     enqueue_retry,
     resume_checkpoint,
 )
-from hpo.tracking import EpochMetricsLogger, Tracker, result_tags, run_note, system_metrics
+from hpo.tracking import (
+    EpochMetricsLogger,
+    Tracker,
+    config_params,
+    result_tags,
+    run_note,
+    system_metrics,
+)
 from hpo.trial_note import save_new_trial_note
 from hpo.trial_record import RESULT_ATTR
 from lightning_modules import keys
@@ -221,14 +228,7 @@ class Objective:
     ) -> TrainResult:
         callbacks: list[Any] = []
         if self.tracker is not None and run_id is not None:
-            self.tracker.log_params(
-                run_id,
-                {
-                    f"config.{k}": v
-                    for k, v in config.to_dict().items()
-                    if k not in ("model_config", "output_dir", "progress_bar")
-                },
-            )
+            self.tracker.log_params(run_id, config_params(config.to_dict()))
             callbacks.append(EpochMetricsLogger(self.tracker, run_id))
         if self.report_epochs:  # with the 'none' pruner: learning curves, never pruned
             callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))

@@ -301,11 +301,15 @@ def promote_best_trial(
         best = study.best_trial
     except ValueError as error:
         raise StudyError(f"study {study.study_name!r} has no finished trial to promote") from error
-    run_id = best.user_attrs.get("mlflow_run_id")
+    client = registry_client(tracking_uri)
+    run_id = best.user_attrs.get("mlflow_run_id") or _synced_run(client, study, best.number)
     if not run_id:
-        raise StudyError(f"trial {best.number} has no MLflow run to promote")
+        raise StudyError(
+            f"trial {best.number} has no MLflow run to promote; pesweep sync --study "
+            f"{study.study_name} writes the runs a tracking outage left out"
+        )
     return promote_run(
-        registry_client(tracking_uri),
+        client,
         run_id,
         name,
         alias,
@@ -315,6 +319,23 @@ def promote_best_trial(
         {"study": study.study_name, "trial_number": best.number},
         require_md,
     )
+
+
+def _synced_run(client: MlflowClient, study: Any, number: int) -> str | None:
+    """The run that ``pesweep sync`` made for trial ``number`` (a finished trial cannot record
+    it: Optuna keeps a finished trial's attributes as they were), found by its tags."""
+    from hpo.study import stored_setup
+    from hpo.tracking import STUDY_UID_TAG
+
+    setup = stored_setup(study)
+    if setup is None:
+        return None
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=f"tags.`optuna.trial_number` = '{number}' and "
+        f"tags.`{STUDY_UID_TAG}` = '{setup.study_uid}'",
+    )
+    return runs[0].info.run_id if runs else None
 
 
 def rollback(tracking_uri: str, name: str, alias: str = "pretrained") -> Promotion:

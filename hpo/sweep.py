@@ -17,7 +17,6 @@ from typing import Any
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.study import MaxTrialsCallback
 
-from hpo import __version__
 from hpo.errors import StudyError
 from hpo.finetune import parent_label
 from hpo.interrupts import Interrupted
@@ -49,7 +48,7 @@ from hpo.sweep_options import (
     validate_options,
 )
 from hpo.sync import sync_study
-from hpo.tracking import STUDY_UID_TAG
+from hpo.tracking import trial_run_tags
 from lightning_modules.conventions import normalise_energy_unit
 from lightning_modules.data import load_data
 from lightning_modules.data.audit import log_audit
@@ -236,7 +235,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     tracker, parent_run_id = study_tracker(study, setup, space, tracking_uri, created)
     stale_trials.tracker = tracker  # a dead worker's run is ended FAILED ("worker lost")
     if not created:  # what an earlier tracking outage left out
-        synced = sync_study(study, tracker, parent_run_id, setup.study_uid, thorough=False)
+        synced = sync_study(study, tracker, parent_run_id, setup, thorough=False)
         if synced.changed:
             logger.info("MLflow caught up with the study: %s", synced.describe())
     status = "FAILED"
@@ -279,15 +278,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             parent_run_id=parent_run_id,
             objectives=setup.objectives,
             report_epochs=report_epochs,
-            run_tags={
-                "optuna.study": options.study_name,
-                "optuna.sampler": sampler_name,
-                "optuna.pruner": pruner_name,
-                "pesweep.energy_unit": setup.energy_unit,
-                "pesweep.data_hash": ",".join(h[:16] for h in setup.data_hashes),
-                "pesweep.version": __version__,
-                STUDY_UID_TAG: setup.study_uid,
-            },
+            run_tags=trial_run_tags(options.study_name, setup, sampler_name, pruner_name),
             trial_progress_bar=options.trial_progress_bar,
             artifact_store=FileSystemArtifactStore(str(artifact_dir)),
             max_retries=options.max_retries,

@@ -15,13 +15,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.potential_model import MODEL_ARTIFACT
-from hpo.tracking import STUDY_UID_TAG, Tracker
+from hpo.tracking import (
+    STUDY_UID_TAG,
+    Tracker,
+    config_params,
+    context_tags,
+    result_tags,
+    trial_run_tags,
+)
 from hpo.trial_record import trial_result
 
 logger = logging.getLogger(__name__)
@@ -32,6 +40,7 @@ RUN_STATUS = {
     TrialState.FAIL: "FAILED",
 }
 ARTIFACT_FILES = ("split.npz", "config.yaml", "audit.json")
+FIGURES = ("parity.svg", "learning_curve.svg")  # a trial folder's figures (hpo.objective)
 
 
 @dataclass
@@ -73,16 +82,22 @@ def sync_study(
     study: optuna.Study,
     tracker: Tracker,
     parent_run_id: str,
-    study_uid: str,
+    setup: Any,
     thorough: bool = True,
 ) -> SyncReport:
     """Make MLflow agree with the study's finished trials (see the module docstring).
 
-    Not ``thorough`` (at the start of a sweep): runs that ended and hold their
-    final metrics are taken as whole, so a large study costs one search.
+    ``setup``: the study's :class:`~hpo.study.StudySetup`. A run made here holds
+    what a live one does: the study's tags, every value of the space as
+    parameters, the result's tags (test split, references, checkpoint SHA-256),
+    the data as dataset inputs, the figures and the trial folder's files. Not
+    ``thorough`` (at the start of a sweep): runs that ended and hold their final
+    metrics are taken as whole, so a large study costs one search.
     """
     report = SyncReport()
+    study_uid = setup.study_uid
     existing = _trial_runs(tracker, study_uid)
+    records = _LiveRecords(study.study_name, setup)
     for trial in study.get_trials(deepcopy=False, states=tuple(RUN_STATUS)):
         if trial.user_attrs.get("duplicate_of") is not None:
             continue  # it reused another trial's result and was never trained
@@ -97,17 +112,19 @@ def sync_study(
                 tracker.experiment_id,
                 run_name=f"trial-{trial.number}",
                 tags={
+                    **context_tags(),
+                    **records.tags(),
                     "mlflow.parentRunId": parent_run_id,
                     "pesweep.kind": "trial",
                     "optuna.trial_number": str(trial.number),
-                    "optuna.study": study.study_name,
                     STUDY_UID_TAG: study_uid,
                     "pesweep.synced": "true",
                 },
             ).info.run_id
-            tracker.log_params(run_id, trial.params)
+            tracker.log_params(run_id, records.params(trial))
             report.runs_created += 1
             status, metric_keys, artifacts = "RUNNING", set(), set()
+            records.complete(tracker, run_id, trial)
         else:
             if (
                 not thorough
@@ -190,3 +207,72 @@ def _log_missing_artifacts(
             tracker.log_artifact(run_id, path)
             count += 1
     return count
+
+
+class _LiveRecords:
+    """What a live trial run records beyond its metrics, rebuilt from the study's record."""
+
+    def __init__(self, study_name: str, setup: Any) -> None:
+        self.study_name, self.setup = study_name, setup
+        self._space: Any = None
+        self._data_files: list[dict[str, Any]] | None = None
+
+    def tags(self) -> dict[str, str]:
+        return trial_run_tags(self.study_name, self.setup, self.setup.sampler, self.setup.pruner)
+
+    def params(self, trial: FrozenTrial) -> dict[str, Any]:
+        """Every value of the space, the fixed ones too, as the live run logs them."""
+        from search_spaces.space import parse_space
+        from search_spaces.suggest import suggest
+
+        if self._space is None:
+            self._space = parse_space(self.setup.space_text, self.setup.space_origin)
+        try:
+            return dict(suggest(optuna.trial.FixedTrial(trial.params), self._space))
+        except (ValueError, KeyError):  # a space changed since: the sampled values at least
+            return dict(trial.params)
+
+    def data_files(self) -> list[dict[str, Any]]:
+        if self._data_files is None:
+            from lightning_modules.data import load_data
+
+            present = all(Path(p).is_file() for p in self.setup.data)
+            self._data_files = (
+                load_data(list(self.setup.data), self.setup.energy_unit).source_summaries()
+                if present
+                else []
+            )
+        return self._data_files
+
+    def complete(self, tracker: Tracker, run_id: str, trial: FrozenTrial) -> None:
+        """The result's tags, the dataset inputs and the figures of a trial's new run."""
+        tracker.log_datasets(run_id, self.data_files(), "training")
+        recorded = trial_result(trial)
+        checkpoint = recorded.get("checkpoint_path")
+        folder = trial.user_attrs.get("output_dir") or (
+            str(Path(checkpoint).parent) if checkpoint else None
+        )
+        if checkpoint and Path(checkpoint).is_file():
+            from lightning_modules.errors import PesweepError
+            from lightning_modules.training.task import read_checkpoint
+
+            try:
+                metadata = read_checkpoint(checkpoint).get("pesweep", {})
+            except PesweepError:
+                metadata = {}
+            result = SimpleNamespace(
+                split=metadata.get("split", {}),
+                energy_reference=metadata.get("energy_reference", {}),
+                checkpoint_sha256=recorded.get("checkpoint_sha256", ""),
+            )
+            tracker.set_tags(run_id, result_tags(result))
+        for name in FIGURES:
+            path = Path(folder) / name if folder else None
+            if path is not None and path.is_file():
+                tracker.log_artifact(run_id, path, "figures")
+        written = Path(folder) / "config.yaml" if folder else None
+        if written is not None and written.is_file():  # the training's config, as train wrote it
+            import yaml
+
+            config = yaml.safe_load(written.read_text()) or {}
+            tracker.log_params(run_id, config_params(config))

@@ -8,6 +8,8 @@ from typing import Any
 
 def run_sync(args: argparse.Namespace) -> int:
     """``pesweep sync``: write the runs, metrics and artifacts a tracking outage left out."""
+    import optuna
+
     from hpo.errors import StudyError
     from hpo.stores import (
         StoreError,
@@ -40,7 +42,12 @@ def run_sync(args: argparse.Namespace) -> int:
         parent = tracker.start_parent_run(args.study, {STUDY_UID_TAG: setup.study_uid})
         tracker.end_run(parent, "FINISHED")
         study.set_user_attr(PARENT_RUN_ATTR, parent)
-    report = sync_study(study, tracker, parent, setup.study_uid)
+    report = sync_study(study, tracker, parent, setup)
+    if tracker.client.get_run(parent).info.status == "RUNNING" and not study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+    ):  # its sweep ended while the server was away
+        tracker.end_run(parent, "FINISHED")
+        print(f"study {args.study!r}: its parent run {parent} ended as FINISHED")
     print(f"study {args.study!r} -> {mask_url(tracking)}: {report.describe()}")
     return 0
 

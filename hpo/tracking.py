@@ -390,6 +390,30 @@ class EpochMetricsLogger(Callback):
         self.last_epoch = trainer.current_epoch
 
 
+def config_params(config: dict[str, Any]) -> dict[str, Any]:
+    """A training config as a run's ``config.*`` parameters (live, or written later by sync)."""
+    return {
+        f"config.{k}": v
+        for k, v in config.items()
+        if k not in ("model_config", "output_dir", "progress_bar")
+    }
+
+
+def trial_run_tags(study_name: str, setup: Any, sampler: str, pruner: str) -> dict[str, str]:
+    """The tags every trial run of a study carries (live, or written later by sync)."""
+    from hpo import __version__
+
+    return {
+        "optuna.study": study_name,
+        "optuna.sampler": sampler,
+        "optuna.pruner": pruner,
+        "pesweep.energy_unit": setup.energy_unit,
+        "pesweep.data_hash": ",".join(h[:16] for h in setup.data_hashes),
+        "pesweep.version": __version__,
+        STUDY_UID_TAG: setup.study_uid,
+    }
+
+
 def result_tags(result: Any) -> dict[str, str]:
     """Tags of a finished training's run: the test split's hash, how its references were made."""
     from hpo.promotion import split_hash

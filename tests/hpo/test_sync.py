@@ -80,5 +80,40 @@ def test_trials_go_on_without_the_server_and_sync_writes_each_run_once(
             ]
             assert sorted(set(steps)) == list(range(12))
             assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
+        # the run sync made for trial 2 holds what a live run holds
+        live, synced = (
+            next(r for r in runs if r.data.tags["optuna.trial_number"] == n) for n in "02"
+        )
+        assert synced.data.tags["pesweep.synced"] == "true"
+        assert set(synced.data.params) == set(live.data.params)
+        for tag in (
+            "optuna.sampler",
+            "pesweep.data_hash",
+            "pesweep.test_split_hash",
+            "pesweep.checkpoint_sha256",
+            "pesweep.element_references",
+            "mlflow.user",
+        ):
+            assert synced.data.tags.get(tag), tag
+        assert [i.dataset.name for i in synced.inputs.dataset_inputs] == [small_emt_file.name]
+        figures = {a.path for a in client.list_artifacts(synced.info.run_id, "figures")}
+        assert figures == {"figures/parity.svg", "figures/learning_curve.svg"}
+        # promote finds the run sync made (Optuna keeps a finished trial's attributes as they
+        # were, so trial 2 cannot record its new run)
+        from hpo.promotion import _synced_run, registry_client
+
+        assert "mlflow_run_id" not in study.trials[2].user_attrs
+        assert _synced_run(registry_client(server.url), study, 2) == synced.info.run_id
+        # the study's parent run ended, and promote works on the synced study
+        parent = client.get_run(synced.data.tags["mlflow.parentRunId"])
+        assert parent.info.status == "FINISHED"
+        promoted = subprocess.run(
+            [sys.executable, "-m", "hpo.cli", "promote", "--study", "outage", "--storage", storage]
+            + ["--tracking-uri", server.url, "--model-name", "outage"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert promoted.returncode == 0, promoted.stderr
     finally:
         server.stop()
