@@ -19,7 +19,6 @@ authors' repository and to its SHA-256:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_modules.errors import PesweepError
+from lightning_modules.file_digest import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +147,6 @@ def dataset(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetched(name: str, folder: Path) -> bool:
     """Whether every file of ``name`` lies in ``folder/name`` (present; checked when fetched)."""
     return all((folder / name / f.local_path).is_file() for f in dataset(name).files)
@@ -171,7 +163,7 @@ def fetch(name: str, folder: Path, progress: bool = True) -> Path:
     for file in chosen.files:
         path = target / file.local_path
         if path.is_file():
-            if sha256_of(path) != file.sha256:
+            if file_sha256(path) != file.sha256:
                 raise DatasetError(
                     f"{path} is there but its SHA-256 is not the pinned one (changed or "
                     f"another file); move it away and fetch again"
@@ -218,7 +210,7 @@ def _download(url: str, path: Path, sha256: str, progress: bool) -> None:
     finally:
         if progress:
             sys.stderr.write("\n")
-    found = sha256_of(partial)
+    found = file_sha256(partial)
     if found != sha256:
         partial.unlink()
         raise DatasetError(

@@ -18,8 +18,8 @@ from typing import Any
 
 from hpo import __version__
 from hpo.promotion import Promotion, promote_run, registry_client
-from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
+from lightning_modules.file_digest import file_sha256
 from lightning_modules.training.calculator import registered_version, resolve_checkpoint
 from lightning_modules.training.config import ConfigError, config_from_record
 from lightning_modules.training.pretrained import STRATEGIES, TransferError, load_pretrained

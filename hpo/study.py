@@ -11,7 +11,6 @@ unit, epoch budget or objectives is refused with the difference named.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import re
 import time
@@ -19,7 +18,6 @@ import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -127,15 +125,6 @@ def safe_name(study_name: str) -> str:
 def new_study_uid() -> str:
     """A fresh identifier for a study (hex, 32 characters)."""
     return uuid.uuid4().hex
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (the data file hash recorded with studies and runs)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:

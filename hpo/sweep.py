@@ -34,7 +34,6 @@ from hpo.study import (
     StudySetup,
     build_pruner,
     build_sampler,
-    file_sha256,
     new_study_uid,
     open_study,
     peek_setup,
@@ -52,6 +51,7 @@ from hpo.tracking import trial_run_tags
 from lightning_modules.conventions import normalise_energy_unit
 from lightning_modules.data import load_data
 from lightning_modules.data.audit import log_audit
+from lightning_modules.file_digest import file_sha256
 from lightning_modules.md import MDSpec
 from lightning_modules.training.config import TrainConfig, make_config
 from lightning_modules.training.prepared import PreparedData

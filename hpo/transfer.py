@@ -15,8 +15,8 @@ from scipy import stats
 from hpo import __version__
 from hpo.finetune import finetune
 from hpo.promotion import promote_run, registry_client
-from hpo.study import file_sha256
 from hpo.tracking import Tracker, tracked_training
+from lightning_modules.file_digest import file_sha256
 from lightning_modules.training.calculator import resolve_checkpoint
 from lightning_modules.training.config import TrainConfig, config_from_record
 from lightning_modules.training.run import train

@@ -15,7 +15,6 @@ alpha is 0 without forces.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import warnings
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from lightning_modules import keys
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data.references import EnergyReference
 from lightning_modules.errors import CheckpointError, CheckpointNotFound, UnsafeCheckpoint
+from lightning_modules.file_digest import file_sha256
 from lightning_modules.models.potential import Potential
 from lightning_modules.models.registry import build_model
 from lightning_modules.training.metrics import ErrorAccumulator
@@ -219,15 +219,6 @@ class PotentialTask(pl.LightningModule):
 
 
 CHECKPOINT_DIGEST_TAG = "pesweep.checkpoint_sha256"  # a run's tag, and a version's through it
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file (hex), read in blocks: a checkpoint's fingerprint."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_checkpoint(path: str | Path, recorded: str | None, what: str = "") -> None:
