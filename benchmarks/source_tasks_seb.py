@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> study.Table:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     study.add_common_options(parser, default_epochs=8, default_source_epochs=4)
     args = parser.parse_args(argv)
+    if args.cells_dir or args.table_only or args.jobs != 1:  # not yet: say so, resume nothing
+        parser.error(
+            "--cells-dir, --jobs and --table-only are the ablation's so far; this script "
+            "trains every row in one run"
+        )
     budget = study.budget_from(args, parser)
     study.quiet()
     target = study.read_set(study.TARGET, budget.limit)

@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> study.Table:
         args.budget, args.max_epochs = 2, 1
     if args.budget < 1 or args.max_epochs < 1:
         parser.error("--budget and --max-epochs must be at least 1")
+    if args.table_only:  # its sweep and retrainings are no cells yet; its chain is
+        parser.error("--table-only is the ablation's so far; --cells-dir here keeps the chain")
     budget = study.budget_from(args, parser)
     study.quiet()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
