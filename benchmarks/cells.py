@@ -186,14 +186,8 @@ def run_cells(store: CellStore, cells: Sequence[Cell], jobs: int = 1) -> dict[st
     keys = [cell.key for cell in cells]
     if len(set(keys)) != len(keys):
         raise CellError(f"two cells share a key in {keys}; give each cell its own key")
-    results: dict[str, dict[str, Any]] = {}
-    todo: list[Cell] = []
-    for cell in cells:  # every stored cell is checked before any work starts
-        stored = store.load(cell)
-        if stored is None:
-            todo.append(cell)
-        else:
-            results[cell.key] = stored
+    results = finished_cells(store, cells)  # every stored cell is checked before any work
+    todo = [cell for cell in cells if cell.key not in results]
     if results:
         logger.info("%d of %d cells already done in %s", len(results), len(cells), store.folder)
     progress = _Progress(len(cells), len(results), min(jobs, max(len(todo), 1)))

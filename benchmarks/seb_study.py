@@ -442,7 +442,7 @@ def publish(
         ],
         **{name: runs for name, runs in table.runs.items() if name != "constant predictor"},
     }
-    if getattr(args, "table_only", False):
+    if args.table_only:
         table.notes.append("Only the cells finished so far (--table-only): seeds may be missing.")
         logger.info("\n%s", table.markdown())
         if args.json:

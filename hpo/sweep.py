@@ -183,6 +183,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         check_tracking_store(tracking_uri)
     except StoreError as error:
         raise StudyError(str(error)) from error
+    checked_init = None  # (init_from, its local checkpoint), resolved and loaded once
     if requested is not None and requested_space is not None:
         # what a new study's first trial would refuse, refused before the study exists
         build_sampler(
@@ -194,8 +195,12 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         if requested.init_from:
             from lightning_modules.training.pretrained import TransferError, load_pretrained
 
+            checked_init = (
+                requested.init_from,
+                _init_checkpoint(requested, requested_space, tracking_uri),
+            )
             try:
-                load_pretrained(_init_checkpoint(requested, requested_space, tracking_uri))
+                load_pretrained(checked_init[1])
             except TransferError as error:
                 raise StudyError(f"--init-from {requested.init_from}: {error}") from error
     stale_trials = StaleTrialHandler(options.max_retries)
@@ -240,7 +245,11 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             logger.info("MLflow caught up with the study: %s", synced.describe())
     status = "FAILED"
     try:
-        init_checkpoint = _init_checkpoint(setup, space, tracking_uri)
+        init_checkpoint = (
+            checked_init[1]
+            if checked_init is not None and checked_init[0] == setup.init_from
+            else _init_checkpoint(setup, space, tracking_uri)
+        )
         sampler_name = options.sampler or setup.sampler
         pruner_name = options.pruner or setup.pruner
         study.sampler = options.sampler_override or build_sampler(

@@ -186,6 +186,14 @@ def _log_missing_metrics(
     return count
 
 
+def trial_folder(trial: FrozenTrial) -> Path | None:
+    """The folder of a trial's checkpoint and files: recorded, else its checkpoint's."""
+    if trial.user_attrs.get("output_dir"):
+        return Path(trial.user_attrs["output_dir"])
+    checkpoint = trial_result(trial).get("checkpoint_path")
+    return Path(checkpoint).parent if checkpoint else None
+
+
 def _log_missing_artifacts(
     tracker: Tracker, run_id: str, trial: FrozenTrial, present: set[str]
 ) -> int:
@@ -200,9 +208,9 @@ def _log_missing_artifacts(
     if checkpoint and MODEL_ARTIFACT not in present and Path(checkpoint).is_file():
         tracker.log_model(run_id, checkpoint, {})
         count += 1
-    folder = trial.user_attrs.get("output_dir") or (Path(checkpoint).parent if checkpoint else None)
+    folder = trial_folder(trial)
     for name in ARTIFACT_FILES:
-        path = Path(folder) / name if folder else None
+        path = folder / name if folder else None
         if path is not None and name not in present and path.is_file():
             tracker.log_artifact(run_id, path)
             count += 1
@@ -249,9 +257,7 @@ class _LiveRecords:
         tracker.log_datasets(run_id, self.data_files(), "training")
         recorded = trial_result(trial)
         checkpoint = recorded.get("checkpoint_path")
-        folder = trial.user_attrs.get("output_dir") or (
-            str(Path(checkpoint).parent) if checkpoint else None
-        )
+        folder = trial_folder(trial)
         if checkpoint and Path(checkpoint).is_file():
             from lightning_modules.errors import PesweepError
             from lightning_modules.training.task import read_checkpoint
@@ -267,10 +273,10 @@ class _LiveRecords:
             )
             tracker.set_tags(run_id, result_tags(result))
         for name in FIGURES:
-            path = Path(folder) / name if folder else None
+            path = folder / name if folder else None
             if path is not None and path.is_file():
                 tracker.log_artifact(run_id, path, "figures")
-        written = Path(folder) / "config.yaml" if folder else None
+        written = folder / "config.yaml" if folder else None
         if written is not None and written.is_file():  # the training's config, as train wrote it
             import yaml
 

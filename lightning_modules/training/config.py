@@ -49,9 +49,7 @@ class TrainConfig:
     element_energies: dict[str, float] = field(default_factory=dict)  # eV by symbol; or a file
     element_energies_source: str = ""  # the references file they were read from, if any
     init_from: str = ""  # a checkpoint file to start from (architecture from it)
-    init_from_label: str = (
-        ""  # what the lineage calls it (a registered NAME/VERSION), else the file
-    )
+    init_from_label: str = ""  # its name in the lineage (registered NAME/VERSION)
     strategy: str = "full"  # what to freeze when starting from init_from
     early_stopping_patience: int = 0
     lr_patience: int = 10
@@ -85,9 +83,9 @@ def element_energies_file(source: str | Path) -> dict[str, Any]:
 
 def _number(name: str, value: Any, kind: type) -> Any:
     """``value`` as an int or float setting ``name``, or a ConfigError naming the key."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ConfigError(f"{name} must be a number, got {value!r}; write e.g. {name}: 0.001")
     try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(value)
         number = float(value)
     except ValueError:
         raise ConfigError(
