@@ -72,7 +72,7 @@ from curve_statistics import (  # beside this script
 )
 from scipy import stats
 
-from hpo.trial_record import trial_result
+from hpo.study.trial_record import trial_result
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "seb_clusters" / "SeBn" / "B=20.npz"
@@ -145,8 +145,8 @@ def run(job: Job) -> list[tuple[int, float]]:
     """One budgeted sweep in its own storage; its curve (see :func:`curve`)."""
     import torch
 
-    from hpo.sweep import run_sweep
-    from hpo.sweep_options import SweepOptions
+    from hpo.sweep.options import SweepOptions
+    from hpo.sweep.runner import run_sweep
 
     torch.set_num_threads(1)
     for noisy in ("lightning.pytorch", "lightning.fabric", "mlflow"):

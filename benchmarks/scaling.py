@@ -143,9 +143,9 @@ def storage_ms_per_trial(
     """
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-    from hpo.study import build_pruner, connect_storage
-    from hpo.trial_note import save_new_trial_note
-    from hpo.trial_record import RESULT_ATTR, RESULT_KEYS
+    from hpo.study.setup import build_pruner, connect_storage
+    from hpo.study.trial_note import save_new_trial_note
+    from hpo.study.trial_record import RESULT_ATTR, RESULT_KEYS
 
     folder = Path(tempfile.mkdtemp(prefix="pesweep-artifacts-"))
     store = FileSystemArtifactStore(str(folder))
@@ -193,8 +193,8 @@ def note_ms(url: str, trials: int, sample: int = 20) -> tuple[float, float]:
     ``trials`` trials with notes: the former reads every note of the study."""
     from optuna_dashboard import save_note
 
-    from hpo.study import connect_storage
-    from hpo.trial_note import save_new_trial_note
+    from hpo.study.setup import connect_storage
+    from hpo.study.trial_note import save_new_trial_note
 
     study = optuna.create_study(study_name=f"notes-{time.time_ns()}", storage=connect_storage(url))
     for _ in range(trials):
@@ -311,13 +311,16 @@ def storage_part(folder: Path, args: argparse.Namespace) -> None:
         f"  a trial's dashboard note in a study of 500 noted trials, ms: optuna-dashboard's "
         f"save_note {spread([a for a, _ in notes])}, pesweep's {spread([b for _, b in notes])}"
     )
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.hpo.services import PostgresServer, postgres_binary
+    try:
+        from loopback_services import PostgresServer, ServiceMissing
+    except ImportError:  # imported as benchmarks.scaling
+        from benchmarks.loopback_services import PostgresServer, ServiceMissing
 
-    if postgres_binary("pg_ctl") is None:
-        print("  PostgreSQL: not measured (pg_ctl is not installed)")
+    try:
+        server = PostgresServer()
+    except ServiceMissing as missing:
+        print(f"  PostgreSQL: not measured ({missing})")
         return
-    server = PostgresServer()
     try:
         url = server.create_database("overhead")
         postgres = [

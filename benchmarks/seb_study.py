@@ -37,8 +37,8 @@ try:
     from cells import Cell, CellStore, finished_cells, run_cells
 except ImportError:  # imported as benchmarks.seb_study
     from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
-from hpo.outputs import OutputError, claim_output_dir
-from hpo.stores import resolve_tracking_uri
+from hpo.runtime.outputs import OutputError, claim_output_dir
+from hpo.tracking.stores import resolve_tracking_uri
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data.atoms import AtomsData
 from lightning_modules.data.audit import audit_energies

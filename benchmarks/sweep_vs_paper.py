@@ -50,9 +50,9 @@ except ImportError:  # imported as benchmarks.sweep_vs_paper
     from benchmarks import hpo_efficiency as efficiency
     from benchmarks import seb_study as study
 
-from hpo.stores import resolve_tracking_uri
-from hpo.sweep import run_sweep
-from hpo.sweep_options import SweepOptions
+from hpo.sweep.options import SweepOptions
+from hpo.sweep.runner import run_sweep
+from hpo.tracking.stores import resolve_tracking_uri
 from lightning_modules.data.atoms import AtomsData, energy_unit_factor
 from search_spaces.space import parse_space, shipped_spaces
 from search_spaces.suggest import suggest, to_train_config

@@ -32,8 +32,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hpo.finetune import finetune  # noqa: E402
-from hpo.md_check import run_md_check  # noqa: E402
+from hpo.workflows.finetune import finetune  # noqa: E402
+from hpo.workflows.md_gate import run_md_check  # noqa: E402
 from lightning_modules.data import load_data  # noqa: E402
 from lightning_modules.data.subsets import (  # noqa: E402
     random_subset,

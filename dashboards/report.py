@@ -2,7 +2,7 @@
 
 :class:`ReportData` is plain data; :func:`build_report` turns it into HTML
 with the builders of :mod:`dashboards.figures`. Gathering the data from a
-study, its MLflow runs and its best checkpoint is :mod:`hpo.report`'s job.
+study, its MLflow runs and its best checkpoint is :mod:`hpo.workflows.report`'s job.
 """
 
 from __future__ import annotations

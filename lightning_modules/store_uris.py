@@ -1,7 +1,7 @@
 """Store URIs without their secrets: a password never reaches output, logs or stored records.
 
 Pure string functions, shared by the calculator's ``models:/`` look-up and
-the sweep machinery (:mod:`hpo.stores`).
+the sweep machinery (:mod:`hpo.tracking.stores`).
 """
 
 from __future__ import annotations

@@ -8,21 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpo.sweep_options import SweepOptions
+from hpo.sweep.options import SweepOptions
 from lightning_modules.data import AtomsData, load_data
 from lightning_modules.data.emt_data import write_emt_clusters
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-SEB = SHARED_DATA / "seb_clusters"
-
-
-def shared_file(relative: str) -> Path:
-    """A file under ../shared/data, or skip the test with the reason."""
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared data set is not beside this checkout")
-    return path
+from tests.support.data import shared_file
+from tests.support.sweeps import TINY_SPACE, tiny_sweep_options
 
 
 @pytest.fixture(autouse=True)
@@ -59,19 +49,6 @@ def seb20_small(seb20: AtomsData) -> AtomsData:
     return seb20.subset(indices)
 
 
-TINY_SPACE = """
-name: tiny
-model: schnet
-params:
-  n_atom_basis: {type: categorical, choices: [8, 16]}
-  n_interactions: {type: int, low: 1, high: 2}
-  n_rbf: 8
-  cutoff: {type: float, low: 3.5, high: 4.5, step: 0.5}
-  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
-  batch_size: 20
-"""
-
-
 @pytest.fixture(scope="session")
 def small_emt_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_emt_clusters(
@@ -84,28 +61,6 @@ def tiny_space(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY_SPACE)
     return path
-
-
-def tiny_sweep_options(folder: Path, space_file: Path, data_file: Path, **changes) -> SweepOptions:
-    """A small random sweep of ``space_file`` on ``data_file``, stores and runs under ``folder``.
-
-    ``changes`` replace any option, ``space`` and ``data`` included.
-    """
-    values = dict(
-        study_name="test-study",
-        storage=f"sqlite:///{folder / 'optuna.db'}",
-        space=str(space_file),
-        data=(str(data_file),),
-        n_trials=3,
-        max_epochs=2,
-        sampler="random",
-        pruner="none",
-        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        runs_dir=str(folder / "runs"),
-        show_progress_bar=False,
-    )
-    values.update(changes)
-    return SweepOptions(**values)
 
 
 @pytest.fixture
@@ -126,7 +81,7 @@ def pesweep_in_process(monkeypatch, capsys):
     """
     import subprocess
 
-    from hpo.cli import main
+    from hpo.cli.main import main
 
     def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         monkeypatch.chdir(cwd)

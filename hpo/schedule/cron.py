@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from hpo.errors import StudyError
+from hpo.runtime.errors import StudyError
 from hpo.schedule.spec import SweepSpec
 
 CRON_FIELD = r"^[\d*/,\-]+$"

@@ -17,9 +17,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from hpo.errors import StudyError
+from hpo.runtime.errors import StudyError
 from hpo.schedule.spec import SweepSpec
-from hpo.study import safe_name
+from hpo.study.setup import safe_name
 
 
 class LockHeld(StudyError):

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 
 from hpo.schedule.spec import SweepSpec
-from hpo.sweep import run_sweep
-from hpo.sweep_options import SweepOptions, SweepOutcome, validate_options
+from hpo.sweep.options import SweepOptions, SweepOutcome, validate_options
+from hpo.sweep.runner import run_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ def run_scheduled(spec: SweepSpec) -> tuple[SweepOutcome, str | None]:
     outcome = run_sweep(options)
     if spec.promote is None:
         return outcome, None
-    from hpo.errors import PromotionError
-    from hpo.promotion import promote_best_trial
+    from hpo.runtime.errors import PromotionError
+    from hpo.workflows.promotion import promote_best_trial
 
     try:
         promotion = promote_best_trial(

@@ -4,7 +4,7 @@ Each task asks for the spec's partition, time limit, CPUs, GPUs and memory,
 and for ``--signal=B:USR1@<margin>``: Slurm signals the batch shell, which is
 the worker itself (``exec``), ``margin`` seconds before the limit, so the
 running trial finishes its epoch, checkpoints it and is enqueued to resume
-(:mod:`hpo.interrupts`); the worker's timeout is the limit minus the margin.
+(:mod:`hpo.runtime.interrupts`); the worker's timeout is the limit minus the margin.
 The script names the spec, never a password: the storage password travels in
 the environment that ``sbatch`` exports (``$PESWEEP_STORAGE``) or in the
 spec's ``storage_password_file``.
@@ -19,9 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hpo.errors import StudyError
+from hpo.runtime.errors import StudyError
 from hpo.schedule.spec import SweepSpec
-from hpo.study import safe_name
+from hpo.study.setup import safe_name
 
 logger = logging.getLogger(__name__)
 

@@ -44,8 +44,8 @@ from typing import Any
 
 import yaml
 
-from hpo.errors import StudyError
-from hpo.stores import mask_url
+from hpo.runtime.errors import StudyError
+from hpo.tracking.stores import mask_url
 from lightning_modules.conventions import STORAGE_ENV, normalise_energy_unit
 from lightning_modules.store_uris import url_password
 from lightning_modules.yaml_numbers import load_yaml

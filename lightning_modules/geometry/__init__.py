@@ -1,1 +1,1 @@
-"""Neighbour lists, batches of structures and the per-data-set descriptor cache."""
+"""Neighbour lists: pure functions of positions, cell and cutoff."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -22,11 +22,13 @@ from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from lightning_modules import keys
-from lightning_modules.geometry.data_cache import DataCache
-from lightning_modules.geometry.feature_cache import FeatureCache
 from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
 from lightning_modules.models.nn import build_activation
 from lightning_modules.models.potential import ModelSettings, Potential
+
+if TYPE_CHECKING:  # the caches are built by lightning_modules.batching, which builds on the models
+    from lightning_modules.batching.data_cache import DataCache
+    from lightning_modules.batching.feature_cache import FeatureCache
 
 
 def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Sequential:

@@ -125,7 +125,7 @@ class Potential(nn.Module):
     def precompute(self, cache: Any, with_gradients: Any) -> Any:
         """Cached per-structure inputs (e.g. descriptors) of a data set, or None (the default).
 
-        ``cache`` is the data set's :class:`~lightning_modules.geometry.data_cache.DataCache`.
+        ``cache`` is the data set's :class:`~lightning_modules.batching.data_cache.DataCache`.
 
         ``with_gradients`` [n_structures] bool marks structures whose forces are needed.
         """

@@ -26,9 +26,9 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from lightning_modules import keys
+from lightning_modules.batching.batches import atoms_to_batch
 from lightning_modules.conventions import DEFAULT_TRACKING_URI, TRACKING_ENV
 from lightning_modules.errors import CheckpointNotFound
-from lightning_modules.geometry.batching import atoms_to_batch
 from lightning_modules.models.potential import Potential
 from lightning_modules.store_uris import mask_url, missing_sqlite_file
 from lightning_modules.training.task import CHECKPOINT_DIGEST_TAG, load_task, verify_checkpoint

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from lightning_modules.batching.batches import BatchCollator, check_pair_count
 from lightning_modules.data import AtomsData, load_data
 from lightning_modules.data.audit import AuditReport
 from lightning_modules.data.references import EnergyReference
-from lightning_modules.geometry.batching import BatchCollator, check_pair_count
 from lightning_modules.training.prepared import DataSettings, PreparedData
 
 logger = logging.getLogger(__name__)

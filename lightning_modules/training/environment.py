@@ -4,7 +4,7 @@ On a machine with Slurm, Lightning detects a Slurm cluster by itself: outside
 a job step it warns on every Trainer ("The `srun` command is available on
 your system but is not used"), and inside a job it installs its own SIGUSR1
 handler that requeues the job. pesweep runs one training per process and
-handles preemption itself (:mod:`hpo.interrupts`), so every Trainer is given
+handles preemption itself (:mod:`hpo.runtime.interrupts`), so every Trainer is given
 Lightning's plain single-process environment instead, and the srun warning
 (which ``fit`` still raises through its check for Slurm's resume checkpoints)
 is silenced while pesweep's Trainers run.

@@ -2,7 +2,7 @@
 
 :class:`PreparedData` holds the validated structures, their audit, the seeded
 split, the element references fitted on the training split, which structures
-use forces, and the :class:`~lightning_modules.geometry.data_cache.DataCache`
+use forces, and the :class:`~lightning_modules.batching.data_cache.DataCache`
 of neighbour pairs and descriptors. A sweep prepares its data once; a trial
 whose data settings (:class:`DataSettings`) differ gets its own prepared set
 on the same structures and cache.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lightning_modules.batching.data_cache import DataCache
 from lightning_modules.data import AtomsData
 from lightning_modules.data.audit import (
     DEFAULT_BOUND_EV_PER_ATOM,
@@ -24,7 +25,6 @@ from lightning_modules.data.audit import (
 )
 from lightning_modules.data.references import EnergyReference, fit_energy_reference
 from lightning_modules.data.splits import split_indices
-from lightning_modules.geometry.data_cache import DataCache
 
 logger = logging.getLogger(__name__)
 

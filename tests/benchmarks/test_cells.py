@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.benchmarks.test_smoke import BENCHMARKS
+from tests.support.commands import BENCHMARKS
 
 sys.path.insert(0, str(BENCHMARKS))
 from cells import Cell, CellError, CellStore, run_cells  # noqa: E402

@@ -9,8 +9,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.benchmarks.test_smoke import BENCHMARKS, run_benchmark
-from tests.conftest import shared_file
+from tests.support.commands import BENCHMARKS, run_benchmark
+from tests.support.data import shared_file
 
 sys.path.insert(0, str(BENCHMARKS))
 import ablation_seb  # noqa: E402

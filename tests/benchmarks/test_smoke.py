@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_file
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def run_benchmark(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(BENCHMARKS / name), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from tests.support.commands import run_benchmark
+from tests.support.data import shared_file
 
 
 def test_schnet_throughput_smoke_prints_every_row_for_both_sides(tmp_path) -> None:

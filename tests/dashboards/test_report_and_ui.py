@@ -12,10 +12,10 @@ import pytest
 from mlflow import MlflowClient
 
 from dashboards.ui import UIError, port_is_free, start_ui
-from hpo.report import collect_report_data, write_report
-from hpo.sweep import run_sweep
+from hpo.sweep.runner import run_sweep
+from hpo.workflows.report import collect_report_data, write_report
 from lightning_modules.store_uris import mlflow_run_url, mlflow_runs_url
-from tests.hpo.services import free_port
+from tests.support.services import free_port
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def study_outcome(tmp_path_factory, small_emt_file):
-    from tests.conftest import TINY_SPACE, tiny_sweep_options
+    from tests.support.sweeps import TINY_SPACE, tiny_sweep_options
 
     folder = tmp_path_factory.mktemp("report")
     space = folder / "tiny.yaml"

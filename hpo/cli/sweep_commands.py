@@ -1,0 +1,359 @@
+"""Handlers of the ``pesweep`` subcommands (argument parsing stays in :mod:`hpo.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("pesweep")
+
+
+def _sweep_options(args: argparse.Namespace) -> Any:
+    from hpo.study.retries import Heartbeat
+    from hpo.sweep.options import SweepOptions
+
+    overrides = {}
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    if args.drop_flagged:
+        overrides["drop_flagged"] = True
+    if args.drop_outliers:
+        overrides["drop_outliers"] = True
+    if args.element_energies:  # read now: the study records the values, not only the file
+        from lightning_modules.training.config import element_energies_file
+
+        overrides.update(element_energies_file(args.element_energies))
+    return SweepOptions(
+        study_name=args.study,
+        storage=args.storage,
+        space=args.space,
+        data=tuple(args.data) if args.data else None,
+        energy_unit=args.energy_unit,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        objectives=tuple(args.objectives.split(",")) if args.objectives else None,
+        tracking_uri=args.tracking_uri,
+        runs_dir=args.runs_dir,
+        train_overrides=overrides,
+        show_progress_bar=not args.no_progress_bar,
+        trial_progress_bar=args.trial_progress_bar,
+        init_from=args.init_from,
+        study_trials=args.study_trials,
+        max_retries=args.max_retries,
+        system_metrics=args.system_metrics,
+        heartbeat=Heartbeat(args.heartbeat_interval, args.grace_period),
+        md_spec=args.md_spec,
+        md_constraint=args.md_constraint,
+    )
+
+
+def print_summary(outcome: Any, storage: str) -> None:
+    """The best trial, where everything is stored, and how to look at it (passwords hidden)."""
+    from optuna.trial import TrialState
+
+    from hpo.study.trial_record import trial_result
+    from hpo.tracking.stores import mask_url
+    from lightning_modules.store_uris import absolute_url, mlflow_runs_url
+
+    storage = absolute_url(mask_url(storage))
+    tracking = absolute_url(mask_url(outcome.tracking_uri))
+    study = outcome.study
+    print(
+        f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
+        f"{outcome.count(TrialState.PRUNED)} pruned, {outcome.count(TrialState.FAIL)} failed"
+    )
+    if outcome.count(TrialState.COMPLETE):
+        if len(study.directions) == 1:
+            best = study.best_trial
+            recorded = trial_result(best)
+            test_mae = recorded.get("test_metrics", {}).get("test_energy_mae_eV", float("nan"))
+            print(
+                f"best trial {best.number}: val_energy_mae_eV {best.value:.6g}, "
+                f"test_energy_mae_eV {test_mae:.6g}"
+            )
+            for name, value in best.params.items():
+                print(f"  {name} = {value}")
+            print(f"  checkpoint: {recorded.get('checkpoint_path')}")
+            print(f"  MLflow run: {best.user_attrs.get('mlflow_run_id')}")
+        else:
+            print("Pareto front (" + ", ".join(outcome.setup.objectives) + "):")
+            for trial in study.best_trials:
+                print(f"  trial {trial.number}: {trial.values}")
+    print(f"study storage: {storage}")
+    experiment_id = _experiment_id(outcome)
+    print(
+        f"MLflow tracking: {tracking}, experiment {outcome.experiment_name!r} (id "
+        f"{experiment_id}, parent run {outcome.parent_run_id})"
+    )
+    print(f"trial checkpoints: {outcome.runs_dir}")
+    print("look at it:")
+    print(f"  pesweep ui --storage {storage} --tracking-uri {tracking}")
+    print(f"  pesweep report --study {study.study_name} --storage {storage} --out report.html")
+    print(f"  (or: optuna-dashboard {storage} ; mlflow ui --backend-store-uri {tracking})")
+    server = tracking if tracking.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
+    print(f"  the trials in the MLflow UI: {mlflow_runs_url(server, experiment_id, BEST_METRIC)}")
+
+
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` and `pesweep ui` serve it
+BEST_METRIC = "best_val_energy_mae_eV"  # every trial run's and the parent run's
+
+
+def _experiment_id(outcome: Any) -> str:
+    """The MLflow id of the study's experiment ('?' when the store cannot be read now)."""
+    from hpo.tracking.runs import tracking_client
+
+    try:
+        experiment = tracking_client(outcome.tracking_uri).get_experiment_by_name(
+            outcome.experiment_name
+        )
+    except Exception:  # the summary must not fail on a tracking server that went away
+        return "?"
+    return experiment.experiment_id if experiment is not None else "?"
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``pesweep sweep``: create, resume or join a study and run trials (``--workers K`` at once)."""
+    from hpo.sweep.options import stored_outcome
+    from hpo.sweep.workers import parse_devices, run_workers
+
+    options = _sweep_options(args)
+    devices = parse_devices(args.devices)
+    workers = args.workers or len(devices) or 1
+    if workers == 1 and not devices:
+        from hpo.sweep.runner import run_sweep  # the parent of --workers K never imports torch
+
+        outcome = run_sweep(options)
+    else:
+        status = run_workers(options, workers, devices, args.verbose)
+        if status != 0:
+            return status
+        outcome = stored_outcome(options)
+    print_summary(outcome, args.storage)
+    return 0
+
+
+def _trials_so_far(study_name: str, storage: str) -> int | None:
+    """The trials study ``study_name`` holds in ``storage``, None when it does not exist yet."""
+    import optuna
+
+    from hpo.study.setup import connect_storage, storage_exists
+
+    if not storage_exists(storage):
+        return None
+    for summary in optuna.get_all_study_summaries(connect_storage(storage)):
+        if summary.study_name == study_name:
+            return summary.n_trials
+    return None
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``pesweep demo``: a small real sweep end to end, on EMT data it makes or on --data."""
+    from hpo.sweep.options import SweepOptions
+    from hpo.sweep.runner import run_sweep
+    from lightning_modules.data.emt_data import write_emt_clusters
+
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.data:
+        data = tuple(str(Path(p).resolve()) for p in args.data)
+        unit = args.energy_unit or "ev"
+    else:
+        path = workdir / "cuau_emt.xyz"
+        if not path.exists():
+            print(
+                f"making {args.n_structures} Cu/Au clusters with ASE's EMT calculator "
+                f"(energies and forces) in {path}"
+            )
+            write_emt_clusters(path, n_structures=args.n_structures, seed=0)
+        data, unit = (str(path),), "ev"
+    storage = f"sqlite:///{workdir / 'pesweep.db'}"
+    earlier = _trials_so_far(args.study, storage)
+    if earlier is not None:
+        print(
+            f"study {args.study!r} in {workdir / 'pesweep.db'} has {earlier} trials from an "
+            f"earlier demo: adding {args.n_trials} more (--study NAME starts a fresh one)"
+        )
+    options = SweepOptions(
+        study_name=args.study,
+        storage=storage,
+        space=args.space,
+        data=data,
+        energy_unit=unit,
+        n_trials=args.n_trials,
+        max_epochs=args.max_epochs,
+        seed=0,
+        sampler="tpe",
+        pruner="median",
+        tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        runs_dir=str(workdir / "runs"),
+        train_overrides={"batch_size": 16},
+    )
+    outcome = run_sweep(options)
+    print_summary(outcome, storage)
+    return 0
+
+
+def add_sweep_commands(
+    sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
+) -> None:
+    """Register the sweep-related subcommands (sweep, demo, spaces)."""
+    from hpo.cli.arguments import (
+        add_element_energies_argument,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
+    from hpo.study.retries import DEFAULT_HEARTBEAT, DEFAULT_MAX_RETRIES
+    from hpo.study.setup import OBJECTIVES, PRUNERS, SAMPLERS
+    from hpo.tracking.stores import default_storage
+    from lightning_modules.conventions import DEFAULT_STORAGE, STORAGE_ENV
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run an Optuna study over a search space, every trial tracked in MLflow",
+        description="Create a study (--space and --data), or resume/join it by --study alone: "
+        "the study remembers its space, data, unit, epochs, seed, sampler and pruner.",
+    )
+    sweep.add_argument("--study", required=True, help="study name (resumes it if it exists)")
+    sweep.add_argument(
+        "--space", help="search space: a YAML file or a shipped name (pesweep spaces list)"
+    )
+    add_data_arguments(sweep, False)
+    sweep.add_argument("--n-trials", type=positive_int, help="trials to run now (in this process)")
+    sweep.add_argument(
+        "--study-trials",
+        type=positive_int,
+        metavar="N",
+        help="stop once the study holds N complete or pruned trials, counting every worker's",
+    )
+    sweep.add_argument(
+        "--timeout", type=positive_float, help="stop starting trials after this many seconds"
+    )
+    sweep.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="K",
+        help="K worker processes on this machine, cores/K torch threads each (default 1, or "
+        "one per --devices entry); --n-trials is shared out among them",
+    )
+    sweep.add_argument(
+        "--devices",
+        metavar="0,1,...",
+        help="GPUs for the workers (CUDA_VISIBLE_DEVICES, round robin): --devices 0 --workers "
+        "2 puts two workers on GPU 0",
+    )
+    sweep.add_argument(
+        "--max-retries",
+        type=non_negative_int,
+        default=DEFAULT_MAX_RETRIES,
+        help="retries of a trial whose worker was preempted or died; a retry resumes from the "
+        f"trial's last finished epoch (default {DEFAULT_MAX_RETRIES})",
+    )
+    sweep.add_argument(
+        "--heartbeat-interval",
+        type=positive_int,
+        default=DEFAULT_HEARTBEAT.interval,
+        metavar="SECONDS",
+        help="how often a running trial tells the storage it is alive (default "
+        f"{DEFAULT_HEARTBEAT.interval})",
+    )
+    sweep.add_argument(
+        "--grace-period",
+        type=positive_int,
+        default=DEFAULT_HEARTBEAT.grace_period,
+        metavar="SECONDS",
+        help="a trial silent this long is failed as 'worker lost' by the next worker and "
+        f"retried (default {DEFAULT_HEARTBEAT.grace_period})",
+    )
+    sweep.add_argument(
+        "--storage",
+        default=default_storage(),
+        help=f"Optuna storage URL (default ${STORAGE_ENV}, else "
+        f"{DEFAULT_STORAGE}; postgresql://... for shared studies: keep its "
+        f"password in ${STORAGE_ENV}, not on the command line)",
+    )
+    sweep.add_argument("--sampler", choices=SAMPLERS, help="default tpe")
+    sweep.add_argument("--pruner", choices=PRUNERS, help="default median")
+    sweep.add_argument("--max-epochs", type=positive_int, help="epochs per trial (default 20)")
+    sweep.add_argument(
+        "--seed", type=non_negative_int, help="seed of split, training and sampler (default 0)"
+    )
+    sweep.add_argument(
+        "--objectives",
+        help=f"comma-separated, from {', '.join(OBJECTIVES)} "
+        "(default energy_mae; two or more give a Pareto front; md_stable_ps is maximised "
+        "and needs --md-spec)",
+    )
+    sweep.add_argument(
+        "--md-spec",
+        metavar="SPEC",
+        help="YAML of the MD check (see pesweep md-check) run on every trial's best model "
+        "after training: the md_stable_ps objective's value",
+    )
+    sweep.add_argument(
+        "--md-constraint",
+        metavar="SPEC",
+        help="YAML of an MD check as an Optuna constraint: a trial whose model fails it is "
+        "infeasible, and the sampler (tpe or nsga2) steers away from it",
+    )
+    sweep.add_argument("--batch-size", type=positive_int, help="training batch size (default 32)")
+    sweep.add_argument(
+        "--drop-flagged",
+        action="store_true",
+        help="exclude the structures beyond the audit's physical bound",
+    )
+    sweep.add_argument(
+        "--drop-outliers",
+        action="store_true",
+        help="also exclude the audit's robust outliers within the bound",
+    )
+    add_element_energies_argument(sweep)
+    sweep.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the study's own, else "
+        "sqlite:///mlflow.db in the working directory)",
+    )
+    sweep.add_argument("--runs-dir", default="pesweep_runs", help="where trial checkpoints go")
+    sweep.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="fine-tuning sweep: every trial starts from this model "
+        "(models:/NAME@ALIAS or a checkpoint); the space samples lr, strategy, ...",
+    )
+    sweep.add_argument("--no-progress-bar", action="store_true", help="no bar over trials")
+    sweep.add_argument(
+        "--trial-progress-bar",
+        action="store_true",
+        help="also show Lightning's bar inside each trial",
+    )
+    sweep.add_argument(
+        "--system-metrics",
+        action="store_true",
+        help="log CPU, memory and GPU use into each trial's run (MLflow's system metrics; "
+        "needs pip install -e '.[system-metrics]')",
+    )
+    sweep.set_defaults(handler=run_sweep_command)
+
+    demo = sub.add_parser(
+        "demo", help="a small real sweep end to end (EMT Cu/Au data made on the spot, or --data)"
+    )
+    add_data_arguments(demo, False)
+    demo.add_argument("--workdir", default="pesweep_demo", help="where data, study and runs go")
+    demo.add_argument("--study", default="demo", help="study name")
+    demo.add_argument("--space", default="demo", help="search space: a YAML file or a shipped name")
+    demo.add_argument("--n-trials", type=positive_int, default=8, help="trials to run")
+    demo.add_argument("--max-epochs", type=positive_int, default=15, help="epochs per trial")
+    demo.add_argument(
+        "--n-structures",
+        type=positive_int,
+        default=300,
+        help="EMT clusters to make when no --data is given",
+    )
+    demo.set_defaults(handler=run_demo)

@@ -1,0 +1,151 @@
+"""Handlers of the commands that look at studies: ``report``, ``ui`` and ``spaces``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def run_spaces(args: argparse.Namespace) -> int:
+    """``pesweep spaces list|show|check``."""
+    from search_spaces.space import SpaceError, load_space, shipped_spaces
+    from search_spaces.suggest import grid_size
+
+    if args.action == "list":
+        for name, path in shipped_spaces().items():
+            space = load_space(path)
+            print(
+                f"{name:20s} model {'/'.join(space.models):12s} {len(space.parameters)} "
+                f"parameters  {path}"
+            )
+        return 0
+    if not args.space:
+        raise SpaceError(f"pesweep spaces {args.action} needs a space name or file")
+    space = load_space(args.space)
+    if args.action == "show":
+        print(space.source_text.rstrip())
+        return 0
+    print(
+        f"{args.space}: valid space {space.name!r} for model(s) {', '.join(space.models)} "
+        f"with {len(space.parameters)} parameters"
+    )
+    try:
+        print(f"full grid: {grid_size(space)} points")
+    except ValueError as error:
+        print(f"no grid search: {error}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``pesweep report``: the study's HTML report."""
+    from hpo.runtime.errors import StudyError
+    from hpo.runtime.outputs import check_output_file
+    from hpo.study.setup import load_study_to_read, stored_setup
+    from hpo.tracking.stores import require_existing_store, resolve_tracking_uri
+    from hpo.workflows.report import write_report
+
+    study = load_study_to_read(args.study, args.storage)
+    setup = stored_setup(study)
+    check_output_file(args.out, setup.data if setup else (), args.force)
+    tracking_uri = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
+    require_existing_store(
+        tracking_uri, "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
+    )
+    try:
+        path = write_report(study, args.out, tracking_uri)
+    except ValueError as error:
+        raise StudyError(str(error)) from error
+    print(f"report written to {path} (also logged to the study's MLflow parent run)")
+    return 0
+
+
+def run_ui_command(args: argparse.Namespace) -> int:
+    """``pesweep ui``: both dashboards until Ctrl-C."""
+    from dashboards.ui import run_ui
+    from hpo.runtime.interrupts import Interrupted
+    from hpo.tracking.stores import resolve_tracking_uri
+
+    artifact_dir = args.artifact_dir or _recorded_artifact_dir(args.study_storage)
+    try:
+        return run_ui(
+            study_storage=args.study_storage,
+            tracking_uri=resolve_tracking_uri(args.tracking_uri, None),
+            host=args.host,
+            port=args.port,
+            mlflow_port=args.mlflow_port,
+            artifact_dir=artifact_dir,
+        )
+    except Interrupted as interruption:  # Ctrl-C: the way to stop it, not a failure
+        print(f"pesweep ui: {interruption}: both dashboards stopped")
+        return 0
+
+
+def _recorded_artifact_dir(storage: str) -> str | None:
+    import optuna
+
+    from hpo.study.setup import connect_storage
+    from hpo.sweep.runner import ARTIFACT_DIR_ATTR
+
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+        return None  # start_ui says what is missing
+    for summary in optuna.get_all_study_summaries(connect_storage(storage)):
+        if ARTIFACT_DIR_ATTR in summary.user_attrs:
+            return str(summary.user_attrs[ARTIFACT_DIR_ATTR])
+    return None
+
+
+def add_view_commands(sub: Any) -> None:
+    """Register report, ui and spaces."""
+    from hpo.tracking.stores import default_storage
+    from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
+
+    report = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report of a study "
+        "(and log it to the study's MLflow parent run)",
+    )
+    report.add_argument("--study", required=True, help="the study to report")
+    report.add_argument(
+        "--storage",
+        default=default_storage(),
+        help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
+    )
+    report.add_argument("--out", default="report.html", help="the HTML file to write")
+    report.add_argument("--force", action="store_true", help="replace an existing --out file")
+    report.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the study's own)",
+    )
+    report.set_defaults(handler=run_report)
+
+    ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
+    ui.add_argument(
+        "--storage",
+        "--study-storage",
+        dest="study_storage",
+        default=default_storage(),
+        help="the Optuna storage URL, as in every command ($PESWEEP_STORAGE, else local SQLite)",
+    )
+    ui.add_argument(
+        "--tracking-uri",
+        help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",
+    )
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="address both servers listen on (loopback only)"
+    )
+    ui.add_argument("--port", type=int, default=8080, help="optuna-dashboard port")
+    ui.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
+    ui.add_argument("--artifact-dir", help="trial figures (default: recorded by the sweep)")
+    ui.set_defaults(handler=run_ui_command)
+
+    spaces = sub.add_parser("spaces", help="list, show or check search spaces")
+    spaces.add_argument(
+        "action",
+        choices=["list", "show", "check"],
+        help="list: the shipped spaces (model, number of parameters, file); show: print a "
+        "space's YAML; "
+        "check: validate a space and print the size of its full grid",
+    )
+    spaces.add_argument("space", nargs="?", help="a shipped space name or a YAML file")
+    spaces.set_defaults(handler=run_spaces)

@@ -1,0 +1,1 @@
+"""The process: errors, console logging, interrupts, output files and the environment record."""

@@ -1,0 +1,382 @@
+"""Optuna studies that remember their whole set-up, so a name alone resumes (or joins) them.
+
+Storage defaults to a SQLite file in the working directory; any Optuna
+storage URL works (PostgreSQL for studies shared by many workers). The set-up
+(space file content, data paths and file hashes, energy unit, epochs, seed,
+sampler, pruner, objectives, MLflow tracking URI and parent run) is kept in
+the study's user attributes. A resume with a conflicting space, data, energy
+unit, epoch budget or objectives is refused with the difference named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial
+
+from hpo.runtime.errors import StudyError
+from hpo.study.retries import DEFAULT_HEARTBEAT, Heartbeat
+from hpo.study.sqlite_journal import use_write_ahead_log
+from hpo.tracking.stores import (
+    creation_lock,
+    database_url,
+    mask_text,
+    mask_url,
+    missing_sqlite_file,
+    require_existing_store,
+    sqlite_path,
+)
+from lightning_modules.conventions import MONITORED_METRIC
+
+if TYPE_CHECKING:
+    from search_spaces.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+SETUP_ATTR = "pesweep_setup"
+PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the sweep's MLflow parent run
+EXPERIMENT_ATTR = "mlflow_experiment"  # the MLflow experiment of its runs
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "nsga2")
+CONSTRAINED_SAMPLERS = ("tpe", "nsga2")  # samplers that take Optuna's constraints_func
+PRUNERS = ("median", "hyperband", "successive-halving", "none")
+OBJECTIVES = ("energy_mae", "n_params", "inference_time", "md_stable_ps")
+MAXIMISED = frozenset({"md_stable_ps"})  # every other objective is minimised
+# what each objective's value is, with its unit: optuna-dashboard's axes and columns read these
+OBJECTIVE_METRICS = {
+    "energy_mae": MONITORED_METRIC,  # the best epoch's validation energy MAE, eV per structure
+    "n_params": "n_params",
+    "inference_time": "inference_ms_per_structure",
+    "md_stable_ps": "md_stable_ps",  # simulated ps before the MD check's first failure
+}
+# Optuna constraint (Trial.set_constraint) of an MD check: the ps a model fell short of the
+# whole check; > 0 is infeasible, and samplers that read constraints steer away from it
+MD_CONSTRAINT = "md_stability"
+# fields that must agree between a study and a resume of it
+BINDING_FIELDS = (
+    "space_text",
+    "data_hashes",
+    "energy_unit",
+    "max_epochs",
+    "objectives",
+    "init_from",
+    "md_spec",
+    "md_constraint",
+)
+
+
+@dataclass(frozen=True)
+class StudySetup:
+    """Everything that defines a study; stored as a user attribute of the Optuna study."""
+
+    space_text: str
+    space_origin: str
+    data: tuple[str, ...]
+    data_hashes: tuple[str, ...]
+    energy_unit: str
+    max_epochs: int
+    seed: int
+    sampler: str
+    pruner: str
+    objectives: tuple[str, ...]
+    tracking_uri: str
+    train_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init_from: str = ""  # a pretrained model every trial starts from (fine-tuning sweeps)
+    study_uid: str = ""  # unique per study: keys its runs folder and MLflow experiment
+    md_spec: dict[str, Any] = dataclasses.field(default_factory=dict)  # the trials' MD check
+    md_constraint: bool = False  # a trial whose model fails the MD check is infeasible
+
+    def folder_name(self, study_name: str) -> str:
+        """The study's folder under ``--runs-dir``: its name made path-safe, plus its uid.
+
+        Two studies of one name in different storages get different folders, and
+        no study name (``../../x``) reaches outside the runs folder.
+        """
+        return f"{safe_name(study_name)[:80]}-{self.study_uid[:8]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        for key in ("data", "data_hashes", "objectives"):
+            values[key] = list(values[key])
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StudySetup:
+        values = dict(values)
+        for key in ("data", "data_hashes", "objectives"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def safe_name(study_name: str) -> str:
+    """A study's name as letters, digits, ``_`` and ``-`` only (for file and job names)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", study_name).strip("_") or "study"
+
+
+def new_study_uid() -> str:
+    """A fresh identifier for a study (hex, 32 characters)."""
+    return uuid.uuid4().hex
+
+
+def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:
+    """The binding fields in which a requested set-up differs from the stored one."""
+    conflicts = []
+    for name in BINDING_FIELDS:
+        old, new = getattr(stored, name), getattr(requested, name)
+        if old != new:
+            if name == "space_text":
+                conflicts.append(
+                    f"the search space differs from the one the study was created with "
+                    f"({stored.space_origin})"
+                )
+            elif name in ("md_spec", "md_constraint"):
+                conflicts.append(f"the MD check ({name}) differs from the study's")
+            elif name == "data_hashes":
+                conflicts.append(f"the data differ (study: {', '.join(stored.data)})")
+            else:
+                conflicts.append(f"{name} is {old!r} in the study, {new!r} now")
+    return conflicts
+
+
+SQLITE_BUSY_SECONDS = 60  # local workers wait for each other's writes, never "database is locked"
+
+
+CONNECT_SECONDS = 5  # a database server's connect timeout (libpq's connect_timeout)
+
+
+def connect_storage(
+    url: str,
+    attempts: int = 4,
+    heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+    on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``, or a one-line :class:`StudyError` when it cannot be opened.
+
+    Workers started together on an empty PostgreSQL database race to create
+    Optuna's tables; the losers retry once the winner has made them. The
+    heartbeat lets the next worker fail the trials of a dead one after the
+    grace period, and call ``on_stale_trial`` for each (:mod:`hpo.study.retries`).
+    Processes on one SQLite file wait up to a minute for each other's writes,
+    and a file on a local disk uses SQLite's write-ahead log
+    (:mod:`hpo.study.sqlite_journal`).
+    """
+    engine_url = database_url(url)
+    database = sqlite_path(url)
+    server = url.partition("://")[0].split("+")[0] in ("postgresql", "postgres", "mysql")
+    engine_kwargs: dict[str, Any] = (
+        {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if database is not None else {}
+    )
+    if server:  # a host that takes the connection but never answers is given up on
+        engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_SECONDS}}
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings(), creation_lock(url):
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = RDBStorage(
+                    engine_url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat.interval,
+                    grace_period=heartbeat.grace_period,
+                    heartbeat_stale_trial_callback=on_stale_trial,
+                )
+            if database is not None:
+                use_write_ahead_log(storage.engine, database)
+            return storage
+        except Exception as error:  # sqlalchemy raises many kinds for dead or malformed databases
+            if attempt + 1 < attempts and _is_schema_race(error):
+                time.sleep(1.0 + attempt)
+                continue
+            text = str(error).strip()
+            reason = mask_text(text.splitlines()[0] if text else type(error).__name__, url)
+            waited = (
+                f"; no answer within the {CONNECT_SECONDS} s connect timeout"
+                if (server and "timeout" in text.lower())
+                else ""
+            )
+            raise StudyError(
+                f"cannot open the study storage {mask_url(url)} ({reason}{waited}); start the "
+                f"database or check --storage"
+            ) from error
+    raise AssertionError("unreachable")
+
+
+def storage_exists(url: str) -> bool:
+    """False only for a ``sqlite:///`` storage whose file is not there (nothing to read)."""
+    return missing_sqlite_file(url) is None
+
+
+def peek_setup(name: str, url: str) -> StudySetup | None:
+    """The stored set-up of study ``name``, or None when there is no such study; creates nothing."""
+    if not storage_exists(url):
+        return None
+    try:
+        study = optuna.load_study(study_name=name, storage=connect_storage(url))
+    except KeyError:
+        return None
+    return stored_setup(study)
+
+
+def load_study_to_read(name: str, storage: str) -> optuna.Study:
+    """Study ``name`` for a command that reads it (report, sync), or a one-line error; makes nothing."""
+    require_existing_store(storage, "study storage", "pass --storage with the URL the sweep used")
+    try:
+        return optuna.load_study(study_name=name, storage=connect_storage(storage))
+    except KeyError as error:
+        raise StudyError(
+            f"no study {name!r} in {mask_url(storage)}; pass --storage with the URL the sweep used"
+        ) from error
+
+
+def _is_schema_race(error: Exception) -> bool:
+    text = str(error)
+    return "UniqueViolation" in text or "already exists" in text or "duplicate key" in text
+
+
+def build_sampler(
+    name: str, seed: int, space: SearchSpace, constrained: bool = False
+) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by its CLI name.
+
+    ``constrained``: the study's trials set an MD constraint (``Trial.set_constraint``);
+    only samplers that read constraints may run it.
+    """
+    if constrained and name not in CONSTRAINED_SAMPLERS:
+        raise StudyError(
+            f"sampler {name!r} takes no constraints; with --md-constraint use "
+            f"{' or '.join(CONSTRAINED_SAMPLERS)}"
+        )
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        from search_spaces.suggest import grid
+
+        return optuna.samplers.GridSampler(grid(space), seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    raise StudyError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def build_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """An Optuna pruner by its CLI name; epochs are the pruning resource."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=2, n_warmup_steps=max(1, max_epochs // 5)
+        )
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise StudyError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
+
+
+def stored_setup(study: optuna.Study) -> StudySetup | None:
+    values = study.user_attrs.get(SETUP_ATTR)
+    return StudySetup.from_dict(values) if values else None
+
+
+def open_study(
+    name: str,
+    storage: str,
+    setup: StudySetup | None,
+    heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
+    on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+) -> tuple[optuna.Study, StudySetup, bool]:
+    """Create study ``name`` or resume it; returns (study, its set-up, created).
+
+    With ``setup`` None the study must exist and its stored set-up is used (a
+    missing SQLite file is not created). A study made before studies had a uid
+    gets one. The caller assigns ``study.sampler`` and ``study.pruner``. The
+    storage keeps a heartbeat (see :func:`connect_storage`).
+    """
+    if setup is None and not storage_exists(storage):
+        raise StudyError(
+            f"no study {name!r}: there is no storage at {sqlite_path(storage)}; give --space "
+            f"and --data to create it, or --storage to find it"
+        )
+    backend = connect_storage(storage, heartbeat=heartbeat, on_stale_trial=on_stale_trial)
+    try:
+        existing = optuna.load_study(study_name=name, storage=backend)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        stored = stored_setup(existing)
+        if stored is None and not existing.trials:  # created a moment ago by another worker?
+            return _join_new_study(name, storage, backend, setup)
+        if stored is None:
+            raise StudyError(
+                f"study {name!r} in {mask_url(storage)} was not made by pesweep (no set-up "
+                f"recorded); choose another --study name"
+            )
+        if setup is not None:
+            conflicts = describe_conflicts(stored, setup)
+            if conflicts:
+                raise StudyError(
+                    f"cannot resume study {name!r}: {'; '.join(conflicts)}; use a new --study "
+                    f"name, or resume with the stored set-up (pesweep sweep --study {name})"
+                )
+        if not stored.study_uid:
+            stored = dataclasses.replace(stored, study_uid=new_study_uid())
+            existing.set_user_attr(SETUP_ATTR, stored.to_dict())
+        return existing, stored, False
+    if setup is None:
+        raise StudyError(
+            f"no study {name!r} in {mask_url(storage)}; give --space and --data to create it"
+        )
+    directions = [
+        optuna.study.StudyDirection.MAXIMIZE
+        if objective in MAXIMISED
+        else optuna.study.StudyDirection.MINIMIZE
+        for objective in setup.objectives
+    ]
+    try:
+        study = optuna.create_study(study_name=name, storage=backend, directions=directions)
+    except optuna.exceptions.DuplicatedStudyError:
+        # another worker created it a moment ago: join it once its set-up is written
+        return _join_new_study(name, storage, backend, setup)
+    with warnings.catch_warnings():  # experimental since Optuna 3.2; not the user's concern
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([OBJECTIVE_METRICS[name] for name in setup.objectives])
+    study.set_user_attr(SETUP_ATTR, setup.to_dict())
+    return study, setup, True
+
+
+def _join_new_study(
+    name: str,
+    storage: str,
+    backend: optuna.storages.BaseStorage,
+    setup: StudySetup | None,
+    wait_seconds: float = 30.0,
+) -> tuple[optuna.Study, StudySetup, bool]:
+    """Join a study another worker has just created, once its set-up is written."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        study = optuna.load_study(study_name=name, storage=backend)
+        stored = stored_setup(study)
+        if stored is not None:
+            conflicts = describe_conflicts(stored, setup) if setup is not None else []
+            if conflicts:
+                raise StudyError(f"cannot join study {name!r}: {'; '.join(conflicts)}")
+            return study, stored, False
+        if time.monotonic() > deadline:
+            raise StudyError(
+                f"study {name!r} in {mask_url(storage)} was created without a pesweep set-up; "
+                f"choose another --study name"
+            )
+        time.sleep(0.5)
