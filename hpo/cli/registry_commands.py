@@ -59,7 +59,7 @@ def run_promote(args: argparse.Namespace) -> int:
     )
     print(promotion.message)
     print(
-        f"load it with: PesweepCalculator.from_checkpoint('models:/{promotion.name}@"
+        f"load it with: pesweep.load_potential('models:/{promotion.name}@"
         f"{promotion.alias}', tracking_uri='{mask_url(tracking)}')"
     )
     return 0

@@ -138,8 +138,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_export_aenet(args: argparse.Namespace) -> int:
+    from hpo.tracking.model_uris import resolve_checkpoint
     from lightning_modules.models.nn_ascii import export_nn_ascii
-    from lightning_modules.training.calculator import resolve_checkpoint
     from lightning_modules.training.task import load_task
 
     checkpoint = resolve_checkpoint(args.checkpoint, tracking_uri(args))

@@ -135,7 +135,7 @@ def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
     """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
     if not setup.init_from:
         return ""
-    from lightning_modules.training.calculator import resolve_checkpoint
+    from hpo.tracking.model_uris import resolve_checkpoint
 
     _check_fine_tuning_space(setup, space)
     return str(resolve_checkpoint(setup.init_from, tracking_uri))

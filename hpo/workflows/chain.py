@@ -13,12 +13,12 @@ import numpy as np
 from scipy import stats
 
 from hpo import __version__
+from hpo.tracking.model_uris import resolve_checkpoint
 from hpo.tracking.runs import Tracker
 from hpo.tracking.training_runs import tracked_training
 from hpo.workflows.finetune import finetune
 from hpo.workflows.promotion import promote_run, registry_client
 from lightning_modules.file_digest import file_sha256
-from lightning_modules.training.calculator import resolve_checkpoint
 from lightning_modules.training.config import TrainConfig, config_from_record
 from lightning_modules.training.run import train
 from lightning_modules.training.task import load_task

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from hpo import __version__
+from hpo.tracking.model_uris import registered_version, resolve_checkpoint
 from hpo.tracking.runs import Tracker
 from hpo.tracking.training_runs import tracked_training
 from hpo.workflows.promotion import Promotion, promote_run, registry_client
 from lightning_modules.file_digest import file_sha256
-from lightning_modules.training.calculator import registered_version, resolve_checkpoint
 from lightning_modules.training.config import ConfigError, config_from_record
 from lightning_modules.training.pretrained import STRATEGIES, TransferError, load_pretrained
 from lightning_modules.training.run import TrainResult, train

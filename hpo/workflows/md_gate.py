@@ -71,9 +71,9 @@ def read_reference(path: str | Path) -> list[Atoms]:
 
 def load_calculator(model: str, tracking_uri: str | None, dtype: str = "float64") -> Any:
     """The model as an ASE calculator (float64: the smoothest dynamics)."""
-    from lightning_modules.training.calculator import PesweepCalculator
+    from hpo.tracking.model_uris import load_potential
 
-    return PesweepCalculator.from_checkpoint(model, dtype=dtype, tracking_uri=tracking_uri)
+    return load_potential(model, tracking_uri, dtype=dtype)
 
 
 def check_elements(calculator: Any, atoms: Atoms, structure: str | Path) -> None:
@@ -125,7 +125,7 @@ def model_version_label(model: str, tracking_uri: str | None) -> str:
     """``NAME/VERSION`` of a ``models:/`` reference, else the reference itself."""
     if not model.startswith("models:/"):
         return model
-    from lightning_modules.training.calculator import registered_version
+    from hpo.tracking.model_uris import registered_version
 
     version = registered_version(model, tracking_uri)
     return f"{version.name}/{version.version}"

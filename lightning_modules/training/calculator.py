@@ -1,10 +1,10 @@
 """ASE calculator for any trained pesweep model (SchNet, ænet): energy (eV) and forces (eV/A).
 
     calc = PesweepCalculator.from_checkpoint("runs/seb20/best.ckpt")
-    calc = PesweepCalculator.from_checkpoint("models:/seb@pretrained")  # a registered MLflow Model
     atoms.calc = calc
     atoms.get_potential_energy(), atoms.get_forces()
 
+A registered MLflow Model loads with ``pesweep.load_potential("models:/seb@pretrained")``.
 Works with ASE optimisers and molecular dynamics. ``device`` is chosen here
 (CUDA when available), never inside the models; ``dtype="float64"`` gives the
 smoothest dynamics.
@@ -12,11 +12,7 @@ smoothest dynamics.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,137 +23,30 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from lightning_modules import keys
 from lightning_modules.batching.batches import atoms_to_batch
-from lightning_modules.conventions import DEFAULT_TRACKING_URI, TRACKING_ENV
 from lightning_modules.errors import CheckpointNotFound
 from lightning_modules.models.potential import Potential
-from lightning_modules.store_uris import mask_url, missing_sqlite_file
-from lightning_modules.training.task import CHECKPOINT_DIGEST_TAG, load_task, verify_checkpoint
+from lightning_modules.training.task import load_task, verify_checkpoint
 
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def existing_tracking_uri(tracking_uri: str | None) -> str:
-    """``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``; never created.
+def local_checkpoint(path: Path, recorded: str = "") -> Path:
+    """The checkpoint file ``path`` names (the first ``.ckpt`` of a folder), checked.
 
-    A look-up must not leave an empty SQLite store behind where there was none.
+    ``recorded`` is the SHA-256 its training recorded, where known: a changed
+    file is refused (:func:`~lightning_modules.training.task.verify_checkpoint`).
     """
-    uri = tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
-    path = missing_sqlite_file(uri)
-    if path is not None:
-        raise CheckpointNotFound(
-            f"no MLflow store at {path.resolve()}; pass tracking_uri= (--tracking-uri) or set "
-            f"{TRACKING_ENV} to the store that holds the model"
-        )
-    return uri
-
-
-def model_cache_dir() -> Path:
-    """Where downloaded models are kept: ``$PESWEEP_CACHE_DIR``, else ``$XDG_CACHE_HOME/pesweep``."""
-    if os.environ.get("PESWEEP_CACHE_DIR"):
-        return Path(os.environ["PESWEEP_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pesweep" / "models"
-
-
-def download_once(artifact_uri: str, tracking_uri: str | None) -> Path:
-    """A local copy of an MLflow artifact, downloaded once per (tracking store, artifact).
-
-    Artifacts of a finished run do not change, so one copy serves every load;
-    processes that download the same artifact at once each write a private
-    folder and the first rename wins.
-    """
-    import mlflow.artifacts
-
-    key = hashlib.sha256(f"{mask_url(tracking_uri or '')}|{artifact_uri}".encode()).hexdigest()
-    root = model_cache_dir()
-    final = root / key[:24]
-    if final.is_dir():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
-    try:
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=artifact_uri, tracking_uri=tracking_uri, dst_path=str(partial)
-        )
-        try:
-            partial.rename(final)
-        except OSError:  # another process finished first
-            if not final.is_dir():
-                raise
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return final
-
-
-def registered_version(uri: str, tracking_uri: str | None) -> Any:
-    """The model version behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
-
-    The registry is looked up in the tracking store (pesweep keeps both in one);
-    a local store that does not exist is an error, not created.
-    """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    tracking_uri = existing_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    body = uri.removeprefix("models:/")
-    try:
-        if "@" in body:
-            version = client.get_model_version_by_alias(*body.split("@", 1))
-        else:
-            name, _, number = body.partition("/")
-            version = client.get_model_version(name, number)
-    except MlflowException as error:
-        raise CheckpointNotFound(
-            f"{uri} is not in the registry at {mask_url(tracking_uri)}; check the name and alias "
-            f"with pesweep models list, or pass tracking_uri= (--tracking-uri) or set "
-            f"{TRACKING_ENV}"
-        ) from error
-    return version
-
-
-def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
-    """A local checkpoint file for a path, a folder holding one, ``models:/...`` or ``runs:/...``.
-
-    Registered and logged models are downloaded once into :func:`model_cache_dir`.
-    """
-    text = str(path_or_uri)
-    recorded = ""  # the SHA-256 its training recorded, where the registry or the run holds one
-    if text.startswith("models:/"):
-        tracking_uri = existing_tracking_uri(tracking_uri)
-        version = registered_version(text, tracking_uri)
-        text, recorded = str(version.source), (version.tags or {}).get("checkpoint_sha256", "")
-    if text.startswith(("runs:/", "mlflow-artifacts:/")) or "://" in text:
-        if text.startswith("runs:/"):
-            tracking_uri = existing_tracking_uri(tracking_uri)
-            recorded = recorded or _run_digest(text, tracking_uri)
-        local = download_once(text, tracking_uri)
-    else:
-        local = Path(text)
-    if local.is_dir():
-        found = sorted(local.rglob("*.ckpt"))
+    if path.is_dir():
+        found = sorted(path.rglob("*.ckpt"))
         if not found:
-            raise CheckpointNotFound(f"{path_or_uri}: no .ckpt checkpoint inside")
-        local = found[0]
-    if not local.exists():
-        raise CheckpointNotFound(f"{path_or_uri}: no such checkpoint")
-    verify_checkpoint(local, recorded, f"the checkpoint of {path_or_uri}")
-    return local
-
-
-def _run_digest(uri: str, tracking_uri: str | None) -> str:
-    """The checkpoint SHA-256 that the run of a ``runs:/ID/...`` URI recorded, or ''."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    run_id = uri.removeprefix("runs:/").split("/")[0]
-    try:
-        run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
-    except MlflowException:
-        return ""  # the download says what is missing
-    return run.data.tags.get(CHECKPOINT_DIGEST_TAG, "")
+            raise CheckpointNotFound(f"{path}: no .ckpt checkpoint inside")
+        path = found[0]
+    if not path.exists():
+        raise CheckpointNotFound(f"{path}: no such checkpoint")
+    verify_checkpoint(path, recorded, f"the checkpoint {path}")
+    return path
 
 
 class PesweepCalculator(Calculator):
@@ -187,14 +76,21 @@ class PesweepCalculator(Calculator):
     @classmethod
     def from_checkpoint(
         cls,
-        path_or_uri: str | Path,
+        path: str | Path,
         device: str | torch.device | None = None,
         dtype: str = "float32",
-        tracking_uri: str | None = None,
     ) -> PesweepCalculator:
-        """Load a trained model from a checkpoint path or an MLflow artifact URI."""
-        task = load_task(str(resolve_checkpoint(path_or_uri, tracking_uri)))
-        return cls(task.model, device=device, dtype=dtype)
+        """Load a trained model from a checkpoint file, or a folder holding one.
+
+        A registered or logged model (``models:/NAME@ALIAS``, ``runs:/ID/model``)
+        is loaded with :func:`pesweep.load_potential`, which finds its checkpoint.
+        """
+        text = str(path)
+        if "://" in text or text.startswith(("models:/", "runs:/")):
+            raise CheckpointNotFound(
+                f"{text} is an MLflow URI: load it with pesweep.load_potential({text!r})"
+            )
+        return cls(load_task(str(local_checkpoint(Path(text)))).model, device=device, dtype=dtype)
 
     def calculate(
         self,

@@ -17,11 +17,11 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+import pesweep
 from hpo.cli.main import build_parser
 from hpo.runtime.errors import StudyError
 from hpo.study.trial_record import trial_result
 from hpo.sweep.runner import run_sweep
-from lightning_modules.training.calculator import PesweepCalculator
 from tests.support.commands import run_cli
 from tests.support.services import free_port, run_at_once
 
@@ -190,7 +190,7 @@ def test_read_only_commands_create_no_store(tmp_path, pesweep_in_process) -> Non
         with pytest.raises(
             FileNotFoundError, match="no MLflow store at .*mlflow.db; pass tracking_uri="
         ):
-            PesweepCalculator.from_checkpoint("models:/seb@pretrained")
+            pesweep.load_potential("models:/seb@pretrained")
     finally:
         os.chdir(previous)
     assert list(tmp_path.iterdir()) == []
@@ -211,9 +211,7 @@ def test_models_load_once_into_the_cache_and_leave_nothing_in_tmp(
     cache = tmp_path / "cache"
     monkeypatch.setenv("PESWEEP_CACHE_DIR", str(cache))
     for _ in range(3):
-        PesweepCalculator.from_checkpoint(
-            "models:/cuau@pretrained", tracking_uri=outcome.tracking_uri
-        )
+        pesweep.load_potential("models:/cuau@pretrained", tracking_uri=outcome.tracking_uri)
     assert list(scratch.iterdir()) == []
     assert len(list(cache.iterdir())) == 1
     assert len(list(cache.rglob("*.ckpt"))) == 1

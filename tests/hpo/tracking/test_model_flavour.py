@@ -19,11 +19,11 @@ import pandas as pd
 import pytest
 import yaml
 
+import pesweep
 from hpo.sweep.runner import run_sweep
 from hpo.tracking.model_flavour import row_atoms
 from hpo.workflows.promotion import promote_best_trial
 from lightning_modules.data.emt_data import emt_clusters
-from lightning_modules.training.calculator import PesweepCalculator
 from tests.support.services import free_port
 
 
@@ -41,9 +41,7 @@ def structure_record(seed: int) -> dict:
 
 def calculator_results(record: dict, tracking_uri: str) -> tuple[float, np.ndarray]:
     atoms = row_atoms(record)
-    atoms.calc = PesweepCalculator.from_checkpoint(
-        "models:/cuau@pretrained", tracking_uri=tracking_uri
-    )
+    atoms.calc = pesweep.load_potential("models:/cuau@pretrained", tracking_uri=tracking_uri)
     return atoms.get_potential_energy(), atoms.get_forces()
 
 

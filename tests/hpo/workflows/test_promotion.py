@@ -8,6 +8,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+import pesweep
 from hpo.runtime.errors import PromotionError
 from hpo.study.trial_record import trial_result
 from hpo.sweep.runner import run_sweep
@@ -21,7 +22,6 @@ from hpo.workflows.promotion import (
 from lightning_modules import keys
 from lightning_modules.batching.batches import atoms_to_batch
 from lightning_modules.data.emt_data import emt_clusters
-from lightning_modules.training.calculator import PesweepCalculator
 from lightning_modules.training.task import load_task
 
 
@@ -35,7 +35,7 @@ def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
     assert promotion.moved and promotion.version == "1"
     best = study.study.best_trial
     atoms = emt_clusters(n_structures=1, seed=30)[0]
-    calc = PesweepCalculator.from_checkpoint(
+    calc = pesweep.load_potential(
         "models:/cuau@pretrained", tracking_uri=study.tracking_uri, dtype="float64"
     )
     model = load_task(trial_result(best)["checkpoint_path"]).model.double()
@@ -76,9 +76,7 @@ def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -
 
 def test_unknown_model_is_a_clear_error(study) -> None:
     with pytest.raises(FileNotFoundError, match="not in the registry"):
-        PesweepCalculator.from_checkpoint(
-            "models:/nothing@pretrained", tracking_uri=study.tracking_uri
-        )
+        pesweep.load_potential("models:/nothing@pretrained", tracking_uri=study.tracking_uri)
 
 
 def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
@@ -109,9 +107,7 @@ def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
     logged.write_bytes(original + b"tampered")  # changed after its promotion
     monkeypatch.setenv("PESWEEP_CACHE_DIR", str(tmp_path / "fresh-cache"))
     with pytest.raises(CheckpointError, match="changed after its training finished"):
-        PesweepCalculator.from_checkpoint(
-            "models:/cuau@pretrained", tracking_uri=study.tracking_uri
-        )
+        pesweep.load_potential("models:/cuau@pretrained", tracking_uri=study.tracking_uri)
 
     local = Path(recorded["checkpoint_path"])
     local.write_bytes(local.read_bytes() + b"tampered")  # the trial's own best.ckpt
