@@ -15,7 +15,7 @@ cd "$work"
 pesweep="$work/venv/bin/pesweep"
 "$work/venv/bin/python" - "$pesweep" <<'PY'
 import argparse, subprocess, sys
-from hpo.cli import build_parser
+from hpo.cli.main import build_parser
 
 def commands(parser, words=()):
     for action in parser._actions:
@@ -31,3 +31,13 @@ print(f"wheel: --help of {len(found)} commands and subcommands ran")
 PY
 "$pesweep" demo --workdir demo --n-trials 1 --max-epochs 1 --n-structures 40 >/dev/null
 echo "wheel: a one-trial sweep ran from the installed wheel"
+"$work/venv/bin/python" - <<'PY'
+import glob
+import pesweep
+
+for name in pesweep.__all__:
+    getattr(pesweep, name)
+checkpoint = sorted(glob.glob("demo/**/best.ckpt", recursive=True))[0]
+calculator = pesweep.load_potential(checkpoint)
+print(f"wheel: pesweep's {len(pesweep.__all__)} public names load; load_potential read {checkpoint}")
+PY
