@@ -34,7 +34,7 @@ __all__ = [
 def postgres_server() -> PostgresServer:
     """A throw-away PostgreSQL server on loopback, or skip the test with the reason."""
     try:
-        return postgres_server()
+        return PostgresServer()
     except ServiceMissing as missing:
         pytest.skip(str(missing))
 
