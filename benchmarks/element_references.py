@@ -1,4 +1,4 @@
-"""Element references across compositions: the numbers quoted in the README, rerun.
+"""Element references across compositions: the numbers quoted in docs/how-to/references.md, rerun.
 
 1. GFN1-xTB (tblite) frames of a Cu7Au6 cluster with one water train a small
    SchNet, with references fitted (the data cannot determine them) and with

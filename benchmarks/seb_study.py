@@ -8,7 +8,7 @@ gives Ha/atom beside eV per structure and meV/atom, on the full test set and
 on its audit-clean part (labels within the physical bound), next to a
 constant predictor (the median training energy per atom) and the published values.
 
-Every (row, seed) is trained by pesweep's own ``train`` (the README's SchNet:
+Every (row, seed) is trained by pesweep's own ``train`` (the SchNet of docs/how-to/training.md:
 128 features, 6 interactions, 40 Gaussians, cutoff 6 A, lr 5e-4 halved on a
 plateau, batch 32) and logged as a nested MLflow run under one parent run,
 which also holds the table (markdown and JSON) and the learning curves
@@ -57,7 +57,7 @@ CHAIN = ("SeBn/B=16.npz", "SeBn/B=17.npz", "SeBn/B=18.npz", "SeBn/B=19.npz")
 GRID_CONFIGURATIONS = 5 * 9 * 5 * 5 * 5 * 4
 PUBLISHED_EPOCHS = 100
 
-# the README's SchNet; the rows switch attention and the activation
+# the SchNet of docs/how-to/training.md; the rows switch attention and the activation
 BASE_MODEL = {"n_atom_basis": 128, "n_interactions": 6, "n_rbf": 40, "cutoff": 6.0}
 BASE_TRAINING = {"lr": 5e-4, "batch_size": 32, "lr_schedule": "plateau", "lr_patience": 10}
 
@@ -83,7 +83,7 @@ SMOKE_MODEL = {"n_atom_basis": 16, "n_interactions": 2, "n_rbf": 16, "cutoff": 6
 
 
 def model_config(attention: bool, activation: str, smoke: bool = False) -> dict[str, Any]:
-    """The README's SchNet with the row's switches (a tiny one for ``--smoke``)."""
+    """The SchNet of docs/how-to/training.md with the row's switches (a tiny one for ``--smoke``)."""
     return {
         **(SMOKE_MODEL if smoke else BASE_MODEL),
         "attention": attention,

@@ -1,7 +1,7 @@
 """The SchNet_IIA source-task table: transfer to SeB20 from B20, B21, SeB19, SeB19-O, or from nothing.
 
 Each source is trained once (seed 0) with SchNet_IIA's architecture (the
-README's SchNet with interatomic-interaction attention and the smooth
+SchNet of docs/how-to/training.md with interatomic-interaction attention and the smooth
 maximum unit), then every seed fine-tunes it on SeB20 (8:1:1 split per seed,
 all weights trained) with the same epochs as the row trained from nothing.
 The composition of every file comes from its ``z`` (the file names of the

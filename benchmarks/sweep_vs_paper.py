@@ -73,7 +73,7 @@ def sweep_space(fine_tuning: bool, sizes: str) -> str:
     ``sizes``: ``table1`` (the whole table), ``cpu`` (at most 128 features
     and 6 interactions: a SchNet's work grows with the square of its features
     and with its interactions, so Table 1's largest does about 16 x 10 / 6 =
-    27 times the work of the README's model per epoch) or ``tiny`` (the smoke
+    27 times the work of the documented model per epoch) or ``tiny`` (the smoke
     test).
     """
     import yaml

@@ -217,7 +217,9 @@ def add_data_commands(
     )
 
     train = sub.add_parser("train", help="train one model from a YAML config (and flags)")
-    train.add_argument("--config", help="YAML file with TrainConfig keys (see README)")
+    train.add_argument(
+        "--config", help="YAML file with TrainConfig keys (see docs/how-to/training.md)"
+    )
     add_data_arguments(train, False)
     train.add_argument("--model", help="model name: schnet or aenet (default schnet)")
     train.add_argument(
