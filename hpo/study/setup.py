@@ -4,8 +4,10 @@ Storage defaults to a SQLite file in the working directory; any Optuna
 storage URL works (PostgreSQL for studies shared by many workers). The set-up
 (space file content, data paths and file hashes, energy unit, epochs, seed,
 sampler, pruner, objectives, MLflow tracking URI and parent run) is kept in
-the study's user attributes. A resume with a conflicting space, data, energy
-unit, epoch budget or objectives is refused with the difference named.
+the study's user attributes. What a resume may change is one table,
+:data:`hpo.study.resume.RESUME_POLICY`: a conflicting space, data, energy
+unit, epoch budget, seed, objectives, training settings, starting model or
+MD check is refused with the difference named.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
 from hpo.runtime.errors import StudyError
+from hpo.study.resume import BINDING_FIELDS, resume_conflicts
 from hpo.study.retries import DEFAULT_HEARTBEAT, Heartbeat
 from hpo.study.sqlite_journal import use_write_ahead_log
 from hpo.tracking.stores import (
@@ -61,17 +64,6 @@ OBJECTIVE_METRICS = {
 # Optuna constraint (Trial.set_constraint) of an MD check: the ps a model fell short of the
 # whole check; > 0 is infeasible, and samplers that read constraints steer away from it
 MD_CONSTRAINT = "md_stability"
-# fields that must agree between a study and a resume of it
-BINDING_FIELDS = (
-    "space_text",
-    "data_hashes",
-    "energy_unit",
-    "max_epochs",
-    "objectives",
-    "init_from",
-    "md_spec",
-    "md_constraint",
-)
 
 
 @dataclass(frozen=True)
@@ -117,6 +109,11 @@ class StudySetup:
         return cls(**values)
 
 
+def requested_fields(setup: StudySetup) -> dict[str, Any]:
+    """The binding fields of a whole requested set-up (a resume that gave space and data)."""
+    return {name: getattr(setup, name) for name in BINDING_FIELDS}
+
+
 def safe_name(study_name: str) -> str:
     """A study's name as letters, digits, ``_`` and ``-`` only (for file and job names)."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", study_name).strip("_") or "study"
@@ -125,26 +122,6 @@ def safe_name(study_name: str) -> str:
 def new_study_uid() -> str:
     """A fresh identifier for a study (hex, 32 characters)."""
     return uuid.uuid4().hex
-
-
-def describe_conflicts(stored: StudySetup, requested: StudySetup) -> list[str]:
-    """The binding fields in which a requested set-up differs from the stored one."""
-    conflicts = []
-    for name in BINDING_FIELDS:
-        old, new = getattr(stored, name), getattr(requested, name)
-        if old != new:
-            if name == "space_text":
-                conflicts.append(
-                    f"the search space differs from the one the study was created with "
-                    f"({stored.space_origin})"
-                )
-            elif name in ("md_spec", "md_constraint"):
-                conflicts.append(f"the MD check ({name}) differs from the study's")
-            elif name == "data_hashes":
-                conflicts.append(f"the data differ (study: {', '.join(stored.data)})")
-            else:
-                conflicts.append(f"{name} is {old!r} in the study, {new!r} now")
-    return conflicts
 
 
 SQLITE_BUSY_SECONDS = 60  # local workers wait for each other's writes, never "database is locked"
@@ -325,7 +302,7 @@ def open_study(
                 f"recorded); choose another --study name"
             )
         if setup is not None:
-            conflicts = describe_conflicts(stored, setup)
+            conflicts = resume_conflicts(stored, requested_fields(setup))
             if conflicts:
                 raise StudyError(
                     f"cannot resume study {name!r}: {'; '.join(conflicts)}; use a new --study "
@@ -370,7 +347,7 @@ def _join_new_study(
         study = optuna.load_study(study_name=name, storage=backend)
         stored = stored_setup(study)
         if stored is not None:
-            conflicts = describe_conflicts(stored, setup) if setup is not None else []
+            conflicts = resume_conflicts(stored, requested_fields(setup)) if setup else []
             if conflicts:
                 raise StudyError(f"cannot join study {name!r}: {'; '.join(conflicts)}")
             return study, stored, False

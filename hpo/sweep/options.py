@@ -176,6 +176,27 @@ def requested_md_spec(options: SweepOptions) -> Any:
     return specs[0]
 
 
+def given_fields(options: SweepOptions) -> dict[str, Any]:
+    """The set-up fields a resume by name was given (options left out take the study's own).
+
+    Compared with the study's record by :func:`hpo.study.resume.resume_conflicts`.
+    """
+    given: dict[str, Any] = {}
+    if options.energy_unit is not None:
+        given["energy_unit"] = normalise_energy_unit(options.energy_unit)
+    for name in ("max_epochs", "seed", "objectives"):
+        if getattr(options, name) is not None:
+            given[name] = getattr(options, name)
+    if options.init_from is not None:
+        given["init_from"] = options.init_from
+    if options.train_overrides:
+        given["train_overrides"] = dict(options.train_overrides)
+    if options.md_spec or options.md_constraint:
+        given["md_spec"] = requested_md_spec(options).to_dict()
+        given["md_constraint"] = bool(options.md_constraint)
+    return given
+
+
 def check_system_metrics() -> None:
     """MLflow's system metrics read the machine through psutil: refuse early when it is missing."""
     import importlib.util

@@ -19,6 +19,7 @@ from optuna.study import MaxTrialsCallback
 
 from hpo.runtime.errors import StudyError
 from hpo.runtime.interrupts import Interrupted
+from hpo.study.resume import resume_conflicts
 from hpo.study.retries import StaleTrialHandler
 from hpo.study.setup import (
     MAXIMISED,
@@ -35,6 +36,7 @@ from hpo.sweep.options import (
     SweepOptions,
     SweepOutcome,
     finished_trials,
+    given_fields,
     requested_md_spec,
     validate_options,
 )
@@ -175,6 +177,13 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         options.tracking_uri, stored.tracking_uri if stored else None
     )
     requested, requested_space = _requested_setup(options, tracking_uri)
+    if requested is None and stored is not None:  # a resume by name: what it was given must fit
+        conflicts = resume_conflicts(stored, given_fields(options))
+        if conflicts:
+            raise StudyError(
+                f"cannot resume study {options.study_name!r}: {'; '.join(conflicts)}; drop "
+                f"those options (the study keeps its own) or use a new --study name"
+            )
     checked_md_spec = None
     if requested is not None and data is not None:
         # the check's structure fits the data, before a study exists
@@ -221,11 +230,6 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
                 f"start a new study for new data"
             )
         data = load_data(setup.data, setup.energy_unit)
-    if options.max_epochs is not None and options.max_epochs != setup.max_epochs:
-        raise StudyError(
-            f"study {options.study_name!r} trains {setup.max_epochs} epochs per trial, not "
-            f"{options.max_epochs}; drop --max-epochs or use a new study"
-        )
     runs_dir = Path(options.runs_dir).resolve() / setup.folder_name(options.study_name)
     # a study opened (resumed or joined) rather than created runs its stored check
     md_spec = checked_md_spec if created and checked_md_spec else _md_spec(setup, data)

@@ -236,7 +236,7 @@ def test_resume_with_other_space_is_refused(sweep_options, tmp_path) -> None:
     other.write_text("model: schnet\nparams:\n  n_atom_basis: {type: categorical, choices: [8]}\n")
     with pytest.raises(StudyError, match="the search space differs"):
         run_sweep(sweep_options(space=str(other)))
-    with pytest.raises(StudyError, match="trains 2 epochs per trial, not 5"):
+    with pytest.raises(StudyError, match="--max-epochs is 2 in the study, 5 now"):
         run_sweep(sweep_options(space=None, data=None, max_epochs=5))
 
 
