@@ -19,6 +19,7 @@ ENERGY_UNITS: dict[str, float] = {
     "kj/mol": 0.0103643,
     "mev": 1e-3,
 }
+DEFAULT_ENERGY_UNIT = "ev"  # of a data file that declares none
 
 
 def normalise_energy_unit(name: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lightning_modules.conventions import CALCULATORS
+from lightning_modules.conventions import CALCULATORS, DEFAULT_ENERGY_UNIT
 
 USE = (
     "Use them when the training data hold one composition (every structure SeB20, or one "
@@ -165,7 +165,7 @@ def run_subset(args: argparse.Namespace) -> int:
             f"--out {args.out}: subset writes extended XYZ; name the file .xyz or .extxyz"
         )
     check_output_file(args.out, args.data, args.force)
-    data = load_data(args.data, args.energy_unit or "ev")
+    data = load_data(args.data, args.energy_unit or DEFAULT_ENERGY_UNIT)
     if args.elements:
         chosen = select_by_elements(data, args.elements.split(","), args.mode)
         if len(chosen) == 0:
@@ -276,7 +276,7 @@ def add_data_commands(
 
     audit = sub.add_parser("audit", help="check a data set: validation and implausible labels")
     audit.add_argument("data", nargs="+", metavar="DATA")
-    add_energy_unit_argument(audit, default="ev")
+    add_energy_unit_argument(audit, default=DEFAULT_ENERGY_UNIT)
     audit.add_argument(
         "--bound",
         type=float,

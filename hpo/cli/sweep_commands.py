@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
+
 logger = logging.getLogger("pesweep")
 
 
@@ -163,7 +165,7 @@ def run_demo(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     if args.data:
         data = tuple(str(Path(p).resolve()) for p in args.data)
-        unit = args.energy_unit or "ev"
+        unit = args.energy_unit or DEFAULT_ENERGY_UNIT
     else:
         path = workdir / "cuau_emt.xyz"
         if not path.exists():
@@ -172,7 +174,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 f"(energies and forces) in {path}"
             )
             write_emt_clusters(path, n_structures=args.n_structures, seed=0)
-        data, unit = (str(path),), "ev"
+        data, unit = (str(path),), DEFAULT_ENERGY_UNIT
     storage = f"sqlite:///{workdir / 'pesweep.db'}"
     earlier = _trials_so_far(args.study, storage)
     if earlier is not None:
@@ -210,7 +212,8 @@ def add_sweep_commands(
         positive_float,
         positive_int,
     )
-    from hpo.study.retries import DEFAULT_HEARTBEAT, DEFAULT_MAX_RETRIES
+    from hpo.study.defaults import SWEEP_DEFAULTS
+    from hpo.study.retries import DEFAULT_HEARTBEAT
     from hpo.study.setup import OBJECTIVES, PRUNERS, SAMPLERS
     from hpo.tracking.stores import default_storage
     from lightning_modules.conventions import DEFAULT_STORAGE, STORAGE_ENV
@@ -252,9 +255,9 @@ def add_sweep_commands(
     sweep.add_argument(
         "--max-retries",
         type=non_negative_int,
-        default=DEFAULT_MAX_RETRIES,
+        default=SWEEP_DEFAULTS.max_retries,
         help="retries of a trial whose worker was preempted or died; a retry resumes from the "
-        f"trial's last finished epoch (default {DEFAULT_MAX_RETRIES})",
+        f"trial's last finished epoch (default {SWEEP_DEFAULTS.max_retries})",
     )
     sweep.add_argument(
         "--heartbeat-interval",
@@ -279,17 +282,29 @@ def add_sweep_commands(
         f"{DEFAULT_STORAGE}; postgresql://... for shared studies: keep its "
         f"password in ${STORAGE_ENV}, not on the command line)",
     )
-    sweep.add_argument("--sampler", choices=SAMPLERS, help="default tpe")
-    sweep.add_argument("--pruner", choices=PRUNERS, help="default median")
-    sweep.add_argument("--max-epochs", type=positive_int, help="epochs per trial (default 20)")
     sweep.add_argument(
-        "--seed", type=non_negative_int, help="seed of split, training and sampler (default 0)"
+        "--sampler",
+        choices=SAMPLERS,
+        help=f"a new study's sampler (default {SWEEP_DEFAULTS.sampler})",
+    )
+    sweep.add_argument(
+        "--pruner", choices=PRUNERS, help=f"a new study's pruner (default {SWEEP_DEFAULTS.pruner})"
+    )
+    sweep.add_argument(
+        "--max-epochs",
+        type=positive_int,
+        help=f"epochs per trial (default {SWEEP_DEFAULTS.max_epochs})",
+    )
+    sweep.add_argument(
+        "--seed",
+        type=non_negative_int,
+        help=f"seed of split, training and sampler (default {SWEEP_DEFAULTS.seed})",
     )
     sweep.add_argument(
         "--objectives",
         help=f"comma-separated, from {', '.join(OBJECTIVES)} "
-        "(default energy_mae; two or more give a Pareto front; md_stable_ps is maximised "
-        "and needs --md-spec)",
+        f"(default {','.join(SWEEP_DEFAULTS.objectives)}; two or more give a Pareto front; "
+        "md_stable_ps is maximised and needs --md-spec)",
     )
     sweep.add_argument(
         "--md-spec",
@@ -320,7 +335,9 @@ def add_sweep_commands(
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the study's own, else "
         "sqlite:///mlflow.db in the working directory)",
     )
-    sweep.add_argument("--runs-dir", default="pesweep_runs", help="where trial checkpoints go")
+    sweep.add_argument(
+        "--runs-dir", default=SWEEP_DEFAULTS.runs_dir, help="where trial checkpoints go"
+    )
     sweep.add_argument(
         "--init-from",
         metavar="MODEL",

@@ -16,6 +16,7 @@ from hpo.cli.arguments import (
     positive_int,
     tracking_uri,
 )
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 
 DEFAULT_FINETUNE_DIR = "pesweep_runs/finetune"
 DEFAULT_CHAIN_DIR = "pesweep_runs/chain"
@@ -54,7 +55,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         args.source,
         args.data,
         tracking_uri(args),
-        energy_unit=args.energy_unit or "ev",
+        energy_unit=args.energy_unit or DEFAULT_ENERGY_UNIT,
         strategy=args.strategy,
         lr=args.lr,
         max_epochs=args.max_epochs,
@@ -128,7 +129,7 @@ def run_compare(args: argparse.Namespace) -> int:
         tracking_uri(args),
         list(range(args.seeds)),
         args.max_epochs,
-        args.energy_unit or "ev",
+        args.energy_unit or DEFAULT_ENERGY_UNIT,
         args.strategy,
         args.lr,
     )

@@ -45,6 +45,7 @@ from typing import Any
 import yaml
 
 from hpo.runtime.errors import StudyError
+from hpo.study.defaults import SWEEP_DEFAULTS
 from hpo.tracking.stores import mask_url
 from lightning_modules.conventions import STORAGE_ENV, normalise_energy_unit
 from lightning_modules.store_uris import url_password
@@ -125,16 +126,16 @@ class SweepSpec:
     data: tuple[str, ...]
     tracking_uri: str = ""
     storage_password_file: str = ""
-    energy_unit: str = "ev"
-    max_epochs: int = 20
-    seed: int = 0
-    sampler: str = "tpe"
-    pruner: str = "median"
+    energy_unit: str = SWEEP_DEFAULTS.energy_unit
+    max_epochs: int = SWEEP_DEFAULTS.max_epochs
+    seed: int = SWEEP_DEFAULTS.seed
+    sampler: str = SWEEP_DEFAULTS.sampler
+    pruner: str = SWEEP_DEFAULTS.pruner
     trials_per_run: int = 4
     study_trials: int | None = None  # Slurm workers stop once the study holds this many
     time_budget: float | None = None
-    runs_dir: str = "pesweep_runs"
-    max_retries: int = 1
+    runs_dir: str = SWEEP_DEFAULTS.runs_dir
+    max_retries: int = SWEEP_DEFAULTS.max_retries
     slurm: SlurmResources = field(default_factory=SlurmResources)
     promote: PromotionRule | None = None
 
@@ -204,7 +205,9 @@ def load_spec(path: str | Path) -> SweepSpec:
     space = Path(str(values["space"])).expanduser()
     if (folder / space).suffix in (".yaml", ".yml"):
         values["space"] = str((folder / space).resolve())
-    values["runs_dir"] = str((folder / Path(values.get("runs_dir", "pesweep_runs"))).resolve())
+    values["runs_dir"] = str(
+        (folder / Path(values.get("runs_dir", SWEEP_DEFAULTS.runs_dir))).resolve()
+    )
     if values.get("storage_password_file"):
         values["storage_password_file"] = str(
             (folder / Path(values["storage_password_file"]).expanduser()).resolve()
@@ -216,7 +219,9 @@ def load_spec(path: str | Path) -> SweepSpec:
             f"sqlite:///{(folder / values['storage'][len('sqlite:///') :]).resolve()}"
         )
     try:
-        values["energy_unit"] = normalise_energy_unit(str(values.get("energy_unit", "ev")))
+        values["energy_unit"] = normalise_energy_unit(
+            str(values.get("energy_unit", SWEEP_DEFAULTS.energy_unit))
+        )
         for key, cls in SECTIONS.items():
             section = values.get(key)
             if section is not None:

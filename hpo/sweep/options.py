@@ -16,7 +16,8 @@ import optuna
 from optuna.trial import TrialState
 
 from hpo.runtime.errors import StudyError
-from hpo.study.retries import DEFAULT_MAX_RETRIES, Heartbeat
+from hpo.study.defaults import SWEEP_DEFAULTS
+from hpo.study.retries import Heartbeat
 from hpo.study.setup import (
     CONSTRAINED_SAMPLERS,
     EXPERIMENT_ATTR,
@@ -51,7 +52,7 @@ class SweepOptions:
     seed: int | None = None
     objectives: tuple[str, ...] | None = None
     tracking_uri: str | None = None
-    runs_dir: str = "pesweep_runs"
+    runs_dir: str = SWEEP_DEFAULTS.runs_dir
     train_overrides: dict[str, Any] = field(default_factory=dict)
     show_progress_bar: bool = True
     trial_progress_bar: bool = False
@@ -61,7 +62,7 @@ class SweepOptions:
     init_from: str | None = None  # models:/NAME@ALIAS, runs:/... or a checkpoint path
     artifact_dir: str | None = None  # optuna-dashboard artifacts (default: <runs_dir>/artifacts)
     study_trials: int | None = None  # stop once the study holds this many complete+pruned trials
-    max_retries: int = DEFAULT_MAX_RETRIES  # of a trial whose worker was preempted or died
+    max_retries: int = SWEEP_DEFAULTS.max_retries  # of a trial whose worker was preempted or died
     system_metrics: bool = False  # MLflow's CPU, memory and GPU metrics in every trial's run
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     md_spec: str | None = None  # YAML of the MD check behind the md_stable_ps objective
@@ -114,7 +115,10 @@ def validate_options(options: SweepOptions) -> None:
             f"unknown objective(s) {', '.join(unknown)}; choose from {', '.join(OBJECTIVES)}"
         )
     requested_md_spec(options)
-    if options.md_constraint and (options.sampler or "tpe") not in CONSTRAINED_SAMPLERS:
+    if (
+        options.md_constraint
+        and (options.sampler or SWEEP_DEFAULTS.sampler) not in CONSTRAINED_SAMPLERS
+    ):
         raise StudyError(
             f"sampler {options.sampler!r} takes no constraints; with --md-constraint use "
             f"{' or '.join(CONSTRAINED_SAMPLERS)}"

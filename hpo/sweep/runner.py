@@ -19,6 +19,7 @@ from optuna.study import MaxTrialsCallback
 
 from hpo.runtime.errors import StudyError
 from hpo.runtime.interrupts import Interrupted
+from hpo.study.defaults import SWEEP_DEFAULTS
 from hpo.study.resume import resume_conflicts
 from hpo.study.retries import StaleTrialHandler
 from hpo.study.setup import (
@@ -50,7 +51,7 @@ from hpo.tracking.stores import (
 )
 from hpo.tracking.training_runs import trial_run_tags
 from hpo.workflows.finetune import parent_label
-from lightning_modules.conventions import normalise_energy_unit
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT, normalise_energy_unit
 from lightning_modules.data import load_data
 from lightning_modules.data.audit import log_audit
 from lightning_modules.file_digest import file_sha256
@@ -73,7 +74,7 @@ def _requested_setup(
         return None, None
     if options.space is None or options.data is None:
         raise StudyError("give both --space and --data (or neither, to resume a study by name)")
-    objectives = options.objectives or ("energy_mae",)
+    objectives = options.objectives or SWEEP_DEFAULTS.objectives
     space = load_space(options.space)
     md_spec = requested_md_spec(options)
     setup = StudySetup(
@@ -81,11 +82,13 @@ def _requested_setup(
         space_origin=str(options.space),
         data=tuple(str(Path(p).resolve()) for p in options.data),
         data_hashes=tuple(file_sha256(p) for p in options.data),
-        energy_unit=normalise_energy_unit(options.energy_unit or "ev"),
-        max_epochs=options.max_epochs if options.max_epochs is not None else 20,
-        seed=options.seed if options.seed is not None else 0,
-        sampler=options.sampler or "tpe",
-        pruner=options.pruner or "median",
+        energy_unit=normalise_energy_unit(options.energy_unit or SWEEP_DEFAULTS.energy_unit),
+        max_epochs=options.max_epochs
+        if options.max_epochs is not None
+        else SWEEP_DEFAULTS.max_epochs,
+        seed=options.seed if options.seed is not None else SWEEP_DEFAULTS.seed,
+        sampler=options.sampler or SWEEP_DEFAULTS.sampler,
+        pruner=options.pruner or SWEEP_DEFAULTS.pruner,
         objectives=tuple(objectives),
         tracking_uri=mask_url(tracking_uri),  # the real URL (a password) is never stored
         train_overrides=dict(options.train_overrides),
@@ -171,7 +174,11 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     MLflow what an earlier tracking outage left out (:mod:`hpo.sweep.sync`).
     """
     validate_options(options)
-    data = load_data(options.data, options.energy_unit or "ev") if options.data else None
+    data = (
+        load_data(options.data, options.energy_unit or SWEEP_DEFAULTS.energy_unit)
+        if options.data
+        else None
+    )
     stored = peek_setup(options.study_name, options.storage)
     tracking_uri = resolve_tracking_uri(
         options.tracking_uri, stored.tracking_uri if stored else None

@@ -18,6 +18,7 @@ from hpo.tracking.runs import Tracker
 from hpo.tracking.training_runs import tracked_training
 from hpo.workflows.finetune import finetune
 from hpo.workflows.promotion import promote_run, registry_client
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.file_digest import file_sha256
 from lightning_modules.training.config import TrainConfig, config_from_record
 from lightning_modules.training.run import train
@@ -173,7 +174,7 @@ def compare_transfer(
     tracking_uri: str,
     seeds: list[int],
     max_epochs: int,
-    energy_unit: str = "ev",
+    energy_unit: str = DEFAULT_ENERGY_UNIT,
     strategy: str = "full",
     finetune_lr: float | None = None,
 ) -> Comparison:

@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.errors import PesweepError
 from lightning_modules.file_digest import file_sha256
 
@@ -125,7 +126,7 @@ DATASETS = {
                 "dir_xsf.tar.gz",
             ),
         ),
-        energy_unit="ev",
+        energy_unit=DEFAULT_ENERGY_UNIT,
         example="pesweep audit {folder}/dir_xsf.tar.gz",
     ),
 }

@@ -21,6 +21,7 @@ from hpo.tracking.model_uris import registered_version, resolve_checkpoint
 from hpo.tracking.runs import Tracker
 from hpo.tracking.training_runs import tracked_training
 from hpo.workflows.promotion import Promotion, promote_run, registry_client
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.file_digest import file_sha256
 from lightning_modules.training.config import ConfigError, config_from_record
 from lightning_modules.training.pretrained import STRATEGIES, TransferError, load_pretrained
@@ -44,7 +45,7 @@ def finetune(
     source: str,
     data: list[str],
     tracking_uri: str,
-    energy_unit: str = "ev",
+    energy_unit: str = DEFAULT_ENERGY_UNIT,
     strategy: str = "full",
     lr: float | None = None,
     max_epochs: int = 20,

@@ -18,7 +18,7 @@ import numpy as np
 from ase.data import chemical_symbols
 from ase.formula import Formula
 
-from lightning_modules.conventions import HARTREE_IN_EV
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT, HARTREE_IN_EV
 from lightning_modules.data.atoms import AtomsData, DataError, DataWarning
 from lightning_modules.geometry.neighbors import minimum_distance
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 MIN_DISTANCE = 0.3  # Angstrom; closer atoms are an error in the data
 
 
-def validate_data(data: AtomsData, energy_unit: str = "ev") -> None:
+def validate_data(data: AtomsData, energy_unit: str = DEFAULT_ENERGY_UNIT) -> None:
     """Raise :class:`DataError` for unusable data; warn (:class:`DataWarning`) for suspicious data."""
     where = ", ".join(data.sources)
     if len(data) == 0:

@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.data.atoms import AtomsData, DataError, concatenate, energy_unit_factor
 from lightning_modules.data.checks import check_units_agree, validate_data, warn_duplicates
 
 logger = logging.getLogger(__name__)
 
 
-def read_npz(path: str | Path, energy_unit: str = "ev") -> AtomsData:
+def read_npz(path: str | Path, energy_unit: str = DEFAULT_ENERGY_UNIT) -> AtomsData:
     """Read the seed npz format: ``R`` [n, atoms, 3] Angstrom, ``E`` [n] or [n, 1], ``z``, ``F``.
 
     ``z`` is [atoms] (shared by all structures) or [n, atoms]; energies and
@@ -95,7 +96,7 @@ def read_npz(path: str | Path, energy_unit: str = "ev") -> AtomsData:
     )
 
 
-def read_ase(path: str | Path, energy_unit: str = "ev") -> AtomsData:
+def read_ase(path: str | Path, energy_unit: str = DEFAULT_ENERGY_UNIT) -> AtomsData:
     """Read any format ``ase.io`` reads with energies (extxyz, ASE db, ...); forces if stored."""
     import ase.io
 
@@ -143,7 +144,7 @@ def read_ase(path: str | Path, energy_unit: str = "ev") -> AtomsData:
     )
 
 
-def read_data(path: str | Path, energy_unit: str = "ev") -> AtomsData:
+def read_data(path: str | Path, energy_unit: str = DEFAULT_ENERGY_UNIT) -> AtomsData:
     """Read one data file by its suffix (``.npz``, ænet XSF/dir/.tar.gz, or an ``ase.io`` format)."""
     path = Path(path).expanduser()  # ~ in a config file too (pesweep datasets puts data there)
     if not path.exists():
@@ -185,7 +186,9 @@ def _read_by_suffix(path: Path, energy_unit: str, is_xsf_source: Any, read_xsf: 
 
 
 def load_data(
-    paths: str | Path | Sequence[str | Path], energy_unit: str = "ev", validate: bool = True
+    paths: str | Path | Sequence[str | Path],
+    energy_unit: str = DEFAULT_ENERGY_UNIT,
+    validate: bool = True,
 ) -> AtomsData:
     """Read and validate one or more data files into one :class:`AtomsData` (eV, Angstrom)."""
     if isinstance(paths, (str, Path)):

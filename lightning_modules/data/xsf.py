@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from ase.data import atomic_numbers
 
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.data.atoms import AtomsData, DataError, concatenate, energy_unit_factor
 
 _ENERGY = re.compile(r"#\s*total\s+energy\s*=\s*([-+0-9.eEdD]+)\s*(\S*)", re.IGNORECASE)
@@ -134,7 +135,7 @@ def _texts(path: Path) -> Iterator[tuple[str, str]]:
         yield str(path), path.read_text()
 
 
-def read_xsf(path: str | Path, energy_unit: str = "ev") -> AtomsData:
+def read_xsf(path: str | Path, energy_unit: str = DEFAULT_ENERGY_UNIT) -> AtomsData:
     """Read an ænet XSF file, a directory of them or a .tar.gz archive into :class:`AtomsData`."""
     path = Path(path)
     factor = energy_unit_factor(energy_unit)

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from ase.data import atomic_numbers
 
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.data.isolated_atoms import ReferencesError, read_element_energies
 from lightning_modules.errors import PesweepError
 from lightning_modules.models.registry import check_model_config, model_settings
@@ -31,7 +32,7 @@ class TrainConfig:
     """
 
     data: tuple[str, ...] = ()
-    energy_unit: str = "ev"
+    energy_unit: str = DEFAULT_ENERGY_UNIT
     model: str = "schnet"
     model_config: dict[str, Any] = field(default_factory=dict)
     optimizer: str = "adam"

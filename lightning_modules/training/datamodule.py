@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from lightning_modules.batching.batches import BatchCollator, check_pair_count
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.data import AtomsData, load_data
 from lightning_modules.data.audit import AuditReport
 from lightning_modules.data.references import EnergyReference
@@ -70,7 +71,7 @@ class PotentialDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data: str | Path | Sequence[str | Path] | AtomsData | PreparedData,
-        energy_unit: str = "ev",
+        energy_unit: str = DEFAULT_ENERGY_UNIT,
         cutoff: float = 5.0,
         batch_size: int = 32,
         settings: DataSettings | None = None,

@@ -1,0 +1,30 @@
+"""The one table of a sweep's defaults: the CLI, the schedule spec and library callers read it.
+
+A new study takes these where its caller left a setting out; a resumed study
+keeps what it recorded (:mod:`hpo.study.resume`). ``pesweep sweep --help``
+prints them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hpo.study.retries import DEFAULT_MAX_RETRIES
+from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
+
+
+@dataclass(frozen=True)
+class SweepDefaults:
+    """What a sweep does unless told otherwise."""
+
+    energy_unit: str = DEFAULT_ENERGY_UNIT
+    max_epochs: int = 20  # per trial
+    seed: int = 0  # of the split, the trainings and the sampler
+    sampler: str = "tpe"
+    pruner: str = "median"
+    objectives: tuple[str, ...] = ("energy_mae",)
+    runs_dir: str = "pesweep_runs"  # trial checkpoints, one folder per study
+    max_retries: int = DEFAULT_MAX_RETRIES  # of a trial whose worker was preempted or died
+
+
+SWEEP_DEFAULTS = SweepDefaults()

@@ -1,0 +1,50 @@
+"""One table of sweep defaults, read by the library, the schedule spec and the command line alike."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hpo.cli.main import build_parser
+from hpo.schedule.spec import load_spec
+from hpo.study.defaults import SWEEP_DEFAULTS
+from hpo.sweep.options import SweepOptions
+from hpo.sweep.runner import _requested_setup
+
+
+def _subparser(name: str):
+    actions = [a for a in build_parser()._actions if isinstance(getattr(a, "choices", None), dict)]
+    return actions[0].choices[name]
+
+
+def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
+    tmp_path, small_emt_file, tiny_space
+) -> None:
+    options = SweepOptions(study_name="s", space=str(tiny_space), data=(str(small_emt_file),))
+    setup, _ = _requested_setup(options, "sqlite:///mlflow.db")
+    spec_file = tmp_path / "sweep.yaml"
+    spec_file.write_text(
+        f"study: s\nstorage: sqlite:///optuna.db\nspace: {tiny_space}\ndata: {small_emt_file}\n"
+    )
+    spec = load_spec(spec_file)
+    for field in dataclasses.fields(SWEEP_DEFAULTS):
+        default = getattr(SWEEP_DEFAULTS, field.name)
+        if hasattr(setup, field.name):
+            assert getattr(setup, field.name) == default, field.name
+        if hasattr(spec, field.name) and field.name != "runs_dir":  # the spec's is absolute
+            assert getattr(spec, field.name) == default, field.name
+    assert spec.runs_dir == str(tmp_path / SWEEP_DEFAULTS.runs_dir)
+    assert options.runs_dir == SWEEP_DEFAULTS.runs_dir
+    assert options.max_retries == SWEEP_DEFAULTS.max_retries
+
+
+def test_sweep_help_names_the_table_s_defaults() -> None:
+    text = " ".join(_subparser("sweep").format_help().split())
+    for phrase in (
+        f"(default {SWEEP_DEFAULTS.sampler})",
+        f"(default {SWEEP_DEFAULTS.pruner})",
+        f"epochs per trial (default {SWEEP_DEFAULTS.max_epochs})",
+        f"(default {SWEEP_DEFAULTS.seed})",
+        f"(default {','.join(SWEEP_DEFAULTS.objectives)};",
+        f"(default: {SWEEP_DEFAULTS.runs_dir})",
+    ):
+        assert phrase in text, phrase
