@@ -143,7 +143,8 @@ def storage_ms_per_trial(
     """
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-    from hpo.study.setup import build_pruner, connect_storage
+    from hpo.study.registries import build_pruner
+    from hpo.study.setup import connect_storage
     from hpo.study.trial_note import save_new_trial_note
     from hpo.study.trial_record import RESULT_ATTR, RESULT_KEYS
 

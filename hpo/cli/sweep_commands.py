@@ -213,8 +213,8 @@ def add_sweep_commands(
         positive_int,
     )
     from hpo.study.defaults import SWEEP_DEFAULTS
+    from hpo.study.registries import OBJECTIVES, PRUNERS, SAMPLERS
     from hpo.study.retries import DEFAULT_HEARTBEAT
-    from hpo.study.setup import OBJECTIVES, PRUNERS, SAMPLERS
     from hpo.tracking.stores import default_storage
     from lightning_modules.conventions import DEFAULT_STORAGE, STORAGE_ENV
 

@@ -27,6 +27,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
 from hpo.runtime.errors import StudyError
+from hpo.study.registries import OBJECTIVES
 from hpo.study.resume import BINDING_FIELDS, resume_conflicts
 from hpo.study.retries import DEFAULT_HEARTBEAT, Heartbeat
 from hpo.study.sqlite_journal import use_write_ahead_log
@@ -39,31 +40,15 @@ from hpo.tracking.stores import (
     require_existing_store,
     sqlite_path,
 )
-from lightning_modules.conventions import MONITORED_METRIC
 
 if TYPE_CHECKING:
-    from search_spaces.space import SearchSpace
+    pass
 
 logger = logging.getLogger(__name__)
 
 SETUP_ATTR = "pesweep_setup"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the sweep's MLflow parent run
 EXPERIMENT_ATTR = "mlflow_experiment"  # the MLflow experiment of its runs
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc", "nsga2")
-CONSTRAINED_SAMPLERS = ("tpe", "nsga2")  # samplers that take Optuna's constraints_func
-PRUNERS = ("median", "hyperband", "successive-halving", "none")
-OBJECTIVES = ("energy_mae", "n_params", "inference_time", "md_stable_ps")
-MAXIMISED = frozenset({"md_stable_ps"})  # every other objective is minimised
-# what each objective's value is, with its unit: optuna-dashboard's axes and columns read these
-OBJECTIVE_METRICS = {
-    "energy_mae": MONITORED_METRIC,  # the best epoch's validation energy MAE, eV per structure
-    "n_params": "n_params",
-    "inference_time": "inference_ms_per_structure",
-    "md_stable_ps": "md_stable_ps",  # simulated ps before the MD check's first failure
-}
-# Optuna constraint (Trial.set_constraint) of an MD check: the ps a model fell short of the
-# whole check; > 0 is infeasible, and samplers that read constraints steer away from it
-MD_CONSTRAINT = "md_stability"
 
 
 @dataclass(frozen=True)
@@ -218,51 +203,6 @@ def _is_schema_race(error: Exception) -> bool:
     return "UniqueViolation" in text or "already exists" in text or "duplicate key" in text
 
 
-def build_sampler(
-    name: str, seed: int, space: SearchSpace, constrained: bool = False
-) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler by its CLI name.
-
-    ``constrained``: the study's trials set an MD constraint (``Trial.set_constraint``);
-    only samplers that read constraints may run it.
-    """
-    if constrained and name not in CONSTRAINED_SAMPLERS:
-        raise StudyError(
-            f"sampler {name!r} takes no constraints; with --md-constraint use "
-            f"{' or '.join(CONSTRAINED_SAMPLERS)}"
-        )
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        from search_spaces.suggest import grid
-
-        return optuna.samplers.GridSampler(grid(space), seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-    raise StudyError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
-
-
-def build_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """An Optuna pruner by its CLI name; epochs are the pruning resource."""
-    if name == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=2, n_warmup_steps=max(1, max_epochs // 5)
-        )
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
-    if name == "successive-halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise StudyError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
-
-
 def stored_setup(study: optuna.Study) -> StudySetup | None:
     values = study.user_attrs.get(SETUP_ATTR)
     return StudySetup.from_dict(values) if values else None
@@ -318,7 +258,7 @@ def open_study(
         )
     directions = [
         optuna.study.StudyDirection.MAXIMIZE
-        if objective in MAXIMISED
+        if OBJECTIVES[objective].maximise
         else optuna.study.StudyDirection.MINIMIZE
         for objective in setup.objectives
     ]
@@ -329,7 +269,7 @@ def open_study(
         return _join_new_study(name, storage, backend, setup)
     with warnings.catch_warnings():  # experimental since Optuna 3.2; not the user's concern
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([OBJECTIVE_METRICS[name] for name in setup.objectives])
+        study.set_metric_names([OBJECTIVES[name].metric for name in setup.objectives])
     study.set_user_attr(SETUP_ATTR, setup.to_dict())
     return study, setup, True
 

@@ -35,6 +35,14 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from hpo.runtime.deferred_interrupts import DeferInterrupts
 from hpo.runtime.interrupts import Interrupted
+from hpo.study.registries import (
+    INFERENCE_METRIC,
+    MD_CONSTRAINT,
+    MD_STABLE_PS,
+    N_PARAMS,
+    TrialMeasures,
+    objective_values,
+)
 from hpo.study.retries import (
     DEFAULT_MAX_RETRIES,
     LAST_CHECKPOINT,
@@ -288,10 +296,10 @@ class Objective:
             {
                 "checkpoint_path": str(Path(result.checkpoint_path).resolve()),
                 "checkpoint_sha256": result.checkpoint_sha256,
-                "n_params": result.n_parameters,
+                N_PARAMS: result.n_parameters,
                 "train_seconds": round(result.seconds, 3),
                 "epochs": result.epochs,
-                "inference_ms_per_structure": inference_ms,
+                INFERENCE_METRIC: inference_ms,
                 "test_metrics": result.test_metrics,
                 "history": [
                     {k: v for k, v in epoch.items() if k in HISTORY_KEYS}
@@ -303,9 +311,9 @@ class Objective:
             final = {
                 **result.test_metrics,
                 **{f"best_{k}": v for k, v in result.val_metrics.items()},
-                "n_params": float(result.n_parameters),
+                N_PARAMS: float(result.n_parameters),
                 "train_seconds": result.seconds,
-                "inference_ms_per_structure": inference_ms,
+                INFERENCE_METRIC: inference_ms,
             }
             self.tracker.log_metrics(run_id, final, step=result.epochs)
             self.tracker.set_tags(run_id, result_tags(result))
@@ -317,13 +325,8 @@ class Objective:
             for name in ("split.npz", "config.yaml", "audit.json"):
                 self.tracker.log_artifact(run_id, output_dir / name)
             self._end_run(run_id, "FINISHED", "COMPLETE")
-        values = {
-            "energy_mae": result.best_val,
-            "n_params": float(result.n_parameters),
-            "inference_time": inference_ms,
-            "md_stable_ps": md_stable_ps if md_stable_ps is not None else float("nan"),
-        }
-        chosen = tuple(values[name] for name in self.objectives)
+        measures = TrialMeasures(result.best_val, result.n_parameters, inference_ms, md_stable_ps)
+        chosen = objective_values(self.objectives, measures)
         return chosen[0] if len(chosen) == 1 else chosen
 
     def _md_check(
@@ -332,12 +335,11 @@ class Objective:
         """The MD check of the trial's best model: stable ps, user attributes, the run's record.
 
         With ``md_constraint`` the trial gets Optuna's constraint
-        (``Trial.set_constraint``, :data:`hpo.study.setup.MD_CONSTRAINT`): 0 when the
+        (``Trial.set_constraint``, :data:`hpo.study.registries.MD_CONSTRAINT`): 0 when the
         model passes, else the ps it fell short of the whole check.
         """
         if self.md_spec is None:
             return None
-        from hpo.study.setup import MD_CONSTRAINT
         from hpo.workflows.md_gate import RDF_FIGURE, REPORT, TRAJECTORY, run_md_check
 
         folder = Path(result.output_dir) / "md_check"
@@ -352,7 +354,7 @@ class Objective:
             shortfall = 0.0 if report.passed else max(report.total_ps - report.stable_ps, 1e-9)
             trial.set_constraint(MD_CONSTRAINT, shortfall)
         if self.tracker is not None and run_id is not None:
-            self.tracker.log_metrics(run_id, {"md_stable_ps": report.stable_ps}, result.epochs)
+            self.tracker.log_metrics(run_id, {MD_STABLE_PS: report.stable_ps}, result.epochs)
             self.tracker.set_tags(
                 run_id,
                 {

@@ -17,14 +17,11 @@ from optuna.trial import TrialState
 
 from hpo.runtime.errors import StudyError
 from hpo.study.defaults import SWEEP_DEFAULTS
+from hpo.study.registries import CONSTRAINED_SAMPLERS, OBJECTIVES, PRUNERS, SAMPLERS
 from hpo.study.retries import Heartbeat
 from hpo.study.setup import (
-    CONSTRAINED_SAMPLERS,
     EXPERIMENT_ATTR,
-    OBJECTIVES,
     PARENT_RUN_ATTR,
-    PRUNERS,
-    SAMPLERS,
     StudySetup,
     connect_storage,
     stored_setup,

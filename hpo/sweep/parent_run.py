@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from optuna.trial import TrialState
 
 from hpo import __version__
+from hpo.study.registries import BEST_VALIDATION_METRIC
 from hpo.study.setup import EXPERIMENT_ATTR, PARENT_RUN_ATTR, StudySetup
 from hpo.tracking.runs import (
     STUDY_UID_TAG,
@@ -97,7 +98,7 @@ def summarise_parent(
         counts[trial.state.name.lower()] += 1
     metrics = {f"n_trials_{state}": float(n) for state, n in counts.items()}
     if len(study.directions) == 1 and counts["complete"]:
-        metrics["best_val_energy_mae_eV"] = float(study.best_value)
+        metrics[BEST_VALIDATION_METRIC] = float(study.best_value)
         tracker.set_tags(parent_run_id, {"best_trial": study.best_trial.number})
     tracker.log_metrics(parent_run_id, metrics, step=len(study.trials))
     tracker.end_run(parent_run_id, status)

@@ -20,13 +20,11 @@ from optuna.study import MaxTrialsCallback
 from hpo.runtime.errors import StudyError
 from hpo.runtime.interrupts import Interrupted
 from hpo.study.defaults import SWEEP_DEFAULTS
+from hpo.study.registries import MAXIMISED, build_pruner, build_sampler
 from hpo.study.resume import resume_conflicts
 from hpo.study.retries import StaleTrialHandler
 from hpo.study.setup import (
-    MAXIMISED,
     StudySetup,
-    build_pruner,
-    build_sampler,
     new_study_uid,
     open_study,
     peek_setup,
@@ -51,7 +49,7 @@ from hpo.tracking.stores import (
 )
 from hpo.tracking.training_runs import trial_run_tags
 from hpo.workflows.finetune import parent_label
-from lightning_modules.conventions import DEFAULT_ENERGY_UNIT, normalise_energy_unit
+from lightning_modules.conventions import normalise_energy_unit
 from lightning_modules.data import load_data
 from lightning_modules.data.audit import log_audit
 from lightning_modules.file_digest import file_sha256

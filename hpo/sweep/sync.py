@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.study.registries import BEST_VALIDATION_METRIC, N_PARAMS
 from hpo.study.trial_record import trial_result
 from hpo.tracking.model_flavour import MODEL_ARTIFACT
 from hpo.tracking.runs import STUDY_UID_TAG, Tracker, context_tags
@@ -124,8 +125,7 @@ def sync_study(
                 not thorough
                 and run.info.status != "RUNNING"
                 and (
-                    trial.state != TrialState.COMPLETE
-                    or "best_val_energy_mae_eV" in run.data.metrics
+                    trial.state != TrialState.COMPLETE or BEST_VALIDATION_METRIC in run.data.metrics
                 )
             ):
                 continue
@@ -165,11 +165,11 @@ def _log_missing_metrics(
             if name in epoch and step not in logged:
                 tracker.log_metrics(run_id, {name: float(epoch[name])}, step=step)
                 count += 1
-    if trial.state == TrialState.COMPLETE and "best_val_energy_mae_eV" not in present:
+    if trial.state == TrialState.COMPLETE and BEST_VALIDATION_METRIC not in present:
         final = {
             **recorded.get("test_metrics", {}),
-            "best_val_energy_mae_eV": float(trial.values[0]),
-            "n_params": float(recorded.get("n_params", float("nan"))),
+            BEST_VALIDATION_METRIC: float(trial.values[0]),
+            N_PARAMS: float(recorded.get(N_PARAMS, float("nan"))),
             "train_seconds": float(recorded.get("train_seconds", float("nan"))),
             "inference_ms_per_structure": float(
                 recorded.get("inference_ms_per_structure", float("nan"))

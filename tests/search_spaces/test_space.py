@@ -97,7 +97,7 @@ def test_sampled_values_go_to_model_or_training() -> None:
 def test_every_sampler_samples_valid_configs(sampler_name: str) -> None:
     import warnings
 
-    from hpo.study.setup import build_sampler
+    from hpo.study.registries import build_sampler
 
     space = load_space("schnet_table1" if sampler_name == "grid" else "demo")
     with warnings.catch_warnings():

@@ -1,0 +1,64 @@
+"""Samplers, pruners and objectives are tables: one entry is all a new one needs."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from hpo.cli.main import build_parser
+from hpo.runtime.errors import StudyError
+from hpo.study import registries
+from hpo.study.registries import (
+    MAXIMISED,
+    OBJECTIVES,
+    TrialMeasures,
+    build_pruner,
+    build_sampler,
+    objective_values,
+)
+from hpo.sweep.options import SweepOptions, validate_options
+from search_spaces.space import load_space
+
+
+def test_every_sampler_and_pruner_builds_and_unknown_names_are_one_line() -> None:
+    space = load_space("demo")
+    for name in registries.SAMPLERS:
+        if name == "grid":  # needs a space of steps and choices: Table 1's
+            assert isinstance(
+                build_sampler(name, 0, load_space("schnet_table1")), optuna.samplers.GridSampler
+            )
+            continue
+        assert isinstance(build_sampler(name, 0, space), optuna.samplers.BaseSampler)
+    for name in registries.PRUNERS:
+        assert isinstance(build_pruner(name, 10), optuna.pruners.BasePruner)
+    with pytest.raises(StudyError, match="unknown sampler 'bogus'; choose one of tpe"):
+        build_sampler("bogus", 0, space)
+    with pytest.raises(StudyError, match="takes no constraints"):
+        build_sampler("random", 0, space, constrained=True)
+
+
+def test_objectives_read_what_a_trial_measured() -> None:
+    measures = TrialMeasures(best_val=0.5, n_params=1200, inference_ms=3.0, md_stable_ps=None)
+    values = objective_values(tuple(OBJECTIVES), measures)
+    assert values[:3] == (0.5, 1200.0, 3.0) and math.isnan(values[3])
+    assert MAXIMISED == {"md_stable_ps"}
+
+
+def test_one_new_entry_is_a_new_choice_everywhere(monkeypatch) -> None:
+    monkeypatch.setitem(
+        registries.SAMPLERS, "halton", lambda seed, space: optuna.samplers.QMCSampler(seed=seed)
+    )
+    monkeypatch.setitem(
+        registries.OBJECTIVES,
+        "size_mae",
+        registries.ObjectiveKind("size_mae", False, lambda m: m.best_val * m.n_params),
+    )
+    args = build_parser().parse_args(["sweep", "--study", "s", "--sampler", "halton"])
+    assert args.sampler == "halton"
+    validate_options(SweepOptions(study_name="s", sampler="halton", objectives=("size_mae",)))
+    sampler = build_sampler("halton", 0, load_space("demo"))
+    assert isinstance(sampler, optuna.samplers.QMCSampler)
+    measures = TrialMeasures(best_val=0.5, n_params=10, inference_ms=1.0, md_stable_ps=2.0)
+    assert objective_values(("size_mae",), measures) == (5.0,)
