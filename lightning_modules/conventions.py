@@ -5,8 +5,9 @@
   the unit of its energies (the SeB_n npz files are Hartree). Unit names are
   case-insensitive: ``eV``, ``ev`` and ``EV`` are the same unit.
 * The metric a training is judged by (best checkpoint, pruning, the objective).
-* The default Optuna storage and MLflow tracking store, and the environment
-  variables that replace them (a password belongs there, not on a command line).
+* The default MLflow tracking store and the environment variable that replaces
+  it (a password belongs there, not on a command line); the Optuna storage's
+  are :mod:`hpo.tracking.stores`'s, which alone uses it.
 """
 
 from __future__ import annotations
@@ -35,9 +36,7 @@ def normalise_energy_unit(name: str) -> str:
 
 MONITORED_METRIC = "val_energy_mae_eV"  # eV per structure, on the validation split
 
-STORAGE_ENV = "PESWEEP_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
-DEFAULT_STORAGE = "sqlite:///pesweep.db"  # in the working directory
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's own local default
 
 CALCULATORS = ("emt", "gfn1-xtb")  # real calculators of new labels: ASE's EMT, GFN1-xTB (tblite)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from hpo.cli.arguments import add_tracking_uri_argument, existing_tracking_uri
-from lightning_modules.conventions import DEFAULT_STORAGE, STORAGE_ENV
+from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV
 
 
 def run_promote(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
 
 def _cron(spec: Any, args: argparse.Namespace) -> int:
     from hpo.schedule.cron import crontab_line
-    from lightning_modules.conventions import STORAGE_ENV
+    from hpo.tracking.stores import STORAGE_ENV
 
     log = Path(args.log) if args.log else Path(spec.runs_dir) / f"{spec.study}-cron.log"
     line = crontab_line(spec, args.every, log.resolve())

@@ -215,8 +215,7 @@ def add_sweep_commands(
     from hpo.study.defaults import SWEEP_DEFAULTS
     from hpo.study.registries import OBJECTIVES, PRUNERS, SAMPLERS
     from hpo.study.retries import DEFAULT_HEARTBEAT
-    from hpo.tracking.stores import default_storage
-    from lightning_modules.conventions import DEFAULT_STORAGE, STORAGE_ENV
+    from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV, default_storage
 
     sweep = sub.add_parser(
         "sweep",

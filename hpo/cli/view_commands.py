@@ -97,8 +97,8 @@ def _recorded_artifact_dir(storage: str) -> str | None:
 
 def add_view_commands(sub: Any) -> None:
     """Register report, ui and spaces."""
-    from hpo.tracking.stores import default_storage
-    from lightning_modules.conventions import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV
+    from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV, default_storage
+    from lightning_modules.conventions import DEFAULT_TRACKING_URI
 
     report = sub.add_parser(
         "report",

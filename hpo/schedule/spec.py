@@ -46,8 +46,8 @@ import yaml
 
 from hpo.runtime.errors import StudyError
 from hpo.study.defaults import SWEEP_DEFAULTS
-from hpo.tracking.stores import mask_url
-from lightning_modules.conventions import STORAGE_ENV, normalise_energy_unit
+from hpo.tracking.stores import STORAGE_ENV, mask_url
+from lightning_modules.conventions import normalise_energy_unit
 from lightning_modules.store_uris import url_password
 from lightning_modules.yaml_numbers import load_yaml
 

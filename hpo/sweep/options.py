@@ -26,8 +26,8 @@ from hpo.study.setup import (
     connect_storage,
     stored_setup,
 )
-from hpo.tracking.stores import resolve_tracking_uri
-from lightning_modules.conventions import DEFAULT_STORAGE, normalise_energy_unit
+from hpo.tracking.stores import DEFAULT_STORAGE, resolve_tracking_uri
+from lightning_modules.conventions import normalise_energy_unit
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 

@@ -28,12 +28,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from lightning_modules.conventions import (
-    DEFAULT_STORAGE,
-    DEFAULT_TRACKING_URI,
-    STORAGE_ENV,
-    TRACKING_ENV,
-)
+from lightning_modules.conventions import DEFAULT_TRACKING_URI, TRACKING_ENV
 from lightning_modules.errors import PesweepError
 from lightning_modules.store_uris import (
     HIDDEN,
@@ -47,6 +42,7 @@ from lightning_modules.store_uris import (
 )
 
 __all__ = [
+    "DEFAULT_STORAGE",
     "SQLITE_PREFIX",
     "STORAGE_ENV",
     "TRACKING_ENV",
@@ -64,6 +60,8 @@ __all__ = [
 ]
 
 PROBE_SECONDS = 5.0
+STORAGE_ENV = "PESWEEP_STORAGE"  # the Optuna storage (a password belongs here, not in argv)
+DEFAULT_STORAGE = "sqlite:///pesweep.db"  # in the working directory
 
 
 class StoreError(PesweepError):
