@@ -43,6 +43,9 @@ class Cell:
     settings: dict[str, Any]
     work: Callable[..., dict[str, Any]]
     arguments: tuple[Any, ...] = ()
+    # files the finished cell leaves for later cells (a checkpoint): one that is gone (a new
+    # machine; they are too large for the repository) makes the cell run again
+    outputs: tuple[str, ...] = ()
 
 
 def _normalised(value: Any) -> Any:
@@ -110,6 +113,10 @@ class CellStore:
                 f"({_first_difference(stored, wanted)}); rerun with that cell's settings "
                 f"or choose another --cells-dir"
             )
+        missing = [output for output in cell.outputs if not Path(output).exists()]
+        if missing:
+            logger.info("cell %s finished, but %s is gone: running it again", cell.key, missing[0])
+            return None
         return dict(result)
 
     def save(self, cell: Cell, result: dict[str, Any], seconds: float) -> Path:

@@ -402,7 +402,8 @@ def training_cell(
             name: value for name, value in config.to_dict().items() if name not in NOT_SETTINGS
         },
     }
-    return Cell(key, settings, train_cell, (relative, budget.limit, config, row, seed, keep))
+    arguments = (relative, budget.limit, config, row, seed, keep)
+    return Cell(key, settings, train_cell, arguments, outputs=(keep,) if keep else ())
 
 
 @contextmanager

@@ -63,3 +63,23 @@ def test_cells_run_in_parallel_processes_and_keys_stay_files(tmp_path) -> None:
     (tmp_path / "row_1" / "+IIA__x_.json").write_text("{half")
     with pytest.raises(CellError, match="is no finished cell .* delete it to rerun"):
         run_cells(store, cells)
+
+
+def test_a_finished_cell_whose_output_is_gone_runs_again(tmp_path) -> None:
+    """A chain stage's checkpoint stays off the repository: on a new machine the stage reruns."""
+    checkpoint = tmp_path / "stage-0.ckpt"
+    calls: list[str] = []
+
+    def work(name: str) -> dict:
+        calls.append(name)
+        checkpoint.write_text("weights")
+        return {"name": name}
+
+    stage = Cell("chain/stage-0", {"epochs": 3}, work, ("stage",), outputs=(str(checkpoint),))
+    store = CellStore(tmp_path / "cells")
+    run_cells(store, [stage])
+    run_cells(store, [stage])
+    assert calls == ["stage"]  # recorded, its checkpoint there: skipped
+    checkpoint.unlink()
+    assert run_cells(store, [stage]) == {"chain/stage-0": {"name": "stage"}}
+    assert calls == ["stage", "stage"] and checkpoint.exists()
