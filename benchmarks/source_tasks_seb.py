@@ -12,12 +12,17 @@ audit-clean part, beside a constant predictor and the published MAE/RMSE;
 each (row, seed) is an MLflow run under one parent run (experiment
 ``seb-source-tasks``) that holds the table and the learning curves.
 
+Every source and every (row, seed) is a cell (``benchmarks/cells.py``): with
+``--cells-dir`` a finished one is recorded and a rerun skips it, so the
+published budget spans sessions; ``--jobs N`` trains independent cells in N
+processes of one thread; ``--table-only`` prints what has finished.
+
 The default is a reduced CPU budget (``--seeds 2 --threads 1``: 12 minutes on one core,
-2026-12-04; five seeds take 29);
-``--full`` is the published one (100 epochs, three seeds; for a GPU):
+2026-12-04; five seeds take 29); ``--full`` is the published one (100 epochs, three seeds):
 
     python benchmarks/source_tasks_seb.py [--epochs 8] [--source-epochs 4] [--seeds 3]
                                           [--full | --smoke] [--threads 2] [--tracking-uri URI]
+                                          [--cells-dir DIR] [--jobs N] [--table-only]
 """
 
 from __future__ import annotations
@@ -63,11 +68,6 @@ def main(argv: list[str] | None = None) -> study.Table:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     study.add_common_options(parser, default_epochs=8, default_source_epochs=4)
     args = parser.parse_args(argv)
-    if args.cells_dir or args.table_only or args.jobs != 1:  # not yet: say so, resume nothing
-        parser.error(
-            "--cells-dir, --jobs and --table-only are the ablation's so far; this script "
-            "trains every row in one run"
-        )
     budget = study.budget_from(args, parser)
     study.quiet()
     target = study.read_set(study.TARGET, budget.limit)
@@ -75,52 +75,75 @@ def main(argv: list[str] | None = None) -> study.Table:
     model = study.model_config(True, "smu", budget.smoke)
     logger.info("%s", budget.describe())
     params = {"epochs": budget.epochs, "source_epochs": budget.source_epochs, "limit": budget.limit}
-    with study.session(table, target, args, "seb-source-tasks", params) as folder:
-        for row, relative in SOURCES.items():
-            checkpoint = (
-                "" if relative is None else pretrain(row, relative, model, budget, folder, table)
-            )
-            for seed in budget.seeds:
+    runs_dir = Path(args.runs_dir) if args.runs_dir else None
+    with study.cell_store(args) as store:
+        sources = source_cells(table, model, budget, store, runs_dir, args.jobs, args.table_only)
+        cells = []
+        for seed in budget.seeds:  # seed by seed: a stopped run leaves whole seeds
+            for index, (row, relative) in enumerate(SOURCES.items()):
+                if relative is not None and row not in sources:
+                    continue  # --table-only before its source has finished
+                checkpoint, source = sources.get(row, ("", ""))
+                folder = None if runs_dir is None else runs_dir / f"{index}-seed-{seed}"
                 config = budget.training_config(
-                    model,
-                    budget.epochs,
-                    seed,
-                    folder / f"{row}-seed-{seed}",
-                    init_from=checkpoint,
+                    model, budget.epochs, seed, folder, init_from=checkpoint
                 )
-                study.train_row(
-                    table,
-                    row,
-                    seed,
-                    target,
-                    config,
-                    {**params, **model, "source": relative or "none"},
+                key = f"row-{index}/seed-{seed}"
+                cells.append(
+                    study.training_cell(key, study.TARGET, budget, config, row, seed, source)
                 )
+                table.params[(row, seed)] = {**params, **model, "source": relative or "none"}
+        for run in study.run_training_cells(store, cells, args.jobs, args.table_only):
+            table.add(run)
+    table.runs = {
+        row: sorted(table.runs[row], key=lambda r: r.seed) for row in SOURCES if row in table.runs
+    }
+    study.publish(table, target, args, "seb-source-tasks", params)
     return table
 
 
-def pretrain(
-    row: str, relative: str, model: dict, budget: study.Budget, folder: Path, table: study.Table
-) -> str:
-    """Train on one source file (seed 0); its best checkpoint. Notes the file's real formula."""
-    data = study.read_set(relative, budget.limit)
-    formula, claimed = data.formula(0), named_formula(relative)
-    disagree = Formula(formula).count() != Formula(claimed).count()
-    table.notes.append(
-        f"{row}: {relative} holds {formula} ({len(data)} structures"
-        + (f"; its name says {claimed})" if disagree else ")")
-    )
-    config = budget.training_config(model, budget.source_epochs, 0, folder / f"source-{row}")
-    result = study.train_on(data, config)
-    logger.info(
-        "source %s (%s): test MAE %.4g eV after %d epochs, %.0f s",
-        row,
-        formula,
-        result.test_metrics["test_energy_mae_eV"],
-        result.epochs,
-        result.seconds,
-    )
-    return result.checkpoint_path
+def source_cells(
+    table: study.Table,
+    model: dict,
+    budget: study.Budget,
+    store: study.CellStore,
+    runs_dir: Path | None,
+    jobs: int,
+    only_finished: bool = False,
+) -> dict[str, tuple[str, str]]:
+    """Train every source file once (seed 0) as a cell; per row, its checkpoint and cell key.
+
+    Notes each file's real formula (from its ``z``) beside the one its name claims.
+    """
+    cells = []
+    for row, relative in SOURCES.items():
+        if relative is None:
+            continue
+        data = study.read_set(relative, budget.limit)
+        formula, claimed = data.formula(0), named_formula(relative)
+        disagree = Formula(formula).count() != Formula(claimed).count()
+        table.notes.append(
+            f"{row}: {relative} holds {formula} ({len(data)} structures"
+            + (f"; its name says {claimed})" if disagree else ")")
+        )
+        folder = None if runs_dir is None else runs_dir / f"source-{row}"
+        config = budget.training_config(model, budget.source_epochs, 0, folder)
+        key = f"source-{row}"
+        keep = str(store.path(key).with_suffix(".ckpt"))
+        cells.append(study.training_cell(key, relative, budget, config, row, 0, "", keep))
+    runs = {run.row: run for run in study.run_training_cells(store, cells, jobs, only_finished)}
+    for row, run in runs.items():
+        logger.info(
+            "source %s: test MAE %.4g eV, %.0f s",
+            row,
+            run.metrics["test_energy_mae_eV"],
+            run.seconds,
+        )
+    return {
+        cell.settings["row"]: (str(store.path(cell.key).with_suffix(".ckpt")), cell.key)
+        for cell in cells
+        if cell.settings["row"] in runs
+    }
 
 
 if __name__ == "__main__":

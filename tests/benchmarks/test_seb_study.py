@@ -79,11 +79,18 @@ def test_ablation_smoke_has_every_row_in_every_unit_and_resumes_from_its_cells(t
 
 
 @pytest.mark.slow  # the ablation smoke covers the shared study code in the default run
-def test_source_tasks_smoke_names_each_source_from_its_atoms(tmp_path) -> None:
-    table, output, uri = smoke("source_tasks_seb.py", tmp_path)
+def test_source_tasks_smoke_names_each_source_from_its_atoms_and_resumes(tmp_path) -> None:
+    cells = ("--cells-dir", str(tmp_path / "cells"), "--jobs", "2")
+    table, output, uri = smoke("source_tasks_seb.py", tmp_path, *cells)
     assert list(table["rows"]) == ["constant predictor", *source_tasks_seb.SOURCES]
     assert "SeBn-O/B=19.npz holds B19Se" in output and "Bn/B=21.npz holds B21" in output
     check_tracked(uri, "seb-source-tasks", len(source_tasks_seb.SOURCES))
+    sources = len(source_tasks_seb.SOURCES) - 1  # every row but "from nothing" has a source cell
+    assert (
+        len(list((tmp_path / "cells").rglob("*.json"))) == len(source_tasks_seb.SOURCES) + sources
+    )
+    again, output, _ = smoke("source_tasks_seb.py", tmp_path, *cells)
+    assert again["rows"] == table["rows"] and "cells done, about" not in output  # none ran
 
 
 @pytest.mark.slow
