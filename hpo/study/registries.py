@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from hpo.runtime.errors import StudyError
+from hpo.study.estimation import EstimationPruner
 from lightning_modules.conventions import MONITORED_METRIC
 
 if TYPE_CHECKING:
@@ -58,7 +59,10 @@ PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
     "hyperband": lambda epochs: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs),
     "successive-halving": lambda epochs: optuna.pruners.SuccessiveHalvingPruner(min_resource=1),
     "none": lambda epochs: optuna.pruners.NopPruner(),
+    # the summed training loss over the first epochs ranks trainings as their final errors do
+    "estimate": lambda epochs: EstimationPruner(epochs),
 }
+MULTI_OBJECTIVE_PRUNERS = ("estimate", "none")  # pruners that need no trial.report
 
 
 @dataclass(frozen=True)

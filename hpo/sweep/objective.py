@@ -53,6 +53,7 @@ from hpo.study.retries import (
 )
 from hpo.study.trial_note import save_new_trial_note
 from hpo.study.trial_record import RESULT_ATTR
+from hpo.sweep.loss_curve import TrainingLossCurve, earlier_curve
 from hpo.sweep.trial_outputs import (
     epoch_history,
     evaluate_test_split,
@@ -161,7 +162,8 @@ class Objective:
                 self.base_config,
                 overrides={"output_dir": str(output_dir), "progress_bar": self.trial_progress_bar},
             )
-            result = self._train(trial, config, run_id, resume_from)
+            earlier = earlier_curve(trial, trial.user_attrs[RETRY_OF], epoch) if resume_from else []
+            result = self._train(trial, config, run_id, resume_from, earlier)
             return self._finish(trial, run_id, result)
         except optuna.TrialPruned:
             self._record_pruned(trial, run_id, output_dir)
@@ -236,8 +238,10 @@ class Objective:
         config: TrainConfig,
         run_id: str | None,
         resume_from: Path | None = None,
+        earlier_losses: list[float] | None = None,
     ) -> TrainResult:
-        callbacks: list[Any] = []
+        # first: its curve is written (and an estimation pruner asked) before Optuna's report
+        callbacks: list[Any] = [TrainingLossCurve(trial, earlier_losses or [])]
         if self.tracker is not None and run_id is not None:
             self.tracker.log_params(run_id, config_params(config.to_dict()))
             callbacks.append(EpochMetricsLogger(self.tracker, run_id))

@@ -20,7 +20,12 @@ from optuna.study import MaxTrialsCallback
 from hpo.runtime.errors import StudyError
 from hpo.runtime.interrupts import Interrupted
 from hpo.study.defaults import SWEEP_DEFAULTS
-from hpo.study.registries import MAXIMISED, build_pruner, build_sampler
+from hpo.study.registries import (
+    MAXIMISED,
+    MULTI_OBJECTIVE_PRUNERS,
+    build_pruner,
+    build_sampler,
+)
 from hpo.study.resume import resume_conflicts
 from hpo.study.retries import StaleTrialHandler
 from hpo.study.setup import (
@@ -265,8 +270,13 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             sampler_name, setup.seed + len(study.trials), space, constrained=setup.md_constraint
         )
         multi_objective = len(setup.objectives) > 1
-        if multi_objective and pruner_name != "none":
-            logger.info("multi-objective study: Optuna cannot prune it, pruning is off")
+        if multi_objective and pruner_name not in MULTI_OBJECTIVE_PRUNERS:
+            logger.info(
+                "multi-objective study: pruner %r needs Optuna's reports, which take one "
+                "objective; pruning is off (--pruner estimate works here)",
+                pruner_name,
+            )
+            pruner_name = "none"
         # Optuna takes intermediate values of one objective, and they are validation MAEs
         report_epochs = not multi_objective and setup.objectives[0] not in MAXIMISED
         study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
