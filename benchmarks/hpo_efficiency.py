@@ -34,7 +34,7 @@ trial-epochs to reach the worse of the two final bests). Then two summaries:
                                         [--lr-range 1e-5 3e-2 | --table1-lr]
                                         [--lr-schedule plateau|cosine]
                                         [--first-seed 0] [--null] [--curves-out FILE]
-                                        [--pruner median|hyperband|successive-halving]
+                                        [--pruner median|hyperband|successive-halving|estimate]
 
 ``--null`` replaces TPE+pruning by random search on another stream: a
 calibration run showing what chance alone scores on each summary.
@@ -72,6 +72,8 @@ from curve_statistics import (  # beside this script
 )
 from scipy import stats
 
+from hpo.study.estimation import TRAIN_LOSS_ATTR
+from hpo.study.registries import PRUNERS
 from hpo.study.trial_record import trial_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +103,9 @@ def epochs_spent(trial: optuna.trial.FrozenTrial) -> int:
     """
     if "duplicate_of" in trial.user_attrs:
         return 0
-    return int(trial_result(trial).get("epochs") or len(trial.intermediate_values))
+    # a trial stopped by --pruner estimate recorded its last epoch's loss, not its report
+    trained = max(len(trial.intermediate_values), len(trial.user_attrs.get(TRAIN_LOSS_ATTR, [])))
+    return int(trial_result(trial).get("epochs") or trained)
 
 
 class Budget:
@@ -210,7 +214,7 @@ def main() -> None:
     parser.add_argument(
         "--pruner",
         default="median",
-        choices=["median", "hyperband", "successive-halving"],
+        choices=[name for name in PRUNERS if name != "none"],
         help="the pruner of the TPE side (default median)",
     )
     learning_rates = parser.add_mutually_exclusive_group()

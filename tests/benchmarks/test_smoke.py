@@ -75,3 +75,16 @@ def test_scaling_storage_part_makes_a_trials_calls_and_times_both_note_writers(t
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     dashboard_ms, pesweep_ms = note_ms(f"sqlite:///{tmp_path / 'notes.db'}", trials=4, sample=2)
     assert dashboard_ms > 0 and pesweep_ms > 0
+
+
+@pytest.mark.slow  # four small sweeps: 1-2 minutes on 2 cores
+def test_hpo_efficiency_measures_the_estimation_pruner_against_random_search(tmp_path) -> None:
+    data = shared_file("seb_clusters/SeBn/B=20.npz")
+    done = run_benchmark(
+        "hpo_efficiency.py",
+        *("--data", str(data), "--seeds", "2", "--budget", "8", "--max-epochs", "2"),
+        *("--structures", "60", "--workers", "2", "--pruner", "estimate"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TPE with the estimate pruner against random search" in done.stdout
