@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 N_PARAMS = "n_params"
 INFERENCE_METRIC = "inference_ms_per_structure"  # ms per structure, energies and forces
-MD_STABLE_PS = "md_stable_ps"  # simulated ps before the MD check's first failure
+MD_STABLE_PS = "md_stable_ps"
+VALIDATION_LOSS = "val_loss"  # simulated ps before the MD check's first failure
 BEST_VALIDATION_METRIC = f"best_{MONITORED_METRIC}"  # a trial's MLflow run: its best epoch's
 # Optuna constraint (Trial.set_constraint) of an MD check: the ps a model fell short of the
 # whole check; > 0 is infeasible, and samplers that read constraints steer away from it
@@ -48,6 +49,9 @@ SAMPLERS: dict[str, Callable[[int, SearchSpace], optuna.samplers.BaseSampler]] =
         seed=seed, warn_independent_sampling=False
     ),
     "nsga2": lambda seed, space: optuna.samplers.NSGAIISampler(seed=seed),
+    "gp": lambda seed, space: optuna.samplers.GPSampler(
+        seed=seed
+    ),  # Gaussian process (BoTorch-free)
 }
 CONSTRAINED_SAMPLERS = ("tpe", "nsga2")  # samplers that take Optuna's constraints_func
 
@@ -73,6 +77,7 @@ class TrialMeasures:
     n_params: int
     inference_ms: float
     md_stable_ps: float | None  # None: no MD check ran
+    val_loss: float = float("nan")  # the best epoch's validation loss, (1 - alpha) L_E + alpha L_F
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,15 @@ class ObjectiveKind:
     metric: str
     maximise: bool
     value: Callable[[TrialMeasures], float]
+    per_epoch: bool = (
+        False  # the metric is logged every epoch: Optuna's reports (and pruners) use it
+    )
 
 
 OBJECTIVES: dict[str, ObjectiveKind] = {
-    "energy_mae": ObjectiveKind(MONITORED_METRIC, False, lambda m: m.best_val),
+    "energy_mae": ObjectiveKind(MONITORED_METRIC, False, lambda m: m.best_val, per_epoch=True),
+    # the loss a study with forces weights (alpha), at the epoch of the best energy MAE
+    "loss": ObjectiveKind(VALIDATION_LOSS, False, lambda m: m.val_loss, per_epoch=True),
     "n_params": ObjectiveKind(N_PARAMS, False, lambda m: float(m.n_params)),
     "inference_time": ObjectiveKind(INFERENCE_METRIC, False, lambda m: m.inference_ms),
     "md_stable_ps": ObjectiveKind(

@@ -40,6 +40,7 @@ from hpo.study.registries import (
     MD_CONSTRAINT,
     MD_STABLE_PS,
     N_PARAMS,
+    VALIDATION_LOSS,
     TrialMeasures,
     objective_values,
 )
@@ -81,7 +82,6 @@ from search_spaces.suggest import suggest, to_train_config
 
 logger = logging.getLogger(__name__)
 
-MONITOR = MONITORED_METRIC
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_energy_mae_eV", "train_energy_mae_eV")
 
 
@@ -100,7 +100,8 @@ class Objective:
     tracker: Tracker | None = None
     parent_run_id: str | None = None
     objectives: tuple[str, ...] = ("energy_mae",)
-    report_epochs: bool = True  # every epoch's val MAE to Optuna; its pruner may stop the trial
+    report_epochs: bool = True  # every epoch's ``monitor`` to Optuna; its pruner may stop the trial
+    monitor: str = MONITORED_METRIC  # the single objective's per-epoch metric
     run_tags: dict[str, str] = field(default_factory=dict)
     trial_progress_bar: bool = False
     artifact_store: Any = None  # optuna FileSystemArtifactStore for optuna-dashboard figures
@@ -246,7 +247,7 @@ class Objective:
             self.tracker.log_params(run_id, config_params(config.to_dict()))
             callbacks.append(EpochMetricsLogger(self.tracker, run_id))
         if self.report_epochs:  # with the 'none' pruner: learning curves, never pruned
-            callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
+            callbacks.append(PyTorchLightningPruningCallback(trial, monitor=self.monitor))
         callbacks.append(DeferInterrupts())
         datamodule = build_datamodule(config, data=self.data)
         with system_metrics(self.tracker if self.system_metrics else None, run_id):
@@ -329,7 +330,13 @@ class Objective:
             for name in ("split.npz", "config.yaml", "audit.json"):
                 self.tracker.log_artifact(run_id, output_dir / name)
             self._end_run(run_id, "FINISHED", "COMPLETE")
-        measures = TrialMeasures(result.best_val, result.n_parameters, inference_ms, md_stable_ps)
+        measures = TrialMeasures(
+            result.best_val,
+            result.n_parameters,
+            inference_ms,
+            md_stable_ps,
+            result.val_metrics.get(VALIDATION_LOSS, float("nan")),
+        )
         chosen = objective_values(self.objectives, measures)
         return chosen[0] if len(chosen) == 1 else chosen
 

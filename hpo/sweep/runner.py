@@ -21,8 +21,8 @@ from hpo.runtime.errors import StudyError
 from hpo.runtime.interrupts import Interrupted
 from hpo.study.defaults import SWEEP_DEFAULTS
 from hpo.study.registries import (
-    MAXIMISED,
     MULTI_OBJECTIVE_PRUNERS,
+    OBJECTIVES,
     build_pruner,
     build_sampler,
 )
@@ -278,7 +278,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             )
             pruner_name = "none"
         # Optuna takes intermediate values of one objective, and they are validation MAEs
-        report_epochs = not multi_objective and setup.objectives[0] not in MAXIMISED
+        objective_kind = OBJECTIVES[setup.objectives[0]]
+        report_epochs = not multi_objective and objective_kind.per_epoch
         study.pruner = options.pruner_override or build_pruner(pruner_name, setup.max_epochs)
         artifact_dir = Path(
             options.artifact_dir
@@ -306,6 +307,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             parent_run_id=parent_run_id,
             objectives=setup.objectives,
             report_epochs=report_epochs,
+            monitor=objective_kind.metric,
             run_tags=trial_run_tags(options.study_name, setup, sampler_name, pruner_name),
             trial_progress_bar=options.trial_progress_bar,
             artifact_store=FileSystemArtifactStore(str(artifact_dir)),

@@ -40,10 +40,26 @@ def test_every_sampler_and_pruner_builds_and_unknown_names_are_one_line() -> Non
 
 
 def test_objectives_read_what_a_trial_measured() -> None:
-    measures = TrialMeasures(best_val=0.5, n_params=1200, inference_ms=3.0, md_stable_ps=None)
-    values = objective_values(tuple(OBJECTIVES), measures)
-    assert values[:3] == (0.5, 1200.0, 3.0) and math.isnan(values[3])
+    measures = TrialMeasures(0.5, n_params=1200, inference_ms=3.0, md_stable_ps=None, val_loss=0.2)
+    names = ("energy_mae", "loss", "n_params", "inference_time", "md_stable_ps")
+    assert set(OBJECTIVES) == set(names)
+    values = objective_values(names, measures)
+    assert values[:4] == (0.5, 0.2, 1200.0, 3.0) and math.isnan(values[4])
     assert MAXIMISED == {"md_stable_ps"}
+    assert {name for name, kind in OBJECTIVES.items() if kind.per_epoch} == {"energy_mae", "loss"}
+
+
+def test_a_loss_objective_reports_the_validation_loss_every_epoch(sweep_options) -> None:
+    from hpo.study.trial_record import trial_result
+    from hpo.sweep.runner import run_sweep
+
+    outcome = run_sweep(sweep_options(n_trials=1, objectives=("loss",)))
+    [trial] = outcome.study.trials
+    history = trial_result(trial)["history"]
+    assert list(trial.intermediate_values.values()) == [epoch["val_loss"] for epoch in history]
+    best_epoch = min(history, key=lambda epoch: epoch["val_energy_mae_eV"])  # the checkpoint's
+    assert trial.value == pytest.approx(best_epoch["val_loss"])
+    assert outcome.study.metric_names == ["val_loss"]
 
 
 def test_one_new_entry_is_a_new_choice_everywhere(monkeypatch) -> None:
