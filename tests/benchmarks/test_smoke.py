@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
-from tests.support.commands import run_benchmark
+from tests.support.commands import BENCHMARKS, run_benchmark
 from tests.support.data import shared_file
 
 
@@ -88,3 +89,43 @@ def test_hpo_efficiency_measures_the_estimation_pruner_against_random_search(tmp
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "TPE with the estimate pruner against random search" in done.stdout
+
+
+def test_hpo_suite_smoke_reports_every_problem_and_resumes_from_its_cells(tmp_path) -> None:
+    shared_file("seb_clusters/SeBn/B=20.npz")
+    shared_file("tio2_aenet/dir_xsf.tar.gz")
+    arguments = (
+        *("--smoke", "--problems", "seb20-table1,tio2-aenet,cuau-water"),
+        *("--strategies", "random,tpe+estimate,null", "--jobs", "2"),
+        *("--cells-dir", str(tmp_path / "cells")),
+    )
+    done = run_benchmark("hpo_suite.py", *arguments, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for problem in ("seb20-table1", "tio2-aenet"):
+        assert f"## {problem}:" in done.stdout
+        assert "goal for tpe+estimate" in done.stdout
+    assert "## cuau-water: skipped: its data are absent" in done.stdout
+    assert (
+        len(list((tmp_path / "cells").rglob("*.json"))) == 2 * 3 * 2
+    )  # problems, strategies, seeds
+    again = run_benchmark("hpo_suite.py", *arguments, cwd=tmp_path)
+    assert again.returncode == 0 and "cells done, about" not in again.stdout + again.stderr
+    assert again.stdout == done.stdout  # the same table from the recorded cells
+
+
+def test_hpo_suite_subsets_keep_the_energies_in_ev(tmp_path) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    sys.path.insert(0, str(BENCHMARKS))
+    import hpo_suite
+
+    from lightning_modules.data import load_data
+
+    source = shared_file("seb_clusters/SeBn/B=20.npz")
+    problem = dataclasses.replace(hpo_suite.PROBLEMS["seb20-table1"], structures=30)
+    path, unit = hpo_suite.prepared_data(problem, tmp_path, None)
+    subset, whole = load_data(path, unit), load_data(source, "hartree")
+    assert unit == "ev" and len(subset) == 30
+    assert np.isin(np.round(subset.energy, 6), np.round(whole.energy, 6)).all()

@@ -1,0 +1,395 @@
+"""A suite of MLIP sweep problems: which search strategy reaches random search's best for least compute.
+
+Each problem is a data set, a search space, a budget of trial-epochs per
+sweep and a quality metric (the study's objective on the validation set).
+For every seed, every strategy sweeps the same split with the same budget,
+each drawing from a random stream of its own; the reference is random search
+without pruning, and a null row (random search on another stream) shows what
+chance alone scores. Every (problem, strategy, seed) sweep is a cell
+(``benchmarks/cells.py``): with ``--cells-dir`` a finished one is recorded and
+a rerun skips it, so the full suite spans sessions; ``--jobs N`` runs N sweeps
+at once, one torch thread each.
+
+Problems (reduced where a CPU needs it; the table says how):
+
+* ``seb20-table1``: SeB20 energies (Hartree), Table 1's shape (feature sizes,
+  interactions, Gaussians, cutoff) at CPU sizes, lr 1e-5..3e-2 (log);
+* ``tio2-aenet``: the 1000 TiO2 structures with forces, the ænet study's space
+  (radial and angular orders and cutoffs, optimizer, lr, weight decay, alpha),
+  quality the weighted validation loss;
+* ``cuau-water``: GFN1-xTB CuAu + water frames from
+  ``benchmarks/make_cuau_water.py`` (``--cuau-water DIR``), SchNet and ænet
+  in one study (the ``families`` space).
+
+Strategies: ``random`` (the reference), ``tpe+median`` (pesweep's default),
+``tpe+hyperband``, ``gp`` (Optuna's GPSampler), ``tpe+halving`` (successive
+halving), ``tpe+estimate`` (the estimation pruner), and ``null``.
+
+Printed per problem and strategy: the saving at equal mean best (trial-epochs
+at which the strategy's mean best over the seeds reaches random search's
+final mean best; bootstrap 95% interval over the seeds) beside the null row's,
+the best at equal budget against random's (paired t-test), and the wall time;
+then the goal per problem, met or NOT met: a saving of at least 75% whose
+interval lies above the null row's, and no strategy worse than random at
+equal budget. A problem where random search is within 1% of its final best
+at a quarter of its budget leaves no room and is reported as such.
+
+    python benchmarks/hpo_suite.py [--problems seb20-table1,tio2-aenet] [--seeds 20]
+                                   [--strategies ...] [--cells-dir DIR] [--jobs 2]
+                                   [--cuau-water DIR] [--table-only] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from scipy import stats
+
+try:
+    from cells import Cell, CellStore, finished_cells, run_cells
+    from curve_statistics import best_ratios, best_within, bootstrap_savings, saving_at_equal_mean
+    from hpo_efficiency import Budget, curve
+except ImportError:  # imported as benchmarks.hpo_suite
+    from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
+    from benchmarks.curve_statistics import (
+        best_ratios,
+        best_within,
+        bootstrap_savings,
+        saving_at_equal_mean,
+    )
+    from benchmarks.hpo_efficiency import Budget, curve
+
+logger = logging.getLogger("hpo_suite")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+GOAL_SAVING = 0.75
+NO_ROOM = 0.01  # random search within 1% of its final best at a quarter of its budget
+
+SEB_SPACE = """
+name: seb20-table1-cpu
+model: schnet
+params:
+  n_atom_basis: {type: categorical, choices: [16, 32, 64]}
+  n_interactions: {type: int, low: 1, high: 3}
+  n_rbf: {type: categorical, choices: [10, 20, 40]}
+  cutoff: {type: categorical, choices: [4.0, 5.0, 6.0]}
+  lr: {type: float, low: 1.0e-5, high: 3.0e-2, log: true}
+  batch_size: 20
+"""
+AENET_SPACE = """
+name: tio2-aenet-cpu
+model: aenet
+params:
+  radial_order: {type: int, low: 10, high: 22}
+  angular_order: {type: int, low: 6, high: 10}
+  radial_cutoff: {type: float, low: 6.0, high: 8.0}
+  angular_cutoff: {type: float, low: 4.0, high: 6.0}
+  optimizer: {type: categorical, choices: [Adam, Adadelta, Adagrad, Adamax, AdamW]}
+  lr: {type: float, low: 1.0e-6, high: 1.0e-2, log: true}
+  weight_decay: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
+  alpha: {type: float, low: 0.1, high: 0.7}
+  hidden_layers: 2
+  hidden_width: 5
+  activation: tanh
+  batch_size: 64
+  force_fraction: 0.25
+"""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One sweep problem: data, space, budget and quality (the study's objective)."""
+
+    data: str  # under ../shared/data, or "cuau-water" (--cuau-water DIR/target.extxyz)
+    energy_unit: str
+    space: str  # YAML text, or a shipped space's name
+    objective: str
+    structures: int  # drawn with a fixed seed; 0: all
+    budget: int  # trial-epochs per sweep
+    max_epochs: int
+    note: str
+
+
+PROBLEMS = {
+    "seb20-table1": Problem(
+        "seb_clusters/SeBn/B=20.npz",
+        "hartree",
+        SEB_SPACE,
+        "energy_mae",
+        400,
+        90,
+        6,
+        "400 of 2000 structures; Table 1's shape at CPU sizes (16-64 features)",
+    ),
+    "tio2-aenet": Problem(
+        "tio2_aenet/dir_xsf.tar.gz",
+        "ev",
+        AENET_SPACE,
+        "loss",
+        1000,
+        60,
+        6,
+        "all 1000 structures, forces of a quarter; radial cutoff 6-8 A, angular 4-6 A",
+    ),
+    "cuau-water": Problem(
+        "cuau-water",
+        "ev",
+        "families",
+        "energy_mae",
+        0,
+        60,
+        6,
+        "make_cuau_water.py's target frames; SchNet and ænet in one study",
+    ),
+}
+
+# strategy -> (sampler, pruner); random search draws from a stream of its own
+STRATEGIES = {
+    "random": ("random", "none"),
+    "tpe+median": ("tpe", "median"),
+    "tpe+hyperband": ("tpe", "hyperband"),
+    "gp": ("gp", "none"),
+    "tpe+halving": ("tpe", "successive-halving"),
+    "tpe+estimate": ("tpe", "estimate"),
+    "null": ("random", "none"),
+}
+STREAMS = {"random": 1_000_003, "null": 2_000_006}
+
+
+def sweep_cell(
+    problem_name: str, problem: Problem, strategy: str, seed: int, data: str
+) -> dict[str, Any]:
+    """A cell's work: one budgeted sweep in a temporary folder; its curve and wall time."""
+    import torch
+
+    from hpo.sweep.options import SweepOptions
+    from hpo.sweep.runner import run_sweep
+
+    torch.set_num_threads(1)
+    for noisy in ("lightning.pytorch", "lightning.fabric", "mlflow", "hpo", "lightning_modules"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
+    sampler, pruner = STRATEGIES[strategy]
+    stream = STREAMS.get(strategy)
+    with tempfile.TemporaryDirectory(prefix="pesweep-suite-") as name:
+        folder = Path(name)
+        space = problem.space
+        if "\n" in space:
+            (folder / "space.yaml").write_text(space)
+            space = str(folder / "space.yaml")
+        start = time.perf_counter()
+        outcome = run_sweep(
+            SweepOptions(
+                study_name=f"{problem_name}-{strategy}-{seed}",
+                storage=f"sqlite:///{folder / 'studies.db'}",
+                space=space,
+                data=(data,),
+                energy_unit=problem.energy_unit,
+                objectives=(problem.objective,),
+                n_trials=10_000,
+                sampler=sampler,
+                pruner=pruner,
+                sampler_override=None
+                if stream is None
+                else optuna.samplers.RandomSampler(stream + seed),
+                max_epochs=problem.max_epochs,
+                seed=seed,
+                tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+                runs_dir=str(folder / "runs"),
+                show_progress_bar=False,
+                callbacks=(Budget(problem.budget),),
+            )
+        )
+        seconds = time.perf_counter() - start
+        training = sum(
+            float(t.user_attrs.get("result", {}).get("train_seconds", 0.0))
+            for t in outcome.study.trials
+        )
+    return {"curve": curve(outcome.study), "seconds": seconds, "training_seconds": training}
+
+
+def prepared_data(
+    problem: Problem, folder: Path, cuau_water: Path | None
+) -> tuple[Path, str] | None:
+    """The problem's data file and its energy unit, or None when absent.
+
+    A subset (``structures``, drawn with a fixed seed) is written to ``folder``
+    as extxyz, whose energies are eV whatever the source's unit was.
+    """
+    from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
+    from lightning_modules.data import load_data
+    from lightning_modules.data.subsets import write_extxyz
+
+    if problem.data == "cuau-water":
+        if cuau_water is None:
+            return None
+        source = cuau_water / "target.extxyz"
+    else:
+        source = SHARED / problem.data
+    if not source.exists():
+        return None
+    if not problem.structures:
+        return source, problem.energy_unit
+    data = load_data(source, problem.energy_unit)
+    if len(data) <= problem.structures:
+        return source, problem.energy_unit
+    keep = np.sort(np.random.default_rng(0).choice(len(data), problem.structures, replace=False))
+    target = folder / f"{source.name.split('.')[0]}-{problem.structures}.extxyz"
+    if not target.exists():
+        write_extxyz(data.subset(keep), target)
+    return target, DEFAULT_ENERGY_UNIT
+
+
+def summarise(
+    name: str,
+    problem: Problem,
+    results: dict[tuple[str, int], dict[str, Any]],
+    seeds: list[int],
+    strategies: list[str],
+) -> list[str]:
+    """The problem's lines: per strategy its saving, interval, equal-budget test and time."""
+    lines = [
+        f"## {name}: {problem.note}; budget {problem.budget} trial-epochs, "
+        f"{problem.max_epochs} epochs per trial, quality: validation {problem.objective}"
+    ]
+    done = [s for s in seeds if all((strategy, s) in results for strategy in strategies)]
+    if len(done) < 2:
+        return [*lines, f"{len(done)} of {len(seeds)} seeds finished: no statistics yet"]
+    random_curves = [results["random", s]["curve"] for s in done]
+    random_best = np.array([c[-1][1] for c in random_curves])
+    quarter = np.array([best_within(c, problem.budget // 4) for c in random_curves])
+    room = float(np.mean(quarter / random_best) - 1.0)
+    lines.append(
+        f"seeds {len(done)}; random search at a quarter of its budget is "
+        + (
+            f"{100 * room:.1f}% above its final mean best"
+            if np.isfinite(room)
+            else "without a finished trial"
+        )
+        + (" (NO ROOM to save compute)" if room <= NO_ROOM else "")
+    )
+    lines.append(
+        "| strategy | saving at equal mean best (95% interval) | best at equal budget / "
+        "random's (paired t-test p) | wall minutes per sweep (training share) |"
+    )
+    lines.append("|---|---|---|---|")
+    null_low = None
+    verdicts = []
+    for strategy in strategies:
+        if strategy == "random":
+            continue
+        curves = [results[strategy, s]["curve"] for s in done]
+        ratios = best_ratios(random_curves, curves, problem.budget)
+        _, saved = saving_at_equal_mean(ratios)
+        low, high = np.percentile(bootstrap_savings(ratios), [2.5, 97.5])
+        best = np.array([c[-1][1] for c in curves])
+        p = stats.ttest_rel(best, random_best).pvalue
+        seconds = [results[strategy, s]["seconds"] for s in done]
+        training = [results[strategy, s]["training_seconds"] for s in done]
+        share = sum(training) / max(sum(seconds), 1e-9)
+        lines.append(
+            f"| {strategy} | {100 * saved:.0f}% ({100 * low:.0f}-{100 * high:.0f}%) | "
+            f"{np.mean(best / random_best):.3f} (p = {p:.2g}) | "
+            f"{statistics.median(seconds) / 60:.1f} ({100 * share:.0f}% training) |"
+        )
+        if strategy == "null":
+            null_low = high
+        else:
+            worse = np.mean(best) > np.mean(random_best) and p < 0.05
+            verdicts.append((strategy, saved, low, worse))
+    for strategy, saved, low, worse in verdicts:
+        met = room > NO_ROOM and saved >= GOAL_SAVING and null_low is not None and low > null_low
+        lines.append(
+            f"goal for {strategy}: {'met' if met else 'NOT met'} (saving {100 * saved:.0f}%, "
+            f"interval from {100 * low:.0f}% against the null row's upper {100 * (null_low or 0):.0f}%)"
+            + ("; WORSE than random at equal budget" if worse else "")
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated problems")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (split and training)")
+    parser.add_argument("--cuau-water", type=Path, help="make_cuau_water.py's --out folder")
+    parser.add_argument("--cells-dir", type=Path, help="record finished sweeps here (resumable)")
+    parser.add_argument("--jobs", type=int, default=1, help="sweeps at once, one thread each")
+    parser.add_argument("--table-only", action="store_true", help="summarise finished cells only")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny problems, 2 seeds (the test suite)"
+    )
+    args = parser.parse_args(argv)
+    names = [n for n in args.problems.split(",") if n]
+    unknown = [n for n in names if n not in PROBLEMS] + [
+        s for s in args.strategies.split(",") if s not in STRATEGIES
+    ]
+    if unknown:
+        parser.error(
+            f"unknown problem or strategy {unknown[0]!r}; choose from "
+            f"{', '.join([*PROBLEMS, *STRATEGIES])}"
+        )
+    seeds = list(range(2 if args.smoke else args.seeds))
+    strategies = [s for s in args.strategies.split(",") if s]
+    if "random" not in strategies:
+        parser.error("--strategies must include random: the reference every saving is against")
+    store_folder = args.cells_dir or Path(tempfile.mkdtemp(prefix="pesweep-suite-cells-"))
+    store = CellStore(store_folder)
+    report: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="pesweep-suite-data-") as scratch:
+        for name in names:
+            problem = PROBLEMS[name]
+            if args.smoke:
+                problem = replace(problem, structures=40, budget=4, max_epochs=2)
+            prepared = prepared_data(problem, Path(scratch), args.cuau_water)
+            if prepared is None:
+                report[name] = [
+                    f"## {name}: skipped: its data are absent ({problem.data}; for "
+                    f"cuau-water pass --cuau-water DIR from make_cuau_water.py)"
+                ]
+                continue
+            data, unit = prepared
+            as_read = replace(problem, energy_unit=unit)  # a written subset is in eV
+            cells = [
+                Cell(
+                    f"{name}/{strategy}/seed-{seed}",
+                    {
+                        "problem": {**problem.__dict__},
+                        "strategy": STRATEGIES[strategy],
+                        "seed": seed,
+                    },
+                    sweep_cell,
+                    (name, as_read, strategy, seed, str(data)),
+                )
+                for seed in seeds
+                for strategy in strategies
+            ]
+            found = (
+                finished_cells(store, cells)
+                if args.table_only
+                else run_cells(store, cells, args.jobs)
+            )
+            results = {
+                (cell.arguments[2], cell.arguments[3]): found[cell.key]
+                for cell in cells
+                if cell.key in found
+            }
+            report[name] = summarise(name, problem, results, seeds, strategies)
+    for lines in report.values():
+        print("\n".join(lines) + "\n")  # noqa: T201 - a benchmark prints its table
+    return report
+
+
+if __name__ == "__main__":
+    main()
