@@ -32,9 +32,15 @@ from lightning_modules.conventions import normalise_energy_unit
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepOptions:
-    """What a user asks of a sweep; ``None`` means: take it from the stored study set-up."""
+    """What a user asks of a sweep; ``None`` means: take it from the stored study set-up.
+
+    One frozen value, built alike by the command line, a schedule spec and
+    library callers (``dataclasses.replace`` makes a changed copy). Defaults
+    are :data:`hpo.study.defaults.SWEEP_DEFAULTS`; what a resume may change is
+    :data:`hpo.study.resume.RESUME_POLICY`.
+    """
 
     study_name: str
     storage: str = DEFAULT_STORAGE

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from hpo.cli.main import build_parser
 from hpo.schedule.spec import load_spec
 from hpo.study.defaults import SWEEP_DEFAULTS
@@ -35,6 +37,8 @@ def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
     assert spec.runs_dir == str(tmp_path / SWEEP_DEFAULTS.runs_dir)
     assert options.runs_dir == SWEEP_DEFAULTS.runs_dir
     assert options.max_retries == SWEEP_DEFAULTS.max_retries
+    with pytest.raises(dataclasses.FrozenInstanceError):  # one value: replace() makes a copy
+        options.max_epochs = 5  # type: ignore[misc]
 
 
 def test_sweep_help_names_the_table_s_defaults() -> None:
