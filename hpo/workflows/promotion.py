@@ -3,8 +3,8 @@
 A version's source is the ``model`` artifact of the run that trained it
 (``runs:/<run_id>/model``), an MLflow Model (:mod:`hpo.tracking.model_flavour`): MLflow's
 ``pyfunc`` loader and ``mlflow models serve`` take it, and so do
-``PesweepCalculator`` and ``pesweep finetune --from models:/NAME@ALIAS``
-(:func:`lightning_modules.training.calculator.resolve_checkpoint`). Runs logged
+``pesweep.load_potential`` and ``pesweep finetune --from models:/NAME@ALIAS``
+(:func:`hpo.tracking.model_uris.resolve_checkpoint`). Runs logged
 before models were MLflow Models register their ``checkpoint`` folder. Every version
 carries lineage tags: study, trial, parameters, data hash, test-split hash,
 validation and test metrics, and the parent version when it was fine-tuned.
