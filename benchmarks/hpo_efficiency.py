@@ -58,6 +58,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -145,18 +146,60 @@ class Job:
     lr_schedule: str
 
 
-def run(job: Job) -> list[tuple[int, float]]:
-    """One budgeted sweep in its own storage; its curve (see :func:`curve`)."""
+def quiet_worker(*loggers: str) -> None:
+    """A benchmark's sweep process: one torch thread, warnings only from the libraries."""
     import torch
 
-    from hpo.sweep.options import SweepOptions
-    from hpo.sweep.runner import run_sweep
-
     torch.set_num_threads(1)
-    for noisy in ("lightning.pytorch", "lightning.fabric", "mlflow"):
+    for noisy in ("lightning.pytorch", "lightning.fabric", "mlflow", *loggers):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.simplefilter("ignore")
+
+
+def budgeted_sweep(
+    folder: Path,
+    study_name: str,
+    space: str,
+    data: str,
+    sampler: str,
+    pruner: str,
+    stream: int | None,
+    budget: int,
+    **options: Any,
+) -> optuna.Study:
+    """One sweep in ``folder``'s own stores, stopped after ``budget`` trial-epochs.
+
+    ``stream`` seeds a random sampler of its own in place of ``sampler``'s (random
+    search on another stream than TPE's start-up trials); ``options`` are more
+    :class:`~hpo.sweep.options.SweepOptions` (energy unit, epochs, seed, ...).
+    """
+    from hpo.sweep.options import SweepOptions
+    from hpo.sweep.runner import run_sweep
+
+    outcome = run_sweep(
+        SweepOptions(
+            study_name=study_name,
+            storage=f"sqlite:///{folder / 'studies.db'}",
+            space=space,
+            data=(data,),
+            n_trials=10_000,
+            sampler=sampler,
+            pruner=pruner,
+            sampler_override=None if stream is None else optuna.samplers.RandomSampler(stream),
+            tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+            runs_dir=str(folder / "runs"),
+            show_progress_bar=False,
+            callbacks=(Budget(budget),),
+            **options,
+        )
+    )
+    return outcome.study
+
+
+def run(job: Job) -> list[tuple[int, float]]:
+    """One budgeted sweep in its own storage; its curve (see :func:`curve`)."""
+    quiet_worker()
     folder = Path(job.folder) / f"{job.strategy}-{job.seed}"
     folder.mkdir()
     space = folder / "space.yaml"
@@ -166,28 +209,21 @@ def run(job: Job) -> list[tuple[int, float]]:
         )
     )
     tpe = job.strategy == "tpe+pruning"
-    own_stream = None if tpe else optuna.samplers.RandomSampler(STREAMS[job.strategy] + job.seed)
-    outcome = run_sweep(
-        SweepOptions(
-            study_name=f"{job.strategy}-{job.seed}",
-            storage=f"sqlite:///{folder / 'studies.db'}",
-            space=str(space),
-            data=(job.data,),
-            energy_unit="hartree",
-            n_trials=10_000,
-            sampler="tpe" if tpe else "random",
-            pruner=job.pruner if tpe else "none",
-            sampler_override=own_stream,
-            max_epochs=job.max_epochs,
-            seed=job.seed,
-            tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-            runs_dir=str(folder / "runs"),
-            show_progress_bar=False,
-            callbacks=(Budget(job.budget),),
-            train_overrides={"drop_flagged": True} if job.drop_flagged else {},
-        )
+    study = budgeted_sweep(
+        folder,
+        f"{job.strategy}-{job.seed}",
+        str(space),
+        job.data,
+        sampler="tpe" if tpe else "random",
+        pruner=job.pruner if tpe else "none",
+        stream=None if tpe else STREAMS[job.strategy] + job.seed,
+        budget=job.budget,
+        energy_unit="hartree",
+        max_epochs=job.max_epochs,
+        seed=job.seed,
+        train_overrides={"drop_flagged": True} if job.drop_flagged else {},
     )
-    return curve(outcome.study)
+    return curve(study)
 
 
 def lr_parameter(lr_range: tuple[float, float], lr_choices: tuple[float, ...]) -> str:

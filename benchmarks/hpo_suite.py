@@ -46,19 +46,18 @@ import logging
 import statistics
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 from scipy import stats
 
 try:
     from cells import Cell, CellStore, finished_cells, run_cells
     from curve_statistics import best_ratios, best_within, bootstrap_savings, saving_at_equal_mean
-    from hpo_efficiency import Budget, curve
+    from hpo_efficiency import STREAMS as RANDOM_STREAMS
+    from hpo_efficiency import budgeted_sweep, curve, quiet_worker
 except ImportError:  # imported as benchmarks.hpo_suite
     from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
     from benchmarks.curve_statistics import (
@@ -67,7 +66,8 @@ except ImportError:  # imported as benchmarks.hpo_suite
         bootstrap_savings,
         saving_at_equal_mean,
     )
-    from benchmarks.hpo_efficiency import Budget, curve
+    from benchmarks.hpo_efficiency import STREAMS as RANDOM_STREAMS
+    from benchmarks.hpo_efficiency import budgeted_sweep, curve, quiet_worker
 
 logger = logging.getLogger("hpo_suite")
 
@@ -163,23 +163,16 @@ STRATEGIES = {
     "tpe+estimate": ("tpe", "estimate"),
     "null": ("random", "none"),
 }
-STREAMS = {"random": 1_000_003, "null": 2_000_006}
+STREAMS = {"random": RANDOM_STREAMS["random"], "null": RANDOM_STREAMS["random again"]}
 
 
 def sweep_cell(
     problem_name: str, problem: Problem, strategy: str, seed: int, data: str
 ) -> dict[str, Any]:
     """A cell's work: one budgeted sweep in a temporary folder; its curve and wall time."""
-    import torch
+    from hpo.study.trial_record import trial_result
 
-    from hpo.sweep.options import SweepOptions
-    from hpo.sweep.runner import run_sweep
-
-    torch.set_num_threads(1)
-    for noisy in ("lightning.pytorch", "lightning.fabric", "mlflow", "hpo", "lightning_modules"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.simplefilter("ignore")
+    quiet_worker("hpo", "lightning_modules")
     sampler, pruner = STRATEGIES[strategy]
     stream = STREAMS.get(strategy)
     with tempfile.TemporaryDirectory(prefix="pesweep-suite-") as name:
@@ -189,34 +182,23 @@ def sweep_cell(
             (folder / "space.yaml").write_text(space)
             space = str(folder / "space.yaml")
         start = time.perf_counter()
-        outcome = run_sweep(
-            SweepOptions(
-                study_name=f"{problem_name}-{strategy}-{seed}",
-                storage=f"sqlite:///{folder / 'studies.db'}",
-                space=space,
-                data=(data,),
-                energy_unit=problem.energy_unit,
-                objectives=(problem.objective,),
-                n_trials=10_000,
-                sampler=sampler,
-                pruner=pruner,
-                sampler_override=None
-                if stream is None
-                else optuna.samplers.RandomSampler(stream + seed),
-                max_epochs=problem.max_epochs,
-                seed=seed,
-                tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-                runs_dir=str(folder / "runs"),
-                show_progress_bar=False,
-                callbacks=(Budget(problem.budget),),
-            )
+        study = budgeted_sweep(
+            folder,
+            f"{problem_name}-{strategy}-{seed}",
+            space,
+            data,
+            sampler,
+            pruner,
+            None if stream is None else stream + seed,
+            problem.budget,
+            energy_unit=problem.energy_unit,
+            objectives=(problem.objective,),
+            max_epochs=problem.max_epochs,
+            seed=seed,
         )
         seconds = time.perf_counter() - start
-        training = sum(
-            float(t.user_attrs.get("result", {}).get("train_seconds", 0.0))
-            for t in outcome.study.trials
-        )
-    return {"curve": curve(outcome.study), "seconds": seconds, "training_seconds": training}
+        training = sum(float(trial_result(t).get("train_seconds", 0.0)) for t in study.trials)
+    return {"curve": curve(study), "seconds": seconds, "training_seconds": training}
 
 
 def prepared_data(
