@@ -14,17 +14,10 @@ python3 -m venv "$work/venv"
 cd "$work"
 pesweep="$work/venv/bin/pesweep"
 "$work/venv/bin/python" - "$pesweep" <<'PY'
-import argparse, subprocess, sys
-from hpo.cli.main import build_parser
+import subprocess, sys
+from hpo.cli.main import build_parser, command_parsers
 
-def commands(parser, words=()):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield (*words, name)
-                yield from commands(sub, (*words, name))
-
-found = list(commands(build_parser()))
+found = [words for words, _ in command_parsers(build_parser()) if words]
 for words in found:
     subprocess.run([sys.argv[1], *words, "--help"], check=True, stdout=subprocess.DEVNULL)
 print(f"wheel: --help of {len(found)} commands and subcommands ran")

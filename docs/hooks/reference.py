@@ -7,33 +7,21 @@ the signature and docstring of every name in ``pesweep.__all__``.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import os
-from collections.abc import Iterator
 from typing import Any
 
 CLI_MARK = "<!-- pesweep:cli -->"
 PYTHON_MARK = "<!-- pesweep:python -->"
 
 
-def _commands(
-    parser: argparse.ArgumentParser, words: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
-    yield words, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _commands(sub, (*words, name))
-
-
 def cli_reference() -> str:
     """Markdown: one section per command and subcommand, its ``--help`` verbatim."""
-    from hpo.cli.main import build_parser
+    from hpo.cli.main import build_parser, command_parsers
 
     os.environ["COLUMNS"] = "100"  # argparse wraps at the terminal's width
     sections = []
-    for words, parser in _commands(build_parser()):
+    for words, parser in command_parsers(build_parser()):
         title = " ".join(("pesweep", *words))
         level = "#" * min(2 + len(words), 4)
         sections.append(f"{level} `{title}`\n\n```text\n{parser.format_help().rstrip()}\n```\n")

@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from hpo.cli import (
     data_commands,
@@ -27,6 +27,17 @@ from hpo.cli.sync_commands import add_sync_command
 from hpo.runtime.console import configure_logging
 
 logger = logging.getLogger("pesweep")
+
+
+def command_parsers(
+    parser: argparse.ArgumentParser, words: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every (sub)command's words and parser, the top one first (``()``): for help and docs."""
+    yield words, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from command_parsers(subparser, (*words, name))
 
 
 def _describe_subcommands(parser: argparse.ArgumentParser) -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from hpo.cli.main import build_parser
+from hpo.cli.main import build_parser, command_parsers
 
 
-def all_parsers(parser: argparse.ArgumentParser, name: str = "pesweep"):
-    yield name, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub_name, sub in action.choices.items():
-                yield from all_parsers(sub, f"{name} {sub_name}")
+def all_parsers(parser: argparse.ArgumentParser):
+    """("pesweep <words>", parser) for the command and every subcommand."""
+    for words, subparser in command_parsers(parser):
+        yield " ".join(("pesweep", *words)), subparser
 
 
 def test_every_help_shows_every_default_and_a_description() -> None:
