@@ -104,7 +104,6 @@ OBJECTIVES: dict[str, ObjectiveKind] = {
         lambda m: m.md_stable_ps if m.md_stable_ps is not None else float("nan"),
     ),
 }
-MAXIMISED = frozenset(name for name, kind in OBJECTIVES.items() if kind.maximise)
 
 
 def build_sampler(
