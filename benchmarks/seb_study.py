@@ -38,7 +38,7 @@ try:
 except ImportError:  # imported as benchmarks.seb_study
     from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
 from hpo.runtime.outputs import OutputError, claim_output_dir
-from hpo.tracking.stores import resolve_tracking_uri
+from hpo.tracking.stores import tracking_store
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.data.atoms import AtomsData
 from lightning_modules.data.audit import audit_energies
@@ -449,7 +449,7 @@ def publish(
         if args.json:
             Path(args.json).write_text(json.dumps(table.as_dict(), indent=1))
         return
-    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri, None))
+    mlflow.set_tracking_uri(tracking_store(args.tracking_uri).driver_url)
     mlflow.set_experiment(experiment)
     mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
     with mlflow.start_run(run_name=experiment):

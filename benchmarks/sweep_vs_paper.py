@@ -52,7 +52,7 @@ except ImportError:  # imported as benchmarks.sweep_vs_paper
 
 from hpo.sweep.options import SweepOptions
 from hpo.sweep.runner import run_sweep
-from hpo.tracking.stores import resolve_tracking_uri
+from hpo.tracking.stores import tracking_store
 from lightning_modules.data.atoms import AtomsData, energy_unit_factor
 from search_spaces.space import parse_space, shipped_spaces
 from search_spaces.suggest import suggest, to_train_config
@@ -208,7 +208,7 @@ def sweep(
             pruner="median",
             max_epochs=args.max_epochs,
             seed=0,
-            tracking_uri=resolve_tracking_uri(args.tracking_uri, None),
+            tracking_uri=tracking_store(args.tracking_uri).uri,
             runs_dir=str(folder / "sweep"),
             show_progress_bar=False,
             callbacks=(efficiency.Budget(args.budget),),

@@ -8,7 +8,10 @@ fails the same way everywhere; argparse turns their ``ArgumentTypeError`` into
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpo.tracking.stores import Store
 
 
 def _whole_number(text: str, minimum: int, wanted: str) -> int:
@@ -118,25 +121,18 @@ class Parser(argparse.ArgumentParser):
         return action
 
 
-def tracking_uri(args: argparse.Namespace) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local default."""
-    from hpo.tracking.stores import resolve_tracking_uri
-    from lightning_modules.conventions import DEFAULT_TRACKING_URI
+def tracking_store(args: argparse.Namespace, recorded: str | None = None) -> Store:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else ``recorded``, else the local default."""
+    from hpo.tracking.stores import tracking_store as resolve
 
-    return resolve_tracking_uri(args.tracking_uri, DEFAULT_TRACKING_URI)
+    return resolve(args.tracking_uri, recorded)
 
 
-def existing_tracking_uri(args: argparse.Namespace) -> str:
+def existing_tracking_store(args: argparse.Namespace) -> Store:
     """The tracking store of a command that only reads it: never created here."""
-    from hpo.tracking.stores import require_existing_store
+    from hpo.tracking.model_uris import model_store
 
-    uri = tracking_uri(args)
-    require_existing_store(
-        uri,
-        "MLflow tracking store",
-        "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to the store that holds the models",
-    )
-    return uri
+    return model_store(args.tracking_uri)
 
 
 def add_tracking_uri_argument(
@@ -150,4 +146,22 @@ def add_tracking_uri_argument(
         "--tracking-uri",
         help=f"MLflow tracking URI {what} (default: $MLFLOW_TRACKING_URI, else {order}"
         f"{DEFAULT_TRACKING_URI})",
+    )
+
+
+def add_storage_argument(parser: argparse.ArgumentParser, *names: str, **kwargs: Any) -> None:
+    """``--storage``: the Optuna storage, resolved when the command runs.
+
+    Its default is not evaluated here: ``--help`` must never print the URL of
+    ``$PESWEEP_STORAGE``, which may hold a password.
+    """
+    from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV
+
+    parser.add_argument(
+        *(names or ("--storage",)),
+        default=None,
+        help=f"Optuna storage URL (default: ${STORAGE_ENV}, else {DEFAULT_STORAGE}; "
+        f"postgresql://... for shared studies: keep its password in ${STORAGE_ENV}, "
+        f"not on the command line)",
+        **kwargs,
     )

@@ -9,9 +9,12 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightning_modules.conventions import CALCULATORS, DEFAULT_ENERGY_UNIT
+
+if TYPE_CHECKING:
+    from hpo.tracking.stores import Store
 
 USE = (
     "Use them when the training data hold one composition (every structure SeB20, or one "
@@ -27,7 +30,6 @@ def run_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from hpo.runtime.outputs import claim_output_dir
-    from hpo.tracking.stores import mask_url
     from lightning_modules.training.config import (
         ConfigError,
         TrainConfig,
@@ -88,20 +90,20 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"checkpoint: {result.checkpoint_path}")
     print(f"split indices: {Path(result.output_dir) / 'split.npz'}")
     if tracking is not None:
-        print(f"MLflow run {run_id} (experiment 'train') in {mask_url(tracking)}")
+        print(f"MLflow run {run_id} (experiment 'train') in {tracking}")
     return 0
 
 
-def _checked_tracking(flag: str | None) -> str:
-    """The training's tracking URI; a dead server is one line before anything is made."""
-    from hpo.tracking.stores import check_tracking_store, resolve_tracking_uri
+def _checked_tracking(flag: str | None) -> Store:
+    """The training's tracking store; a dead server is one line before anything is made."""
+    from hpo.tracking.stores import check_tracking_store, tracking_store
 
-    tracking = resolve_tracking_uri(flag, None)
+    tracking = tracking_store(flag)
     check_tracking_store(tracking)
     return tracking
 
 
-def _tracked_train(config: Any, tracking: str, datamodule: Any) -> tuple[Any, str]:
+def _tracked_train(config: Any, tracking: Store, datamodule: Any) -> tuple[Any, str]:
     """One training as an MLflow run in the experiment ``train``."""
     from hpo import __version__
     from hpo.tracking.runs import Tracker

@@ -57,11 +57,11 @@ class _ProgressBar:
 def run_md_check_command(args: argparse.Namespace) -> int:
     """Exit 0 when the model passes, 1 when it fails (2 for a user error, as every command)."""
     from hpo.runtime.outputs import claim_output_dir
-    from hpo.tracking.stores import mask_url, resolve_tracking_uri
+    from hpo.tracking.stores import tracking_store
     from hpo.workflows.md_gate import run_md_check
 
     spec = spec_from_args(args)
-    tracking = resolve_tracking_uri(args.tracking_uri, DEFAULT_TRACKING_URI)
+    tracking = tracking_store(args.tracking_uri)
     output = claim_output_dir(
         args.output_dir or DEFAULT_MD_DIR, args.output_dir is not None, args.overwrite
     )
@@ -82,9 +82,7 @@ def run_md_check_command(args: argparse.Namespace) -> int:
     print(f"{args.model}: {result.summary()}")
     print(f"trajectory, report and pair distributions: {output}")
     if result.run_id:
-        print(
-            f"MLflow run {result.run_id} in experiment {args.experiment!r} at {mask_url(tracking)}"
-        )
+        print(f"MLflow run {result.run_id} in experiment {args.experiment!r} at {tracking}")
     return 0 if result.report.passed else 1
 
 

@@ -6,14 +6,18 @@ import argparse
 import json
 from typing import Any
 
-from hpo.cli.arguments import add_tracking_uri_argument, existing_tracking_uri
-from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV
+from hpo.cli.arguments import (
+    add_storage_argument,
+    add_tracking_uri_argument,
+    existing_tracking_store,
+    tracking_store,
+)
 
 
 def run_promote(args: argparse.Namespace) -> int:
     from hpo.runtime.errors import PromotionError
     from hpo.study.setup import connect_storage, stored_setup
-    from hpo.tracking.stores import mask_url, require_existing_store, resolve_tracking_uri
+    from hpo.tracking.stores import optuna_storage
     from hpo.workflows.promotion import check_model_name, promote_best_trial, rollback
 
     if args.model_name:
@@ -28,24 +32,23 @@ def run_promote(args: argparse.Namespace) -> int:
     if args.rollback:
         if not args.model_name:
             raise PromotionError("--rollback needs --model-name (the registered model)")
-        print(rollback(existing_tracking_uri(args), args.model_name, args.alias).message)
+        print(rollback(existing_tracking_store(args), args.model_name, args.alias).message)
         return 0
     if not args.study:
         raise PromotionError("give --study NAME (the study whose best trial to promote)")
     check_model_name(args.model_name or args.study)
-    require_existing_store(
-        args.storage, "study storage", "pass --storage with the URL the sweep used"
+    storage = optuna_storage(args.storage).require_existing(
+        "study storage", "pass --storage with the URL the sweep used"
     )
     try:
         import optuna
 
-        study = optuna.load_study(study_name=args.study, storage=connect_storage(args.storage))
+        study = optuna.load_study(study_name=args.study, storage=connect_storage(storage))
     except KeyError as error:
-        raise PromotionError(f"no study {args.study!r} in {mask_url(args.storage)}") from error
+        raise PromotionError(f"no study {args.study!r} in {storage}") from error
     setup = stored_setup(study)
-    tracking = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
-    require_existing_store(
-        tracking, "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
+    tracking = tracking_store(args, setup.tracking_uri if setup else None).require_existing(
+        "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
     )
     promotion = promote_best_trial(
         study,
@@ -60,7 +63,7 @@ def run_promote(args: argparse.Namespace) -> int:
     print(promotion.message)
     print(
         f"load it with: pesweep.load_potential('models:/{promotion.name}@"
-        f"{promotion.alias}', tracking_uri='{mask_url(tracking)}')"
+        f"{promotion.alias}', tracking_uri='{tracking}')"
     )
     return 0
 
@@ -75,12 +78,11 @@ SUMMARY_METRICS = (
 
 def run_models(args: argparse.Namespace) -> int:
     """``pesweep models list|show [NAME] [--json]``: versions, aliases, metrics; show: all tags."""
-    from hpo.tracking.stores import mask_url
     from hpo.workflows.promotion import check_model_name, describe_models, lineage
 
     if args.name:
         check_model_name(args.name)
-    tracking = existing_tracking_uri(args)
+    tracking = existing_tracking_store(args)
     rows = describe_models(tracking, args.name)
     if args.action == "show":
         every = {f"{r['name']}/{r['version']}": r for r in describe_models(tracking)}
@@ -90,7 +92,7 @@ def run_models(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1, default=str))
         return 0
     if not rows:
-        print(f"no registered models at {mask_url(tracking)}")
+        print(f"no registered models at {tracking}")
     for row in rows:
         aliases = ",".join("@" + a for a in row["aliases"]) or "-"
         metrics = ", ".join(
@@ -113,7 +115,6 @@ def run_models(args: argparse.Namespace) -> int:
 
 def add_registry_commands(sub: Any) -> None:
     """Register promote and models."""
-    from hpo.tracking.stores import default_storage
 
     promote = sub.add_parser(
         "promote",
@@ -121,11 +122,7 @@ def add_registry_commands(sub: Any) -> None:
         "model registry and point an alias at it",
     )
     promote.add_argument("--study", help="study name (not needed with --rollback)")
-    promote.add_argument(
-        "--storage",
-        default=default_storage(),
-        help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
-    )
+    add_storage_argument(promote)
     promote.add_argument("--model-name", help="registered model name (default: the study name)")
     promote.add_argument("--alias", default="pretrained", help="the alias the version gets")
     promote.add_argument(

@@ -56,16 +56,16 @@ def _sweep_options(args: argparse.Namespace) -> Any:
     )
 
 
-def print_summary(outcome: Any, storage: str) -> None:
+def print_summary(outcome: Any, storage: str | None) -> None:
     """The best trial, where everything is stored, and how to look at it (passwords hidden)."""
     from optuna.trial import TrialState
 
     from hpo.study.trial_record import trial_result
-    from hpo.tracking.stores import mask_url
+    from hpo.tracking.stores import optuna_storage
     from lightning_modules.store_uris import absolute_url, mlflow_runs_url
 
-    storage = absolute_url(mask_url(storage))
-    tracking = absolute_url(mask_url(outcome.tracking_uri))
+    storage = absolute_url(optuna_storage(storage).masked)
+    tracking = absolute_url(outcome.tracking.masked)
     study = outcome.study
     print(
         f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
@@ -112,7 +112,7 @@ def _experiment_id(outcome: Any) -> str:
     from hpo.tracking.runs import tracking_client
 
     try:
-        experiment = tracking_client(outcome.tracking_uri).get_experiment_by_name(
+        experiment = tracking_client(outcome.tracking).get_experiment_by_name(
             outcome.experiment_name
         )
     except Exception:  # the summary must not fail on a tracking server that went away
@@ -208,6 +208,7 @@ def add_sweep_commands(
     """Register the sweep-related subcommands (sweep, demo, spaces)."""
     from hpo.cli.arguments import (
         add_element_energies_argument,
+        add_storage_argument,
         non_negative_int,
         positive_float,
         positive_int,
@@ -215,7 +216,6 @@ def add_sweep_commands(
     from hpo.study.defaults import SWEEP_DEFAULTS
     from hpo.study.registries import OBJECTIVES, PRUNERS, SAMPLERS
     from hpo.study.retries import DEFAULT_HEARTBEAT
-    from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV, default_storage
 
     sweep = sub.add_parser(
         "sweep",
@@ -274,13 +274,7 @@ def add_sweep_commands(
         help="a trial silent this long is failed as 'worker lost' by the next worker and "
         f"retried (default {DEFAULT_HEARTBEAT.grace_period})",
     )
-    sweep.add_argument(
-        "--storage",
-        default=default_storage(),
-        help=f"Optuna storage URL (default ${STORAGE_ENV}, else "
-        f"{DEFAULT_STORAGE}; postgresql://... for shared studies: keep its "
-        f"password in ${STORAGE_ENV}, not on the command line)",
-    )
+    add_storage_argument(sweep)
     sweep.add_argument(
         "--sampler",
         choices=SAMPLERS,

@@ -14,7 +14,7 @@ from hpo.cli.arguments import (
     non_negative_int,
     positive_float,
     positive_int,
-    tracking_uri,
+    tracking_store,
 )
 from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 
@@ -54,7 +54,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     tuned = finetune(
         args.source,
         args.data,
-        tracking_uri(args),
+        tracking_store(args),
         energy_unit=args.energy_unit or DEFAULT_ENERGY_UNIT,
         strategy=args.strategy,
         lr=args.lr,
@@ -108,7 +108,7 @@ def run_chain_command(args: argparse.Namespace) -> int:
     stages = run_chain(
         list(args.data),
         config,
-        tracking_uri(args),
+        tracking_store(args),
         args.model_name,
         source=args.source,
         strategy=args.strategy,
@@ -126,7 +126,7 @@ def run_compare(args: argparse.Namespace) -> int:
     comparison = compare_transfer(
         args.source,
         args.target,
-        tracking_uri(args),
+        tracking_store(args),
         list(range(args.seeds)),
         args.max_epochs,
         args.energy_unit or DEFAULT_ENERGY_UNIT,
@@ -143,7 +143,7 @@ def run_export_aenet(args: argparse.Namespace) -> int:
     from lightning_modules.models.nn_ascii import export_nn_ascii
     from lightning_modules.training.task import load_task
 
-    checkpoint = resolve_checkpoint(args.checkpoint, tracking_uri(args))
+    checkpoint = resolve_checkpoint(args.checkpoint, tracking_store(args))
     paths = export_nn_ascii(load_task(str(checkpoint)).model, args.out, rc_min=args.rc_min)
     for path in paths:
         print(f"wrote {path}")

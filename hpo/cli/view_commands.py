@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from hpo.cli.arguments import add_storage_argument
+
+if TYPE_CHECKING:
+    from hpo.tracking.stores import Store
 
 
 def run_spaces(args: argparse.Namespace) -> int:
@@ -42,18 +46,17 @@ def run_report(args: argparse.Namespace) -> int:
     from hpo.runtime.errors import StudyError
     from hpo.runtime.outputs import check_output_file
     from hpo.study.setup import load_study_to_read, stored_setup
-    from hpo.tracking.stores import require_existing_store, resolve_tracking_uri
+    from hpo.tracking.stores import tracking_store
     from hpo.workflows.report import write_report
 
     study = load_study_to_read(args.study, args.storage)
     setup = stored_setup(study)
     check_output_file(args.out, setup.data if setup else (), args.force)
-    tracking_uri = resolve_tracking_uri(args.tracking_uri, setup.tracking_uri if setup else None)
-    require_existing_store(
-        tracking_uri, "MLflow tracking store", "pass --tracking-uri with the URI the sweep used"
-    )
+    tracking = tracking_store(
+        args.tracking_uri, setup.tracking_uri if setup else None
+    ).require_existing("MLflow tracking store", "pass --tracking-uri with the URI the sweep used")
     try:
-        path = write_report(study, args.out, tracking_uri)
+        path = write_report(study, args.out, tracking)
     except ValueError as error:
         raise StudyError(str(error)) from error
     print(f"report written to {path} (also logged to the study's MLflow parent run)")
@@ -64,13 +67,14 @@ def run_ui_command(args: argparse.Namespace) -> int:
     """``pesweep ui``: both dashboards until Ctrl-C."""
     from dashboards.ui import run_ui
     from hpo.runtime.interrupts import Interrupted
-    from hpo.tracking.stores import resolve_tracking_uri
+    from hpo.tracking.stores import optuna_storage, tracking_store
 
-    artifact_dir = args.artifact_dir or _recorded_artifact_dir(args.study_storage)
+    storage = optuna_storage(args.study_storage)
+    artifact_dir = args.artifact_dir or _recorded_artifact_dir(storage)
     try:
         return run_ui(
-            study_storage=args.study_storage,
-            tracking_uri=resolve_tracking_uri(args.tracking_uri, None),
+            study_storage=storage.uri,
+            tracking_uri=tracking_store(args.tracking_uri).uri,
             host=args.host,
             port=args.port,
             mlflow_port=args.mlflow_port,
@@ -81,13 +85,13 @@ def run_ui_command(args: argparse.Namespace) -> int:
         return 0
 
 
-def _recorded_artifact_dir(storage: str) -> str | None:
+def _recorded_artifact_dir(storage: Store) -> str | None:
     import optuna
 
     from hpo.study.setup import connect_storage
     from hpo.sweep.runner import ARTIFACT_DIR_ATTR
 
-    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+    if storage.missing_file is not None:
         return None  # start_ui says what is missing
     for summary in optuna.get_all_study_summaries(connect_storage(storage)):
         if ARTIFACT_DIR_ATTR in summary.user_attrs:
@@ -97,7 +101,6 @@ def _recorded_artifact_dir(storage: str) -> str | None:
 
 def add_view_commands(sub: Any) -> None:
     """Register report, ui and spaces."""
-    from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV, default_storage
     from lightning_modules.conventions import DEFAULT_TRACKING_URI
 
     report = sub.add_parser(
@@ -106,11 +109,7 @@ def add_view_commands(sub: Any) -> None:
         "(and log it to the study's MLflow parent run)",
     )
     report.add_argument("--study", required=True, help="the study to report")
-    report.add_argument(
-        "--storage",
-        default=default_storage(),
-        help=f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
-    )
+    add_storage_argument(report)
     report.add_argument("--out", default="report.html", help="the HTML file to write")
     report.add_argument("--force", action="store_true", help="replace an existing --out file")
     report.add_argument(
@@ -120,13 +119,7 @@ def add_view_commands(sub: Any) -> None:
     report.set_defaults(handler=run_report)
 
     ui = sub.add_parser("ui", help="start optuna-dashboard and the MLflow UI (Ctrl-C stops both)")
-    ui.add_argument(
-        "--storage",
-        "--study-storage",
-        dest="study_storage",
-        default=default_storage(),
-        help="the Optuna storage URL, as in every command ($PESWEEP_STORAGE, else local SQLite)",
-    )
+    add_storage_argument(ui, "--storage", "--study-storage", dest="study_storage")
     ui.add_argument(
         "--tracking-uri",
         help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",

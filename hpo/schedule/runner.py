@@ -66,7 +66,7 @@ def run_scheduled(spec: SweepSpec) -> tuple[SweepOutcome, str | None]:
     try:
         promotion = promote_best_trial(
             outcome.study,
-            outcome.tracking_uri,
+            outcome.tracking,
             spec.promote.model,
             spec.promote.alias,
             spec.promote.metric,

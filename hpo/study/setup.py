@@ -31,15 +31,7 @@ from hpo.study.registries import OBJECTIVES
 from hpo.study.resume import BINDING_FIELDS, resume_conflicts
 from hpo.study.retries import DEFAULT_HEARTBEAT, Heartbeat
 from hpo.study.sqlite_journal import use_write_ahead_log
-from hpo.tracking.stores import (
-    creation_lock,
-    database_url,
-    mask_text,
-    mask_url,
-    missing_sqlite_file,
-    require_existing_store,
-    sqlite_path,
-)
+from hpo.tracking.stores import Store, creation_lock, mask_text, optuna_storage
 
 if TYPE_CHECKING:
     pass
@@ -116,12 +108,14 @@ CONNECT_SECONDS = 5  # a database server's connect timeout (libpq's connect_time
 
 
 def connect_storage(
-    url: str,
+    url: str | Store | None,
     attempts: int = 4,
     heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
     on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``, or a one-line :class:`StudyError` when it cannot be opened.
+    """An Optuna storage for ``url`` (:func:`hpo.tracking.stores.optuna_storage`: None is
+    ``$PESWEEP_STORAGE``, else local SQLite), or a one-line :class:`StudyError` when it
+    cannot be opened.
 
     Workers started together on an empty PostgreSQL database race to create
     Optuna's tables; the losers retry once the winner has made them. The
@@ -131,9 +125,10 @@ def connect_storage(
     and a file on a local disk uses SQLite's write-ahead log
     (:mod:`hpo.study.sqlite_journal`).
     """
-    engine_url = database_url(url)
-    database = sqlite_path(url)
-    server = url.partition("://")[0].split("+")[0] in ("postgresql", "postgres", "mysql")
+    store = optuna_storage(url)
+    engine_url = store.driver_url
+    database = store.local_file
+    server = store.is_database_server
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if database is not None else {}
     )
@@ -141,7 +136,7 @@ def connect_storage(
         engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_SECONDS}}
     for attempt in range(attempts):
         try:
-            with warnings.catch_warnings(), creation_lock(url):
+            with warnings.catch_warnings(), creation_lock(store):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = RDBStorage(
                     engine_url,
@@ -158,25 +153,25 @@ def connect_storage(
                 time.sleep(1.0 + attempt)
                 continue
             text = str(error).strip()
-            reason = mask_text(text.splitlines()[0] if text else type(error).__name__, url)
+            reason = mask_text(text.splitlines()[0] if text else type(error).__name__, store.uri)
             waited = (
                 f"; no answer within the {CONNECT_SECONDS} s connect timeout"
                 if (server and "timeout" in text.lower())
                 else ""
             )
             raise StudyError(
-                f"cannot open the study storage {mask_url(url)} ({reason}{waited}); start the "
+                f"cannot open the study storage {store} ({reason}{waited}); start the "
                 f"database or check --storage"
             ) from error
     raise AssertionError("unreachable")
 
 
-def storage_exists(url: str) -> bool:
+def storage_exists(url: str | Store | None) -> bool:
     """False only for a ``sqlite:///`` storage whose file is not there (nothing to read)."""
-    return missing_sqlite_file(url) is None
+    return optuna_storage(url).missing_file is None
 
 
-def peek_setup(name: str, url: str) -> StudySetup | None:
+def peek_setup(name: str, url: str | Store | None) -> StudySetup | None:
     """The stored set-up of study ``name``, or None when there is no such study; creates nothing."""
     if not storage_exists(url):
         return None
@@ -187,14 +182,16 @@ def peek_setup(name: str, url: str) -> StudySetup | None:
     return stored_setup(study)
 
 
-def load_study_to_read(name: str, storage: str) -> optuna.Study:
+def load_study_to_read(name: str, storage: str | Store | None) -> optuna.Study:
     """Study ``name`` for a command that reads it (report, sync), or a one-line error; makes nothing."""
-    require_existing_store(storage, "study storage", "pass --storage with the URL the sweep used")
+    storage = optuna_storage(storage).require_existing(
+        "study storage", "pass --storage with the URL the sweep used"
+    )
     try:
         return optuna.load_study(study_name=name, storage=connect_storage(storage))
     except KeyError as error:
         raise StudyError(
-            f"no study {name!r} in {mask_url(storage)}; pass --storage with the URL the sweep used"
+            f"no study {name!r} in {storage}; pass --storage with the URL the sweep used"
         ) from error
 
 
@@ -210,7 +207,7 @@ def stored_setup(study: optuna.Study) -> StudySetup | None:
 
 def open_study(
     name: str,
-    storage: str,
+    storage: str | Store | None,
     setup: StudySetup | None,
     heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
     on_stale_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
@@ -222,9 +219,10 @@ def open_study(
     gets one. The caller assigns ``study.sampler`` and ``study.pruner``. The
     storage keeps a heartbeat (see :func:`connect_storage`).
     """
-    if setup is None and not storage_exists(storage):
+    storage = optuna_storage(storage)
+    if setup is None and storage.missing_file is not None:
         raise StudyError(
-            f"no study {name!r}: there is no storage at {sqlite_path(storage)}; give --space "
+            f"no study {name!r}: there is no storage at {storage.missing_file}; give --space "
             f"and --data to create it, or --storage to find it"
         )
     backend = connect_storage(storage, heartbeat=heartbeat, on_stale_trial=on_stale_trial)
@@ -238,7 +236,7 @@ def open_study(
             return _join_new_study(name, storage, backend, setup)
         if stored is None:
             raise StudyError(
-                f"study {name!r} in {mask_url(storage)} was not made by pesweep (no set-up "
+                f"study {name!r} in {storage} was not made by pesweep (no set-up "
                 f"recorded); choose another --study name"
             )
         if setup is not None:
@@ -253,9 +251,7 @@ def open_study(
             existing.set_user_attr(SETUP_ATTR, stored.to_dict())
         return existing, stored, False
     if setup is None:
-        raise StudyError(
-            f"no study {name!r} in {mask_url(storage)}; give --space and --data to create it"
-        )
+        raise StudyError(f"no study {name!r} in {storage}; give --space and --data to create it")
     directions = [
         optuna.study.StudyDirection.MAXIMIZE
         if OBJECTIVES[objective].maximise
@@ -276,7 +272,7 @@ def open_study(
 
 def _join_new_study(
     name: str,
-    storage: str,
+    storage: Store,
     backend: optuna.storages.BaseStorage,
     setup: StudySetup | None,
     wait_seconds: float = 30.0,
@@ -293,7 +289,7 @@ def _join_new_study(
             return study, stored, False
         if time.monotonic() > deadline:
             raise StudyError(
-                f"study {name!r} in {mask_url(storage)} was created without a pesweep set-up; "
+                f"study {name!r} in {storage} was created without a pesweep set-up; "
                 f"choose another --study name"
             )
         time.sleep(0.5)

@@ -26,7 +26,7 @@ from hpo.study.setup import (
     connect_storage,
     stored_setup,
 )
-from hpo.tracking.stores import DEFAULT_STORAGE, resolve_tracking_uri
+from hpo.tracking.stores import Store, optuna_storage, tracking_store
 from lightning_modules.conventions import normalise_energy_unit
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -43,7 +43,7 @@ class SweepOptions:
     """
 
     study_name: str
-    storage: str = DEFAULT_STORAGE
+    storage: str | None = None  # the Optuna storage: None is $PESWEEP_STORAGE, else local SQLite
     space: str | None = None
     data: tuple[str, ...] | None = None
     energy_unit: str | None = None
@@ -79,7 +79,7 @@ class SweepOutcome:
     study: optuna.Study
     setup: StudySetup
     parent_run_id: str
-    tracking_uri: str
+    tracking: Store
     created: bool
     runs_dir: Path | None = None
     experiment_name: str = ""
@@ -141,19 +141,18 @@ def validate_options(options: SweepOptions) -> None:
 def check_places(options: SweepOptions) -> None:
     """Refuse a runs folder, or a new SQLite store, where nothing can be written (one line)."""
     from hpo.runtime.outputs import check_writable
-    from lightning_modules.store_uris import missing_sqlite_file
 
     if options.runs_dir:
         if Path(options.runs_dir).exists() and not Path(options.runs_dir).is_dir():
             raise StudyError(f"--runs-dir {options.runs_dir} is a file; choose a folder")
         check_writable(options.runs_dir, "--runs-dir")
-    for url, what in (
-        (options.storage, "the study storage"),
-        (options.tracking_uri, "the MLflow store"),
+    for store, what in (
+        (optuna_storage(options.storage), "the study storage"),
+        (Store(options.tracking_uri) if options.tracking_uri else None, "the MLflow store"),
     ):
-        new_file = missing_sqlite_file(url) if url else None
+        new_file = store.missing_file if store is not None else None
         if new_file is not None:
-            check_writable(new_file.parent, f"{what} {url}: its folder")
+            check_writable(new_file.parent, f"{what} {store}: its folder")
 
 
 def requested_md_spec(options: SweepOptions) -> Any:
@@ -232,7 +231,7 @@ def stored_outcome(options: SweepOptions) -> SweepOutcome:
         study,
         setup,
         str(study.user_attrs.get(PARENT_RUN_ATTR, "")),
-        resolve_tracking_uri(options.tracking_uri, setup.tracking_uri),
+        tracking_store(options.tracking_uri, setup.tracking_uri),
         False,
         Path(options.runs_dir).resolve() / setup.folder_name(options.study_name),
         str(study.user_attrs.get(EXPERIMENT_ATTR, options.study_name)),

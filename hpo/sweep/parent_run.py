@@ -18,7 +18,7 @@ from hpo.tracking.runs import (
     study_experiment_name,
     tracking_client,
 )
-from hpo.tracking.stores import mask_url
+from hpo.tracking.stores import Store
 from search_spaces.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def study_tracker(
     study: optuna.Study,
     setup: StudySetup,
     space: SearchSpace,
-    tracking_uri: str,
+    tracking: Store,
     created: bool,
     wait_seconds: float = 60.0,
 ) -> tuple[Tracker, str]:
@@ -49,13 +49,9 @@ def study_tracker(
         experiment = (
             study.study_name
             if run_id
-            else study_experiment_name(
-                tracking_client(tracking_uri), study.study_name, setup.study_uid
-            )
+            else study_experiment_name(tracking_client(tracking), study.study_name, setup.study_uid)
         )
-    tracker = Tracker(
-        tracking_uri, experiment, {STUDY_UID_TAG: setup.study_uid}, tolerate_outage=True
-    )
+    tracker = Tracker(tracking, experiment, {STUDY_UID_TAG: setup.study_uid}, tolerate_outage=True)
     if run_id:
         try:
             tracker.client.get_run(run_id)
@@ -65,7 +61,7 @@ def study_tracker(
             logger.warning(
                 "the study's parent run %s is not in %s; starting a new parent run",
                 run_id,
-                mask_url(tracking_uri),
+                tracking,
             )
     run_id = tracker.start_parent_run(
         study.study_name, {"pesweep.version": __version__, STUDY_UID_TAG: setup.study_uid}

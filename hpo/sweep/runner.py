@@ -47,10 +47,11 @@ from hpo.sweep.options import (
 from hpo.sweep.parent_run import study_tracker, summarise_parent
 from hpo.sweep.sync import sync_study
 from hpo.tracking.stores import (
+    Store,
     StoreError,
     check_tracking_store,
-    mask_url,
-    resolve_tracking_uri,
+    optuna_storage,
+    tracking_store,
 )
 from hpo.tracking.training_runs import trial_run_tags
 from hpo.workflows.finetune import parent_label
@@ -70,7 +71,7 @@ ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
 
 
 def _requested_setup(
-    options: SweepOptions, tracking_uri: str
+    options: SweepOptions, tracking: Store
 ) -> tuple[StudySetup, SearchSpace] | tuple[None, None]:
     """The setup a new study would get from the options, with its parsed space."""
     if options.space is None and options.data is None:
@@ -93,7 +94,7 @@ def _requested_setup(
         sampler=options.sampler or SWEEP_DEFAULTS.sampler,
         pruner=options.pruner or SWEEP_DEFAULTS.pruner,
         objectives=tuple(objectives),
-        tracking_uri=mask_url(tracking_uri),  # the real URL (a password) is never stored
+        tracking_uri=tracking.masked,  # the real URL (a password) is never stored
         train_overrides=dict(options.train_overrides),
         init_from=options.init_from or "",
         study_uid=new_study_uid(),
@@ -139,14 +140,14 @@ def _check_fine_tuning_space(setup: StudySetup, space: Any) -> None:
         )
 
 
-def _init_checkpoint(setup: StudySetup, space: Any, tracking_uri: str) -> str:
+def _init_checkpoint(setup: StudySetup, space: Any, tracking: Store) -> str:
     """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
     if not setup.init_from:
         return ""
     from hpo.tracking.model_uris import resolve_checkpoint
 
     _check_fine_tuning_space(setup, space)
-    return str(resolve_checkpoint(setup.init_from, tracking_uri))
+    return str(resolve_checkpoint(setup.init_from, tracking))
 
 
 def base_train_config(setup: StudySetup, runs_dir: Path) -> TrainConfig:
@@ -182,11 +183,10 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         if options.data
         else None
     )
-    stored = peek_setup(options.study_name, options.storage)
-    tracking_uri = resolve_tracking_uri(
-        options.tracking_uri, stored.tracking_uri if stored else None
-    )
-    requested, requested_space = _requested_setup(options, tracking_uri)
+    storage = optuna_storage(options.storage)
+    stored = peek_setup(options.study_name, storage)
+    tracking = tracking_store(options.tracking_uri, stored.tracking_uri if stored else None)
+    requested, requested_space = _requested_setup(options, tracking)
     if requested is None and stored is not None:  # a resume by name: what it was given must fit
         conflicts = resume_conflicts(stored, given_fields(options))
         if conflicts:
@@ -199,7 +199,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         # the check's structure fits the data, before a study exists
         checked_md_spec = _md_spec(requested, data)
     try:
-        check_tracking_store(tracking_uri)
+        check_tracking_store(tracking)
     except StoreError as error:
         raise StudyError(str(error)) from error
     checked_init = None  # (init_from, its local checkpoint), resolved and loaded once
@@ -216,7 +216,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
 
             checked_init = (
                 requested.init_from,
-                _init_checkpoint(requested, requested_space, tracking_uri),
+                _init_checkpoint(requested, requested_space, tracking),
             )
             try:
                 load_pretrained(checked_init[1])
@@ -225,7 +225,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     stale_trials = StaleTrialHandler(options.max_retries)
     study, setup, created = open_study(
         options.study_name,
-        options.storage,
+        storage,
         requested,
         heartbeat=options.heartbeat,
         on_stale_trial=stale_trials,
@@ -251,7 +251,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         if requested_space is not None and requested_space.source_text == setup.space_text
         else parse_space(setup.space_text, setup.space_origin)
     )
-    tracker, parent_run_id = study_tracker(study, setup, space, tracking_uri, created)
+    tracker, parent_run_id = study_tracker(study, setup, space, tracking, created)
     stale_trials.tracker = tracker  # a dead worker's run is ended FAILED ("worker lost")
     if not created:  # what an earlier tracking outage left out
         synced = sync_study(study, tracker, parent_run_id, setup, thorough=False)
@@ -262,7 +262,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         init_checkpoint = (
             checked_init[1]
             if checked_init is not None and checked_init[0] == setup.init_from
-            else _init_checkpoint(setup, space, tracking_uri)
+            else _init_checkpoint(setup, space, tracking)
         )
         sampler_name = options.sampler or setup.sampler
         pruner_name = options.pruner or setup.pruner
@@ -298,9 +298,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             base_config=dataclasses.replace(
                 base_config,
                 init_from=init_checkpoint,
-                init_from_label=parent_label(setup.init_from, tracking_uri)
-                if setup.init_from
-                else "",
+                init_from_label=parent_label(setup.init_from, tracking) if setup.init_from else "",
             ),
             runs_dir=runs_dir,
             tracker=tracker,
@@ -343,5 +341,5 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     finally:
         summarise_parent(study, tracker, parent_run_id, status)
     return SweepOutcome(
-        study, setup, parent_run_id, tracking_uri, created, runs_dir, tracker.experiment_name
+        study, setup, parent_run_id, tracking, created, runs_dir, tracker.experiment_name
     )

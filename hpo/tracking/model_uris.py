@@ -4,8 +4,8 @@
 checkpoint file, downloaded once into :func:`model_cache_dir` and checked
 against the SHA-256 its training recorded; :func:`load_potential` returns the
 ASE calculator on it. The store is ``tracking_uri``, else
-``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` (never created by a
-look-up).
+``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``
+(:func:`hpo.tracking.stores.tracking_store`; never created by a look-up).
 """
 
 from __future__ import annotations
@@ -17,26 +17,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lightning_modules.conventions import DEFAULT_TRACKING_URI, TRACKING_ENV
+from hpo.tracking.stores import Store, tracking_store
+from lightning_modules.conventions import TRACKING_ENV
 from lightning_modules.errors import CheckpointNotFound
-from lightning_modules.store_uris import mask_url, missing_sqlite_file
 from lightning_modules.training.calculator import PesweepCalculator, local_checkpoint
 from lightning_modules.training.task import CHECKPOINT_DIGEST_TAG
 
+MODEL_STORE_FIX = (
+    f"pass --tracking-uri (tracking_uri=) or set {TRACKING_ENV} to the store that holds the model"
+)
 
-def existing_tracking_uri(tracking_uri: str | None) -> str:
-    """``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``; never created.
+
+def model_store(tracking: str | Store | None) -> Store:
+    """The store of a model look-up (flag, ``$MLFLOW_TRACKING_URI``, default); never created.
 
     A look-up must not leave an empty SQLite store behind where there was none.
     """
-    uri = tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
-    path = missing_sqlite_file(uri)
-    if path is not None:
-        raise CheckpointNotFound(
-            f"no MLflow store at {path.resolve()}; pass tracking_uri= (--tracking-uri) or set "
-            f"{TRACKING_ENV} to the store that holds the model"
-        )
-    return uri
+    return tracking_store(tracking).require_existing("MLflow tracking store", MODEL_STORE_FIX)
 
 
 def model_cache_dir() -> Path:
@@ -47,7 +44,7 @@ def model_cache_dir() -> Path:
     return Path(base) / "pesweep" / "models"
 
 
-def download_once(artifact_uri: str, tracking_uri: str | None) -> Path:
+def download_once(artifact_uri: str, tracking: Store) -> Path:
     """A local copy of an MLflow artifact, downloaded once per (tracking store, artifact).
 
     Artifacts of a finished run do not change, so one copy serves every load;
@@ -56,7 +53,7 @@ def download_once(artifact_uri: str, tracking_uri: str | None) -> Path:
     """
     import mlflow.artifacts
 
-    key = hashlib.sha256(f"{mask_url(tracking_uri or '')}|{artifact_uri}".encode()).hexdigest()
+    key = hashlib.sha256(f"{tracking.masked}|{artifact_uri}".encode()).hexdigest()
     root = model_cache_dir()
     final = root / key[:24]
     if final.is_dir():
@@ -65,7 +62,7 @@ def download_once(artifact_uri: str, tracking_uri: str | None) -> Path:
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
     try:
         mlflow.artifacts.download_artifacts(
-            artifact_uri=artifact_uri, tracking_uri=tracking_uri, dst_path=str(partial)
+            artifact_uri=artifact_uri, tracking_uri=tracking.driver_url, dst_path=str(partial)
         )
         try:
             partial.rename(final)
@@ -77,7 +74,7 @@ def download_once(artifact_uri: str, tracking_uri: str | None) -> Path:
     return final
 
 
-def registered_version(uri: str, tracking_uri: str | None) -> Any:
+def registered_version(uri: str, tracking: str | Store | None) -> Any:
     """The model version behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
 
     The registry is looked up in the tracking store (pesweep keeps both in one);
@@ -86,8 +83,8 @@ def registered_version(uri: str, tracking_uri: str | None) -> Any:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    tracking_uri = existing_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    store = model_store(tracking)
+    client = MlflowClient(tracking_uri=store.driver_url, registry_uri=store.driver_url)
     body = uri.removeprefix("models:/")
     try:
         if "@" in body:
@@ -97,14 +94,13 @@ def registered_version(uri: str, tracking_uri: str | None) -> Any:
             version = client.get_model_version(name, number)
     except MlflowException as error:
         raise CheckpointNotFound(
-            f"{uri} is not in the registry at {mask_url(tracking_uri)}; check the name and alias "
-            f"with pesweep models list, or pass tracking_uri= (--tracking-uri) or set "
-            f"{TRACKING_ENV}"
+            f"{uri} is not in the registry at {store}; check the name and alias "
+            f"with pesweep models list, or {MODEL_STORE_FIX}"
         ) from error
     return version
 
 
-def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None) -> Path:
+def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | Store | None = None) -> Path:
     """A local checkpoint file for a path, a folder holding one, ``models:/...`` or ``runs:/...``.
 
     Registered and logged models are downloaded once into :func:`model_cache_dir`.
@@ -112,27 +108,26 @@ def resolve_checkpoint(path_or_uri: str | Path, tracking_uri: str | None = None)
     text = str(path_or_uri)
     recorded = ""  # the SHA-256 its training recorded, where the registry or the run holds one
     if text.startswith("models:/"):
-        tracking_uri = existing_tracking_uri(tracking_uri)
         version = registered_version(text, tracking_uri)
         text, recorded = str(version.source), (version.tags or {}).get("checkpoint_sha256", "")
     if text.startswith(("runs:/", "mlflow-artifacts:/")) or "://" in text:
-        if text.startswith("runs:/"):
-            tracking_uri = existing_tracking_uri(tracking_uri)
-            recorded = recorded or _run_digest(text, tracking_uri)
-        local = download_once(text, tracking_uri)
+        store = model_store(tracking_uri) if text.startswith("runs:/") else None
+        if store is not None:
+            recorded = recorded or _run_digest(text, store)
+        local = download_once(text, store or tracking_store(tracking_uri))
     else:
         local = Path(text)
     return local_checkpoint(local, recorded)
 
 
-def _run_digest(uri: str, tracking_uri: str | None) -> str:
+def _run_digest(uri: str, tracking: Store) -> str:
     """The checkpoint SHA-256 that the run of a ``runs:/ID/...`` URI recorded, or ''."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     run_id = uri.removeprefix("runs:/").split("/")[0]
     try:
-        run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+        run = MlflowClient(tracking_uri=tracking.driver_url).get_run(run_id)
     except MlflowException:
         return ""  # the download says what is missing
     return run.data.tags.get(CHECKPOINT_DIGEST_TAG, "")
@@ -140,7 +135,7 @@ def _run_digest(uri: str, tracking_uri: str | None) -> str:
 
 def load_potential(
     path_or_uri: str | Path,
-    tracking_uri: str | None = None,
+    tracking_uri: str | Store | None = None,
     device: str | None = None,
     dtype: str = "float32",
 ) -> PesweepCalculator:

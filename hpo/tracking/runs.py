@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -36,8 +35,7 @@ from mlflow.entities import (
 )
 from mlflow.utils.time import get_current_time_millis
 
-from hpo.tracking.stores import creation_lock, database_url, mask_url
-from lightning_modules.store_uris import split_credentials
+from hpo.tracking.stores import Store, creation_lock, tracking_store
 
 logger = logging.getLogger(__name__)
 
@@ -50,47 +48,18 @@ def _param_value(value: Any) -> str:
     return text[:MAX_PARAM_LENGTH]
 
 
-def local_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
-    """The artifact folder of a new experiment in a SQLite store: beside the database file.
-
-    None for other stores (a tracking server or a database server chooses its own).
-    """
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix) or tracking_uri == f"{prefix}:memory:":
-        return None
-    database = Path(tracking_uri[len(prefix) :].split("?")[0])
-    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment_name).strip("._") or "experiment"
-    return (database.resolve().parent / "mlruns" / folder).as_uri()
-
-
-def tracking_client(tracking_uri: str) -> MlflowClient:
+def tracking_client(tracking: Store) -> MlflowClient:
     """An MLflow client (runs and registry in one store); a new SQLite store is made under a lock.
 
     Processes that create one SQLite store at once race in MLflow's schema
     migrations; :func:`hpo.tracking.stores.creation_lock` lets one create it first.
+    A tracking server's credentials are MLflow's own settings
+    (``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``), read by MLflow.
     """
-    uri = mlflow_uri(tracking_uri)
-    with creation_lock(tracking_uri):
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with creation_lock(tracking):
+        client = MlflowClient(tracking_uri=tracking.driver_url, registry_uri=tracking.driver_url)
         client.search_experiments(max_results=1)  # opens (and on first use migrates) the store
     return client
-
-
-def mlflow_uri(tracking_uri: str) -> str:
-    """The URI handed to MLflow: credentials of a tracking server go in MLflow's own variables.
-
-    MLflow prints run links built from the URI it is given; with the user and
-    password in ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``
-    (MLflow's documented basic-auth settings) the URI it sees has no password.
-    A database URI gets a driver that is installed (:func:`hpo.tracking.stores.database_url`).
-    """
-    if tracking_uri.startswith(("http://", "https://")):
-        clean, username, password = split_credentials(tracking_uri)
-        if password is not None:
-            os.environ["MLFLOW_TRACKING_USERNAME"] = username or ""
-            os.environ["MLFLOW_TRACKING_PASSWORD"] = password
-            return clean
-    return database_url(tracking_uri)
 
 
 STUDY_UID_TAG = "pesweep.study_uid"
@@ -146,26 +115,26 @@ class Tracker:
 
     def __init__(
         self,
-        tracking_uri: str,
+        tracking: str | Store,
         experiment_name: str,
         experiment_tags: dict[str, str] | None = None,
         tolerate_outage: bool = False,
     ) -> None:
-        self.tracking_uri = tracking_uri
+        self.tracking = tracking_store(tracking)
         self.experiment_name = experiment_name
-        self.tolerate_outage = tolerate_outage and tracking_uri.startswith(("http://", "https://"))
+        self.tolerate_outage = tolerate_outage and self.tracking.is_server
         self.offline = False
         self._retry_at = 0.0
         if self.tolerate_outage:  # fail within seconds, not after MLflow's minutes of back-off
             for name, value in OUTAGE_RETRY_SETTINGS.items():
                 os.environ.setdefault(name, value)
-        self.client = tracking_client(tracking_uri)
+        self.client = tracking_client(self.tracking)
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
             try:
                 self.experiment_id = self.client.create_experiment(
                     experiment_name,
-                    artifact_location=local_artifact_location(tracking_uri, experiment_name),
+                    artifact_location=self.tracking.artifact_location(experiment_name),
                     tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND, **(experiment_tags or {})},
                 )
             except Exception:  # another worker created it first; any store error re-raises below
@@ -212,7 +181,7 @@ class Tracker:
                     "the MLflow tracking server %s does not answer: trials go on (Optuna keeps "
                     "them); `pesweep sync --study NAME` writes their runs when it is back, and "
                     "the next sweep of the study does so by itself",
-                    mask_url(self.tracking_uri),
+                    self.tracking,
                 )
             self.offline = True
             self._retry_at = time.monotonic() + RETRY_OFFLINE_SECONDS

@@ -22,8 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from hpo import __version__
 from hpo.runtime.deferred_interrupts import DeferInterrupts
 from hpo.runtime.interrupts import Interrupted
-from hpo.tracking.runs import ELEMENT_REFERENCES_TAG, STUDY_UID_TAG, Tracker, mlflow_uri
-from hpo.tracking.stores import mask_url
+from hpo.tracking.runs import ELEMENT_REFERENCES_TAG, STUDY_UID_TAG, Tracker
 from lightning_modules.store_uris import mlflow_run_url
 
 logger = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ def system_metrics(tracker: Tracker | None, run_id: str | None) -> Iterator[None
         return
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-    monitor = SystemMetricsMonitor(run_id, tracking_uri=mlflow_uri(tracker.tracking_uri))
+    monitor = SystemMetricsMonitor(run_id, tracking_uri=tracker.tracking.driver_url)
     monitor.start()
     try:
         yield
@@ -65,8 +64,8 @@ def system_metrics(tracker: Tracker | None, run_id: str | None) -> Iterator[None
 
 def run_note(tracker: Tracker, run_id: str) -> str:
     """Markdown pointing from an Optuna trial to its MLflow run (a link on a tracking server)."""
-    uri = mask_url(tracker.tracking_uri)
-    if uri.startswith(("http://", "https://")):
+    uri = tracker.tracking.masked
+    if tracker.tracking.is_server:
         link = mlflow_run_url(uri, tracker.experiment_id, run_id)
         return f"MLflow run: [{run_id}]({link})"
     return (

@@ -15,6 +15,7 @@ from scipy import stats
 from hpo import __version__
 from hpo.tracking.model_uris import resolve_checkpoint
 from hpo.tracking.runs import Tracker
+from hpo.tracking.stores import Store, tracking_store
 from hpo.tracking.training_runs import tracked_training
 from hpo.workflows.finetune import finetune
 from hpo.workflows.promotion import promote_run, registry_client
@@ -50,7 +51,7 @@ class Stage:
 def run_chain(
     datasets: list[str],
     base: TrainConfig,
-    tracking_uri: str,
+    tracking_uri: str | Store | None,
     model_name: str,
     source: str | None = None,
     strategy: str = "full",
@@ -65,8 +66,9 @@ def run_chain(
     before. With ``compare_direct`` each set is also trained from scratch
     with the same epoch budget.
     """
-    tracker = Tracker(tracking_uri, f"chain-{model_name}")
-    client = registry_client(tracking_uri)
+    tracking = tracking_store(tracking_uri)
+    tracker = Tracker(tracking, f"chain-{model_name}")
+    client = registry_client(tracking)
     stages: list[Stage] = []
     previous: str | None = source
     for index, data in enumerate(datasets):
@@ -96,7 +98,7 @@ def run_chain(
             tuned = finetune(
                 previous,
                 [data],
-                tracking_uri,
+                tracking,
                 energy_unit=base.energy_unit,
                 strategy=strategy,
                 lr=finetune_lr,
@@ -171,7 +173,7 @@ class Comparison:
 def compare_transfer(
     source: str,
     target: list[str],
-    tracking_uri: str,
+    tracking_uri: str | Store | None,
     seeds: list[int],
     max_epochs: int,
     energy_unit: str = DEFAULT_ENERGY_UNIT,
@@ -179,7 +181,8 @@ def compare_transfer(
     finetune_lr: float | None = None,
 ) -> Comparison:
     """Scratch and fine-tuned training with the same budget and split per seed; paired t-tests."""
-    checkpoint = resolve_checkpoint(source, tracking_uri)  # downloaded once for every seed
+    tracking = tracking_store(tracking_uri)
+    checkpoint = resolve_checkpoint(source, tracking)  # downloaded once for every seed
     pretrained = load_task(str(checkpoint))
     record = dict(pretrained.metadata["config"])
     comparison = Comparison(seeds=list(seeds))
@@ -199,7 +202,7 @@ def compare_transfer(
         transfer = finetune(
             source,
             list(target),
-            tracking_uri,
+            tracking,
             energy_unit=energy_unit,
             strategy=strategy,
             lr=finetune_lr,
@@ -219,14 +222,12 @@ def compare_transfer(
         else:
             p = math.nan
         comparison.p_values[name] = float(p)
-    comparison.run_id = _log_comparison(comparison, source, target, tracking_uri)
+    comparison.run_id = _log_comparison(comparison, source, target, tracking)
     return comparison
 
 
-def _log_comparison(
-    comparison: Comparison, source: str, target: list[str], tracking_uri: str
-) -> str:
-    tracker = Tracker(tracking_uri, "compare")
+def _log_comparison(comparison: Comparison, source: str, target: list[str], tracking: Store) -> str:
+    tracker = Tracker(tracking, "compare")
     run_id = tracker.client.create_run(
         tracker.experiment_id,
         run_name="scratch-vs-transfer",

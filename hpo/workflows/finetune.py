@@ -19,6 +19,7 @@ from typing import Any
 from hpo import __version__
 from hpo.tracking.model_uris import registered_version, resolve_checkpoint
 from hpo.tracking.runs import Tracker
+from hpo.tracking.stores import Store, tracking_store
 from hpo.tracking.training_runs import tracked_training
 from hpo.workflows.promotion import Promotion, promote_run, registry_client
 from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
@@ -44,7 +45,7 @@ class FinetuneResult:
 def finetune(
     source: str,
     data: list[str],
-    tracking_uri: str,
+    tracking_uri: str | Store | None,
     energy_unit: str = DEFAULT_ENERGY_UNIT,
     strategy: str = "full",
     lr: float | None = None,
@@ -67,7 +68,8 @@ def finetune(
     """
     if promote_as and not track:
         raise ConfigError("--promote-as registers the fine-tuning's MLflow run; drop --no-tracking")
-    checkpoint = local_checkpoint or resolve_checkpoint(source, tracking_uri)
+    tracking = tracking_store(tracking_uri)
+    checkpoint = local_checkpoint or resolve_checkpoint(source, tracking)
     try:
         pretrained = load_pretrained(str(checkpoint))
     except TransferError as error:
@@ -99,13 +101,13 @@ def finetune(
     )
     config = config_from_record(old_config, **{**changes, **(overrides or {})})
     frozen = [g for g in STRATEGIES.get(strategy, ()) if g in pretrained.model.parameter_groups()]
-    parent = parent_label(source, tracking_uri)
+    parent = parent_label(source, tracking)
     config = dataclasses.replace(config, init_from_label=parent)
     if not track:
         return FinetuneResult(train(config), "", parent, frozen, None)
     result, run_id = tracked_training(
         config,
-        Tracker(tracking_uri, experiment),
+        Tracker(tracking, experiment),
         f"finetune-{Path(data[0]).stem}",
         tags={
             "pesweep.kind": "finetune",
@@ -127,7 +129,7 @@ def finetune(
     promotion = None
     if promote_as:
         promotion = promote_run(
-            registry_client(tracking_uri),
+            registry_client(tracking),
             run_id,
             promote_as,
             alias,
@@ -136,9 +138,9 @@ def finetune(
     return FinetuneResult(result, run_id, parent, frozen, promotion)
 
 
-def parent_label(source: str, tracking_uri: str) -> str:
+def parent_label(source: str, tracking: str | Store | None) -> str:
     """``NAME/VERSION`` for a registered source, else the source as given."""
     if source.startswith("models:/"):
-        version = registered_version(source, tracking_uri)
+        version = registered_version(source, tracking)
         return f"{version.name}/{version.version}"
     return source

@@ -19,6 +19,7 @@ from typing import Any
 
 from ase import Atoms
 
+from hpo.tracking.stores import Store, tracking_store
 from lightning_modules.errors import PesweepError
 from lightning_modules.md import MDSpec, StabilityReport, rdf_distance, run_stability_check
 from lightning_modules.md.rdf import pair_distributions
@@ -69,7 +70,7 @@ def read_reference(path: str | Path) -> list[Atoms]:
     return _read_frames(path, "reference trajectory", ":")
 
 
-def load_calculator(model: str, tracking_uri: str | None, dtype: str = "float64") -> Any:
+def load_calculator(model: str, tracking_uri: str | Store | None, dtype: str = "float64") -> Any:
     """The model as an ASE calculator (float64: the smoothest dynamics)."""
     from hpo.tracking.model_uris import load_potential
 
@@ -121,7 +122,7 @@ class MDCheckResult:
         return tags
 
 
-def model_version_label(model: str, tracking_uri: str | None) -> str:
+def model_version_label(model: str, tracking_uri: str | Store | None) -> str:
     """``NAME/VERSION`` of a ``models:/`` reference, else the reference itself."""
     if not model.startswith("models:/"):
         return model
@@ -175,7 +176,7 @@ def run_md_check(
     model: str,
     spec: MDSpec,
     output_dir: Path,
-    tracking_uri: str | None = None,
+    tracking_uri: str | Store | None = None,
     experiment: str = MD_EXPERIMENT,
     reference: str | None = None,
     log_to_mlflow: bool = True,
@@ -189,16 +190,16 @@ def run_md_check(
     """
     structure = read_structure(spec.structure)
     frames = read_reference(reference) if reference else None
+    tracking = tracking_store(tracking_uri)
     if calculator is None:
-        calculator = load_calculator(model, tracking_uri)
+        calculator = load_calculator(model, tracking)
     check_elements(calculator, structure, spec.structure)
-    label = model_version_label(model, tracking_uri) if log_to_mlflow else model
+    label = model_version_label(model, tracking) if log_to_mlflow else model
     tracker = run_id = None
     if log_to_mlflow:
         from hpo.tracking.runs import Tracker
 
-        assert tracking_uri is not None
-        tracker = Tracker(tracking_uri, experiment)
+        tracker = Tracker(tracking, experiment)
         run_id = tracker.start_run(
             f"md-check-{Path(spec.structure).stem}",
             {"pesweep.kind": "md-check", "pesweep.model": label, "pesweep.model_uri": model},

@@ -30,6 +30,7 @@ from mlflow.exceptions import MlflowException
 from hpo.runtime.errors import PromotionError, StudyError
 from hpo.tracking.model_flavour import MODEL_ARTIFACT
 from hpo.tracking.runs import ELEMENT_REFERENCES_TAG, tracking_client
+from hpo.tracking.stores import Store, tracking_store
 from lightning_modules.errors import CheckpointError
 from lightning_modules.training.task import CHECKPOINT_DIGEST_TAG, verify_checkpoint
 
@@ -41,9 +42,9 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FOLDER = "checkpoint"  # where runs logged before MLflow Models kept the checkpoint
 
 
-def registry_client(tracking_uri: str) -> MlflowClient:
+def registry_client(tracking: str | Store | None) -> MlflowClient:
     """An MLflow client whose model registry lives in the same store as the runs."""
-    return tracking_client(tracking_uri)
+    return tracking_client(tracking_store(tracking))
 
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")
@@ -258,13 +259,12 @@ def _require_md_stability(
 
     from hpo.workflows.md_gate import run_md_check
 
-    tracking_uri = client.tracking_uri  # credentials, if any, are in MLflow's variables
     with tempfile.TemporaryDirectory(prefix="pesweep-md-") as folder:
         result = run_md_check(
             f"models:/{name}/{version}",
             spec,
             Path(folder),
-            tracking_uri=tracking_uri,
+            tracking_uri=client.tracking_uri,
             experiment=f"{name}-md-checks",
         )
     for key, value in result.tags().items():
@@ -279,7 +279,7 @@ def _require_md_stability(
 
 def promote_best_trial(
     study: Any,
-    tracking_uri: str,
+    tracking_uri: str | Store | None,
     name: str,
     alias: str = "pretrained",
     metric: str = "test_energy_mae_eV",
@@ -331,7 +331,7 @@ def _synced_run(client: MlflowClient, study: Any, number: int) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def rollback(tracking_uri: str, name: str, alias: str = "pretrained") -> Promotion:
+def rollback(tracking_uri: str | Store | None, name: str, alias: str = "pretrained") -> Promotion:
     """Swap ``alias`` and ``<alias>-previous`` (a second rollback undoes the first)."""
     client = registry_client(tracking_uri)
     current, previous = _holder(client, name, alias), _holder(client, name, f"{alias}-previous")
@@ -350,9 +350,12 @@ def rollback(tracking_uri: str, name: str, alias: str = "pretrained") -> Promoti
     )
 
 
-def describe_models(tracking_uri: str, name: str | None = None) -> list[dict[str, Any]]:
+def describe_models(
+    tracking_uri: str | Store | None, name: str | None = None
+) -> list[dict[str, Any]]:
     """Registered versions with aliases and metrics (all models, or one by name)."""
-    client = registry_client(tracking_uri)
+    tracking = tracking_store(tracking_uri)
+    client = registry_client(tracking)
     filter_string = f"name='{check_model_name(name)}'" if name else ""
     rows = []
     for version in client.search_model_versions(filter_string):
@@ -374,7 +377,7 @@ def describe_models(tracking_uri: str, name: str | None = None) -> list[dict[str
             }
         )
     if name and not rows:
-        raise PromotionError(f"no registered model {name!r} at {tracking_uri}")
+        raise PromotionError(f"no registered model {name!r} at {tracking}")
     return sorted(rows, key=lambda r: (r["name"], r["version"]))
 
 

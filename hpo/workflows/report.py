@@ -20,6 +20,7 @@ from dashboards.report import ReportData, build_report, run_link
 from hpo.study.setup import PARENT_RUN_ATTR, stored_setup
 from hpo.study.trial_record import trial_result
 from hpo.tracking.runs import tracking_client
+from hpo.tracking.stores import Store, mask_text, tracking_store
 from lightning_modules.conventions import MONITORED_METRIC
 from lightning_modules.errors import CheckpointError
 
@@ -73,10 +74,10 @@ def _ablation(trials: list[optuna.trial.FrozenTrial]) -> list[list[Any]]:
     ]
 
 
-def _transfer_rows(tracking_uri: str) -> list[list[Any]]:
+def _transfer_rows(tracking: Store) -> list[list[Any]]:
     from mlflow.artifacts import load_dict
 
-    client = tracking_client(tracking_uri)
+    client = tracking_client(tracking)
     experiment = client.get_experiment_by_name("compare")
     if experiment is None:
         return []
@@ -102,7 +103,13 @@ def _transfer_rows(tracking_uri: str) -> list[list[Any]]:
 FEW_TRIALS = 10  # below this, fANOVA importances say little
 
 
-def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) -> ReportData:
+def report_store(study: optuna.Study, tracking_uri: str | Store | None) -> Store:
+    """The study's MLflow store: the argument, ``$MLFLOW_TRACKING_URI``, the study's record."""
+    setup = stored_setup(study)
+    return tracking_store(tracking_uri, setup.tracking_uri if setup else None)
+
+
+def collect_report_data(study: optuna.Study, tracking_uri: str | Store | None = None) -> ReportData:
     """Plain data of a single-objective study, its runs and its best model."""
     trials = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not trials:
@@ -110,7 +117,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
     if len(study.directions) != 1:
         raise ValueError("the report covers single-objective studies")
     setup = stored_setup(study)
-    tracking_uri = tracking_uri or (setup.tracking_uri if setup else None)
+    tracking = report_store(study, tracking_uri)
     notes = []
     try:
         importances = dict(optuna.importance.get_param_importances(study))
@@ -131,15 +138,15 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
             [e[MONITORED_METRIC] for e in history if MONITORED_METRIC in e],
         )
     experiment_id = ""
-    if tracking_uri and study.user_attrs.get(PARENT_RUN_ATTR):
+    if study.user_attrs.get(PARENT_RUN_ATTR):
         try:
             experiment_id = (
-                tracking_client(tracking_uri)
+                tracking_client(tracking)
                 .get_run(study.user_attrs[PARENT_RUN_ATTR])
                 .info.experiment_id
             )
         except Exception as error:  # a moved or deleted tracking store must not stop the report
-            notes.append(f"MLflow store not reachable: {error}")
+            notes.append(f"MLflow store not reachable: {mask_text(str(error), tracking.uri)}")
     top = []
     for trial in ranked[:10]:
         run_id = trial.user_attrs.get("mlflow_run_id", "")
@@ -151,7 +158,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
                 f"{test.get('test_energy_mae_eV', np.nan):.5g}",
                 f"{test.get('test_energy_mae_eV_clean', np.nan):.5g}",
                 json.dumps(trial.params),
-                run_link(tracking_uri or "", experiment_id, run_id),
+                run_link(tracking.masked, experiment_id, run_id),
             ]
         )
     parity = None
@@ -172,19 +179,20 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | None = None) ->
         parity=parity,
         top_trials=top,
         ablation=_ablation(trials),
-        transfer=_transfer_rows(tracking_uri) if tracking_uri else [],
+        transfer=_transfer_rows(tracking),
         notes=notes,
     )
 
 
-def write_report(study: optuna.Study, out: str | Path, tracking_uri: str | None = None) -> Path:
+def write_report(
+    study: optuna.Study, out: str | Path, tracking_uri: str | Store | None = None
+) -> Path:
     """Build the report of ``study`` into ``out`` and log it to the study's MLflow parent run."""
-    data = collect_report_data(study, tracking_uri)
+    tracking = report_store(study, tracking_uri)
+    data = collect_report_data(study, tracking)
     path = Path(out)
     path.write_text(build_report(data), encoding="utf-8")
-    setup = stored_setup(study)
-    tracking_uri = tracking_uri or (setup.tracking_uri if setup else None)
     parent = study.user_attrs.get(PARENT_RUN_ATTR)
-    if tracking_uri and parent:
-        tracking_client(tracking_uri).log_artifact(parent, str(path))
+    if parent:
+        tracking_client(tracking).log_artifact(parent, str(path))
     return path

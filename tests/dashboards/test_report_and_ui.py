@@ -64,7 +64,7 @@ def test_report_is_self_contained_and_logged(study_outcome) -> None:
     from mlflow import MlflowClient
 
     artifacts = {
-        a.path for a in MlflowClient(outcome.tracking_uri).list_artifacts(outcome.parent_run_id)
+        a.path for a in MlflowClient(outcome.tracking.uri).list_artifacts(outcome.parent_run_id)
     }
     assert "report.html" in artifacts
 
@@ -72,7 +72,7 @@ def test_report_is_self_contained_and_logged(study_outcome) -> None:
 def test_ui_refuses_taken_ports_and_missing_stores(study_outcome, tmp_path) -> None:
     outcome, folder = study_outcome
     with pytest.raises(UIError, match="does not exist"):
-        start_ui(f"sqlite:///{tmp_path / 'none.db'}", outcome.tracking_uri)
+        start_ui(f"sqlite:///{tmp_path / 'none.db'}", outcome.tracking.uri)
     import socket
 
     with socket.socket() as holder:
@@ -84,7 +84,7 @@ def test_ui_refuses_taken_ports_and_missing_stores(study_outcome, tmp_path) -> N
                 str(outcome.study._storage.url)
                 if hasattr(outcome.study._storage, "url")
                 else f"sqlite:///{folder / 'optuna.db'}",
-                outcome.tracking_uri,
+                outcome.tracking.uri,
                 port=taken,
             )
 
@@ -100,7 +100,7 @@ def test_the_dashboards_get_their_store_urls_through_the_environment_not_argv(
     storage = f"sqlite:///{folder / 'optuna.db'}"
     ui = start_ui(
         storage,
-        outcome.tracking_uri,
+        outcome.tracking.uri,
         port=free_port(),
         mlflow_port=free_port(),
         log_dir=str(tmp_path),
@@ -125,7 +125,7 @@ def test_ctrl_c_stops_the_dashboards_as_planned_and_leaves_no_log_folder(study_o
     outcome, folder = study_outcome
     ui = subprocess.Popen(
         [sys.executable, "-m", "hpo.cli", "ui", "--storage", f"sqlite:///{folder / 'optuna.db'}"]
-        + ["--tracking-uri", outcome.tracking_uri, "--port", str(free_port())]
+        + ["--tracking-uri", outcome.tracking.uri, "--port", str(free_port())]
         + ["--mlflow-port", str(free_port())],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -181,7 +181,7 @@ def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> No
     assert dom.count("main-svg") >= 7  # plotly drew its SVG layers
     ui = start_ui(
         f"sqlite:///{folder / 'optuna.db'}",
-        outcome.tracking_uri,
+        outcome.tracking.uri,
         port=free_port(),
         mlflow_port=free_port(),
         log_dir=str(tmp_path),
@@ -197,7 +197,7 @@ def test_report_and_dashboards_render_in_chromium(study_outcome, tmp_path) -> No
         assert ">report<" in dom  # the study's experiment is listed
         # the URL the sweep prints: MLflow's model-training runs table, not its GenAI overview,
         # with the parent run and every trial listed (not folded under the parent)
-        experiment = MlflowClient(outcome.tracking_uri).get_experiment_by_name("report")
+        experiment = MlflowClient(outcome.tracking.uri).get_experiment_by_name("report")
         url = mlflow_runs_url(ui.mlflow_url, experiment.experiment_id, "best_val_energy_mae_eV")
         dom, log = open_page(url, tmp_path / "runs.png", tmp_path / "profile4")
         assert not javascript_errors(log), javascript_errors(log)

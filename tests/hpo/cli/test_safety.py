@@ -153,7 +153,7 @@ def test_two_studies_of_one_name_never_share_folders_or_experiments(
         first.runs_dir
     )
     assert first.experiment_name == "test-study" != second.experiment_name
-    client = MlflowClient(first.tracking_uri)
+    client = MlflowClient(first.tracking.uri)
     for outcome in (first, second):
         experiment = client.get_experiment_by_name(outcome.experiment_name)
         runs = client.search_runs([experiment.experiment_id])
@@ -188,7 +188,8 @@ def test_read_only_commands_create_no_store(tmp_path, pesweep_in_process) -> Non
     os.chdir(tmp_path)
     try:
         with pytest.raises(
-            FileNotFoundError, match="no MLflow store at .*mlflow.db; pass tracking_uri="
+            FileNotFoundError,
+            match=r"no MLflow tracking store at .*mlflow.db; pass --tracking-uri \(tracking_uri=\)",
         ):
             pesweep.load_potential("models:/seb@pretrained")
     finally:
@@ -204,14 +205,14 @@ def test_models_load_once_into_the_cache_and_leave_nothing_in_tmp(
     from hpo.workflows.promotion import promote_best_trial
 
     outcome = run_sweep(sweep_options(n_trials=1))
-    promote_best_trial(outcome.study, outcome.tracking_uri, "cuau")
+    promote_best_trial(outcome.study, outcome.tracking, "cuau")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     cache = tmp_path / "cache"
     monkeypatch.setenv("PESWEEP_CACHE_DIR", str(cache))
     for _ in range(3):
-        pesweep.load_potential("models:/cuau@pretrained", tracking_uri=outcome.tracking_uri)
+        pesweep.load_potential("models:/cuau@pretrained", tracking_uri=outcome.tracking)
     assert list(scratch.iterdir()) == []
     assert len(list(cache.iterdir())) == 1
     assert len(list(cache.rglob("*.ckpt"))) == 1
@@ -342,7 +343,7 @@ def test_two_promotions_at_once_both_succeed_with_one_version(sweep_options, tmp
         "cuau",
     ]
     run_at_once(command, tmp_path, timeout=300)
-    client = MlflowClient(outcome.tracking_uri)
+    client = MlflowClient(outcome.tracking.uri)
     versions = client.search_model_versions("name='cuau'")
     assert [str(v.version) for v in versions] == ["1"]
     assert str(client.get_model_version_by_alias("cuau", "pretrained").version) == "1"

@@ -33,7 +33,7 @@ def test_three_trials_are_three_nested_runs(sweep_options) -> None:
     outcome = run_sweep(sweep_options())
     trials = outcome.study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
-    client = MlflowClient(outcome.tracking_uri)
+    client = MlflowClient(outcome.tracking.uri)
     runs = {run.info.run_id: run for run in trial_runs(client, outcome)}
     assert len(runs) == 3
     parent = client.get_run(outcome.parent_run_id)
@@ -119,7 +119,7 @@ def test_artifacts_live_beside_the_sqlite_store_not_in_the_working_dir(
     monkeypatch.chdir(elsewhere)
     outcome = run_sweep(sweep_options(n_trials=1))
     run_id = outcome.study.trials[0].user_attrs["mlflow_run_id"]
-    artifact_uri = MlflowClient(outcome.tracking_uri).get_run(run_id).info.artifact_uri
+    artifact_uri = MlflowClient(outcome.tracking.uri).get_run(run_id).info.artifact_uri
     assert artifact_uri.startswith((tmp_path / "mlruns" / "test-study").as_uri())
     assert (tmp_path / "mlruns" / "test-study" / run_id / "artifacts" / "split.npz").is_file()
     assert list(elsewhere.iterdir()) == []
@@ -145,7 +145,7 @@ def test_aggressive_pruner_prunes_and_the_run_is_killed(sweep_options) -> None:
     )
     pruned = [t for t in outcome.study.trials if t.state == TrialState.PRUNED]
     assert pruned
-    client = MlflowClient(outcome.tracking_uri)
+    client = MlflowClient(outcome.tracking.uri)
     run = client.get_run(pruned[0].user_attrs["mlflow_run_id"])
     assert run.info.status == "KILLED"
     # KILLED alone does not tell a pruned trial from an interrupted one: the Optuna state does
@@ -204,7 +204,7 @@ params:
     assert states[1e12].state == TrialState.FAIL
     assert "training loss became nan" in states[1e12].user_attrs["fail_reason"]
     assert states[1e-3].state == TrialState.COMPLETE
-    run = MlflowClient(outcome.tracking_uri).get_run(states[1e12].user_attrs["mlflow_run_id"])
+    run = MlflowClient(outcome.tracking.uri).get_run(states[1e12].user_attrs["mlflow_run_id"])
     assert run.info.status == "FAILED"
     assert "nan" in run.data.tags["fail_reason"]
 
@@ -217,7 +217,7 @@ def test_duplicate_parameters_reuse_the_stored_result(sweep_options) -> None:
     repeat = again.study.trials[1]
     assert repeat.user_attrs["duplicate_of"] == original.number
     assert repeat.value == original.value
-    assert len(trial_runs(MlflowClient(again.tracking_uri), again)) == 1
+    assert len(trial_runs(MlflowClient(again.tracking.uri), again)) == 1
 
 
 def test_multi_objective_gives_a_pareto_front(sweep_options) -> None:
@@ -269,7 +269,7 @@ def test_system_metrics_are_logged_into_each_trial_run(
     # MLflow's own setting; a trial far shorter than 600 s still gets its samples
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", sampling_interval)
     outcome = run_sweep(sweep_options(n_trials=1, max_epochs=4, system_metrics=True))
-    client = MlflowClient(outcome.tracking_uri)
+    client = MlflowClient(outcome.tracking.uri)
     [run] = trial_runs(client, outcome)
     assert "system/cpu_utilization_percentage" in run.data.metrics
     assert "system/system_memory_usage_megabytes" in run.data.metrics
@@ -299,7 +299,7 @@ UNIT_IN_NAME = {"train_seconds", "inference_ms_per_structure"}
 def test_every_metric_name_carries_its_unit(sweep_options) -> None:
     outcome = run_sweep(sweep_options(n_trials=1))
     assert outcome.study.metric_names == ["val_energy_mae_eV"]  # optuna-dashboard's axis
-    client = MlflowClient(outcome.tracking_uri)
+    client = MlflowClient(outcome.tracking.uri)
     [run] = trial_runs(client, outcome)
     names = set(run.data.metrics)
     assert {

@@ -30,8 +30,8 @@ from tests.support.services import free_port
 @pytest.fixture
 def promoted(sweep_options):
     outcome = run_sweep(sweep_options(n_trials=1))
-    promote_best_trial(outcome.study, outcome.tracking_uri, "cuau")
-    return outcome.tracking_uri
+    promote_best_trial(outcome.study, outcome.tracking, "cuau")
+    return outcome.tracking.uri
 
 
 def structure_record(seed: int) -> dict:

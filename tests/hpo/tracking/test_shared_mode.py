@@ -116,10 +116,13 @@ def test_dead_postgres_is_one_line(tmp_path, tiny_space, small_emt_file) -> None
 def test_no_password_leaves_the_process(
     services, tiny_space, small_emt_file, tmp_path, monkeypatch
 ) -> None:
-    """A plain postgresql:// storage and a tracking server, both with a password in the URL.
+    """A plain postgresql:// storage with a password in its URL, and a tracking server whose
+    user and password are MLflow's own variables.
 
     The test server trusts loopback, so the passwords are accepted and ignored;
-    they must appear in no output, Optuna attribute, MLflow tag, param or artifact.
+    they must appear in no output, Optuna attribute, MLflow tag, param or
+    artifact. A server URL with the password in it is refused before anything
+    is made (it would stand in the process list).
     """
     import json
     import os
@@ -128,7 +131,6 @@ def test_no_password_leaves_the_process(
     secret, tracking_secret = "S3cret-storage", "pw-tracking"
     host = storage.split("@", 1)[1]
     storage_url = f"postgresql://pesweep:{secret}@{host}"  # SQLAlchemy's default driver
-    tracking_url = tracking_uri.replace("http://", f"http://alice:{tracking_secret}@")
     base = [
         sys.executable,
         "-m",
@@ -142,45 +144,58 @@ def test_no_password_leaves_the_process(
         "1",
         "--no-progress-bar",
     ]
-    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    done = subprocess.run(
-        [
-            *base,
-            "--space",
-            str(tiny_space),
-            "--data",
-            str(small_emt_file),
-            "--max-epochs",
-            "1",
-            "--tracking-uri",
-            tracking_url,
-        ],
+    new_study = [
+        "--space",
+        str(tiny_space),
+        "--data",
+        str(small_emt_file),
+        "--max-epochs",
+        "1",
+        "--tracking-uri",
+    ]
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    }
+    in_url = tracking_uri.replace("http://", f"http://alice:{tracking_secret}@")
+    refused = subprocess.run(
+        [*base, *new_study, in_url],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
         env=environment,
     )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"pesweep: error: the tracking server URL {in_url.replace(tracking_secret, '***')} "
+        f"(--tracking-uri) holds a password; give the URL without it and the user and "
+        f"password in $MLFLOW_TRACKING_USERNAME and $MLFLOW_TRACKING_PASSWORD (MLflow's "
+        f"basic-auth settings)"
+    )
+    with pytest.raises(KeyError):  # refused before the study was made
+        optuna.load_study(study_name="secret", storage=storage)
+    credentials = {"MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": tracking_secret}
+    done = subprocess.run(
+        [*base, *new_study, tracking_uri],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**environment, **credentials},
+    )
     assert done.returncode == 0, done.stderr
-    printed = done.stdout + done.stderr
-    assert "pesweep:***@" in printed and "alice:***@" in printed
-    # a resume needs the tracking URI again: the study never stored it
-    resumed = subprocess.run(
-        base, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=environment
-    )
-    assert resumed.returncode == 2
-    assert resumed.stderr.strip().splitlines()[-1] == (
-        f"pesweep: error: the study's tracking URI {tracking_url.replace(tracking_secret, '***')} "
-        f"has a password, which pesweep never stores; pass --tracking-uri or set "
-        f"MLFLOW_TRACKING_URI"
-    )
+    printed = refused.stdout + refused.stderr + done.stdout + done.stderr
+    assert "pesweep:***@" in printed
+    # a resume by name finds the tracking server in the study's record (it holds no password)
     resumed = subprocess.run(
         base,
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
-        env={**environment, "MLFLOW_TRACKING_URI": tracking_url},
+        env={**environment, **credentials},
     )
     assert resumed.returncode == 0, resumed.stderr
     printed += resumed.stdout + resumed.stderr

@@ -124,7 +124,7 @@ class _no_raise:
 
 
 def test_promote_requires_md_stability(swept, cluster_file, tmp_path):
-    tracking = swept.tracking_uri
+    tracking = swept.tracking
     failing = MDSpec(
         structure=str(cluster_file),
         time_ps=0.01,
@@ -146,10 +146,10 @@ def test_promote_requires_md_stability(swept, cluster_file, tmp_path):
     # the CLI refuses a spec whose structure is missing before touching the registry
     spec = tmp_path / "md.yaml"
     spec.write_text("structure: nowhere.xyz\ntime_ps: 0.01\n")
-    storage = "sqlite:///" + str(Path(tracking.removeprefix("sqlite:///")).parent / "optuna.db")
+    storage = f"sqlite:///{tracking.local_file.parent / 'optuna.db'}"
     code = main(
         ["promote", "--study", "md-study", "--storage", storage, "--model-name", "other"]
-        + ["--require-md", str(spec), "--tracking-uri", tracking]
+        + ["--require-md", str(spec), "--tracking-uri", tracking.uri]
     )
     assert code == 2
     assert describe_models(tracking, "md-gated") and not [
@@ -184,7 +184,7 @@ def test_md_constraint_marks_a_failing_trial_infeasible(sweep_options, cluster_f
         assert trial.user_attrs["md_check"]["reason"].startswith("close contact")
         assert trial.values[1] == 0.0  # stable for 0 ps
         assert trial.constraints == {"md_stability": pytest.approx(0.01)}  # infeasible
-    run = MlflowClient(outcome.tracking_uri).get_run(trials[0].user_attrs["mlflow_run_id"])
+    run = MlflowClient(outcome.tracking.uri).get_run(trials[0].user_attrs["mlflow_run_id"])
     assert run.data.tags["pesweep.md_check"] == "FAIL" and run.data.metrics["md_stable_ps"] == 0
 
 

@@ -31,32 +31,32 @@ def study(sweep_options):
 
 
 def test_promote_then_load_by_alias_predicts_like_the_trial(study) -> None:
-    promotion = promote_best_trial(study.study, study.tracking_uri, "cuau")
+    promotion = promote_best_trial(study.study, study.tracking, "cuau")
     assert promotion.moved and promotion.version == "1"
     best = study.study.best_trial
     atoms = emt_clusters(n_structures=1, seed=30)[0]
     calc = pesweep.load_potential(
-        "models:/cuau@pretrained", tracking_uri=study.tracking_uri, dtype="float64"
+        "models:/cuau@pretrained", tracking_uri=study.tracking, dtype="float64"
     )
     model = load_task(trial_result(best)["checkpoint_path"]).model.double()
     batch = atoms_to_batch(atoms.numbers, atoms.positions, model.cutoff, dtype=torch.float64)
     expected = model(batch)[keys.ENERGY].item()
     atoms.calc = calc
     assert atoms.get_potential_energy() == pytest.approx(expected, abs=1e-9)
-    [row] = describe_models(study.tracking_uri, "cuau")
+    [row] = describe_models(study.tracking, "cuau")
     assert row["aliases"] == ["pretrained"]
     assert row["tags"]["study"] == "test-study"
     assert row["tags"]["trial_number"] == str(best.number)
     assert float(row["tags"]["test_energy_mae_eV"]) == pytest.approx(
         trial_result(best)["test_metrics"]["test_energy_mae_eV"], rel=1e-6
     )
-    again = promote_best_trial(study.study, study.tracking_uri, "cuau")
+    again = promote_best_trial(study.study, study.tracking, "cuau")
     assert not again.moved and again.version == "1"  # idempotent
-    assert len(describe_models(study.tracking_uri, "cuau")) == 1
+    assert len(describe_models(study.tracking, "cuau")) == 1
 
 
 def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -> None:
-    client = registry_client(study.tracking_uri)
+    client = registry_client(study.tracking)
     finished = sorted(
         (t for t in study.study.trials if t.state == TrialState.COMPLETE),
         key=lambda t: trial_result(t)["test_metrics"]["test_energy_mae_eV"],
@@ -68,7 +68,7 @@ def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -
     with pytest.raises(PromotionError, match="does not beat"):
         promote_run(client, worst.user_attrs["mlflow_run_id"], "cuau", require_better=True)
     assert str(client.get_model_version_by_alias("cuau", "pretrained").version) == moved.version
-    back = rollback(study.tracking_uri, "cuau")
+    back = rollback(study.tracking, "cuau")
     assert back.version == "1"
     assert str(client.get_model_version_by_alias("cuau", "pretrained").version) == "1"
     assert str(client.get_model_version_by_alias("cuau", "pretrained-previous").version) == "2"
@@ -76,7 +76,7 @@ def test_require_better_refuses_a_worse_candidate_and_rollback_restores(study) -
 
 def test_unknown_model_is_a_clear_error(study) -> None:
     with pytest.raises(FileNotFoundError, match="not in the registry"):
-        pesweep.load_potential("models:/nothing@pretrained", tracking_uri=study.tracking_uri)
+        pesweep.load_potential("models:/nothing@pretrained", tracking_uri=study.tracking)
 
 
 def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
@@ -90,7 +90,7 @@ def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
     best = study.study.best_trial
     recorded = trial_result(best)
     assert len(recorded["checkpoint_sha256"]) == 64
-    client = MlflowClient(study.tracking_uri)
+    client = MlflowClient(study.tracking.uri)
     run = client.get_run(best.user_attrs["mlflow_run_id"])
     assert run.data.tags["pesweep.checkpoint_sha256"] == recorded["checkpoint_sha256"]
     [logged] = list(Path(run.info.artifact_uri.removeprefix("file://")).rglob("*.ckpt"))
@@ -98,16 +98,16 @@ def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
 
     logged.write_bytes(original + b"tampered")  # the copy MLflow would register
     with pytest.raises(PromotionError, match="changed after its training finished"):
-        promote_best_trial(study.study, study.tracking_uri, "cuau")
+        promote_best_trial(study.study, study.tracking, "cuau")
     with pytest.raises(PromotionError, match="no registered model 'cuau'"):
-        describe_models(study.tracking_uri, "cuau")  # nothing registered
+        describe_models(study.tracking, "cuau")  # nothing registered
 
     logged.write_bytes(original)
-    promote_best_trial(study.study, study.tracking_uri, "cuau")
+    promote_best_trial(study.study, study.tracking, "cuau")
     logged.write_bytes(original + b"tampered")  # changed after its promotion
     monkeypatch.setenv("PESWEEP_CACHE_DIR", str(tmp_path / "fresh-cache"))
     with pytest.raises(CheckpointError, match="changed after its training finished"):
-        pesweep.load_potential("models:/cuau@pretrained", tracking_uri=study.tracking_uri)
+        pesweep.load_potential("models:/cuau@pretrained", tracking_uri=study.tracking)
 
     local = Path(recorded["checkpoint_path"])
     local.write_bytes(local.read_bytes() + b"tampered")  # the trial's own best.ckpt
@@ -118,6 +118,6 @@ def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
 def test_an_alias_mlflow_rejects_is_refused_before_anything_is_registered(study) -> None:
     for alias in ("../x", "latest", "v3", ""):
         with pytest.raises(PromotionError, match=f"alias {alias!r} is not allowed"):
-            promote_best_trial(study.study, study.tracking_uri, "cuau", alias=alias)
+            promote_best_trial(study.study, study.tracking, "cuau", alias=alias)
     with pytest.raises(PromotionError, match="no registered model 'cuau'"):
-        describe_models(study.tracking_uri, "cuau")
+        describe_models(study.tracking, "cuau")
