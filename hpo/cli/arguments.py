@@ -8,10 +8,10 @@ fails the same way everywhere; argparse turns their ``ArgumentTypeError`` into
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from hpo.tracking.stores import Store
+from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV
+from lightning_modules.conventions import DEFAULT_TRACKING_URI, ENERGY_UNITS, normalise_energy_unit
 
 
 def _whole_number(text: str, minimum: int, wanted: str) -> int:
@@ -47,7 +47,6 @@ def positive_float(text: str) -> float:
 
 def energy_unit(text: str) -> str:
     """An argparse type: an energy unit of :mod:`lightning_modules.conventions`, any case."""
-    from lightning_modules.conventions import normalise_energy_unit
 
     try:
         return normalise_energy_unit(text)
@@ -57,7 +56,6 @@ def energy_unit(text: str) -> str:
 
 def add_energy_unit_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     """``--energy-unit``: the same case-insensitive list in every command."""
-    from lightning_modules.conventions import ENERGY_UNITS
 
     parser.add_argument(
         "--energy-unit",
@@ -121,25 +119,10 @@ class Parser(argparse.ArgumentParser):
         return action
 
 
-def tracking_store(args: argparse.Namespace, recorded: str | None = None) -> Store:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else ``recorded``, else the local default."""
-    from hpo.tracking.stores import tracking_store as resolve
-
-    return resolve(args.tracking_uri, recorded)
-
-
-def existing_tracking_store(args: argparse.Namespace) -> Store:
-    """The tracking store of a command that only reads it: never created here."""
-    from hpo.tracking.model_uris import model_store
-
-    return model_store(args.tracking_uri)
-
-
 def add_tracking_uri_argument(
     parser: argparse.ArgumentParser, what: str, study: bool = False
 ) -> None:
     """``--tracking-uri``: the MLflow store ``what`` (its default order named in the help)."""
-    from lightning_modules.conventions import DEFAULT_TRACKING_URI
 
     order = "the study's own, else " if study else ""
     parser.add_argument(
@@ -155,7 +138,6 @@ def add_storage_argument(parser: argparse.ArgumentParser, *names: str, **kwargs:
     Its default is not evaluated here: ``--help`` must never print the URL of
     ``$PESWEEP_STORAGE``, which may hold a password.
     """
-    from hpo.tracking.stores import DEFAULT_STORAGE, STORAGE_ENV
 
     parser.add_argument(
         *(names or ("--storage",)),

@@ -7,23 +7,14 @@ and the fix, with exit status 2; nothing already stored is touched.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from hpo.cli import (
-    data_commands,
-    dataset_commands,
-    md_commands,
-    registry_commands,
-    sweep_commands,
-    transfer_commands,
-    view_commands,
-)
 from hpo.cli.arguments import Parser, add_data_arguments
-from hpo.cli.schedule_commands import add_schedule_commands
-from hpo.cli.sync_commands import add_sync_command
+from hpo.cli.parsers import data, datasets, md, registry, schedule, sweep, sync, transfer, view
 from hpo.runtime.console import configure_logging
 
 logger = logging.getLogger("pesweep")
@@ -60,17 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data_commands.add_data_commands(sub, add_data_arguments)
-    dataset_commands.add_dataset_commands(sub)
-    sweep_commands.add_sweep_commands(sub, add_data_arguments)
-    registry_commands.add_registry_commands(sub)
-    transfer_commands.add_transfer_commands(sub, add_data_arguments)
-    md_commands.add_md_commands(sub)
-    view_commands.add_view_commands(sub)
-    add_schedule_commands(sub)
-    add_sync_command(sub)
+    data.add_data_commands(sub, add_data_arguments)
+    datasets.add_dataset_commands(sub)
+    sweep.add_sweep_commands(sub, add_data_arguments)
+    registry.add_registry_commands(sub)
+    transfer.add_transfer_commands(sub, add_data_arguments)
+    md.add_md_commands(sub)
+    view.add_view_commands(sub)
+    schedule.add_schedule_commands(sub)
+    sync.add_sync_command(sub)
     _describe_subcommands(parser)
     return parser
+
+
+def command_handler(name: str) -> Callable[[argparse.Namespace], int]:
+    """The handler ``GROUP:FUNCTION`` of a parsed command, imported only now.
+
+    The parsers (:mod:`hpo.cli.parsers`) name their handlers instead of
+    importing them, so ``--help`` and a wrong option cost no import of the
+    libraries a command needs (:mod:`hpo.cli.commands`).
+    """
+    group, _, function = name.partition(":")
+    return getattr(importlib.import_module(f"hpo.cli.commands.{group}"), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         with interrupts_raise():
-            status = int(args.handler(args) or 0)
+            status = int(command_handler(args.handler)(args) or 0)
             sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
             return status
     except BrokenPipeError:  # `pesweep ... | head`: the reader has all it wanted

@@ -3,19 +3,17 @@
 * :mod:`.spec` — what a check runs and what counts as a failure (configuration as data).
 * :mod:`.criteria` — pure functions: close contacts, broken molecular bonds, escaped atoms.
 * :mod:`.rdf` — partial radial (pair-distance) distributions and their distance to a reference.
-* :mod:`.simulation` — the NVT (+ NVE) run with any ASE calculator, stopped at the first failure.
+* :mod:`.simulation` — the NVT (+ NVE) run with any ASE calculator, stopped at the first failure
+  (imported from there: ASE's dynamics cost a second of start-up that a spec alone does not need).
 """
 
 from lightning_modules.md.rdf import pair_distributions, rdf_distance
-from lightning_modules.md.simulation import StabilityReport, run_stability_check
 from lightning_modules.md.spec import MDSpec, MDSpecError, load_md_spec
 
 __all__ = [
     "MDSpec",
     "MDSpecError",
-    "StabilityReport",
     "load_md_spec",
     "pair_distributions",
     "rdf_distance",
-    "run_stability_check",
 ]

@@ -54,3 +54,32 @@ def test_tracking_uri_help_is_true_for_each_command() -> None:
         assert "a sweep's own is used for promote" not in text
     promote = " ".join(parsers["pesweep promote"].format_help().split())
     assert "the study's own" in promote
+
+
+def test_help_imports_no_handler_and_no_heavy_library() -> None:
+    """The parsers name their handlers: ``--help`` imports no command module, nor torch,
+    Lightning, MLflow, SQLAlchemy or ASE's dynamics (a second of start-up before)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hpo.cli.main import build_parser; build_parser().format_help(); "
+        "print(sorted(m for m in sys.modules if m.startswith('hpo.cli.commands.') or m in "
+        "('torch', 'lightning', 'mlflow', 'sqlalchemy', 'ase.md', 'scipy')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_every_command_names_a_handler_that_exists() -> None:
+    from hpo.cli.main import command_handler
+
+    handled = 0
+    for name, parser in all_parsers(build_parser()):
+        handler = parser.get_default("handler")
+        if handler is not None:
+            assert callable(command_handler(handler)), f"{name}: {handler} is no function"
+            handled += 1
+    assert handled >= 18  # every command and subcommand that runs something

@@ -115,8 +115,8 @@ def test_references_rescue_the_energies_of_another_composition(cluster_with_wate
 
 def test_sweep_and_finetune_take_the_references_file(tmp_path) -> None:
     """A sweep records the values (a resume does not re-read a changed file); finetune takes it."""
+    from hpo.cli.commands.sweep import _sweep_options
     from hpo.cli.main import build_parser
-    from hpo.cli.sweep_commands import _sweep_options
 
     path = write_references(
         tmp_path / "refs.yaml", isolated_atom_energies(["Cu", "Au"], "emt"), "emt"

@@ -29,7 +29,7 @@ def test_trials_and_devices_are_shared_out(monkeypatch) -> None:
 def test_the_parent_of_the_workers_imports_no_training_library() -> None:
     """It only starts workers and watches the study: torch's import is seconds of start-up."""
     code = (
-        "import sys, hpo.cli, hpo.cli.sweep_commands, hpo.sweep.workers, hpo.sweep.options; "
+        "import sys, hpo.cli, hpo.cli.commands.sweep, hpo.sweep.workers, hpo.sweep.options; "
         "print(sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from hpo.cli.arguments import add_storage_argument
+import optuna
+
+from hpo.runtime.errors import StudyError
+from hpo.study.setup import EXPERIMENT_ATTR, PARENT_RUN_ATTR, load_study_to_read, stored_setup
+from hpo.sweep.sync import sync_study
+from hpo.tracking.runs import STUDY_UID_TAG, Tracker
+from hpo.tracking.stores import StoreError, check_tracking_store, tracking_store
 
 
 def run_sync(args: argparse.Namespace) -> int:
     """``pesweep sync``: write the runs, metrics and artifacts a tracking outage left out."""
-    import optuna
-
-    from hpo.runtime.errors import StudyError
-    from hpo.study.setup import EXPERIMENT_ATTR, PARENT_RUN_ATTR, load_study_to_read, stored_setup
-    from hpo.sweep.sync import sync_study
-    from hpo.tracking.runs import STUDY_UID_TAG, Tracker
-    from hpo.tracking.stores import StoreError, check_tracking_store, tracking_store
-
     study = load_study_to_read(args.study, args.storage)
     setup = stored_setup(study)
     if setup is None:
@@ -47,15 +44,3 @@ def run_sync(args: argparse.Namespace) -> int:
         print(f"study {args.study!r}: its parent run {parent} ended as FINISHED")
     print(f"study {args.study!r} -> {tracking}: {report.describe()}")
     return 0
-
-
-def add_sync_command(sub: Any) -> None:
-    sync = sub.add_parser(
-        "sync",
-        help="write into MLflow the trials' runs, metrics and artifacts that a tracking "
-        "outage left out (idempotent; a sweep does it by itself at its start)",
-    )
-    sync.add_argument("--study", required=True, help="the study to bring MLflow up to date with")
-    add_storage_argument(sync)
-    sync.add_argument("--tracking-uri", help="default: the study's own (or $MLFLOW_TRACKING_URI)")
-    sync.set_defaults(handler=run_sync)

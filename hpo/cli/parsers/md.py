@@ -1,96 +1,18 @@
-"""``pesweep md-check``: NVT molecular dynamics with a trained model, judged PASS or FAIL."""
+"""The arguments of ``pesweep md-check``."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
 from typing import Any
 
+from hpo.cli.arguments import non_negative_int, positive_float
 from lightning_modules.conventions import DEFAULT_TRACKING_URI
-
-logger = logging.getLogger(__name__)
+from lightning_modules.md.spec import THERMOSTATS, MDSpec
 
 DEFAULT_MD_DIR = "pesweep_runs/md-check"
-
-# MDSpec fields that are also flags of md-check (same names; the spec's defaults are theirs)
-SPEC_FLAGS = (
-    "structure",
-    "temperature",
-    "timestep",
-    "time_ps",
-    "nve_ps",
-    "thermostat",
-    "seed",
-    "contact_fraction",
-)
-
-
-def spec_from_args(args: argparse.Namespace) -> Any:
-    """The check's MDSpec: ``--spec`` (if given), then each flag given on top of it."""
-    from lightning_modules.md import MDSpec, MDSpecError, load_md_spec
-
-    spec = load_md_spec(args.spec) if args.spec else MDSpec()
-    spec = spec.replace(**{name: getattr(args, name) for name in SPEC_FLAGS})
-    if not spec.structure:
-        raise MDSpecError("give --structure FILE (or a --spec with 'structure')")
-    return spec
-
-
-class _ProgressBar:
-    """A tqdm bar over simulated ps with steps per second (silent when stderr is no terminal)."""
-
-    def __init__(self, total_ps: float) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total_ps, unit="ps", desc="md", disable=None, file=sys.stderr)
-
-    def __call__(self, simulated_ps: float, steps_per_second: float) -> None:
-        self.bar.n = round(simulated_ps, 4)
-        self.bar.set_postfix_str(f"{steps_per_second:.0f} steps/s", refresh=False)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def run_md_check_command(args: argparse.Namespace) -> int:
-    """Exit 0 when the model passes, 1 when it fails (2 for a user error, as every command)."""
-    from hpo.runtime.outputs import claim_output_dir
-    from hpo.tracking.stores import tracking_store
-    from hpo.workflows.md_gate import run_md_check
-
-    spec = spec_from_args(args)
-    tracking = tracking_store(args.tracking_uri)
-    output = claim_output_dir(
-        args.output_dir or DEFAULT_MD_DIR, args.output_dir is not None, args.overwrite
-    )
-    bar = _ProgressBar(spec.total_ps)
-    try:
-        result = run_md_check(
-            args.model,
-            spec,
-            output,
-            tracking_uri=tracking,
-            experiment=args.experiment,
-            reference=args.reference,
-            log_to_mlflow=not args.no_mlflow,
-            on_progress=bar,
-        )
-    finally:
-        bar.close()
-    print(f"{args.model}: {result.summary()}")
-    print(f"trajectory, report and pair distributions: {output}")
-    if result.run_id:
-        print(f"MLflow run {result.run_id} in experiment {args.experiment!r} at {tracking}")
-    return 0 if result.report.passed else 1
 
 
 def add_md_commands(sub: Any) -> None:
     """Register ``md-check``."""
-    from hpo.cli.arguments import non_negative_int, positive_float
-    from lightning_modules.md.spec import THERMOSTATS, MDSpec
-
     defaults = MDSpec()
     check = sub.add_parser(
         "md-check",
@@ -152,4 +74,4 @@ def add_md_commands(sub: Any) -> None:
     )
     check.add_argument("--experiment", default="pesweep-md-check", help="MLflow experiment")
     check.add_argument("--no-mlflow", action="store_true", help="files only, no MLflow run")
-    check.set_defaults(handler=run_md_check_command)
+    check.set_defaults(handler="md:run_md_check_command")
