@@ -338,17 +338,6 @@ def log_finished(run: RowRun) -> None:
     )
 
 
-def train_row(
-    table: Table, row: str, seed: int, data: AtomsData, config: TrainConfig, params: dict[str, Any]
-) -> RowRun:
-    """Train one (row, seed) on ``data`` and add it to ``table`` (with its MLflow ``params``)."""
-    run = row_run(row, seed, train_on(data, config))
-    table.add(run)
-    table.params[(row, seed)] = params
-    log_finished(run)
-    return run
-
-
 def train_cell(
     relative: str, limit: int | None, config: TrainConfig, row: str, seed: int, keep: str
 ) -> dict[str, Any]:
@@ -465,26 +454,6 @@ def publish(
     if args.json:
         Path(args.json).write_text(json.dumps(table.as_dict(), indent=1))
         logger.info("table written to %s", args.json)
-
-
-@contextmanager
-def session(
-    table: Table, target: AtomsData, args: Any, experiment: str, params: dict[str, Any]
-) -> Iterator[Path]:
-    """A benchmark's run: its checkpoint folder, then :func:`publish` of the table it filled.
-
-    Yields the folder for the checkpoints (``--runs-dir``, else a temporary
-    one removed afterwards).
-    """
-    temporary = None if args.runs_dir else tempfile.TemporaryDirectory(prefix="pesweep-seb-")
-    folder = Path(args.runs_dir or temporary.name)  # type: ignore[union-attr]
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        yield folder
-    finally:
-        if temporary is not None:
-            temporary.cleanup()
-    publish(table, target, args, experiment, params)
 
 
 def add_common_options(parser: Any, default_epochs: int, default_source_epochs: int) -> None:

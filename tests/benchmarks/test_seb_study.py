@@ -94,17 +94,23 @@ def test_source_tasks_smoke_names_each_source_from_its_atoms_and_resumes(tmp_pat
 
 
 @pytest.mark.slow
-def test_sweep_vs_paper_smoke_reports_budget_and_goals(tmp_path) -> None:
-    table, output, uri = smoke("sweep_vs_paper.py", tmp_path)
+def test_sweep_vs_paper_smoke_pairs_the_best_with_schnet_iia_and_resumes(tmp_path) -> None:
+    cells = ("--cells-dir", str(tmp_path / "cells"))
+    table, output, uri = smoke("sweep_vs_paper.py", tmp_path, *cells)
     rows = list(table["rows"])
-    assert rows[:2] == ["constant predictor", "SchNet_IIA (IIA+SMU+TL), retrained"]
+    assert rows[:2] == ["constant predictor", "+IIA+SMU+TL (SchNet_IIA)"]
     assert rows[2].startswith("the sweep's best (trial ")
-    assert "of the 2,250,000 of the grid the paper implies" in output
+    assert "of the 2,250,000 of the grid the paper implies (goal: at most 1%)" in output
+    assert "paired over seeds [0]: " in output and "(1 seed: no interval)" in output
     assert "Full test set:" in output and "Audit-clean part:" in output
     # the retrained best is the trial's configuration, fixed values of the space included
     best = table["rows"][rows[2]][0]
     assert best["curve"] and best["metrics"]["test_energy_mae_eV"] > 0
     check_tracked(uri, "seb-sweep-vs-paper", 2)
+    # the sweep (its study kept beside the cells) and every retraining are cells: none reruns
+    assert (tmp_path / "cells" / "sweep" / "studies.db").is_file()
+    again, output, _ = smoke("sweep_vs_paper.py", tmp_path, *cells)
+    assert again["rows"] == table["rows"] and "cells done, about" not in output
 
 
 def test_the_published_unit_is_hartree_per_atom() -> None:
