@@ -10,12 +10,14 @@ from typing import Any
 from hpo.cli.commands.sweep import print_summary
 from hpo.schedule.cron import crontab_line
 from hpo.schedule.lock import LockHeld, study_lock
-from hpo.schedule.runner import run_scheduled, run_worker, sweep_options
 from hpo.schedule.slurm import submit, write_job_script
 from hpo.schedule.spec import load_spec
 from hpo.tracking.stores import STORAGE_ENV, mask_url
 
 logger = logging.getLogger("pesweep")
+
+# hpo.schedule.runner imports torch, Lightning and MLflow: each handler imports it where it
+# needs it, so that a run that finds its study's lock held answers at once
 
 
 def run_schedule(args: argparse.Namespace) -> int:
@@ -25,6 +27,8 @@ def run_schedule(args: argparse.Namespace) -> int:
 
 
 def _slurm(spec: Any, args: argparse.Namespace) -> int:
+    from hpo.schedule.runner import sweep_options
+
     sweep_options(
         spec, None, float(spec.slurm.worker_timeout)
     )  # a bad spec fails here, not in the job
@@ -43,6 +47,8 @@ def _slurm(spec: Any, args: argparse.Namespace) -> int:
 def _run(spec: Any, args: argparse.Namespace) -> int:
     try:
         with study_lock(spec):  # before torch, Lightning and MLflow are imported
+            from hpo.schedule.runner import run_scheduled
+
             outcome, promotion = run_scheduled(spec)
     except LockHeld as held:
         print(f"pesweep: {held}")
@@ -67,6 +73,8 @@ def _cron(spec: Any, args: argparse.Namespace) -> int:
 
 
 def _worker(spec: Any, args: argparse.Namespace) -> int:
+    from hpo.schedule.runner import run_worker
+
     outcome = run_worker(spec)
     logger.info(
         "worker done: study %r holds %d trials", outcome.study.study_name, len(outcome.study.trials)
