@@ -140,6 +140,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def run_subset(args: argparse.Namespace) -> int:
+    """``pesweep subset``: a pretraining subset (by elements or at random) as extended XYZ."""
     if not args.elements and not args.random:
         raise OutputError("give --elements or --random N (the subset to write)")
     if Path(args.out).suffix.lower() not in (".xyz", ".extxyz"):
@@ -164,6 +165,7 @@ def run_subset(args: argparse.Namespace) -> int:
 
 
 def run_references(args: argparse.Namespace) -> int:
+    """``pesweep references``: isolated-atom energies with a real calculator, as a file."""
     elements = parse_elements(args.elements)
     check_output_file(args.out, (), args.force)
     energies = isolated_atom_energies(elements, args.calculator)  # checks the calculator first

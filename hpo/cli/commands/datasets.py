@@ -9,6 +9,7 @@ from hpo.workflows.datasets import DATASETS, DatasetError, data_dir, dataset, fe
 
 
 def run_datasets(args: argparse.Namespace) -> int:
+    """``pesweep datasets list|fetch``."""
     folder = data_dir(args.dir)
     if args.action == "list":
         for name, known in DATASETS.items():

@@ -23,6 +23,7 @@ from lightning_modules.md import load_md_spec
 
 
 def run_promote(args: argparse.Namespace) -> int:
+    """``pesweep promote``: the study's best trial as a registered version (or a rollback)."""
     if args.model_name:
         check_model_name(args.model_name)
     md_spec = None

@@ -21,12 +21,14 @@ logger = logging.getLogger("pesweep")
 
 
 def run_schedule(args: argparse.Namespace) -> int:
+    """``pesweep schedule ACTION SPEC``: the spec is read (and checked) first."""
     spec = load_spec(args.spec)
     handlers = {"slurm": _slurm, "run": _run, "cron": _cron, "worker": _worker}
     return handlers[args.action](spec, args)
 
 
 def _slurm(spec: Any, args: argparse.Namespace) -> int:
+    """Write the Slurm array job of the spec (and submit it with ``--submit``)."""
     from hpo.schedule.runner import sweep_options
 
     sweep_options(
@@ -45,6 +47,7 @@ def _slurm(spec: Any, args: argparse.Namespace) -> int:
 
 
 def _run(spec: Any, args: argparse.Namespace) -> int:
+    """One scheduled run, unless another holds the study's lock."""
     try:
         with study_lock(spec):  # before torch, Lightning and MLflow are imported
             from hpo.schedule.runner import run_scheduled
@@ -60,6 +63,7 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
 
 
 def _cron(spec: Any, args: argparse.Namespace) -> int:
+    """The crontab line of the spec."""
     log = Path(args.log) if args.log else Path(spec.runs_dir) / f"{spec.study}-cron.log"
     line = crontab_line(spec, args.every, log.resolve())
     if not spec.storage_password_file:
@@ -73,6 +77,7 @@ def _cron(spec: Any, args: argparse.Namespace) -> int:
 
 
 def _worker(spec: Any, args: argparse.Namespace) -> int:
+    """One worker of a Slurm array task."""
     from hpo.schedule.runner import run_worker
 
     outcome = run_worker(spec)

@@ -23,6 +23,7 @@ logger = logging.getLogger("pesweep")
 
 
 def _sweep_options(args: argparse.Namespace) -> Any:
+    """The frozen sweep configuration of ``pesweep sweep``'s arguments."""
     overrides = {}
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size

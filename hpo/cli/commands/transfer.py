@@ -26,6 +26,7 @@ def _inside(source: Path, folder: Path) -> bool:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    """``pesweep finetune``: fine-tune a model on new data, tracked (and promoted when asked)."""
     if args.promote_as:
         check_model_name(args.promote_as)
     output_dir = claim_output_dir(
@@ -69,6 +70,7 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 
 def run_chain_command(args: argparse.Namespace) -> int:
+    """``pesweep chain``: train on the first data set, fine-tune on each next."""
     check_model_name(args.model_name)
     runs_dir = claim_output_dir(
         args.runs_dir or DEFAULT_CHAIN_DIR,
@@ -106,6 +108,7 @@ def run_chain_command(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    """``pesweep compare``: scratch against transfer over seeds, paired t-tests."""
     comparison = compare_transfer(
         args.source,
         args.target,
@@ -122,6 +125,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_export_aenet(args: argparse.Namespace) -> int:
+    """``pesweep export-aenet``: an ænet model as ænet's nn.ascii files."""
     checkpoint = resolve_checkpoint(args.checkpoint, tracking_store(args.tracking_uri))
     paths = export_nn_ascii(load_task(str(checkpoint)).model, args.out, rc_min=args.rc_min)
     for path in paths:

@@ -80,6 +80,7 @@ def run_ui_command(args: argparse.Namespace) -> int:
 
 
 def _recorded_artifact_dir(storage: Store) -> str | None:
+    """The optuna-dashboard artifact folder a study of ``storage`` recorded, if any."""
     if storage.missing_file is not None:
         return None  # start_ui says what is missing
     for summary in optuna.get_all_study_summaries(connect_storage(storage)):
