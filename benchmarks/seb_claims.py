@@ -143,6 +143,9 @@ def speed_up(rows: dict[str, dict[int, dict[str, Any]]], plain: str, smu: str) -
 def claim_lines(ablation: Path, sources: Path) -> list[dict[str, str]]:
     """One line per (claim, contrast): the effect and the verdict on both subsets."""
     rows, source_rows = read_cells(ablation), read_cells(sources)
+    # the row from nothing is the ablation's +IIA+SMU training (source_tasks_seb.py
+    # --reference-cells reads it from there)
+    source_rows.setdefault("from nothing", rows.get("+IIA+SMU", {}))
     lines: list[dict[str, str]] = []
 
     def add(claim: str, contrast: str, published: str, effects: dict[str, tuple[str, str]]):

@@ -507,6 +507,15 @@ def add_common_options(parser: Any, default_epochs: int, default_source_epochs: 
     )
 
 
+def add_reference_cells_option(parser: Any, what: str) -> None:
+    """``--reference-cells``: the ablation's cells folder, whose trainings this script shares."""
+    parser.add_argument(
+        "--reference-cells",
+        help=f"cells folder of the ablation (benchmarks/ablation_seb.py --cells-dir) at the same "
+        f"budget: {what}, read from there (trained there if missing) instead of trained again",
+    )
+
+
 def budget_from(args: Any, parser: Any) -> Budget:
     if args.full and args.smoke:
         parser.error("--full and --smoke exclude each other; choose one")

@@ -15,7 +15,11 @@ each (row, seed) is an MLflow run under one parent run (experiment
 Every source and every (row, seed) is a cell (``benchmarks/cells.py``): with
 ``--cells-dir`` a finished one is recorded and a rerun skips it, so the
 published budget spans sessions; ``--jobs N`` trains independent cells in N
-processes of one thread; ``--table-only`` prints what has finished.
+processes of one thread; ``--table-only`` prints what has finished. The row
+from nothing is the same training as the ablation's +IIA+SMU row (the same
+architecture, epochs, split and seed): with ``--reference-cells`` set to the
+ablation's ``--cells-dir`` at the same budget it is read from there instead of
+trained again.
 
 The default is a reduced CPU budget (``--seeds 2 --threads 1``: 12 minutes on one core,
 2026-12-04; five seeds take 29); ``--full`` is the published one (100 epochs, three seeds):
@@ -23,11 +27,13 @@ The default is a reduced CPU budget (``--seeds 2 --threads 1``: 12 minutes on on
     python benchmarks/source_tasks_seb.py [--epochs 8] [--source-epochs 4] [--seeds 3]
                                           [--full | --smoke] [--threads 2] [--tracking-uri URI]
                                           [--cells-dir DIR] [--jobs N] [--table-only]
+                                          [--reference-cells DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -35,8 +41,10 @@ from pathlib import Path
 from ase.formula import Formula
 
 try:
+    import ablation_seb
     import seb_study as study
 except ImportError:  # imported as benchmarks.source_tasks_seb
+    from benchmarks import ablation_seb
     from benchmarks import seb_study as study
 
 logger = logging.getLogger("source_tasks_seb")
@@ -48,6 +56,7 @@ SOURCES = {  # row -> source file (None: trained from nothing)
     "SeB19": "SeBn/B=19.npz",
     "SeB19-O": "SeBn-O/B=19.npz",
 }
+SCRATCH_ROW = "+IIA+SMU"  # the ablation's row that trains SchNet_IIA's architecture from nothing
 PUBLISHED = {  # Ha/atom, MAE / RMSE (the study's Table 2; it gives no RMSE for "from nothing")
     "from nothing": (0.118, None),
     "B20": (0.119, 0.121),
@@ -67,6 +76,7 @@ def named_formula(relative: str) -> str:
 def main(argv: list[str] | None = None) -> study.Table:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     study.add_common_options(parser, default_epochs=8, default_source_epochs=4)
+    study.add_reference_cells_option(parser, "its +IIA+SMU row is the row from nothing")
     args = parser.parse_args(argv)
     budget = study.budget_from(args, parser)
     study.quiet()
@@ -78,7 +88,7 @@ def main(argv: list[str] | None = None) -> study.Table:
     runs_dir = Path(args.runs_dir) if args.runs_dir else None
     with study.cell_store(args) as store:
         sources = source_cells(table, model, budget, store, runs_dir, args.jobs, args.table_only)
-        cells = []
+        cells, from_nothing = [], []
         for seed in budget.seeds:  # seed by seed: a stopped run leaves whole seeds
             for index, (row, relative) in enumerate(SOURCES.items()):
                 if relative is not None and row not in sources:
@@ -88,11 +98,19 @@ def main(argv: list[str] | None = None) -> study.Table:
                 config = budget.training_config(
                     model, budget.epochs, seed, folder, init_from=checkpoint
                 )
+                table.params[(row, seed)] = {**params, **model, "source": relative or "none"}
+                if relative is None and args.reference_cells:  # the ablation's own cell
+                    key = f"row-{list(ablation_seb.ROWS).index(SCRATCH_ROW)}/seed-{seed}"
+                    cell = study.training_cell(key, study.TARGET, budget, config, SCRATCH_ROW, seed)
+                    from_nothing.append(cell)
+                    continue
                 key = f"row-{index}/seed-{seed}"
                 cells.append(
                     study.training_cell(key, study.TARGET, budget, config, row, seed, source)
                 )
-                table.params[(row, seed)] = {**params, **model, "source": relative or "none"}
+        references = study.CellStore(args.reference_cells) if args.reference_cells else store
+        for run in study.run_training_cells(references, from_nothing, args.jobs, args.table_only):
+            table.add(dataclasses.replace(run, row="from nothing"))
         for run in study.run_training_cells(store, cells, args.jobs, args.table_only):
             table.add(run)
     table.runs = {

@@ -139,12 +139,7 @@ def main(argv: list[str] | None = None) -> study.Table:
     parser.add_argument(
         "--init-from", help="a fine-tuning sweep from this checkpoint or models:/ URI"
     )
-    parser.add_argument(
-        "--reference-cells",
-        help="cells folder of the ablation (benchmarks/ablation_seb.py --cells-dir) at the same "
-        "budget: its SchNet_IIA row and chain are read from there, trained there if missing "
-        "(default: --cells-dir)",
-    )
+    study.add_reference_cells_option(parser, "its SchNet_IIA row and chain are the reference")
     args = parser.parse_args(argv)
     if args.full:
         args.budget, args.max_epochs = 2000, 100

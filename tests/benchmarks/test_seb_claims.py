@@ -51,3 +51,15 @@ def test_known_effects_get_their_verdicts(tmp_path) -> None:
     write_cell(ablation, 1, "+IIA", 0, 0.140, slow)
     mixed = seb_claims.claim_lines(ablation, tmp_path / "none")
     assert mixed[0]["full: verdict"] == "cannot tell"
+
+
+def test_the_source_tasks_row_from_nothing_is_the_ablations_iia_smu_training(tmp_path) -> None:
+    ablation, sources = tmp_path / "ablation", tmp_path / "sources"
+    curve = [2.0, 1.0]
+    for seed in range(3):
+        write_cell(ablation, 3, "+IIA+SMU", seed, 0.120 + 0.001 * seed, curve)
+        write_cell(sources, 3, "SeB19", seed, 0.100 + 0.002 * seed, curve)  # lower by ~0.02
+    lines = seb_claims.claim_lines(ablation, sources)
+    [scratch] = [line for line in lines if line["contrast"] == "SeB19 - from nothing"]
+    assert scratch["full: verdict"] == "holds"
+    assert scratch["full: effect (95% interval)"].startswith("-0.019")

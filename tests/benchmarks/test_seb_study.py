@@ -76,6 +76,12 @@ def test_ablation_smoke_has_every_row_in_every_unit_and_resumes_from_its_cells(t
     assert "cells done, about" not in output  # no cell ran
     only, output, _ = smoke("ablation_seb.py", tmp_path, *cells, "--table-only")
     assert only["rows"] == table["rows"] and "Only the cells finished so far" in output
+    # the source-task table's row from nothing is the ablation's +IIA+SMU training, read back
+    sources = ("--cells-dir", str(tmp_path / "sources"), "--table-only")
+    shared, _, _ = smoke("source_tasks_seb.py", tmp_path, *sources, "--reference-cells", cells[1])
+    assert shared["rows"]["from nothing"] == [
+        {**run, "row": "from nothing"} for run in table["rows"]["+IIA+SMU"]
+    ]
 
 
 @pytest.mark.slow  # the ablation smoke covers the shared study code in the default run
