@@ -1,7 +1,7 @@
 """Real GFN1-xTB force data for the CuAu + water transfer study (#20); seeded and resumable.
 
-    python benchmarks/make_cuau_water.py --out cuau_water        # about 15 minutes on 2 cores
-    python benchmarks/make_cuau_water.py --out cuau_water --smoke   # 3 frames, seconds
+    python benchmarks/make_cuau_water.py --out cuau_water        # about an hour on 2 cores
+    python benchmarks/make_cuau_water.py --out cuau_water --smoke   # a few frames, seconds
 
 Writes, in ``--out``:
 
@@ -10,9 +10,14 @@ Writes, in ``--out``:
   small H/C/N/O molecules and water clusters; each sampled by a short
   Langevin MD at ``--md-temperature`` and by random displacements of its
   starting structure.
-* ``target.extxyz``: Bussi NVT frames (300 K) of a Cu7Au6 cluster with one water.
-* ``cu7au6_6h2o.xyz``: the same cluster with six waters, relaxed: the MD check's start.
-* ``reference_6h2o.extxyz``: GFN1-xTB's own NVT trajectory of it (the RDF reference).
+* ``target.extxyz``: the fine-tuning set by the ænet study's protocol (SI, S1):
+  Bussi NVT frames at 400 K of the Cu7Au6 cluster with 2, 4, 6 and 8 waters
+  (``--target-waters``, ``--target-temperature``), ``--target-frames`` in all
+  (600 by default, an equal share per water count), ``--target-every`` steps
+  apart after an equilibration, each water count a part of its own.
+* ``cu7au6_6h2o.xyz``: the cluster with six waters, relaxed: the MD check's start.
+* ``reference_6h2o.extxyz``: GFN1-xTB's own NVT trajectory of it at 300 K (the RDF
+  reference).
 * ``manifest.json``: frames per system, the finite-difference force check of
   each system, the seed and the options.
 
@@ -156,23 +161,90 @@ def relaxed(atoms: Atoms, steps: int) -> Atoms:
 
 
 def nvt_frames(
-    start: Atoms, rng: np.random.Generator, n_frames: int, every: int, equilibrate: int, name: str
+    start: Atoms,
+    rng: np.random.Generator,
+    n_frames: int,
+    every: int,
+    equilibrate: int,
+    name: str,
+    temperature: float = 300.0,
 ) -> list[Atoms]:
-    """Bussi NVT (300 K, 0.5 fs) frames every ``every`` steps after ``equilibrate`` steps."""
+    """Bussi NVT (0.5 fs) frames every ``every`` steps after ``equilibrate`` steps."""
     atoms = start.copy()
     atoms.calc = xtb()
-    thermalize_momenta(atoms, temperature_K=300.0, rng=rng)
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
     Stationary(atoms)
     ZeroRotation(atoms)
-    dynamics = Bussi(atoms, 0.5 * units.fs, temperature_K=300.0, taut=100 * units.fs, rng=rng)
+    dynamics = Bussi(atoms, 0.5 * units.fs, temperature_K=temperature, taut=100 * units.fs, rng=rng)
     dynamics.run(equilibrate)
     frames = []
     for k in range(n_frames):
         dynamics.run(every)
-        frames.append(
-            labelled(atoms, {"system": name, "sampling": "nvt", "time_ps": (k + 1) * every / 2000})
-        )
+        info = {
+            "system": name,
+            "sampling": "nvt",
+            "temperature_K": temperature,
+            "time_ps": (k + 1) * every / 2000,
+        }
+        frames.append(labelled(atoms, info))
     return frames
+
+
+def target_parts(
+    args: argparse.Namespace, parts: Path, manifest: dict, manifest_path: Path
+) -> list[Path]:
+    """The fine-tuning set, one part per water count: relaxed, equilibrated, then sampled.
+
+    Each part is written when done (a rerun skips it) and checked against
+    finite differences; the manifest records its frames and check.
+    """
+    waters = [int(n) for n in str(args.target_waters).split(",")]
+    per_system = max(1, args.target_frames // len(waters))
+    paths = []
+    for n_water in waters:
+        name = f"Cu7Au6+{n_water}H2O"
+        path = parts / f"target-{n_water}h2o.extxyz"
+        paths.append(path)
+        if path.exists():
+            continue
+        tic = time.perf_counter()
+        start = relaxed(
+            build(target_recipe(n_water), np.random.default_rng([args.seed, 10_000])),
+            args.target_relax_steps,
+        )
+        frames = nvt_frames(
+            start,
+            np.random.default_rng([args.seed, 10_001, n_water]),
+            per_system,
+            args.target_every,
+            args.target_equilibrate,
+            name,
+            args.target_temperature,
+        )
+        error = finite_difference_error(frames[0], np.random.default_rng([args.seed, n_water]))
+        if error > FD_TOLERANCE:
+            raise SystemExit(
+                f"{name}: GFN1-xTB forces differ from finite differences by {error:.3f} eV/A "
+                f"(tolerance {FD_TOLERANCE}); the labels would be wrong"
+            )
+        write_part(path, frames)
+        manifest["systems"][f"target {name}"] = {
+            "part": path.name,
+            "frames": len(frames),
+            "atoms": len(frames[0]),
+            "temperature_K": args.target_temperature,
+            "fd_force_error_eV_per_A": round(error, 5),
+            "seconds": round(time.perf_counter() - tic, 1),
+        }
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+        logger.info(
+            "%s: %d frames at %.0f K, FD force error %.4f eV/A",
+            name,
+            len(frames),
+            args.target_temperature,
+            error,
+        )
+    return paths
 
 
 def write_part(path: Path, frames: list[Atoms]) -> None:
@@ -190,12 +262,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md-every", type=int, default=4, help="MD steps between kept frames")
     parser.add_argument("--rattles", type=int, default=6, help="displaced copies per system")
     parser.add_argument("--md-temperature", type=float, default=500.0, help="K, broad set")
-    parser.add_argument("--target-frames", type=int, default=400)
+    parser.add_argument(
+        "--target-waters", default="2,4,6,8", help="water counts of the fine-tuning set"
+    )
+    parser.add_argument("--target-temperature", type=float, default=400.0, help="K, Bussi NVT")
+    parser.add_argument(
+        "--target-frames", type=int, default=600, help="frames of the fine-tuning set in all"
+    )
     parser.add_argument("--target-every", type=int, default=5, help="NVT steps between frames")
+    parser.add_argument(
+        "--target-equilibrate", type=int, default=200, help="NVT steps before the first frame"
+    )
+    parser.add_argument(
+        "--target-relax-steps", type=int, default=100, help="BFGS steps of each target start"
+    )
     parser.add_argument(
         "--reference-ps", type=float, default=0.5, help="GFN1-xTB NVT of the six-water cluster"
     )
-    parser.add_argument("--smoke", action="store_true", help="3 frames of one small system")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="3 frames of one small system and 2 target frames of the two-water cluster",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -247,33 +335,22 @@ def main(argv: list[str] | None = None) -> int:
     broad = [f for p in sorted(parts.glob("broad-*.extxyz")) for f in ase.io.read(p, ":")]
     ase.io.write(out / "pretrain.extxyz", broad, format="extxyz")
     if args.smoke:
-        print(f"smoke: {len(broad)} frames in {out / 'pretrain.extxyz'}")
+        args.target_waters, args.target_frames, args.target_every = "2", 2, 2
+        args.target_equilibrate, args.target_relax_steps = 2, 2
+    target = [
+        f
+        for path in target_parts(args, parts, manifest, manifest_path)
+        for f in ase.io.read(path, ":")
+    ]
+    ase.io.write(out / "target.extxyz", target, format="extxyz")
+    manifest["frames"] = {"pretrain": len(broad), "target": len(target)}
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    if args.smoke:
+        print(f"smoke: {len(broad)} + {len(target)} frames in {out}")
         return 0
 
     cluster_rng = np.random.default_rng([args.seed, 10_000])
-    one_water = build(target_recipe(1), np.random.default_rng([args.seed, 10_000]))
     six_water = build(target_recipe(6), cluster_rng)
-    target_path = parts / "target.extxyz"
-    if not target_path.exists():
-        start = relaxed(one_water, 100)
-        frames = nvt_frames(
-            start,
-            np.random.default_rng([args.seed, 10_001]),
-            args.target_frames,
-            args.target_every,
-            200,
-            "Cu7Au6+1H2O",
-        )
-        error = finite_difference_error(frames[0], np.random.default_rng(args.seed))
-        write_part(target_path, frames)
-        manifest["systems"]["Cu7Au6+1H2O"] = {
-            "part": target_path.name,
-            "frames": len(frames),
-            "atoms": len(frames[0]),
-            "fd_force_error_eV_per_A": round(error, 5),
-        }
-        manifest_path.write_text(json.dumps(manifest, indent=1))
-    ase.io.write(out / "target.extxyz", ase.io.read(target_path, ":"), format="extxyz")
     six_path = out / "cu7au6_6h2o.xyz"
     if not six_path.exists():
         start = relaxed(six_water, 150)
@@ -291,7 +368,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_part(reference_path, frames)
     manifest["seconds"] = round(time.perf_counter() - started, 1)
-    manifest["frames"] = {"pretrain": len(broad), "target": len(ase.io.read(target_path, ":"))}
     manifest_path.write_text(json.dumps(manifest, indent=1))
     print(json.dumps(manifest["frames"]), f"in {out}")
     return 0

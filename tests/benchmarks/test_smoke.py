@@ -53,8 +53,15 @@ def test_cuau_water_generator_makes_a_gfn1_xtb_slice_and_resumes(tmp_path) -> No
     assert np.all(np.isfinite(energies)) and len(set(energies)) == 3  # three geometries
     assert all(np.abs(f.get_forces()).max() > 0 for f in frames)
     manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
-    [system] = manifest["systems"].values()
+    system = manifest["systems"]["000 Cu2Au2+OH"]
     assert system["frames"] == 3 and system["fd_force_error_eV_per_A"] < 0.05
+    # the fine-tuning set by the study's protocol: the cluster with waters, Bussi NVT at 400 K
+    target = ase.io.read(tmp_path / "data" / "target.extxyz", ":")
+    assert len(target) == 2 and {f.get_chemical_formula() for f in target} == {"H4Au6Cu7O2"}
+    assert {f.info["temperature_K"] for f in target} == {400.0}
+    assert target[0].get_potential_energy() != target[1].get_potential_energy()
+    water = manifest["systems"]["target Cu7Au6+2H2O"]
+    assert water["frames"] == 2 and water["fd_force_error_eV_per_A"] < 0.05
     part = tmp_path / "data" / "parts" / "broad-000.extxyz"
     before = part.stat().st_mtime_ns
     again = run_benchmark("make_cuau_water.py", "--out", "data", "--smoke", cwd=tmp_path)
