@@ -222,21 +222,8 @@ def target_parts(
             args.target_temperature,
         )
         error = finite_difference_error(frames[0], np.random.default_rng([args.seed, n_water]))
-        if error > FD_TOLERANCE:
-            raise SystemExit(
-                f"{name}: GFN1-xTB forces differ from finite differences by {error:.3f} eV/A "
-                f"(tolerance {FD_TOLERANCE}); the labels would be wrong"
-            )
-        write_part(path, frames)
-        manifest["systems"][f"target {name}"] = {
-            "part": path.name,
-            "frames": len(frames),
-            "atoms": len(frames[0]),
-            "temperature_K": args.target_temperature,
-            "fd_force_error_eV_per_A": round(error, 5),
-            "seconds": round(time.perf_counter() - tic, 1),
-        }
-        manifest_path.write_text(json.dumps(manifest, indent=1))
+        key, extra = f"target {name}", {"temperature_K": args.target_temperature}
+        record_part(path, frames, name, error, tic, manifest, manifest_path, key, **extra)
         logger.info(
             "%s: %d frames at %.0f K, FD force error %.4f eV/A",
             name,
@@ -245,6 +232,35 @@ def target_parts(
             error,
         )
     return paths
+
+
+def record_part(
+    path: Path,
+    frames: list[Atoms],
+    name: str,
+    error: float,
+    started: float,
+    manifest: dict,
+    manifest_path: Path,
+    key: str,
+    **extra: object,
+) -> None:
+    """Write a system's frames once its forces passed the finite-difference check; record it."""
+    if error > FD_TOLERANCE:
+        raise SystemExit(
+            f"{name}: GFN1-xTB forces differ from finite differences by {error:.3f} eV/A "
+            f"(tolerance {FD_TOLERANCE}); the labels would be wrong"
+        )
+    write_part(path, frames)
+    manifest["systems"][key] = {
+        "part": path.name,
+        "frames": len(frames),
+        "atoms": len(frames[0]),
+        **extra,
+        "fd_force_error_eV_per_A": round(error, 5),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=1))
 
 
 def write_part(path: Path, frames: list[Atoms]) -> None:
@@ -317,20 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             manifest.setdefault("dropped", {})[f"{index:03d} {recipe.name}"] = str(failure)
             manifest_path.write_text(json.dumps(manifest, indent=1))
             continue
-        if error > FD_TOLERANCE:
-            raise SystemExit(
-                f"{recipe.name}: GFN1-xTB forces differ from finite differences by {error:.3f} "
-                f"eV/A (tolerance {FD_TOLERANCE}); the labels would be wrong"
-            )
-        write_part(path, frames)
-        manifest["systems"][f"{index:03d} {recipe.name}"] = {
-            "part": path.name,
-            "frames": len(frames),
-            "atoms": len(frames[0]),
-            "fd_force_error_eV_per_A": round(error, 5),
-            "seconds": round(time.perf_counter() - tic, 1),
-        }
-        manifest_path.write_text(json.dumps(manifest, indent=1))
+        key = f"{index:03d} {recipe.name}"
+        record_part(path, frames, recipe.name, error, tic, manifest, manifest_path, key)
         logger.info("%s: %d frames, FD force error %.4f eV/A", recipe.name, len(frames), error)
     broad = [f for p in sorted(parts.glob("broad-*.extxyz")) for f in ase.io.read(p, ":")]
     ase.io.write(out / "pretrain.extxyz", broad, format="extxyz")
