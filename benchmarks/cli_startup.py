@@ -6,8 +6,11 @@ runs ``--repeats`` times as a fresh process, the commands interleaved
 (pesweep, optuna, mlflow, pesweep, ...); printed: the median wall time with
 its min-max, and its ratio to the peers' ``--help`` (medians of the paired
 rounds). ``python -c pass`` is the floor of any Python command here.
+``--before DIR`` adds ``python -m hpo.cli sweep --help`` run from another
+checkout of pesweep (an earlier commit: ``git worktree add DIR REV``) and
+from this one, interleaved with the rest, and their paired ratio.
 
-    python benchmarks/cli_startup.py [--repeats 7]
+    python benchmarks/cli_startup.py [--repeats 7] [--before DIR]
 """
 
 from __future__ import annotations
@@ -38,9 +41,21 @@ def _executable(name: str) -> str:
     return found
 
 
-def commands() -> dict[str, list[str]]:
+HERE = Path(__file__).resolve().parents[1]
+BEFORE, NOW = "sweep --help, the --before checkout", "sweep --help, this checkout"
+
+
+def from_checkout(root: Path) -> list[str]:
+    """``python -m hpo.cli sweep --help`` with the packages of the checkout ``root``."""
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); from hpo.cli.main import main; main()"
+    return [sys.executable, "-c", code, "sweep", "--help"]
+
+
+def commands(before: Path | None = None) -> dict[str, list[str]]:
     pesweep, optuna, mlflow = _executable("pesweep"), _executable("optuna"), _executable("mlflow")
+    compared = {BEFORE: from_checkout(before), NOW: from_checkout(HERE)} if before else {}
     return {
+        **compared,
         "python -c pass": [sys.executable, "-c", "pass"],
         "pesweep --help": [pesweep, "--help"],
         "pesweep sweep --help": [pesweep, "sweep", "--help"],
@@ -73,11 +88,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeats", type=int, default=7, help="rounds of every command, interleaved"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of pesweep (git worktree add DIR REV) to time against this one",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.before is not None and not (args.before / "hpo" / "cli" / "main.py").is_file():
+        parser.error(f"--before {args.before}: not a pesweep checkout (no hpo/cli/main.py)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    table = commands()
+    table = commands(args.before)
     for argv_ in table.values():  # a first, unmeasured round fills the file cache
         time_once(argv_)
     times: dict[str, list[float]] = {name: [] for name in table}
@@ -101,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
             for peer in ("optuna --help", "mlflow --help")
         ]
         logger.info("%-42s %-22s %-16.2f %.2f", name, spread(values), ratios[0], ratios[1])
+    if args.before is not None:
+        paired = [a / b for a, b in zip(times[NOW], times[BEFORE], strict=True)]
+        logger.info("this checkout / the --before one, median of paired rounds: %s", spread(paired))
 
 
 if __name__ == "__main__":

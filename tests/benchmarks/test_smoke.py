@@ -136,3 +136,16 @@ def test_hpo_suite_subsets_keep_the_energies_in_ev(tmp_path) -> None:
     subset, whole = load_data(path, unit), load_data(source, "hartree")
     assert unit == "ev" and len(subset) == 30
     assert np.isin(np.round(subset.energy, 6), np.round(whole.energy, 6)).all()
+
+
+def test_cli_startup_times_every_command_and_another_checkout_against_this_one(tmp_path) -> None:
+    refused = run_benchmark("cli_startup.py", "--before", str(tmp_path), cwd=tmp_path)
+    assert refused.returncode == 2 and "not a pesweep checkout" in refused.stderr
+    done = run_benchmark(
+        "cli_startup.py", "--repeats", "1", "--before", str(BENCHMARKS.parent), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("pesweep --help", "optuna --help", "sweep --help, the --before checkout"):
+        assert any(line.startswith(name) for line in done.stderr.splitlines()), name
+    [paired] = [line for line in done.stderr.splitlines() if "median of paired rounds" in line]
+    assert 0.2 < float(paired.rsplit(": ", 1)[1].split()[0]) < 5.0  # the same code both sides
