@@ -71,6 +71,7 @@ except ImportError:  # imported as benchmarks.sweep_vs_paper
 
 from hpo.sweep.options import SweepOptions
 from hpo.sweep.runner import run_sweep
+from hpo.sweep.workers import run_workers
 from hpo.tracking.stores import tracking_store
 from lightning_modules.data.atoms import AtomsData, energy_unit_factor
 from search_spaces.space import parse_space, shipped_spaces
@@ -140,13 +141,20 @@ def main(argv: list[str] | None = None) -> study.Table:
         "--init-from", help="a fine-tuning sweep from this checkpoint or models:/ URI"
     )
     study.add_reference_cells_option(parser, "its SchNet_IIA row and chain are the reference")
+    parser.add_argument(
+        "--sweep-workers",
+        type=int,
+        default=1,
+        help="processes of the sweep, on its one study (each of --threads torch threads); "
+        "the budget counts every worker's trials",
+    )
     args = parser.parse_args(argv)
     if args.full:
         args.budget, args.max_epochs = 2000, 100
     if args.smoke:
         args.budget, args.max_epochs = 2, 1
-    if args.budget < 1 or args.max_epochs < 1:
-        parser.error("--budget and --max-epochs must be at least 1")
+    if args.budget < 1 or args.max_epochs < 1 or args.sweep_workers < 1:
+        parser.error("--budget, --max-epochs and --sweep-workers must be at least 1")
     budget = study.budget_from(args, parser)
     study.quiet()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -239,6 +247,7 @@ def sweep_cell(
         args.init_from or "",
         budget.accelerator,
         tracking_store(args.tracking_uri).uri,
+        args.sweep_workers,
     )
     return Cell("sweep", settings, run_budgeted_sweep, arguments)
 
@@ -253,11 +262,13 @@ def run_budgeted_sweep(
     init_from: str,
     accelerator: str,
     tracking_uri: str,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """A cell's work: the TPE + median-pruner sweep on SeB20 until ``trial_epochs`` are spent.
 
     Its study is kept in ``folder``: a sweep that was stopped goes on from the
     trials it had (the budget counts them), and one already spent runs no trial.
+    ``workers`` processes share the study (pesweep's ``--workers``).
     """
     place = Path(folder)
     place.mkdir(parents=True, exist_ok=True)
@@ -269,26 +280,28 @@ def run_budgeted_sweep(
     )
     storage = f"sqlite:///{place / 'studies.db'}"
     if spent_so_far(storage) < trial_epochs:
-        run_sweep(
-            SweepOptions(
-                study_name=SWEEP_STUDY,
-                storage=storage,
-                space=str(place / "space.yaml"),
-                data=(str(data_file),),
-                energy_unit="hartree",
-                n_trials=10_000,
-                sampler="tpe",
-                pruner="median",
-                max_epochs=max_epochs,
-                seed=SWEEP_SEED,
-                tracking_uri=tracking_uri,
-                runs_dir=runs_dir,
-                show_progress_bar=False,
-                callbacks=(efficiency.Budget(trial_epochs),),
-                init_from=init_from or None,
-                train_overrides={"accelerator": accelerator},
-            )
+        options = SweepOptions(
+            study_name=SWEEP_STUDY,
+            storage=storage,
+            space=str(place / "space.yaml"),
+            data=(str(data_file),),
+            energy_unit="hartree",
+            n_trials=10_000,
+            sampler="tpe",
+            pruner="median",
+            max_epochs=max_epochs,
+            seed=SWEEP_SEED,
+            tracking_uri=tracking_uri,
+            runs_dir=runs_dir,
+            show_progress_bar=False,
+            callbacks=(efficiency.Budget(trial_epochs),),
+            init_from=init_from or None,
+            train_overrides={"accelerator": accelerator},
         )
+        if workers == 1:
+            run_sweep(options)
+        elif run_workers(options, workers) != 0:
+            raise RuntimeError(f"a worker of the sweep in {folder} failed; see its log above")
     swept = optuna.load_study(study_name=SWEEP_STUDY, storage=storage)
     states = [t.state.name for t in swept.trials]
     best = swept.best_trial
@@ -300,6 +313,7 @@ def run_budgeted_sweep(
         "trials": len(states),
         "complete": states.count("COMPLETE"),
         "pruned": states.count("PRUNED"),
+        "workers": workers,  # of the run that finished it
     }
 
 

@@ -102,7 +102,7 @@ def test_source_tasks_smoke_names_each_source_from_its_atoms_and_resumes(tmp_pat
 @pytest.mark.slow
 def test_sweep_vs_paper_smoke_pairs_the_best_with_schnet_iia_and_resumes(tmp_path) -> None:
     cells = ("--cells-dir", str(tmp_path / "cells"))
-    table, output, uri = smoke("sweep_vs_paper.py", tmp_path, *cells)
+    table, output, uri = smoke("sweep_vs_paper.py", tmp_path, *cells, "--sweep-workers", "2")
     rows = list(table["rows"])
     assert rows[:2] == ["constant predictor", "+IIA+SMU+TL (SchNet_IIA)"]
     assert rows[2].startswith("the sweep's best (trial ")
@@ -115,6 +115,8 @@ def test_sweep_vs_paper_smoke_pairs_the_best_with_schnet_iia_and_resumes(tmp_pat
     check_tracked(uri, "seb-sweep-vs-paper", 2)
     # the sweep (its study kept beside the cells) and every retraining are cells: none reruns
     assert (tmp_path / "cells" / "sweep" / "studies.db").is_file()
+    swept = json.loads((tmp_path / "cells" / "sweep.json").read_text())["result"]
+    assert swept["workers"] == 2 and swept["spent"] >= 2  # the budget counts both workers
     again, output, _ = smoke("sweep_vs_paper.py", tmp_path, *cells)
     assert again["rows"] == table["rows"] and "cells done, about" not in output
 
