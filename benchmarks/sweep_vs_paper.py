@@ -69,6 +69,7 @@ except ImportError:  # imported as benchmarks.sweep_vs_paper
     from benchmarks import seb_study as study
     from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
 
+from hpo.study.setup import storage_exists
 from hpo.sweep.options import SweepOptions
 from hpo.sweep.runner import run_sweep
 from hpo.sweep.workers import run_workers
@@ -319,7 +320,7 @@ def run_budgeted_sweep(
 
 def spent_so_far(storage: str) -> int:
     """Trial-epochs the sweep's study has spent (0 before it exists)."""
-    if not Path(storage.removeprefix("sqlite:///")).exists():
+    if not storage_exists(storage):
         return 0
     try:
         swept = optuna.load_study(study_name=SWEEP_STUDY, storage=storage)

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from hpo.cli.arguments import Parser, add_data_arguments
+from hpo.cli.arguments import Parser
 from hpo.cli.parsers import data, datasets, md, registry, schedule, sweep, sync, transfer, view
 from hpo.runtime.console import configure_logging
 
@@ -51,11 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data.add_data_commands(sub, add_data_arguments)
+    data.add_data_commands(sub)
     datasets.add_dataset_commands(sub)
-    sweep.add_sweep_commands(sub, add_data_arguments)
+    sweep.add_sweep_commands(sub)
     registry.add_registry_commands(sub)
-    transfer.add_transfer_commands(sub, add_data_arguments)
+    transfer.add_transfer_commands(sub)
     md.add_md_commands(sub)
     view.add_view_commands(sub)
     schedule.add_schedule_commands(sub)

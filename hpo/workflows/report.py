@@ -117,7 +117,7 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | Store | None = 
     if len(study.directions) != 1:
         raise ValueError("the report covers single-objective studies")
     setup = stored_setup(study)
-    tracking = report_store(study, tracking_uri)
+    tracking = tracking_store(tracking_uri, setup.tracking_uri if setup else None)
     notes = []
     try:
         importances = dict(optuna.importance.get_param_importances(study))

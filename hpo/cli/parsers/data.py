@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hpo.cli.arguments import (
+    add_data_arguments,
     add_element_energies_argument,
     add_energy_unit_argument,
     non_negative_int,
@@ -28,9 +27,7 @@ USE = (
 )
 
 
-def add_data_commands(
-    sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
-) -> None:
+def add_data_commands(sub: Any) -> None:
     """Register train, audit, subset and references."""
     train = sub.add_parser("train", help="train one model from a YAML config (and flags)")
     train.add_argument(

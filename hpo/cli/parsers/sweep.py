@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
 from typing import Any
 
 from hpo.cli.arguments import (
+    add_data_arguments,
     add_element_energies_argument,
     add_storage_argument,
     non_negative_int,
@@ -18,9 +17,7 @@ from hpo.study.registries import OBJECTIVES, PRUNERS, SAMPLERS
 from hpo.study.retries import DEFAULT_HEARTBEAT
 
 
-def add_sweep_commands(
-    sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
-) -> None:
+def add_sweep_commands(sub: Any) -> None:
     """Register the sweep-related subcommands (sweep, demo, spaces)."""
     sweep = sub.add_parser(
         "sweep",

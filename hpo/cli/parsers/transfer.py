@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
 from typing import Any
 
 from hpo.cli.arguments import (
+    add_data_arguments,
     add_element_energies_argument,
     add_energy_unit_argument,
     add_tracking_uri_argument,
@@ -21,9 +20,7 @@ DEFAULT_FINETUNE_DIR = "pesweep_runs/finetune"
 DEFAULT_CHAIN_DIR = "pesweep_runs/chain"
 
 
-def add_transfer_commands(
-    sub: Any, add_data_arguments: Callable[[argparse.ArgumentParser, bool], None]
-) -> None:
+def add_transfer_commands(sub: Any) -> None:
     """Register finetune, chain, compare and export-aenet."""
     tune = sub.add_parser("finetune", help="fine-tune a pretrained model on target data")
     tune.add_argument(
