@@ -105,6 +105,19 @@ def build(recipe: SystemRecipe, rng: np.random.Generator) -> Atoms:
     return atoms
 
 
+def cluster_recipe(
+    metals: tuple[str, ...], with_adsorbates: bool, rng: np.random.Generator
+) -> SystemRecipe:
+    """The cluster of ``metals``, with 1-2 random adsorbates when asked, named by its formula."""
+    adsorbates: tuple[str, ...] = ()
+    if with_adsorbates:
+        adsorbates = tuple(str(a) for a in rng.choice(ADSORBATES, size=int(rng.integers(1, 3))))
+    label = "".join(f"{s}{metals.count(s)}" for s in sorted(set(metals)))
+    return SystemRecipe(
+        f"{label}{'+' + '+'.join(adsorbates) if adsorbates else ''}", metals, adsorbates
+    )
+
+
 def broad_recipes(n_clusters: int, rng: np.random.Generator) -> list[SystemRecipe]:
     """The pretraining systems: ``n_clusters`` metal clusters (pure and alloys, 4-13 atoms,
     half with adsorbates), every small molecule, and water clusters of 1-4 molecules."""
@@ -113,17 +126,21 @@ def broad_recipes(n_clusters: int, rng: np.random.Generator) -> list[SystemRecip
         size = int(rng.integers(4, 14))
         kinds = rng.choice(METALS, size=int(rng.integers(1, 3)), replace=False)
         metals = tuple(str(s) for s in rng.choice(kinds, size=size))
-        adsorbates: tuple[str, ...] = ()
-        if k % 2:
-            adsorbates = tuple(str(a) for a in rng.choice(ADSORBATES, size=int(rng.integers(1, 3))))
-        label = "".join(f"{s}{metals.count(s)}" for s in sorted(set(metals)))
-        recipes.append(
-            SystemRecipe(
-                f"{label}{'+' + '+'.join(adsorbates) if adsorbates else ''}", metals, adsorbates
-            )
-        )
+        recipes.append(cluster_recipe(metals, bool(k % 2), rng))
     recipes += [SystemRecipe(name, molecule=name) for name in MOLECULES]
     recipes += [SystemRecipe(f"(H2O){n}", n_water=n) for n in range(2, 5)]
+    return recipes
+
+
+def cu_au_recipes(n_clusters: int, rng: np.random.Generator) -> list[SystemRecipe]:
+    """``n_clusters`` Cu-Au alloy clusters (4-13 atoms, each element at least once, half
+    with adsorbates): the broad set's share of structures with both Cu and Au, which the
+    study's third pretraining subset (structures that contain both) is made of."""
+    recipes = []
+    for k in range(n_clusters):
+        size = int(rng.integers(4, 14))
+        metals = ("Cu", "Au", *(str(s) for s in rng.choice(("Cu", "Au"), size=size - 2)))
+        recipes.append(cluster_recipe(metals, bool(k % 2), rng))
     return recipes
 
 
