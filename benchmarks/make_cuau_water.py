@@ -9,7 +9,8 @@ Writes, in ``--out``:
   atoms, pure and alloys), half of them with O / H / OH / H2O adsorbates,
   small H/C/N/O molecules and water clusters; each sampled by a short
   Langevin MD at ``--md-temperature`` and by random displacements of its
-  starting structure.
+  starting structure; and ``--cu-au-clusters`` Cu-Au alloy clusters (the
+  structures with both Cu and Au, the study's third pretraining subset).
 * ``target.extxyz``: the fine-tuning set by the ænet study's protocol (SI, S1):
   Bussi NVT frames at 400 K of the Cu7Au6 cluster with 2, 4, 6 and 8 waters
   (``--target-waters``, ``--target-temperature``), ``--target-frames`` in all
@@ -53,6 +54,7 @@ from lightning_modules.data.cuau_water import (  # noqa: E402
     SystemRecipe,
     broad_recipes,
     build,
+    cu_au_recipes,
     target_recipe,
 )
 
@@ -274,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="cuau_water", help="output folder (resumed if it exists)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clusters", type=int, default=60, help="metal clusters in the broad set")
+    parser.add_argument(
+        "--cu-au-clusters",
+        type=int,
+        default=12,
+        help="Cu-Au alloy clusters added to the broad set (after its other systems)",
+    )
     parser.add_argument("--md-frames", type=int, default=8, help="MD frames per broad system")
     parser.add_argument("--md-every", type=int, default=4, help="MD steps between kept frames")
     parser.add_argument("--rattles", type=int, default=6, help="displaced copies per system")
@@ -298,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="3 frames of one small system and 2 target frames of the two-water cluster",
+        help="3 frames of one small system, 3 target frames of the two-water cluster and the "
+        "six-water start barely relaxed (no reference)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -315,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         args.md_frames, args.md_every, args.rattles = 1, 2, 1
     else:
         recipes = broad_recipes(args.clusters, np.random.default_rng(args.seed))
+        recipes += cu_au_recipes(args.cu_au_clusters, np.random.default_rng([args.seed, 20_000]))
     for index, recipe in enumerate(recipes):
         path = parts / f"broad-{index:03d}.extxyz"
         if path.exists():
@@ -339,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     broad = [f for p in sorted(parts.glob("broad-*.extxyz")) for f in ase.io.read(p, ":")]
     ase.io.write(out / "pretrain.extxyz", broad, format="extxyz")
     if args.smoke:
-        args.target_waters, args.target_frames, args.target_every = "2", 2, 2
+        args.target_waters, args.target_frames, args.target_every = "2", 3, 2
         args.target_equilibrate, args.target_relax_steps = 2, 2
     target = [
         f
@@ -349,17 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     ase.io.write(out / "target.extxyz", target, format="extxyz")
     manifest["frames"] = {"pretrain": len(broad), "target": len(target)}
     manifest_path.write_text(json.dumps(manifest, indent=1))
-    if args.smoke:
-        print(f"smoke: {len(broad)} + {len(target)} frames in {out}")
-        return 0
-
     cluster_rng = np.random.default_rng([args.seed, 10_000])
     six_water = build(target_recipe(6), cluster_rng)
     six_path = out / "cu7au6_6h2o.xyz"
     if not six_path.exists():
-        start = relaxed(six_water, 150)
+        start = relaxed(six_water, 2 if args.smoke else 150)
         ase.io.write(six_path, Atoms(start.numbers, start.positions), format="extxyz")
     reference_path = out / "reference_6h2o.extxyz"
+    if args.smoke:
+        print(f"smoke: {len(broad)} + {len(target)} frames in {out}")
+        return 0
     if args.reference_ps > 0 and not reference_path.exists():
         every = 20
         frames = nvt_frames(

@@ -57,11 +57,13 @@ def test_cuau_water_generator_makes_a_gfn1_xtb_slice_and_resumes(tmp_path) -> No
     assert system["frames"] == 3 and system["fd_force_error_eV_per_A"] < 0.05
     # the fine-tuning set by the study's protocol: the cluster with waters, Bussi NVT at 400 K
     target = ase.io.read(tmp_path / "data" / "target.extxyz", ":")
-    assert len(target) == 2 and {f.get_chemical_formula() for f in target} == {"H4Au6Cu7O2"}
+    assert len(target) == 3 and {f.get_chemical_formula() for f in target} == {"H4Au6Cu7O2"}
     assert {f.info["temperature_K"] for f in target} == {400.0}
     assert target[0].get_potential_energy() != target[1].get_potential_energy()
     water = manifest["systems"]["target Cu7Au6+2H2O"]
-    assert water["frames"] == 2 and water["fd_force_error_eV_per_A"] < 0.05
+    assert water["frames"] == 3 and water["fd_force_error_eV_per_A"] < 0.05
+    start = ase.io.read(tmp_path / "data" / "cu7au6_6h2o.xyz")  # the MD check's start
+    assert start.get_chemical_formula() == "H12Au6Cu7O6"
     part = tmp_path / "data" / "parts" / "broad-000.extxyz"
     before = part.stat().st_mtime_ns
     again = run_benchmark("make_cuau_water.py", "--out", "data", "--smoke", cwd=tmp_path)
