@@ -7,13 +7,14 @@
   (imported from there: ASE's dynamics cost a second of start-up that a spec alone does not need).
 """
 
-from lightning_modules.md.rdf import pair_distributions, rdf_distance
+from lightning_modules.md.rdf import first_peak, pair_distributions, rdf_distance
 from lightning_modules.md.spec import MDSpec, MDSpecError, load_md_spec
 
 __all__ = [
     "MDSpec",
     "MDSpecError",
     "load_md_spec",
+    "first_peak",
     "pair_distributions",
     "rdf_distance",
 ]

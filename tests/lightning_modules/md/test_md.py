@@ -10,7 +10,14 @@ from ase.calculators.emt import EMT
 from ase.cluster import Icosahedron
 from ase.optimize import BFGS
 
-from lightning_modules.md import MDSpec, MDSpecError, criteria, pair_distributions, rdf_distance
+from lightning_modules.md import (
+    MDSpec,
+    MDSpecError,
+    criteria,
+    first_peak,
+    pair_distributions,
+    rdf_distance,
+)
 from lightning_modules.md.simulation import run_stability_check
 from lightning_modules.md.spec import load_md_spec
 
@@ -75,6 +82,17 @@ def test_pair_distributions_match_a_hand_count() -> None:
     moved.positions *= 2
     other = pair_distributions(moved.numbers, [moved.positions], r_max=3.0, bins=30)
     assert rdf_distance(result, other)["H-O"] == pytest.approx(2.0)
+
+
+def test_first_peak_is_the_nearest_shell_not_the_highest_or_a_noisy_bin() -> None:
+    r = np.linspace(0.025, 5.975, 120)
+    shells = np.exp(-((r - 2.2) ** 2) / 0.02) + 3 * np.exp(-((r - 4.0) ** 2) / 0.05)
+    assert first_peak(r, shells) == pytest.approx(2.2, abs=0.05)  # not the taller 4.0 A shell
+    collapsed = shells + 0.6 * np.exp(-((r - 1.07) ** 2) / 0.005)
+    assert first_peak(r, collapsed) == pytest.approx(1.07, abs=0.05)  # the study's failure
+    noise = np.random.default_rng(0).uniform(0.85, 1.15, r.size)  # a histogram's scatter
+    assert first_peak(r, shells * noise) == pytest.approx(2.2, abs=0.05)
+    assert np.isnan(first_peak(r, np.zeros_like(r)))
 
 
 def test_emt_passes_a_short_run_on_a_cu_cluster(relaxed_cu13: Atoms) -> None:
