@@ -1,37 +1,56 @@
-"""Does transfer learning give a stable model where scratch does not, at equal RMSE? (#20)
+"""Scratch against transfer, judged by MD: the ænet study's comparison as resumable cells (#36).
 
-The ænet transfer-learning study's question, on GFN1-xTB data made here
-(``benchmarks/make_cuau_water.py``): pretrain an ænet model and a SchNet model
-on the broad set, on a random subset of it and on the subset of structures
-with only Cu, Au, O and H (what ``pesweep subset --elements Cu Au O H --mode
-only`` writes); fine-tune each on the Cu7Au6 + water frames; train the same
-architecture from scratch on them; compare the test RMSEs over seeds (paired
-t-test, as ``pesweep compare``); run the MD check on the Cu7Au6 + 6 H2O
-cluster with every model. One table: model, test E/F RMSE, stable ps, first
-failure.
+The study's question on GFN1-xTB data made here (``benchmarks/make_cuau_water.py``):
+does a model pretrained on a broad set and fine-tuned on the CuAu + water
+frames run stable MD where the same architecture trained from scratch, at
+the same test error, does not? As the study (SI, S1-S3):
+
+* three pretraining subsets of the broad set, as its three OC20 subsets: the
+  structures that contain Cu or Au (``cu-or-au``), those that contain both
+  (``cu-and-au``), and a random subset as large as the first (``random``);
+* every subset pretrained with ``--pretrain-seeds``, each pretraining
+  fine-tuned with ``--seeds``; scratch trained with the same ``--seeds`` (the
+  seed decides the split, so scratch and transfer of one seed see the same
+  test frames);
+* pesweep's MD check of the relaxed Cu7Au6 + 6 H2O cluster (300 K, Bussi,
+  0.5 fs) for ``--md-ps`` with every model, then ``--long-md-ps`` with
+  ``--velocity-seeds`` for the best scratch and the best transfer model of
+  each architecture (the longest stable, then the lowest test energy RMSE).
+
+Each training and each MD run is a cell (``benchmarks/cells.py``): recorded
+in ``--cells-dir`` when it finishes, skipped by a rerun, refused when its
+settings changed; ``--jobs N`` runs independent cells in N processes.
 
     python benchmarks/make_cuau_water.py --out cuau_water
-    python benchmarks/transfer_md.py --data cuau_water
-    python benchmarks/transfer_md.py --data cuau_water --smoke   # tiny budget, one seed
+    python benchmarks/transfer_md.py --data cuau_water --cells-dir transfer-cells --jobs 2
+    python benchmarks/transfer_md.py --data cuau_water --cells-dir transfer-cells --table-only
+    python benchmarks/transfer_md.py --data cuau_water --smoke   # 2 epochs, 0.01 ps MD
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import shutil
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+try:
+    from cells import Cell, CellStore, finished_cells, run_cells
+    from transfer_table import TransferTable
+except ImportError:  # imported as benchmarks.transfer_md
+    from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
+    from benchmarks.transfer_table import TransferTable
 from hpo.workflows.finetune import finetune  # noqa: E402
 from hpo.workflows.md_gate import run_md_check  # noqa: E402
 from lightning_modules.data import load_data  # noqa: E402
@@ -40,13 +59,25 @@ from lightning_modules.data.subsets import (  # noqa: E402
     select_by_elements,
     write_extxyz,
 )
-from lightning_modules.md import MDSpec  # noqa: E402
+from lightning_modules.file_digest import file_sha256  # noqa: E402
+from lightning_modules.md import MDSpec, first_peak, pair_distributions  # noqa: E402
 from lightning_modules.training.config import make_config  # noqa: E402
 from lightning_modules.training.run import train  # noqa: E402
 
 logger = logging.getLogger("transfer_md")
 
-TARGET_ELEMENTS = ("Cu", "Au", "O", "H")
+SUBSETS = ("random", "cu-or-au", "cu-and-au")
+PEAK_PAIRS = ("Cu-O", "Au-O")
+SMOKE = dict(  # --smoke: the test suite's run
+    seeds=[0],
+    pretrain_seeds=[0],
+    velocity_seeds=[0],
+    pretrain_epochs=2,
+    epochs=2,
+    md_ps=0.01,
+    long_md_ps=0.01,
+    nve_ps=0.0,
+)
 ARCHITECTURES = {
     "aenet": dict(
         model="aenet",
@@ -72,194 +103,299 @@ ARCHITECTURES = {
 }
 
 
-def pretraining_sets(pretrain: Path, folder: Path, seed: int) -> dict[str, Path]:
-    """The broad set, its {Cu, Au, O, H}-only subset, and a random subset of the same size."""
+def subset_indices(pretrain: Path, subset: str, seed: int) -> np.ndarray:
+    """The structures of one pretraining subset (``random``: as many as ``cu-or-au``)."""
     data = load_data(pretrain)
-    by_elements = select_by_elements(data, TARGET_ELEMENTS, "only")
-    sets = {
-        "broad": pretrain,
-        "elements": write_extxyz(data.subset(by_elements), folder / "subset_elements.extxyz"),
-        "random": write_extxyz(
-            data.subset(random_subset(data, len(by_elements), seed)), folder / "subset_random.xyz"
-        ),
-    }
-    logger.info(
-        "pretraining sets: broad %d, elements-only %d, random %d structures",
-        len(data),
-        len(by_elements),
-        len(by_elements),
-    )
-    return sets
+    either = select_by_elements(data, ("Cu", "Au"), "any")
+    if subset == "cu-or-au":
+        return either
+    if subset == "cu-and-au":
+        return select_by_elements(data, ("Cu", "Au"), "all")
+    return random_subset(data, len(either), seed)
 
 
-def trained(architecture: str, data: Path, epochs: int, seed: int, folder: Path) -> dict:
-    values = dict(ARCHITECTURES[architecture])
-    values.update(
-        data=[str(data)],
-        alpha=0.5,
-        batch_size=32,
-        max_epochs=epochs,
-        seed=seed,
-        progress_bar=False,
-        output_dir=str(folder),
-    )
-    result = train(make_config(values), log_audit=False)
-    return {"checkpoint": result.checkpoint_path, "metrics": result.test_metrics}
-
-
-def md_outcome(checkpoint: str, spec: MDSpec, folder: Path, reference: str | None) -> dict:
-    check = run_md_check(checkpoint, spec, folder, log_to_mlflow=False, reference=reference)
-    distance = check.rdf_distance  # to the reference's pair distributions, when there is one
+def training_values(architecture: str, epochs: int, seed: int) -> dict:
     return {
-        "stable_ps": check.report.stable_ps,
-        "passed": check.report.passed,
-        "failure": check.report.reason,
-        "rdf_distance": distance.get("mean", float("nan")),
-        "steps_per_second": check.report.steps_per_second,
+        **ARCHITECTURES[architecture],
+        "alpha": 0.5,
+        "batch_size": 32,
+        "max_epochs": epochs,
+        "seed": seed,
     }
 
 
-def summarise(rows: dict[str, list[dict]], seeds: list[int]) -> list[str]:
-    """The table: one line per (architecture, start), means ± std over seeds, p vs scratch."""
-    lines = [
-        "| model | pretrained on | test E RMSE meV/atom | test F RMSE eV/Å | p (E) vs scratch | "
-        "MD stable ps (each seed) | passed | first failure |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for key, runs in rows.items():
-        architecture, start = key.split("/")
-        energy = [r["metrics"]["test_energy_rmse_meV_per_atom"] for r in runs]
-        force = [r["metrics"].get("test_force_rmse_eV_per_A", float("nan")) for r in runs]
-        scratch = rows.get(f"{architecture}/scratch")
-        p = float("nan")
-        if start != "scratch" and scratch and len(seeds) > 1:
-            p = float(
-                stats.ttest_rel(
-                    [r["metrics"]["test_energy_rmse_meV_per_atom"] for r in scratch], energy
-                ).pvalue
+def pretrain(
+    architecture: str, pretrain_file: str, subset: str, seed: int, epochs: int, keep: str
+) -> dict:
+    """A cell's work: pretrain on one subset; the checkpoint is copied to ``keep``."""
+    indices = subset_indices(Path(pretrain_file), subset, seed)
+    with tempfile.TemporaryDirectory(prefix="transfer-md-") as work:
+        path = write_extxyz(load_data(pretrain_file).subset(indices), Path(work) / "subset.extxyz")
+        values = training_values(architecture, epochs, seed)
+        values.update(data=[str(path)], progress_bar=False, output_dir=str(Path(work) / "run"))
+        result = train(make_config(values), log_audit=False)
+        kept(result.checkpoint_path, keep)
+    return {"structures": len(indices), "metrics": result.test_metrics}
+
+
+def fit_target(
+    architecture: str, target_file: str, start: str, seed: int, epochs: int, keep: str
+) -> dict:
+    """A cell's work: train on the target from scratch (``start`` empty) or fine-tune ``start``."""
+    with tempfile.TemporaryDirectory(prefix="transfer-md-") as work:
+        if start:
+            tuned = finetune(
+                start,
+                [target_file],
+                "",
+                max_epochs=epochs,
+                seed=seed,
+                output_dir=str(Path(work) / "run"),
+                track=False,
             )
-        stable = ", ".join(f"{r['md']['stable_ps']:.2f}" for r in runs)
-        passed = sum(r["md"]["passed"] for r in runs)
-        failures = [r["md"]["failure"] for r in runs if r["md"]["failure"]]
-        lines.append(
-            f"| {architecture} | {start} | {np.mean(energy):.1f} ± {np.std(energy):.1f} | "
-            f"{np.mean(force):.3f} ± {np.std(force):.3f} | {p:.3g} | {stable} | "
-            f"{passed}/{len(runs)} | {failures[0][:70] if failures else '-'} |"
+            result = tuned.result
+        else:
+            values = training_values(architecture, epochs, seed)
+            values.update(
+                data=[target_file], progress_bar=False, output_dir=str(Path(work) / "run")
+            )
+            result = train(make_config(values), log_audit=False)
+        kept(result.checkpoint_path, keep)
+    return {"metrics": result.test_metrics}
+
+
+def kept(checkpoint: str | Path, keep: str) -> None:
+    Path(keep).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, keep)
+
+
+def md_run(checkpoint: str, spec: dict, reference: str) -> dict:
+    """A cell's work: pesweep's MD check of one model; the stable time and the first peaks."""
+    with tempfile.TemporaryDirectory(prefix="transfer-md-") as work:
+        check = run_md_check(
+            checkpoint,
+            MDSpec.from_dict(spec),
+            Path(work),
+            log_to_mlflow=False,
+            reference=reference or None,
         )
-    return lines
+    report = check.report
+    return {
+        "stable_ps": report.stable_ps,
+        "passed": report.passed,
+        "failure": report.reason,
+        "steps_per_second": report.steps_per_second,
+        "rdf_distance": check.rdf_distance.get("mean", float("nan")),
+        "first_peaks": first_peaks(report.rdf()),
+    }
 
 
-def main(argv: list[str] | None = None) -> int:
+def first_peaks(distributions: dict) -> dict[str, float]:
+    return {pair: first_peak(*distributions[pair]) for pair in PEAK_PAIRS if pair in distributions}
+
+
+def reference_peaks(reference: Path) -> dict[str, float]:
+    """The first peaks of GFN1-xTB's own trajectory of the cluster (empty without one)."""
+    if not reference.exists():
+        return {}
+    import ase.io
+
+    frames = ase.io.read(reference, ":")
+    return first_peaks(pair_distributions(frames[0].numbers, (f.positions for f in frames)))
+
+
+class Plan:
+    """The cells of one run, built from the options and the data's digests."""
+
+    def __init__(self, args: argparse.Namespace, store: CellStore) -> None:
+        self.args, self.store = args, store
+        data = Path(args.data)
+        self.pretrain_file, self.target_file = data / "pretrain.extxyz", data / "target.extxyz"
+        self.structure, self.reference = data / "cu7au6_6h2o.xyz", data / "reference_6h2o.extxyz"
+        self.digests = {
+            "pretrain": file_sha256(self.pretrain_file),
+            "target": file_sha256(self.target_file),
+        }
+
+    def checkpoint(self, key: str) -> str:
+        return str(self.store.path(key).with_suffix(".ckpt"))
+
+    def pretraining(self) -> list[Cell]:
+        cells = []
+        for architecture in self.args.architectures:
+            for subset in self.args.subsets:
+                for seed in self.args.pretrain_seeds:
+                    key = f"pretrain/{architecture}/{subset}/seed-{seed}"
+                    settings = {
+                        "architecture": ARCHITECTURES[architecture],
+                        "subset": subset,
+                        "seed": seed,
+                        "epochs": self.args.pretrain_epochs,
+                        "pretrain": self.digests["pretrain"],
+                    }
+                    arguments = (
+                        architecture,
+                        str(self.pretrain_file),
+                        subset,
+                        seed,
+                        self.args.pretrain_epochs,
+                        self.checkpoint(key),
+                    )
+                    cells.append(Cell(key, settings, pretrain, arguments, (self.checkpoint(key),)))
+        return cells
+
+    def models(self) -> list[tuple[str, str, str]]:
+        """(fitting key, architecture, the pretraining cell it starts from or '')."""
+        models = []
+        for architecture in self.args.architectures:
+            for seed in self.args.seeds:
+                models.append((f"{architecture}/scratch/seed-{seed}", architecture, ""))
+                for subset in self.args.subsets:
+                    for pre in self.args.pretrain_seeds:
+                        source = f"pretrain/{architecture}/{subset}/seed-{pre}"
+                        models.append(
+                            (f"{architecture}/{subset}/pre-{pre}/seed-{seed}", architecture, source)
+                        )
+        return models
+
+    def fitting(self) -> list[Cell]:
+        cells = []
+        for name, architecture, source in self.models():
+            key, seed = f"fit/{name}", int(name.rsplit("seed-", 1)[1])
+            settings = {
+                "architecture": ARCHITECTURES[architecture],
+                "seed": seed,
+                "epochs": self.args.epochs,
+                "target": self.digests["target"],
+                "init_from_cell": source,
+            }
+            start = self.checkpoint(source) if source else ""
+            arguments = (architecture, str(self.target_file), start, seed, self.args.epochs)
+            keep = self.checkpoint(key)
+            cells.append(Cell(key, settings, fit_target, (*arguments, keep), (keep,)))
+        return cells
+
+    def md_cell(self, key: str, name: str, md_ps: float, velocity_seed: int) -> Cell:
+        spec = MDSpec(
+            structure=str(self.structure),
+            time_ps=md_ps,
+            nve_ps=self.args.nve_ps,
+            seed=velocity_seed,
+        ).to_dict()
+        settings = {
+            "model_cell": f"fit/{name}",
+            "spec": {**spec, "structure": file_sha256(self.structure)},
+            "reference": file_sha256(self.reference) if self.reference.exists() else "",
+        }
+        reference = str(self.reference) if self.reference.exists() else ""
+        return Cell(key, settings, md_run, (self.checkpoint(f"fit/{name}"), spec, reference))
+
+    def md(self) -> list[Cell]:
+        return [
+            self.md_cell(f"md/{name}", name, self.args.md_ps, 0) for name, _, _ in self.models()
+        ]
+
+    def long_md(self, table: TransferTable) -> list[Cell]:
+        return [
+            self.md_cell(f"md-long/{name}/velocity-{v}", name, self.args.long_md_ps, v)
+            for name in table.best_models()
+            for v in self.args.velocity_seeds
+        ]
+
+
+def stage(store: CellStore, cells: list[Cell], jobs: int, table_only: bool) -> dict[str, dict]:
+    return finished_cells(store, cells) if table_only else run_cells(store, cells, jobs)
+
+
+@contextmanager
+def cell_store(folder: str | None) -> Iterator[CellStore]:
+    if folder:
+        yield CellStore(folder)
+        return
+    with tempfile.TemporaryDirectory(prefix="transfer-md-cells-") as scratch:
+        yield CellStore(scratch)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="make_cuau_water.py's output folder")
-    parser.add_argument("--architectures", nargs="+", default=list(ARCHITECTURES))
+    parser.add_argument("--data", required=True, help="make_cuau_water.py's --out folder")
+    parser.add_argument(
+        "--architectures", nargs="+", choices=list(ARCHITECTURES), default=list(ARCHITECTURES)
+    )
+    parser.add_argument(
+        "--subsets", nargs="+", choices=SUBSETS, default=list(SUBSETS), help="pretraining subsets"
+    )
+    parser.add_argument("--pretrain-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning and scratch seeds"
     )
+    parser.add_argument("--pretrain-epochs", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=100, help="fine-tuning and scratch epochs")
+    parser.add_argument("--md-ps", type=float, default=50.0, help="NVT ps of every model's check")
     parser.add_argument(
-        "--pretrain-seed",
-        type=int,
-        default=0,
-        help="seed of the pretraining and of the random subset (each start is pretrained once)",
+        "--long-md-ps", type=float, default=250.0, help="NVT ps of the best models' checks"
     )
-    parser.add_argument("--pretrain-epochs", type=int, default=40)
-    parser.add_argument("--epochs", type=int, default=40, help="fine-tuning and scratch epochs")
-    parser.add_argument("--target-frames", type=int, default=300, help="of the target set")
-    parser.add_argument("--md-ps", type=float, default=2.0, help="NVT ps of the MD check")
-    parser.add_argument("--nve-ps", type=float, default=0.25)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="transfer_md.json", help="the rows as JSON")
-    parser.add_argument("--smoke", action="store_true", help="2 epochs, one seed, 0.02 ps MD")
+    parser.add_argument(
+        "--velocity-seeds", type=int, nargs="+", default=[0, 1, 2], help="of the long checks"
+    )
+    parser.add_argument(
+        "--nve-ps", type=float, default=MDSpec().nve_ps, help="NVE ps after each NVT"
+    )
+    parser.add_argument(
+        "--cells-dir",
+        help="record each finished cell here; a rerun skips it (default: a temporary folder)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="cells at once, one torch thread each")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads with --jobs 1")
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="print the table of the finished cells; run nothing",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="2 epochs, one seed of each, 0.01 ps MD (each can still be set by its option)",
+    )
+    if parser.parse_known_args(argv)[0].smoke:  # its values are defaults: a flag still wins
+        parser.set_defaults(**SMOKE)
     args = parser.parse_args(argv)
-    if args.pretrain_seed < 0 or min(args.seeds) < 0:
-        parser.error("--seeds and --pretrain-seed take seeds of 0 or more")
-    if args.smoke:
-        args.seeds, args.pretrain_epochs, args.epochs = [0], 2, 2
-        args.md_ps, args.nve_ps, args.target_frames = 0.02, 0.0, 60
+    if min(args.seeds + args.pretrain_seeds + args.velocity_seeds) < 0:
+        parser.error("seeds are 0 or more")
+    if min(args.epochs, args.pretrain_epochs) < 1 or min(args.md_ps, args.long_md_ps) <= 0:
+        parser.error("--epochs, --pretrain-epochs, --md-ps and --long-md-ps must be positive")
+    missing = [
+        name
+        for name in ("pretrain.extxyz", "target.extxyz", "cu7au6_6h2o.xyz")
+        if not (Path(args.data) / name).exists()
+    ]
+    if missing:
+        parser.error(
+            f"{args.data} lacks {', '.join(missing)}; make it with "
+            f"python benchmarks/make_cuau_water.py --out {args.data}"
+        )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("lightning", "lightning.pytorch", "hpo", "lightning_modules"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    folder = Path(args.data)
-    work = Path(tempfile.mkdtemp(prefix="transfer-md-"))
     started = time.perf_counter()
-    target_frames = load_data(folder / "target.extxyz")
-    target = write_extxyz(
-        target_frames.subset(np.arange(min(args.target_frames, len(target_frames)))),
-        work / "target.extxyz",
-    )
-    spec = MDSpec(structure=str(folder / "cu7au6_6h2o.xyz"), time_ps=args.md_ps, nve_ps=args.nve_ps)
-    reference_file = folder / "reference_6h2o.extxyz"
-    reference = str(reference_file) if reference_file.exists() else None
-    sets = pretraining_sets(folder / "pretrain.extxyz", work, seed=args.pretrain_seed)
-    rows: dict[str, list[dict]] = {}
-    for architecture in args.architectures:
-        pretrained = {
-            name: trained(
-                architecture,
-                path,
-                args.pretrain_epochs,
-                args.pretrain_seed,
-                work / f"{architecture}-pre-{name}",
-            )
-            for name, path in sets.items()
-        }
-        for seed in args.seeds:
-            runs = {
-                "scratch": trained(
-                    architecture, target, args.epochs, seed, work / f"{architecture}-scratch-{seed}"
-                )
-            }
-            for name, model in pretrained.items():
-                tuned = finetune(
-                    model["checkpoint"],
-                    [str(target)],
-                    "",
-                    max_epochs=args.epochs,
-                    seed=seed,
-                    output_dir=str(work / f"{architecture}-{name}-{seed}"),
-                    track=False,
-                )
-                runs[name] = {
-                    "checkpoint": tuned.result.checkpoint_path,
-                    "metrics": tuned.result.test_metrics,
-                }
-            for name, run in runs.items():
-                run["md"] = md_outcome(
-                    run["checkpoint"],
-                    spec,
-                    work / f"md-{architecture}-{name}-{seed}",
-                    reference,
-                )
-                run["seed"] = seed
-                rows.setdefault(f"{architecture}/{name}", []).append(run)
-                logger.info(
-                    "%s/%s seed %d: E RMSE %.1f meV/atom, MD %s",
-                    architecture,
-                    name,
-                    seed,
-                    run["metrics"]["test_energy_rmse_meV_per_atom"],
-                    run["md"],
-                )
+    with cell_store(args.cells_dir) as store:
+        plan = Plan(args, store)
+        table = TransferTable(args, reference_peaks(plan.reference))
+        table.pretrained = stage(store, plan.pretraining(), args.jobs, args.table_only)
+        table.fitted = stage(store, plan.fitting(), args.jobs, args.table_only)
+        table.md = stage(store, plan.md(), args.jobs, args.table_only)
+        table.long_md = stage(store, plan.long_md(table), args.jobs, args.table_only)
     minutes = (time.perf_counter() - started) / 60
-    print(
-        f"transfer and MD stability, {time.strftime('%Y-%m-%d')}, {args.threads} thread(s), "
-        f"{len(target_frames)} target frames (first {args.target_frames} used), seeds "
-        f"{args.seeds}, pretraining {args.pretrain_epochs} epochs (seed {args.pretrain_seed}), "
-        "fine-tuning and scratch "
-        f"{args.epochs} epochs, MD check {args.md_ps:g} ps NVT + {args.nve_ps:g} ps NVE at "
-        f"300 K on Cu7Au6+6H2O; {minutes:.0f} min"
-    )
-    for line in summarise(rows, args.seeds):
+    print(table.header(minutes))
+    for line in table.lines():
         print(line)
-    Path(args.out).write_text(
-        json.dumps(
-            {k: [{**r, "checkpoint": str(r["checkpoint"])} for r in v] for k, v in rows.items()},
-            indent=1,
-            default=float,
-        )
-    )
     return 0
 
 
