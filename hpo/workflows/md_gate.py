@@ -23,7 +23,8 @@ from hpo.tracking.stores import Store, tracking_store
 from lightning_modules.errors import PesweepError
 from lightning_modules.md import MDSpec, rdf_distance
 from lightning_modules.md.rdf import pair_distributions
-from lightning_modules.md.simulation import Progress, StabilityReport, run_stability_check
+from lightning_modules.md.report import Progress, StabilityReport
+from lightning_modules.md.simulation import run_stability_check
 
 logger = logging.getLogger(__name__)
 

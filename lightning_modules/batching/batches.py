@@ -18,7 +18,12 @@ import torch
 from lightning_modules import keys
 from lightning_modules.batching.feature_cache import FeatureCache, batch_features
 from lightning_modules.data import AtomsData, DataError
-from lightning_modules.geometry.neighbors import make_calculator, neighbor_list, symmetric_pairs
+from lightning_modules.geometry.neighbors import (
+    cluster_half_pairs,
+    make_calculator,
+    neighbor_list,
+    symmetric_pairs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +223,31 @@ def atoms_to_batch(
         ),
         keys.N_ATOMS: torch.tensor([n]),
         keys.IDX_M: torch.zeros(n, dtype=torch.int64),
+        keys.IDX_I: torch.as_tensor(idx_i),
+        keys.IDX_J: torch.as_tensor(idx_j),
+        keys.PAIR_SHIFT: torch.as_tensor(shifts, dtype=dtype),
+    }
+
+
+def replicas_to_batch(
+    numbers: np.ndarray,
+    positions: np.ndarray,
+    cutoff: float,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, torch.Tensor]:
+    """A batch (no labels) of ``r`` non-periodic structures of the same atoms, from
+    (r, n, 3) positions (Angstrom): the replicas of one MD check, evaluated in one call."""
+    replicas, n = len(positions), len(numbers)
+    pairs = cluster_half_pairs(positions, cutoff)
+    half_i = np.concatenate([i + k * n for k, (i, _) in enumerate(pairs)])
+    half_j = np.concatenate([j + k * n for k, (_, j) in enumerate(pairs)])
+    idx_i, idx_j, shifts = symmetric_pairs(half_i, half_j, np.zeros((len(half_i), 3)))
+    return {
+        keys.Z: torch.as_tensor(np.tile(np.asarray(numbers, dtype=np.int64), replicas)),
+        keys.R: torch.as_tensor(np.asarray(positions).reshape(-1, 3), dtype=dtype),
+        keys.CELL: torch.zeros((replicas, 3, 3), dtype=dtype),
+        keys.N_ATOMS: torch.full((replicas,), n),
+        keys.IDX_M: torch.arange(replicas).repeat_interleave(n),
         keys.IDX_I: torch.as_tensor(idx_i),
         keys.IDX_J: torch.as_tensor(idx_j),
         keys.PAIR_SHIFT: torch.as_tensor(shifts, dtype=dtype),

@@ -112,3 +112,13 @@ def minimum_distance(
     if not pairs.i.size:
         return float("inf")
     return float(np.linalg.norm(pair_vectors(positions, pairs, cell), axis=1).min())
+
+
+def cluster_half_pairs(positions: np.ndarray, cutoff: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per structure of (r, n, 3) non-periodic positions, its pairs i < j closer than
+    ``cutoff`` (a half list, as ``neighbor_list(..., full=False)``): all pair distances
+    at once, which for the small clusters of an MD check beats a cell list per structure."""
+    positions = np.asarray(positions, dtype=np.float64)
+    i, j = np.triu_indices(positions.shape[1], k=1)
+    within = np.linalg.norm(positions[:, j] - positions[:, i], axis=-1) < cutoff
+    return [(i[mask], j[mask]) for mask in within]

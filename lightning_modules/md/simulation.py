@@ -1,6 +1,7 @@
 """NVT molecular dynamics (then an NVE segment) with any ASE calculator, stopped at the first failure.
 
-Velocities are drawn from Maxwell-Boltzmann at the target temperature (seeded,
+Bussi runs on :mod:`.replicas` (ASE's arithmetic, no per-step calculator
+bookkeeping), Langevin on ASE's dynamics. Velocities are drawn from Maxwell-Boltzmann at the target temperature (seeded,
 no net momentum or rotation); the Bussi thermostat is the ænet study's. Every
 ``check_every`` steps the configuration goes through :mod:`.criteria`; the
 first failure ends the run, and its time is the stable time. A run that
@@ -11,9 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from ase import Atoms, units
@@ -26,63 +24,11 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 from ase.md.verlet import VelocityVerlet
 
 from lightning_modules.md import criteria
-from lightning_modules.md.rdf import pair_distributions
+from lightning_modules.md.replicas import calculator_energies_forces, run_replicas
+from lightning_modules.md.report import Progress, StabilityReport
 from lightning_modules.md.spec import MDSpec
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[float, float], None]  # (simulated ps, steps per second)
-
-
-@dataclass
-class StabilityReport:
-    """The outcome of one check; ``frames`` hold the trajectory (energies and forces attached)."""
-
-    passed: bool
-    reason: str
-    failure_ps: float | None
-    stable_ps: float
-    total_ps: float
-    steps: int
-    seconds: float
-    max_temperature: float
-    mean_temperature: float
-    nve_drift_eV_per_atom: float | None
-    frames: list[Atoms] = field(default_factory=list, repr=False)
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.steps / self.seconds if self.seconds > 0 else float("nan")
-
-    def summary(self) -> str:
-        """One line: PASS/FAIL, the stable time and the reason."""
-        if self.passed:
-            return (
-                f"PASS: stable for the whole {self.total_ps:g} ps (max temperature "
-                f"{self.max_temperature:.0f} K, {self.steps_per_second:.0f} steps/s)"
-            )
-        return f"FAIL at {self.failure_ps:.4g} ps: {self.reason}"
-
-    def rdf(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Partial pair-distance distributions over the trajectory's frames."""
-        numbers = self.frames[0].numbers if self.frames else np.zeros(0, dtype=int)
-        return pair_distributions(numbers, (frame.positions for frame in self.frames))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "reason": self.reason,
-            "failure_ps": self.failure_ps,
-            "stable_ps": self.stable_ps,
-            "total_ps": self.total_ps,
-            "steps": self.steps,
-            "seconds": round(self.seconds, 3),
-            "steps_per_second": round(self.steps_per_second, 2),
-            "max_temperature_K": round(self.max_temperature, 2),
-            "mean_temperature_K": round(self.mean_temperature, 2),
-            "nve_drift_eV_per_atom": self.nve_drift_eV_per_atom,
-            "frames": len(self.frames),
-        }
 
 
 def _thermostat(atoms: Atoms, spec: MDSpec, rng: np.random.Generator) -> MolecularDynamics:
@@ -121,7 +67,27 @@ def run_stability_check(
     spec: MDSpec,
     on_progress: Progress | None = None,
 ) -> StabilityReport:
-    """Run ``spec``'s NVT then NVE MD of ``structure`` with ``calculator``; stop at the first failure."""
+    """Run ``spec``'s NVT then NVE MD of ``structure`` with ``calculator``; stop at the first failure.
+
+    The Bussi thermostat runs on :func:`~lightning_modules.md.replicas.run_replicas`
+    (ASE's arithmetic without its per-step bookkeeping; the calculator's
+    ``energies_forces`` when it has one); Langevin on ASE's own dynamics.
+    """
+    if spec.thermostat == "bussi":
+        evaluate = getattr(calculator, "energies_forces", None) or calculator_energies_forces(
+            calculator
+        )
+        return run_replicas(structure, evaluate, spec, [spec.seed], on_progress)[0]
+    return run_with_ase_dynamics(structure, calculator, spec, on_progress)
+
+
+def run_with_ase_dynamics(
+    structure: Atoms,
+    calculator: Calculator,
+    spec: MDSpec,
+    on_progress: Progress | None = None,
+) -> StabilityReport:
+    """The check on ASE's dynamics (Bussi or Langevin), the calculator asked per property."""
     atoms = structure.copy()
     atoms.pbc = False
     atoms.calc = calculator

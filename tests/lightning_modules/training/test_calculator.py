@@ -81,3 +81,44 @@ def test_unknown_element_is_a_clear_error(checkpoint) -> None:
     assert atoms.calc.trained_elements == {29, 79}
     with pytest.raises(ValueError, match=r"not trained for atomic numbers \[54\]"):
         atoms.get_potential_energy()
+
+
+def test_calculator_recomputes_exactly_when_ase_would(checkpoint) -> None:
+    from ase.calculators.calculator import compare_atoms
+
+    atoms = emt_clusters(n_structures=1, seed=23)[0]
+    calculator = PesweepCalculator.from_checkpoint(checkpoint, dtype="float64")
+    atoms.calc = calculator
+    calls = []
+    original = calculator.calculate
+    calculator.calculate = lambda *a, **k: (calls.append(1), original(*a, **k))[1]
+    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_potential_energy()
+    assert len(calls) == 1  # the same atoms: no new calculation
+    same = atoms.copy()
+    assert calculator.check_state(same) == compare_atoms(calculator.atoms, same) == []
+    moved = atoms.copy()
+    moved.positions[0, 0] += 1e-12
+    assert calculator.check_state(moved) == compare_atoms(calculator.atoms, moved) == ["positions"]
+    other = atoms.copy()
+    other.numbers[0] = 79
+    assert calculator.check_state(other) == compare_atoms(calculator.atoms, other) == ["numbers"]
+    atoms.positions[1, 2] += 1e-12
+    atoms.get_forces()
+    assert len(calls) == 2
+
+
+def test_replicas_in_one_call_equal_one_structure_at_a_time(checkpoint) -> None:
+    atoms = emt_clusters(n_structures=1, seed=24)[0]
+    calculator = PesweepCalculator.from_checkpoint(checkpoint, dtype="float64")
+    stacked = np.stack([atoms.positions + shift for shift in (0.0, 0.05, -0.08)])
+    stacked[1, 3] += 0.2  # the replicas differ in shape, not only in place
+    energies, forces = calculator.energies_forces(atoms.numbers, stacked)
+    assert energies.shape == (3,) and forces.shape == (3, len(atoms), 3)
+    for k, replica in enumerate(stacked):
+        alone = atoms.copy()
+        alone.positions = replica
+        alone.calc = calculator
+        assert energies[k] == pytest.approx(alone.get_potential_energy(), abs=1e-9)
+        np.testing.assert_allclose(forces[k], alone.get_forces(), atol=1e-9)
+    assert energies[0] == pytest.approx(energies[2], abs=1e-9)  # a rigid shift changes nothing
+    assert abs(energies[1] - energies[0]) > 1e-4
