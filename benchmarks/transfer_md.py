@@ -15,7 +15,8 @@ the same test error, does not? As the study (SI, S1-S3):
 * pesweep's MD check of the relaxed Cu7Au6 + 6 H2O cluster (300 K, Bussi,
   0.5 fs) for ``--md-ps`` with every model, then ``--long-md-ps`` with
   ``--velocity-seeds`` for the best scratch and the best transfer model of
-  each architecture (the longest stable, then the lowest test energy RMSE).
+  each architecture (the longest stable, then the lowest test energy RMSE),
+  the seeds of one model run at once (``lightning_modules.md.replicas``).
 
 Each training and each MD run is a cell (``benchmarks/cells.py``): recorded
 in ``--cells-dir`` when it finishes, skipped by a rerun, refused when its
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 import tempfile
 import time
@@ -40,34 +40,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 try:
     from cells import Cell, CellStore, finished_cells, run_cells
+    from transfer_cells import (
+        ARCHITECTURES,
+        SUBSETS,
+        first_peaks,
+        fit_target,
+        long_md_run,
+        md_run,
+        pretrain,
+        reference_distributions,
+    )
     from transfer_table import TransferTable
 except ImportError:  # imported as benchmarks.transfer_md
     from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
+    from benchmarks.transfer_cells import (
+        ARCHITECTURES,
+        SUBSETS,
+        first_peaks,
+        fit_target,
+        long_md_run,
+        md_run,
+        pretrain,
+        reference_distributions,
+    )
     from benchmarks.transfer_table import TransferTable
-from hpo.workflows.finetune import finetune  # noqa: E402
-from hpo.workflows.md_gate import run_md_check  # noqa: E402
-from lightning_modules.data import load_data  # noqa: E402
-from lightning_modules.data.subsets import (  # noqa: E402
-    random_subset,
-    select_by_elements,
-    write_extxyz,
-)
 from lightning_modules.file_digest import file_sha256  # noqa: E402
-from lightning_modules.md import MDSpec, first_peak, pair_distributions  # noqa: E402
-from lightning_modules.training.config import make_config  # noqa: E402
-from lightning_modules.training.run import train  # noqa: E402
+from lightning_modules.md import MDSpec  # noqa: E402
 
 logger = logging.getLogger("transfer_md")
 
-SUBSETS = ("random", "cu-or-au", "cu-and-au")
-PEAK_PAIRS = ("Cu-O", "Au-O")
 SMOKE = dict(  # --smoke: the test suite's run
     seeds=[0],
     pretrain_seeds=[0],
@@ -78,130 +85,6 @@ SMOKE = dict(  # --smoke: the test suite's run
     long_md_ps=0.01,
     nve_ps=0.0,
 )
-ARCHITECTURES = {
-    "aenet": dict(
-        model="aenet",
-        model_config=dict(
-            species=["H", "C", "N", "O", "Ni", "Cu", "Ag", "Pt", "Au"],
-            radial_order=10,
-            radial_cutoff=6.0,
-            angular_order=4,
-            angular_cutoff=4.0,
-            hidden_layers=2,
-            hidden_width=15,
-            activation="tanh",
-        ),
-        lr=3e-3,
-        optimizer="adamw",
-        weight_decay=1e-5,
-    ),
-    "schnet": dict(
-        model="schnet",
-        model_config=dict(n_atom_basis=32, n_interactions=3, n_rbf=20, cutoff=5.0),
-        lr=1e-3,
-    ),
-}
-
-
-def subset_indices(pretrain: Path, subset: str, seed: int) -> np.ndarray:
-    """The structures of one pretraining subset (``random``: as many as ``cu-or-au``)."""
-    data = load_data(pretrain)
-    either = select_by_elements(data, ("Cu", "Au"), "any")
-    if subset == "cu-or-au":
-        return either
-    if subset == "cu-and-au":
-        return select_by_elements(data, ("Cu", "Au"), "all")
-    return random_subset(data, len(either), seed)
-
-
-def training_values(architecture: str, epochs: int, seed: int) -> dict:
-    return {
-        **ARCHITECTURES[architecture],
-        "alpha": 0.5,
-        "batch_size": 32,
-        "max_epochs": epochs,
-        "seed": seed,
-    }
-
-
-def pretrain(
-    architecture: str, pretrain_file: str, subset: str, seed: int, epochs: int, keep: str
-) -> dict:
-    """A cell's work: pretrain on one subset; the checkpoint is copied to ``keep``."""
-    indices = subset_indices(Path(pretrain_file), subset, seed)
-    with tempfile.TemporaryDirectory(prefix="transfer-md-") as work:
-        path = write_extxyz(load_data(pretrain_file).subset(indices), Path(work) / "subset.extxyz")
-        values = training_values(architecture, epochs, seed)
-        values.update(data=[str(path)], progress_bar=False, output_dir=str(Path(work) / "run"))
-        result = train(make_config(values), log_audit=False)
-        kept(result.checkpoint_path, keep)
-    return {"structures": len(indices), "metrics": result.test_metrics}
-
-
-def fit_target(
-    architecture: str, target_file: str, start: str, seed: int, epochs: int, keep: str
-) -> dict:
-    """A cell's work: train on the target from scratch (``start`` empty) or fine-tune ``start``."""
-    with tempfile.TemporaryDirectory(prefix="transfer-md-") as work:
-        if start:
-            tuned = finetune(
-                start,
-                [target_file],
-                "",
-                max_epochs=epochs,
-                seed=seed,
-                output_dir=str(Path(work) / "run"),
-                track=False,
-            )
-            result = tuned.result
-        else:
-            values = training_values(architecture, epochs, seed)
-            values.update(
-                data=[target_file], progress_bar=False, output_dir=str(Path(work) / "run")
-            )
-            result = train(make_config(values), log_audit=False)
-        kept(result.checkpoint_path, keep)
-    return {"metrics": result.test_metrics}
-
-
-def kept(checkpoint: str | Path, keep: str) -> None:
-    Path(keep).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint, keep)
-
-
-def md_run(checkpoint: str, spec: dict, reference: str) -> dict:
-    """A cell's work: pesweep's MD check of one model; the stable time and the first peaks."""
-    with tempfile.TemporaryDirectory(prefix="transfer-md-") as work:
-        check = run_md_check(
-            checkpoint,
-            MDSpec.from_dict(spec),
-            Path(work),
-            log_to_mlflow=False,
-            reference=reference or None,
-        )
-    report = check.report
-    return {
-        "stable_ps": report.stable_ps,
-        "passed": report.passed,
-        "failure": report.reason,
-        "steps_per_second": report.steps_per_second,
-        "rdf_distance": check.rdf_distance.get("mean", float("nan")),
-        "first_peaks": first_peaks(report.rdf()),
-    }
-
-
-def first_peaks(distributions: dict) -> dict[str, float]:
-    return {pair: first_peak(*distributions[pair]) for pair in PEAK_PAIRS if pair in distributions}
-
-
-def reference_peaks(reference: Path) -> dict[str, float]:
-    """The first peaks of GFN1-xTB's own trajectory of the cluster (empty without one)."""
-    if not reference.exists():
-        return {}
-    import ase.io
-
-    frames = ase.io.read(reference, ":")
-    return first_peaks(pair_distributions(frames[0].numbers, (f.positions for f in frames)))
 
 
 class Plan:
@@ -275,32 +158,45 @@ class Plan:
             cells.append(Cell(key, settings, fit_target, (*arguments, keep), (keep,)))
         return cells
 
-    def md_cell(self, key: str, name: str, md_ps: float, velocity_seed: int) -> Cell:
+    def md_spec(self, md_ps: float, velocity_seed: int = 0) -> tuple[dict, dict]:
+        """The spec to run, and as a cell's setting (the structure by its digest)."""
         spec = MDSpec(
             structure=str(self.structure),
             time_ps=md_ps,
             nve_ps=self.args.nve_ps,
             seed=velocity_seed,
         ).to_dict()
-        settings = {
-            "model_cell": f"fit/{name}",
-            "spec": {**spec, "structure": file_sha256(self.structure)},
-            "reference": file_sha256(self.reference) if self.reference.exists() else "",
-        }
-        reference = str(self.reference) if self.reference.exists() else ""
-        return Cell(key, settings, md_run, (self.checkpoint(f"fit/{name}"), spec, reference))
+        return spec, {**spec, "structure": file_sha256(self.structure)}
+
+    def reference_setting(self) -> tuple[str, str]:
+        if not self.reference.exists():
+            return "", ""
+        return str(self.reference), file_sha256(self.reference)
 
     def md(self) -> list[Cell]:
-        return [
-            self.md_cell(f"md/{name}", name, self.args.md_ps, 0) for name, _, _ in self.models()
-        ]
+        reference, digest = self.reference_setting()
+        spec, setting = self.md_spec(self.args.md_ps)
+        cells = []
+        for name, _, _ in self.models():
+            settings = {"model_cell": f"fit/{name}", "spec": setting, "reference": digest}
+            arguments = (self.checkpoint(f"fit/{name}"), spec, reference)
+            cells.append(Cell(f"md/{name}", settings, md_run, arguments))
+        return cells
 
     def long_md(self, table: TransferTable) -> list[Cell]:
-        return [
-            self.md_cell(f"md-long/{name}/velocity-{v}", name, self.args.long_md_ps, v)
-            for name in table.best_models()
-            for v in self.args.velocity_seeds
-        ]
+        reference, digest = self.reference_setting()
+        spec, setting = self.md_spec(self.args.long_md_ps)
+        seeds = list(self.args.velocity_seeds)
+        cells = []
+        for name in table.best_models():
+            settings = {
+                "model_cell": f"fit/{name}",
+                "spec": {**setting, "seed": seeds},
+                "reference": digest,
+            }
+            arguments = (self.checkpoint(f"fit/{name}"), spec, seeds, reference)
+            cells.append(Cell(f"md-long/{name}", settings, long_md_run, arguments))
+        return cells
 
 
 def stage(store: CellStore, cells: list[Cell], jobs: int, table_only: bool) -> dict[str, dict]:
@@ -387,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with cell_store(args.cells_dir) as store:
         plan = Plan(args, store)
-        table = TransferTable(args, reference_peaks(plan.reference))
+        table = TransferTable(args, first_peaks(reference_distributions(plan.reference)))
         table.pretrained = stage(store, plan.pretraining(), args.jobs, args.table_only)
         table.fitted = stage(store, plan.fitting(), args.jobs, args.table_only)
         table.md = stage(store, plan.md(), args.jobs, args.table_only)

@@ -180,13 +180,9 @@ class TransferTable:
             "|---|---|---|---|---|---|---|",
         ]
         for name in self.best_models():
-            runs = [
-                self.long_md[key]
-                for v in self.args.velocity_seeds
-                if (key := f"md-long/{name}/velocity-{v}") in self.long_md
-            ]
-            if not runs:
+            if f"md-long/{name}" not in self.long_md:
                 continue
+            runs = self.long_md[f"md-long/{name}"]["runs"]
             failures = [run["failure"] for run in runs if run["failure"]]
             au_o = np.nanmedian([run["first_peaks"].get("Au-O", math.nan) for run in runs])
             cu_o = np.nanmedian([run["first_peaks"].get("Cu-O", math.nan) for run in runs])

@@ -40,8 +40,8 @@ def test_transfer_md_runs_every_stage_as_cells_and_a_rerun_trains_nothing(
     assert recorded == [
         "fit/aenet/cu-or-au/pre-0/seed-0.json",
         "fit/aenet/scratch/seed-0.json",
-        "md-long/aenet/cu-or-au/pre-0/seed-0/velocity-0.json",
-        "md-long/aenet/scratch/seed-0/velocity-0.json",
+        "md-long/aenet/cu-or-au/pre-0/seed-0.json",
+        "md-long/aenet/scratch/seed-0.json",
         "md/aenet/cu-or-au/pre-0/seed-0.json",
         "md/aenet/scratch/seed-0.json",
         "pretrain/aenet/cu-or-au/seed-0.json",
