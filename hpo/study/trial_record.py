@@ -33,3 +33,12 @@ def trial_result(trial: FrozenTrial) -> dict[str, Any]:
     if isinstance(stored, dict):
         return stored
     return {key: trial.user_attrs[key] for key in RESULT_KEYS if key in trial.user_attrs}
+
+
+def best_trial(study: Any) -> FrozenTrial | None:
+    """The best complete trial of a single-objective study that meets its constraints; None
+    when there is none (no trial finished, or every one failed an ``--md-constraint``)."""
+    try:
+        return study.best_trial
+    except ValueError:  # Optuna: "No feasible trials are completed yet." (or none at all)
+        return None

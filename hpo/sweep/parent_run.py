@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from hpo import __version__
 from hpo.study.registries import BEST_VALIDATION_METRIC
 from hpo.study.setup import EXPERIMENT_ATTR, PARENT_RUN_ATTR, StudySetup
+from hpo.study.trial_record import best_trial
 from hpo.tracking.runs import (
     STUDY_UID_TAG,
     Tracker,
@@ -93,8 +94,9 @@ def summarise_parent(
     for trial in study.trials:
         counts[trial.state.name.lower()] += 1
     metrics = {f"n_trials_{state}": float(n) for state, n in counts.items()}
-    if len(study.directions) == 1 and counts["complete"]:
+    best = best_trial(study) if len(study.directions) == 1 else None
+    if best is not None:  # none when every complete trial failed its MD constraint
         metrics[BEST_VALIDATION_METRIC] = float(study.best_value)
-        tracker.set_tags(parent_run_id, {"best_trial": study.best_trial.number})
+        tracker.set_tags(parent_run_id, {"best_trial": best.number})
     tracker.log_metrics(parent_run_id, metrics, step=len(study.trials))
     tracker.end_run(parent_run_id, status)

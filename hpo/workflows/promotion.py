@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from optuna.trial import TrialState
 
 from hpo.runtime.errors import PromotionError, StudyError
+from hpo.study.trial_record import best_trial
 from hpo.tracking.model_flavour import MODEL_ARTIFACT
 from hpo.tracking.runs import ELEMENT_REFERENCES_TAG, tracking_client
 from hpo.tracking.stores import Store, tracking_store
@@ -290,10 +292,10 @@ def promote_best_trial(
     """Promote the best trial of an Optuna study (single objective) by its MLflow run."""
     if len(study.directions) != 1:
         raise StudyError("promotion needs a single-objective study; pick a trial of the front")
-    try:
-        best = study.best_trial
-    except ValueError as error:
-        raise StudyError(f"study {study.study_name!r} has no finished trial to promote") from error
+    best, done = best_trial(study), study.get_trials(False, states=(TrialState.COMPLETE,))
+    if best is None:
+        why = f": all {len(done)} failed the --md-constraint MD check" if done else ""
+        raise StudyError(f"study {study.study_name!r} has no feasible finished trial{why}")
     client = registry_client(tracking_uri)
     run_id = best.user_attrs.get("mlflow_run_id") or _synced_run(client, study, best.number)
     if not run_id:

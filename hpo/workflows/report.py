@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from dashboards.report import ReportData, build_report, run_link
 from hpo.study.setup import PARENT_RUN_ATTR, stored_setup
-from hpo.study.trial_record import trial_result
+from hpo.study.trial_record import best_trial, trial_result
 from hpo.tracking.runs import tracking_client
 from hpo.tracking.stores import Store, mask_text, tracking_store
 from lightning_modules.conventions import MONITORED_METRIC
@@ -27,16 +27,14 @@ from lightning_modules.errors import CheckpointError
 TOP_CURVES = 5
 
 
-def _best_parity(study: optuna.Study, setup: Any) -> tuple[list[float], list[float], list[int]]:
+def _best_parity(best: Any, setup: Any) -> tuple[list[float], list[float], list[int]]:
     from lightning_modules.data import load_data
     from lightning_modules.training.evaluation import predict_energies, split_loader
     from lightning_modules.training.task import load_task, verify_checkpoint
 
-    recorded = trial_result(study.best_trial)
+    recorded = trial_result(best)
     path = recorded["checkpoint_path"]
-    verify_checkpoint(
-        path, recorded.get("checkpoint_sha256"), f"trial {study.best_trial.number}'s {path}"
-    )
+    verify_checkpoint(path, recorded.get("checkpoint_sha256"), f"trial {best.number}'s {path}")
     task = load_task(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -162,9 +160,12 @@ def collect_report_data(study: optuna.Study, tracking_uri: str | Store | None = 
             ]
         )
     parity = None
-    if setup is not None and Path(trial_result(ranked[0]).get("checkpoint_path", "")).exists():
+    best = best_trial(study)
+    if best is None:
+        notes.append("no parity plot: no complete trial meets the study's constraints")
+    elif setup is not None and Path(trial_result(best).get("checkpoint_path", "")).exists():
         try:
-            parity = _best_parity(study, setup)
+            parity = _best_parity(best, setup)
         except CheckpointError as error:  # changed or broken since the trial: said, not drawn
             notes.append(f"no parity plot: {error}")
     else:

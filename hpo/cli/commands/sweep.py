@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from hpo.study.retries import Heartbeat
 from hpo.study.setup import connect_storage, storage_exists
-from hpo.study.trial_record import trial_result
+from hpo.study.trial_record import best_trial, trial_result
 from hpo.sweep.options import SweepOptions, stored_outcome
 from hpo.sweep.workers import parse_devices, run_workers
 from hpo.tracking.stores import optuna_storage
@@ -73,9 +73,14 @@ def print_summary(outcome: Any, storage: str | None) -> None:
         f"study {study.study_name!r}: {outcome.count(TrialState.COMPLETE)} complete, "
         f"{outcome.count(TrialState.PRUNED)} pruned, {outcome.count(TrialState.FAIL)} failed"
     )
+    best = best_trial(study) if len(study.directions) == 1 else None
     if outcome.count(TrialState.COMPLETE):
-        if len(study.directions) == 1:
-            best = study.best_trial
+        if len(study.directions) == 1 and best is None:
+            print(
+                "no feasible trial: every complete trial's model failed the --md-constraint "
+                "MD check (its reason is in the trial's md_check attribute and MLflow run)"
+            )
+        elif best is not None:
             recorded = trial_result(best)
             test_mae = recorded.get("test_metrics", {}).get("test_energy_mae_eV", float("nan"))
             print(

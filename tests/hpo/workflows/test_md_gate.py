@@ -8,6 +8,7 @@ from pathlib import Path
 import ase.io
 import pytest
 from mlflow import MlflowClient
+from optuna.trial import TrialState
 
 from hpo.cli.main import main
 from hpo.runtime.errors import PromotionError
@@ -186,6 +187,26 @@ def test_md_constraint_marks_a_failing_trial_infeasible(sweep_options, cluster_f
         assert trial.constraints == {"md_stability": pytest.approx(0.01)}  # infeasible
     run = MlflowClient(outcome.tracking.uri).get_run(trials[0].user_attrs["mlflow_run_id"])
     assert run.data.tags["pesweep.md_check"] == "FAIL" and run.data.metrics["md_stable_ps"] == 0
+
+
+def test_a_sweep_whose_every_trial_fails_its_md_constraint_ends_cleanly(
+    sweep_options, cluster_file, tmp_path, capsys
+):
+    from hpo.cli.commands.sweep import print_summary
+    from hpo.runtime.errors import StudyError
+
+    spec = tmp_path / "strict.yaml"  # every bonded pair is a "contact": fails at 0 ps
+    spec.write_text(f"structure: {cluster_file}\ntime_ps: 0.01\nnve_ps: 0\ncontact_fraction: 1.5\n")
+    outcome = run_sweep(
+        sweep_options(n_trials=2, max_epochs=1, sampler="tpe", md_constraint=str(spec))
+    )  # raised Optuna's "No feasible trials are completed yet." when it closed its parent run
+    assert len(outcome.study.get_trials(states=(TrialState.COMPLETE,))) == 2
+    parent = MlflowClient(outcome.tracking.uri).get_run(outcome.parent_run_id)
+    assert parent.info.status == "FINISHED" and "best_trial" not in parent.data.tags
+    print_summary(outcome, None)
+    assert "no feasible trial: every complete trial's model failed" in capsys.readouterr().out
+    with pytest.raises(StudyError, match="no feasible finished trial: all 2 failed the --md-"):
+        promote_best_trial(outcome.study, outcome.tracking, "never")
 
 
 def test_md_objective_needs_a_check_and_a_structure_of_the_datas_elements(
