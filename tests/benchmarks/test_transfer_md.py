@@ -61,3 +61,44 @@ def test_transfer_md_names_missing_data_before_it_trains(tmp_path) -> None:
     assert done.returncode == 2
     assert "lacks pretrain.extxyz, target.extxyz, cu7au6_6h2o.xyz" in done.stderr
     assert "make_cuau_water.py --out" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_stable_potential_recipe_runs_as_documented(smoke_data, tmp_path) -> None:
+    """docs/benchmarks/transfer-md.md's recipe at smoke scale: pretrain, promote, a
+    fine-tuning sweep under an MD constraint, and the MD gate (which 2-epoch models fail)."""
+    import os
+
+    from tests.support.commands import run_cli
+
+    environment = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+        "PESWEEP_STORAGE": f"sqlite:///{tmp_path}/studies.db",
+    }
+    md = tmp_path / "md.yaml"
+    md.write_text(f"structure: {smoke_data / 'cu7au6_6h2o.xyz'}\ntime_ps: 0.01\nnve_ps: 0\n")
+    pretrain, target = smoke_data / "pretrain.extxyz", smoke_data / "target.extxyz"
+    recipe = [
+        ["subset", "--data", str(pretrain), "--elements", "Cu,Au", "--mode", "any"]
+        + ["--out", "cu_or_au.extxyz"],
+        ["sweep", "--study", "cuau-pretrain", "--space", "aenet", "--data", "cu_or_au.extxyz"]
+        + ["--n-trials", "1", "--max-epochs", "2", "--no-progress-bar"],
+        ["promote", "--study", "cuau-pretrain", "--model-name", "cuau-aenet"],
+        ["sweep", "--study", "cuau-finetune", "--space", "aenet_finetune", "--data", str(target)]
+        + ["--init-from", "models:/cuau-aenet@pretrained", "--md-constraint", str(md)]
+        + ["--n-trials", "2", "--max-epochs", "2", "--no-progress-bar"],
+    ]
+    outputs = []
+    for command in recipe:
+        done = run_cli(*command, cwd=tmp_path, env=environment)
+        assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+        outputs.append(done.stdout + done.stderr)
+    assert "cuau-aenet version 1 is now @pretrained" in outputs[2]
+    assert "refitted from cuau-aenet/1" in outputs[3]  # every trial starts from the model
+    gate = ["promote", "--study", "cuau-finetune", "--model-name", "cuau-aenet"]
+    done = run_cli(
+        *gate, "--alias", "stable", "--require-md", str(md), cwd=tmp_path, env=environment
+    )
+    assert done.returncode == 2  # 2-epoch models fail the check: nothing becomes @stable
+    assert "no feasible finished trial: all 2 failed the --md-constraint" in done.stderr
