@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from tests.support.commands import run_benchmark
+from tests.support.commands import BENCHMARKS, run_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,24 @@ def test_transfer_md_runs_every_stage_as_cells_and_a_rerun_trains_nothing(
         "md/aenet/scratch/seed-0.json",
         "pretrain/aenet/cu-or-au/seed-0.json",
     ]
-    assert (cells / "fit/aenet/scratch/seed-0.ckpt").exists()  # the MD cells' model
+    model = cells / "fit/aenet/scratch/seed-0.ckpt"
+    assert model.exists()  # the MD cells' model
+    speed = run_benchmark(
+        "md_check_speed.py",
+        *(
+            "--data",
+            str(smoke_data),
+            "--checkpoint",
+            str(model),
+            "--before",
+            str(BENCHMARKS.parent),
+        ),
+        *("--steps", "6", "--repeats", "1", "--replicas", "2", "--frame-every", "2"),
+        cwd=tmp_path,
+    )  # this checkout against itself: the same trajectory
+    assert speed.returncode == 0, speed.stderr[-3000:]
+    assert "this checkout, 2 seeds at once" in speed.stderr
+    assert "seed 0's positions differ by at most 0 A" in speed.stderr
     again = run_benchmark("transfer_md.py", *arguments, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "cells done" not in again.stderr and table(again.stdout) == rows
