@@ -45,30 +45,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 try:
+    import transfer_cells as work
     from cells import Cell, CellStore, finished_cells, run_cells
-    from transfer_cells import (
-        ARCHITECTURES,
-        SUBSETS,
-        first_peaks,
-        fit_target,
-        long_md_run,
-        md_run,
-        pretrain,
-        reference_distributions,
-    )
     from transfer_table import TransferTable
 except ImportError:  # imported as benchmarks.transfer_md
+    from benchmarks import transfer_cells as work
     from benchmarks.cells import Cell, CellStore, finished_cells, run_cells
-    from benchmarks.transfer_cells import (
-        ARCHITECTURES,
-        SUBSETS,
-        first_peaks,
-        fit_target,
-        long_md_run,
-        md_run,
-        pretrain,
-        reference_distributions,
-    )
     from benchmarks.transfer_table import TransferTable
 from lightning_modules.file_digest import file_sha256  # noqa: E402
 from lightning_modules.md import MDSpec  # noqa: E402
@@ -110,7 +92,7 @@ class Plan:
                 for seed in self.args.pretrain_seeds:
                     key = f"pretrain/{architecture}/{subset}/seed-{seed}"
                     settings = {
-                        "architecture": ARCHITECTURES[architecture],
+                        "architecture": work.ARCHITECTURES[architecture],
                         "subset": subset,
                         "seed": seed,
                         "epochs": self.args.pretrain_epochs,
@@ -124,7 +106,9 @@ class Plan:
                         self.args.pretrain_epochs,
                         self.checkpoint(key),
                     )
-                    cells.append(Cell(key, settings, pretrain, arguments, (self.checkpoint(key),)))
+                    cells.append(
+                        Cell(key, settings, work.pretrain, arguments, (self.checkpoint(key),))
+                    )
         return cells
 
     def models(self) -> list[tuple[str, str, str]]:
@@ -146,7 +130,7 @@ class Plan:
         for name, architecture, source in self.models():
             key, seed = f"fit/{name}", int(name.rsplit("seed-", 1)[1])
             settings = {
-                "architecture": ARCHITECTURES[architecture],
+                "architecture": work.ARCHITECTURES[architecture],
                 "seed": seed,
                 "epochs": self.args.epochs,
                 "target": self.digests["target"],
@@ -155,7 +139,7 @@ class Plan:
             start = self.checkpoint(source) if source else ""
             arguments = (architecture, str(self.target_file), start, seed, self.args.epochs)
             keep = self.checkpoint(key)
-            cells.append(Cell(key, settings, fit_target, (*arguments, keep), (keep,)))
+            cells.append(Cell(key, settings, work.fit_target, (*arguments, keep), (keep,)))
         return cells
 
     def md_spec(self, md_ps: float, velocity_seed: int = 0) -> tuple[dict, dict]:
@@ -180,7 +164,7 @@ class Plan:
         for name, _, _ in self.models():
             settings = {"model_cell": f"fit/{name}", "spec": setting, "reference": digest}
             arguments = (self.checkpoint(f"fit/{name}"), spec, reference)
-            cells.append(Cell(f"md/{name}", settings, md_run, arguments))
+            cells.append(Cell(f"md/{name}", settings, work.md_run, arguments))
         return cells
 
     def long_md(self, table: TransferTable) -> list[Cell]:
@@ -195,7 +179,7 @@ class Plan:
                 "reference": digest,
             }
             arguments = (self.checkpoint(f"fit/{name}"), spec, seeds, reference)
-            cells.append(Cell(f"md-long/{name}", settings, long_md_run, arguments))
+            cells.append(Cell(f"md-long/{name}", settings, work.long_md_run, arguments))
         return cells
 
 
@@ -216,10 +200,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="make_cuau_water.py's --out folder")
     parser.add_argument(
-        "--architectures", nargs="+", choices=list(ARCHITECTURES), default=list(ARCHITECTURES)
+        "--architectures",
+        nargs="+",
+        choices=list(work.ARCHITECTURES),
+        default=list(work.ARCHITECTURES),
     )
     parser.add_argument(
-        "--subsets", nargs="+", choices=SUBSETS, default=list(SUBSETS), help="pretraining subsets"
+        "--subsets",
+        nargs="+",
+        choices=work.SUBSETS,
+        default=list(work.SUBSETS),
+        help="pretraining subsets",
     )
     parser.add_argument("--pretrain-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
@@ -283,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with cell_store(args.cells_dir) as store:
         plan = Plan(args, store)
-        table = TransferTable(args, first_peaks(reference_distributions(plan.reference)))
+        table = TransferTable(args, work.first_peaks(work.reference_distributions(plan.reference)))
         table.pretrained = stage(store, plan.pretraining(), args.jobs, args.table_only)
         table.fitted = stage(store, plan.fitting(), args.jobs, args.table_only)
         table.md = stage(store, plan.md(), args.jobs, args.table_only)
