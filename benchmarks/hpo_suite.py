@@ -17,9 +17,9 @@ Problems (reduced where a CPU needs it; the table says how):
 * ``tio2-aenet``: the 1000 TiO2 structures with forces, the ænet study's space
   (radial and angular orders and cutoffs, optimizer, lr, weight decay, alpha),
   quality the weighted validation loss;
-* ``cuau-water``: GFN1-xTB CuAu + water frames from
-  ``benchmarks/make_cuau_water.py`` (``--cuau-water DIR``), SchNet and ænet
-  in one study (the ``families`` space).
+* ``cuau-water``: 300 of the 600 GFN1-xTB CuAu + water frames (2-8 waters)
+  from ``benchmarks/make_cuau_water.py`` (``--cuau-water DIR``), SchNet and
+  ænet in one study (the ``families`` space).
 
 Strategies: ``random`` (the reference), ``tpe+median`` (pesweep's default),
 ``tpe+hyperband``, ``gp`` (Optuna's GPSampler), ``tpe+halving`` (successive
@@ -146,10 +146,10 @@ PROBLEMS = {
         "ev",
         "families",
         "energy_mae",
-        0,
+        300,
         60,
         6,
-        "make_cuau_water.py's target frames; SchNet and ænet in one study",
+        "300 of make_cuau_water.py's 600 target frames (2-8 waters); SchNet and ænet in one study",
     ),
 }
 
