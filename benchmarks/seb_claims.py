@@ -19,7 +19,7 @@ or **not run yet** (no finished pair of cells).
 * RMSE is close to MAE, as published (RMSE/MAE at most 1.03 in the paper's
   tables; "close" here: the interval of the ratio lies below 1.05).
 
-    python benchmarks/seb_claims.py [--ablation DIR] [--sources DIR] [--json FILE]
+    python benchmarks/seb_claims.py [--ablation DIR] [--sources DIR] [--json FILE] [--per-claim]
 """
 
 from __future__ import annotations
@@ -218,6 +218,40 @@ def claim_lines(ablation: Path, sources: Path) -> list[dict[str, str]]:
     return lines
 
 
+def per_claim(lines: list[dict[str, str]]) -> list[dict[str, str]]:
+    """One line per claim (the README's table): per subset, the first contrast's effect and a
+    verdict over all its contrasts: holds if every one holds, does not hold if any does not,
+    not run yet if none ran, else cannot tell."""
+    claims: dict[str, list[dict[str, str]]] = {}
+    for line in lines:
+        claims.setdefault(line["claim"], []).append(line)
+    summary = []
+    for claim, contrasts in claims.items():
+        first = contrasts[0]
+        line = {
+            "claim": claim,
+            "published": first["published"],
+            "effect of": first["contrast"],
+            "contrasts": str(len(contrasts)),
+        }
+        for subset in SUBSETS:
+            said = [c[f"{subset}: verdict"] for c in contrasts if c[f"{subset}: verdict"] != "-"]
+            if not said:
+                overall = "-"
+            elif all(v == "holds" for v in said):
+                overall = "holds"
+            elif "does not hold" in said:
+                overall = "does not hold"
+            elif all(v == "not run yet" for v in said):
+                overall = "not run yet"
+            else:
+                overall = "cannot tell"
+            line[f"{subset}: effect (95% interval)"] = first[f"{subset}: effect (95% interval)"]
+            line[f"{subset}: verdict (all contrasts)"] = overall
+        summary.append(line)
+    return summary
+
+
 def markdown(lines: list[dict[str, str]]) -> str:
     columns = list(lines[0])
     body = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -240,10 +274,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, str]]:
         help="the source-task table's --cells-dir (default: the 100-epoch run's)",
     )
     parser.add_argument("--json", type=Path, help="also write the lines as JSON to this file")
+    parser.add_argument(
+        "--per-claim",
+        action="store_true",
+        help="one line per claim (its first contrast's effect, a verdict over all its contrasts)",
+    )
     args = parser.parse_args(argv)
     if not args.ablation.is_dir():
         parser.error(f"--ablation {args.ablation} is no folder of finished cells")
     lines = claim_lines(args.ablation, args.sources)
+    if args.per_claim:
+        lines = per_claim(lines)
     print(markdown(lines))  # noqa: T201 - a benchmark prints its table
     if args.json:
         args.json.write_text(json.dumps(lines, indent=1) + "\n")

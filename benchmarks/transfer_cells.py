@@ -31,6 +31,7 @@ from lightning_modules.md import (  # noqa: E402
     pair_distributions,
     rdf_distance,
 )
+from lightning_modules.md.rdf import pair_label  # noqa: E402
 from lightning_modules.md.replicas import run_replicas  # noqa: E402
 from lightning_modules.md.report import StabilityReport  # noqa: E402
 from lightning_modules.training.calculator import PesweepCalculator  # noqa: E402
@@ -38,7 +39,8 @@ from lightning_modules.training.config import make_config  # noqa: E402
 from lightning_modules.training.run import train  # noqa: E402
 
 SUBSETS = ("random", "cu-or-au", "cu-and-au")
-PEAK_PAIRS = ("Cu-O", "Au-O")
+# the study's names of the pairs, and the rdf module's (its symbols in atomic-number order)
+PEAK_PAIRS = {"Cu-O": pair_label(29, 8), "Au-O": pair_label(79, 8)}
 ARCHITECTURES = {
     "aenet": dict(
         model="aenet",
@@ -169,7 +171,11 @@ def outcome(report: StabilityReport, distance: float) -> dict:
 
 
 def first_peaks(distributions: dict) -> dict[str, float]:
-    return {pair: first_peak(*distributions[pair]) for pair in PEAK_PAIRS if pair in distributions}
+    return {
+        name: first_peak(*distributions[label])
+        for name, label in PEAK_PAIRS.items()
+        if label in distributions
+    }
 
 
 def reference_distributions(reference: Path) -> dict:

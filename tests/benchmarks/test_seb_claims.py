@@ -47,10 +47,19 @@ def test_known_effects_get_their_verdicts(tmp_path) -> None:
     assert {line["full: verdict"] for line in transfer} == {"not run yet"}
     [ratio] = [line for line in lines if line["claim"] == "RMSE is close to MAE"]
     assert ratio["full: verdict"] == "holds" and "1.01" in ratio["full: effect (95% interval)"]
+    summary = {line["claim"]: line for line in seb_claims.per_claim(lines)}
+    assert summary["IIA lowers the MAE"]["full: verdict (all contrasts)"] == "holds"
+    assert summary["IIA lowers the MAE"]["effect of"] == "+IIA - SchNet"
+    assert summary["transfer learning lowers the MAE"]["full: verdict (all contrasts)"] == (
+        "not run yet"
+    )
+    assert summary["SMU speeds convergence"]["audit-clean: verdict (all contrasts)"] == "-"
     # a mixed effect (one seed each way) cannot be told from zero
     write_cell(ablation, 1, "+IIA", 0, 0.140, slow)
     mixed = seb_claims.claim_lines(ablation, tmp_path / "none")
     assert mixed[0]["full: verdict"] == "cannot tell"
+    mixed_summary = seb_claims.per_claim(mixed)
+    assert mixed_summary[0]["full: verdict (all contrasts)"] == "cannot tell"  # one of two holds
 
 
 def test_the_source_tasks_row_from_nothing_is_the_ablations_iia_smu_training(tmp_path) -> None:

@@ -119,3 +119,25 @@ def test_the_stable_potential_recipe_runs_as_documented(smoke_data, tmp_path) ->
     )
     assert done.returncode == 2  # 2-epoch models fail the check: nothing becomes @stable
     assert "no feasible finished trial: all 2 failed the --md-constraint" in done.stderr
+
+
+def test_first_peaks_are_found_under_the_studys_pair_names() -> None:
+    import sys
+
+    import numpy as np
+
+    from lightning_modules.md import pair_distributions
+    from tests.support.commands import BENCHMARKS
+
+    sys.path.insert(0, str(BENCHMARKS))
+    import transfer_cells
+
+    numbers = np.array([79, 8, 29])  # Au, O, Cu: Au-O 2.2 A, Cu-O 1.95 A
+    rng = np.random.default_rng(0)
+    frames = [
+        np.array([[0.0, 0, 0], [2.2, 0, 0], [2.2, 1.95, 0]]) + rng.normal(0, 0.01, (3, 3))
+        for _ in range(50)
+    ]
+    peaks = transfer_cells.first_peaks(pair_distributions(numbers, frames))
+    assert set(peaks) == {"Au-O", "Cu-O"}  # the rdf module calls them O-Au and O-Cu
+    assert abs(peaks["Au-O"] - 2.2) < 0.06 and abs(peaks["Cu-O"] - 1.95) < 0.06
