@@ -1,8 +1,9 @@
 """NVT molecular dynamics (then an NVE segment) with any ASE calculator, stopped at the first failure.
 
 Bussi runs on :mod:`.replicas` (ASE's arithmetic, no per-step calculator
-bookkeeping), Langevin on ASE's dynamics. Velocities are drawn from Maxwell-Boltzmann at the target temperature (seeded,
-no net momentum or rotation); the Bussi thermostat is the ænet study's. Every
+bookkeeping), Langevin on ASE's dynamics. Velocities are drawn from
+Maxwell-Boltzmann at the target temperature (seeded, no net momentum or
+rotation); the Bussi thermostat is the ænet study's. Every
 ``check_every`` steps the configuration goes through :mod:`.criteria`; the
 first failure ends the run, and its time is the stable time. A run that
 reaches the end passes, and its stable time is the whole run.
