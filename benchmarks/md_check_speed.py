@@ -22,7 +22,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+try:
+    from machine import cpu_model
+except ImportError:  # imported as benchmarks.md_check_speed
+    from benchmarks.machine import cpu_model
 
 logger = logging.getLogger("md_check_speed")
 HERE = Path(__file__).resolve().parents[1]
@@ -78,17 +82,6 @@ def run_once(root: Path, args: argparse.Namespace, out: Path, replicas: int = 1)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def processor() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what the platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
@@ -132,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         "MD check speed, %s, %s, one thread, %d steps of Cu7Au6 + 6 H2O per seed, %d runs "
         "each, interleaved; load average %.2f at the end; last run: %s",
         time.strftime("%Y-%m-%d"),
-        processor(),
+        cpu_model(),
         args.steps,
         args.repeats,
         os.getloadavg()[0],

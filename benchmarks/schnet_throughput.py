@@ -62,6 +62,11 @@ from typing import Any
 import numpy as np
 import torch
 
+try:
+    from machine import cpu_model
+except ImportError:  # imported as benchmarks.schnet_throughput
+    from benchmarks.machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 SEB = REPO.parent / "shared" / "data" / "seb_clusters"
 HYPER = dict(n_atom_basis=128, n_interactions=6, n_rbf=40, cutoff=6.0)
@@ -78,17 +83,6 @@ SECONDARY = (
     ("train_structures_per_s", "training step, structures/s", "higher"),
     ("inference_structures_per_s", "inference, structures/s", "higher"),
 )
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what the platform module says."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 def peak_rss_mib() -> float:
