@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hpo.workflows.finetune import finetune  # noqa: E402
 from hpo.workflows.md_gate import run_md_check  # noqa: E402
-from lightning_modules.data import load_data  # noqa: E402
+from lightning_modules.data import AtomsData, load_data  # noqa: E402
 from lightning_modules.data.subsets import (  # noqa: E402
     random_subset,
     select_by_elements,
@@ -66,9 +66,8 @@ ARCHITECTURES = {
 }
 
 
-def subset_indices(pretrain: Path, subset: str, seed: int) -> np.ndarray:
+def subset_indices(data: AtomsData, subset: str, seed: int) -> np.ndarray:
     """The structures of one pretraining subset (``random``: as many as ``cu-or-au``)."""
-    data = load_data(pretrain)
     either = select_by_elements(data, ("Cu", "Au"), "any")
     if subset == "cu-or-au":
         return either
@@ -91,9 +90,10 @@ def pretrain(
     architecture: str, pretrain_file: str, subset: str, seed: int, epochs: int, keep: str
 ) -> dict:
     """A cell's work: pretrain on one subset; the checkpoint is copied to ``keep``."""
-    indices = subset_indices(Path(pretrain_file), subset, seed)
+    data = load_data(pretrain_file)
+    indices = subset_indices(data, subset, seed)
     with tempfile.TemporaryDirectory(prefix="transfer-md-") as work:
-        path = write_extxyz(load_data(pretrain_file).subset(indices), Path(work) / "subset.extxyz")
+        path = write_extxyz(data.subset(indices), Path(work) / "subset.extxyz")
         values = training_values(architecture, epochs, seed)
         values.update(data=[str(path)], progress_bar=False, output_dir=str(Path(work) / "run"))
         result = train(make_config(values), log_audit=False)
@@ -142,7 +142,7 @@ def md_run(checkpoint: str, spec: dict, reference: str) -> dict:
             log_to_mlflow=False,
             reference=reference or None,
         )
-    return outcome(check.report, check.rdf_distance.get("mean", math.nan))
+    return outcome(check.report, check.report.rdf(), check.rdf_distance.get("mean", math.nan))
 
 
 def long_md_run(checkpoint: str, spec: dict, seeds: list[int], reference: str) -> dict:
@@ -151,22 +151,24 @@ def long_md_run(checkpoint: str, spec: dict, seeds: list[int], reference: str) -
     structure = ase.io.read(spec["structure"])
     reports = run_replicas(structure, calculator.energies_forces, MDSpec.from_dict(spec), seeds)
     target = reference_distributions(Path(reference)) if reference else {}
-    return {
-        "runs": [
-            outcome(report, rdf_distance(report.rdf(), target).get("mean", math.nan))
-            for report in reports
-        ]
-    }
+    runs = []
+    for report in reports:
+        distributions = report.rdf()  # over every frame of the run: computed once
+        distance = rdf_distance(distributions, target).get("mean", math.nan)
+        runs.append(outcome(report, distributions, distance))
+    return {"runs": runs}
 
 
-def outcome(report: StabilityReport, distance: float) -> dict:
+def outcome(report: StabilityReport, distributions: dict, distance: float) -> dict:
+    """A check's record: ``distributions`` its pair distributions, ``distance`` theirs to
+    the reference's."""
     return {
         "stable_ps": report.stable_ps,
         "passed": report.passed,
         "failure": report.reason,
         "steps_per_second": report.steps_per_second,
         "rdf_distance": distance,
-        "first_peaks": first_peaks(report.rdf()),
+        "first_peaks": first_peaks(distributions),
     }
 
 
