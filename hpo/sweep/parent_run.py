@@ -96,7 +96,8 @@ def summarise_parent(
     metrics = {f"n_trials_{state}": float(n) for state, n in counts.items()}
     best = best_trial(study) if len(study.directions) == 1 else None
     if best is not None:  # none when every complete trial failed its MD constraint
-        metrics[BEST_VALIDATION_METRIC] = float(study.best_value)
+        assert best.value is not None  # a complete single-objective trial has its value
+        metrics[BEST_VALIDATION_METRIC] = float(best.value)
         tracker.set_tags(parent_run_id, {"best_trial": best.number})
     tracker.log_metrics(parent_run_id, metrics, step=len(study.trials))
     tracker.end_run(parent_run_id, status)

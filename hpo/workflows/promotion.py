@@ -292,8 +292,9 @@ def promote_best_trial(
     """Promote the best trial of an Optuna study (single objective) by its MLflow run."""
     if len(study.directions) != 1:
         raise StudyError("promotion needs a single-objective study; pick a trial of the front")
-    best, done = best_trial(study), study.get_trials(False, states=(TrialState.COMPLETE,))
+    best = best_trial(study)
     if best is None:
+        done = study.get_trials(False, states=(TrialState.COMPLETE,))
         why = f": all {len(done)} failed the --md-constraint MD check" if done else ""
         raise StudyError(f"study {study.study_name!r} has no feasible finished trial{why}")
     client = registry_client(tracking_uri)
