@@ -10,8 +10,13 @@ O-H pair below 0.73 A.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from ase.data import chemical_symbols, covalent_radii
+
+if TYPE_CHECKING:
+    from lightning_modules.md.spec import MDSpec
 
 # elements whose X-H bonds make molecules (water, hydroxyl, C-H, N-H): a broken one fails
 MOLECULE_FORMERS = frozenset({1, 5, 6, 7, 8, 9, 14, 15, 16, 17, 34, 35, 53})
@@ -124,3 +129,16 @@ def energy_drift(total_energy: float, start: float, n_atoms: int, limit: float) 
     if drift <= limit:
         return None
     return f"energy drift {1000 * drift:.1f} meV/atom in NVE (limit {1000 * limit:.1f} meV/atom)"
+
+
+def configuration_failure(
+    numbers: np.ndarray, positions: np.ndarray, bonds: np.ndarray, temperature: float, spec: MDSpec
+) -> str | None:
+    """The first of the structural and thermal criteria, in the check's order, that the
+    configuration fails with ``spec``'s thresholds (None: it passes them all)."""
+    return (
+        close_contact(numbers, positions, spec.contact_fraction)
+        or broken_bond(numbers, positions, bonds, spec.bond_break_factor)
+        or escaped_atom(numbers, positions, spec.escape_distance)
+        or too_hot(temperature, spec.temperature, spec.temperature_factor)
+    )

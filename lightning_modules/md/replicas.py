@@ -130,10 +130,7 @@ def run_replicas(
             replica.drift = max(replica.drift or 0.0, abs(total - replica.nve_start) / len(numbers))
             drifted = criteria.energy_drift(total, replica.nve_start, len(numbers), spec.max_drift)
         return (
-            criteria.close_contact(numbers, replica.positions, spec.contact_fraction)
-            or criteria.broken_bond(numbers, replica.positions, bonds, spec.bond_break_factor)
-            or criteria.escaped_atom(numbers, replica.positions, spec.escape_distance)
-            or criteria.too_hot(current, spec.temperature, spec.temperature_factor)
+            criteria.configuration_failure(numbers, replica.positions, bonds, current, spec)
             or drifted
         )
 

@@ -123,11 +123,7 @@ def run_with_ase_dynamics(
             drift = max(drift or 0.0, abs(total - state["nve_start"]) / len(atoms))
             drifted = criteria.energy_drift(total, state["nve_start"], len(atoms), spec.max_drift)
         return (
-            criteria.close_contact(numbers, positions, spec.contact_fraction)
-            or criteria.broken_bond(numbers, positions, bonds, spec.bond_break_factor)
-            or criteria.escaped_atom(numbers, positions, spec.escape_distance)
-            or criteria.too_hot(temperature, spec.temperature, spec.temperature_factor)
-            or drifted
+            criteria.configuration_failure(numbers, positions, bonds, temperature, spec) or drifted
         )
 
     def time_ps() -> float:
