@@ -3,8 +3,10 @@
 A subclass implements :meth:`Potential.atomic_outputs`, the standardised
 energy contribution y_i of every atom. The base class turns them into
 
-    E = sum_i (scale * y_i + shift) + sum_i E_ref[Z_i]          (eV)
-    F = -dE/dR                                                  (eV/Angstrom)
+    E = sum_i (scale * y_i + shift) + sum_i E_ref[Z_i] + sum_{i<j} E_core(r_ij)   (eV)
+    F = -dE/dR                                                             (eV/Angstrom)
+
+where E_core is the switched ZBL repulsion of ``core_repulsion`` (none by default).
 
 The element references are a float64 buffer and the reference sum is added
 in float64: total energies of all-electron data (about -78,000 eV for SeB20)
@@ -24,6 +26,7 @@ from torch import nn
 from lightning_modules import keys
 from lightning_modules.data.references import EnergyReference
 from lightning_modules.models.nn import scatter_sum
+from lightning_modules.models.repulsion import CoreRepulsion, check_onset
 
 MAX_ATOMIC_NUMBER = 118
 
@@ -35,8 +38,12 @@ class ModelSettings:
     """A model's hyperparameters with their defaults: the one source of truth for each.
 
     Subclasses are frozen dataclasses; :attr:`cutoff` (Angstrom) is also the
-    neighbour-list cutoff of every data set the model sees.
+    neighbour-list cutoff of every data set the model sees. ``core_repulsion``,
+    every model's: 0 (none) or the onset, in sums of covalent radii, of a ZBL
+    repulsion added to the model's energy (:mod:`lightning_modules.models.repulsion`).
     """
+
+    core_repulsion: float = 0.0
 
     @property
     def cutoff(self) -> float:
@@ -68,6 +75,7 @@ class ModelSettings:
                 except (TypeError, ValueError) as error:
                     raise ValueError(f"{field.name}={value!r} is not a number") from error
             values[field.name] = value
+        check_onset(values.get("core_repulsion", 0.0))
         return cls(**values)
 
 
@@ -91,6 +99,9 @@ class Potential(nn.Module):
         )
         self.register_buffer("energy_shift", torch.tensor(0.0, dtype=torch.float64))
         self.register_buffer("energy_scale", torch.tensor(1.0, dtype=torch.float64))
+        self.core_repulsion = (
+            CoreRepulsion(settings.core_repulsion) if settings.core_repulsion else None
+        )
 
     def set_energy_reference(self, reference: EnergyReference) -> None:
         """Install element reference energies (eV) and the residual shift/scale (eV/atom)."""
@@ -167,12 +178,20 @@ class Potential(nn.Module):
         energy = (
             residual.to(torch.float64) * self.energy_scale + self.energy_shift * n_atoms + reference
         )
+        differentiated = residual.sum() * self.energy_scale.to(residual.dtype)
+        if self.core_repulsion is not None:
+            pairs = self.core_repulsion(
+                vectors.norm(dim=-1),
+                batch[keys.Z][batch[keys.IDX_I]],
+                batch[keys.Z][batch[keys.IDX_J]],
+            )  # [n_pairs]; every pair is listed both ways
+            repulsion = 0.5 * scatter_sum(
+                pairs, batch[keys.IDX_M][batch[keys.IDX_I]], n_structures
+            )  # [n_structures]
+            energy = energy + repulsion.to(torch.float64)
+            differentiated = differentiated + repulsion.sum().to(differentiated.dtype)
         result = {keys.ENERGY: energy}
         if compute_forces:
-            gradient = torch.autograd.grad(
-                residual.sum() * self.energy_scale.to(residual.dtype),
-                positions,
-                create_graph=create_graph,
-            )[0]
+            gradient = torch.autograd.grad(differentiated, positions, create_graph=create_graph)[0]
             result[keys.FORCES] = -gradient
         return result
