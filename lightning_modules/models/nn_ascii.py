@@ -213,6 +213,11 @@ def export_nn_ascii(
     """Write ``<element><suffix>`` for every element of ``model`` into ``directory``."""
     if not isinstance(model, AenetPotential):
         raise ExportError(f"only ænet models export to .nn.ascii, not {type(model).__name__}")
+    if model.core_repulsion is not None:
+        raise ExportError(
+            f"the model adds a core repulsion (core_repulsion={model.settings.core_repulsion}) "
+            f"that ænet's files cannot hold; export a model trained without it"
+        )
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

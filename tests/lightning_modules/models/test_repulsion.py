@@ -11,6 +11,7 @@ from ase.data import covalent_radii
 
 from lightning_modules import keys
 from lightning_modules.batching.batches import atoms_to_batch
+from lightning_modules.models.nn_ascii import ExportError, export_nn_ascii
 from lightning_modules.models.registry import build_model
 from lightning_modules.models.repulsion import (
     COULOMB_EV_ANGSTROM,
@@ -110,3 +111,10 @@ def test_a_bad_onset_is_refused_in_one_line() -> None:
         CoreRepulsion(0.1)
     with pytest.raises(ValueError, match="core_repulsion"):
         make_config(dict(model="aenet", model_config={**AENET, "core_repulsion": -1}))
+
+
+def test_a_model_with_the_repulsion_does_not_export_to_aenet_files(tmp_path) -> None:
+    with pytest.raises(ExportError, match="core repulsion .* cannot hold"):
+        export_nn_ascii(model_with(0.8), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert len(export_nn_ascii(model_with(0.0), tmp_path / "plain")) == 3
