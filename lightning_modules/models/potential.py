@@ -45,6 +45,9 @@ class ModelSettings:
 
     core_repulsion: float = 0.0
 
+    # settings that hold no weights: a fine-tuning may change them (the rest are the checkpoint's)
+    WEIGHTLESS: ClassVar[tuple[str, ...]] = ("core_repulsion",)
+
     @property
     def cutoff(self) -> float:
         raise NotImplementedError

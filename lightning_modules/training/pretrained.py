@@ -99,16 +99,30 @@ def refitted_reference(pretrained: PotentialTask, datamodule: Any, parent: str) 
 
 
 def task_from_pretrained(
-    path: str, strategy: str, datamodule: Any, label: str = "", **training: Any
+    path: str,
+    strategy: str,
+    datamodule: Any,
+    label: str = "",
+    model_changes: dict[str, Any] | None = None,
+    **training: Any,
 ) -> PotentialTask:
     """A task whose model starts from the checkpoint at ``path`` (see the module docstring).
 
     ``label``: the parent's name in the lineage (a registered ``NAME/VERSION``; default
     ``path``, which for a registered model is only a download cache's file).
+    ``model_changes``: settings of the model that hold no weights (its settings'
+    ``WEIGHTLESS``, e.g. ``core_repulsion``) to change; the others are the checkpoint's.
     ``training``: the :class:`PotentialTask` keywords of the new run (optimizer, lr, ...).
     """
     parent = label or path
     pretrained = load_pretrained(path)
+    weightless = pretrained.model.settings_class.WEIGHTLESS
+    fixed = sorted(set(model_changes or {}) - set(weightless))
+    if fixed:
+        raise TransferError(
+            f"fine-tuning keeps the pretrained architecture: {', '.join(fixed)} cannot change "
+            f"(only {', '.join(weightless)} can); train a new model for another"
+        )
     elements = set(datamodule.data.elements())
     supported = pretrained.model.supported_elements()
     if supported is not None and elements - supported:
@@ -127,7 +141,7 @@ def task_from_pretrained(
         )
     task = PotentialTask(
         model_name=pretrained.hparams["model_name"],
-        model_config=dict(pretrained.hparams["model_config"]),
+        model_config={**pretrained.hparams["model_config"], **(model_changes or {})},
         **training,
     )
     task.model.load_state_dict(pretrained.model.state_dict())

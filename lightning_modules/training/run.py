@@ -30,6 +30,7 @@ from lightning_modules.data import audit as data_audit
 from lightning_modules.data.atoms import DataWarning
 from lightning_modules.data.references import undetermined_message
 from lightning_modules.data.splits import save_split
+from lightning_modules.models.potential import ModelSettings
 from lightning_modules.models.registry import model_parameters
 from lightning_modules.training.config import ConfigError, TrainConfig
 from lightning_modules.training.datamodule import PotentialDataModule
@@ -173,6 +174,11 @@ def build_task(config: TrainConfig, datamodule: PotentialDataModule) -> Potentia
                 config.strategy,
                 datamodule,
                 label=config.init_from_label,
+                model_changes={
+                    name: value
+                    for name, value in config.model_config.items()
+                    if name in ModelSettings.WEIGHTLESS
+                },
                 **optimization_settings(config, datamodule.has_forces),
             )
         except TransferError as error:

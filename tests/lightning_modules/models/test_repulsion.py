@@ -20,6 +20,9 @@ from lightning_modules.models.repulsion import (
     zbl_energy,
 )
 from lightning_modules.training.config import make_config
+from lightning_modules.training.pretrained import TransferError, task_from_pretrained
+from lightning_modules.training.run import train
+from lightning_modules.training.task import load_task
 
 AENET = dict(
     species=["H", "O", "Cu"],
@@ -118,3 +121,37 @@ def test_a_model_with_the_repulsion_does_not_export_to_aenet_files(tmp_path) -> 
         export_nn_ascii(model_with(0.8), tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert len(export_nn_ascii(model_with(0.0), tmp_path / "plain")) == 3
+
+
+def test_a_finetuning_may_add_the_repulsion_but_not_change_the_architecture(
+    emt_file, tmp_path
+) -> None:
+    """The repulsion holds no weights: fine-tuning from a model without it may switch it on."""
+    values = dict(
+        data=[str(emt_file)],
+        model="aenet",
+        model_config={**AENET, "species": ["Cu", "Au"]},
+        max_epochs=1,
+        batch_size=32,
+        progress_bar=False,
+    )
+    pretrained = train(make_config({**values, "output_dir": str(tmp_path / "pre")}))
+    tuned = train(
+        make_config(
+            {
+                **values,
+                "model_config": {"core_repulsion": 0.8},
+                "init_from": pretrained.checkpoint_path,
+                "output_dir": str(tmp_path / "tuned"),
+            }
+        )
+    )
+    model = load_task(tuned.checkpoint_path).model
+    assert model.settings.core_repulsion == 0.8 and model.core_repulsion is not None
+    assert model.settings.radial_order == AENET["radial_order"]  # the rest is the checkpoint's
+    with pytest.raises(
+        TransferError, match=r"radial_order cannot change \(only core_repulsion can\)"
+    ):
+        task_from_pretrained(
+            pretrained.checkpoint_path, "full", None, model_changes={"radial_order": 4}
+        )
