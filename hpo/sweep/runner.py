@@ -60,6 +60,8 @@ from lightning_modules.data import load_data
 from lightning_modules.data.audit import log_audit
 from lightning_modules.file_digest import file_sha256
 from lightning_modules.md import MDSpec
+from lightning_modules.models.potential import ModelSettings
+from lightning_modules.models.registry import model_parameters
 from lightning_modules.training.config import TrainConfig, make_config
 from lightning_modules.training.prepared import PreparedData
 from lightning_modules.training.run import data_settings
@@ -125,18 +127,23 @@ def _md_spec(setup: StudySetup, data: Any) -> MDSpec | None:
 
 
 def _check_fine_tuning_space(setup: StudySetup, space: Any) -> None:
-    """Refuse a fine-tuning sweep whose space samples the architecture (it is the model's)."""
+    """Refuse a fine-tuning sweep whose space samples the architecture (it is the model's).
+
+    Settings that hold no weights (``ModelSettings.WEIGHTLESS``: ``core_repulsion``) may be sampled.
+    """
     if not setup.init_from:
         return
-    from lightning_modules.models.registry import model_parameters
-
     architecture = [
-        p.name for p in space.parameters if any(p.name in model_parameters(m) for m in space.models)
+        p.name
+        for p in space.parameters
+        if any(p.name in model_parameters(m) for m in space.models)
+        and p.name not in ModelSettings.WEIGHTLESS
     ]
     if architecture:
         raise StudyError(
             f"with --init-from the architecture is the pretrained model's; the space may not "
-            f"sample {', '.join(architecture)} (sample lr, strategy, max_epochs, ...)"
+            f"sample {', '.join(architecture)} (sample lr, strategy, max_epochs, "
+            f"{', '.join(ModelSettings.WEIGHTLESS)}, ...)"
         )
 
 

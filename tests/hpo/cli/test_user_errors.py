@@ -194,7 +194,8 @@ def test_a_sweep_its_first_trial_would_refuse_is_refused_before_the_study_exists
         (  # the tiny space samples n_atom_basis: a fine-tuning sweep keeps the model's
             [*sweep, "--init-from", "pretrained.ckpt"],
             "with --init-from the architecture is the pretrained model's; the space may not "
-            "sample n_atom_basis, n_interactions, n_rbf, cutoff",
+            "sample n_atom_basis, n_interactions, n_rbf, cutoff (sample lr, strategy, "
+            "max_epochs, core_repulsion, ...)",
         ),
         ([*sweep, "--sampler", "grid"], "lr"),  # a float range without a step has no grid
         (  # a file that is no checkpoint, under a space that samples the lr only
