@@ -64,6 +64,16 @@ def test_transfer_md_runs_every_stage_as_cells_and_a_rerun_trains_nothing(
     assert speed.returncode == 0, speed.stderr[-3000:]
     assert "this checkout, 2 seeds at once" in speed.stderr
     assert "seed 0's positions differ by at most 0 A" in speed.stderr
+    repulsion = ("repulsion_md.py", "--data", str(smoke_data), "--checkpoint", str(model))
+    short = ("--ps", "0.01", "--seeds", "0", "1")
+    done = run_benchmark(*repulsion, *short, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    checks = [line.split(" | ") for line in table(done.stdout)[2:]]
+    assert [check[1] for check in checks] == ["none", "0.8"]  # the same weights, without and with
+    assert all(check[3] in ("0/2", "1/2", "2/2") for check in checks)
+    refused = run_benchmark(*repulsion, *short, "--onset", "2.5", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "below the onset 2.5: the repulsion would change the training" in refused.stderr
     again = run_benchmark("transfer_md.py", *arguments, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "cells done" not in again.stderr and table(again.stdout) == rows
