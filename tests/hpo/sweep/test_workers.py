@@ -61,6 +61,8 @@ def test_two_local_workers_run_one_sqlite_study(tmp_path, tiny_space, small_emt_
             "3",
             "--sampler",
             "random",
+            "--pruner",
+            "none",  # which trial a median pruner stops depends on the workers' timing
             "--storage",
             storage,
             "--tracking-uri",
