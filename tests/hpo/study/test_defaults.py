@@ -45,8 +45,8 @@ def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
 def test_sweep_help_names_the_table_s_defaults() -> None:
     text = " ".join(_subparser("sweep").format_help().split())
     for phrase in (
-        f"(default {SWEEP_DEFAULTS.sampler})",
-        f"(default {SWEEP_DEFAULTS.pruner})",
+        f"sampler (default {SWEEP_DEFAULTS.sampler}; the search suite",
+        f"pruner (default {SWEEP_DEFAULTS.pruner}; the search suite",
         f"epochs per trial (default {SWEEP_DEFAULTS.max_epochs})",
         f"(default {SWEEP_DEFAULTS.seed})",
         f"(default {','.join(SWEEP_DEFAULTS.objectives)};",
