@@ -60,12 +60,16 @@ def closest_share(path: Path) -> float:
     return closest
 
 
+def with_repulsion(model: torch.nn.Module, onset: float) -> torch.nn.Module:
+    """``model`` with the repulsion at ``onset`` (0: none), whichever it was trained with."""
+    model.settings = dataclasses.replace(model.settings, core_repulsion=onset)
+    model.core_repulsion = CoreRepulsion(onset) if onset else None
+    return model
+
+
 def checked(checkpoint: str, onset: float, spec: MDSpec, structure, seeds: list[int]) -> list:
     """The MD check of one model's velocity seeds, with the repulsion at ``onset`` (0: none)."""
-    model = load_task(checkpoint).model
-    if onset:
-        model.settings = dataclasses.replace(model.settings, core_repulsion=onset)
-        model.core_repulsion = CoreRepulsion(onset)
+    model = with_repulsion(load_task(checkpoint).model, onset)  # the same weights either way
     calculator = PesweepCalculator(model, dtype="float64")
     return run_replicas(structure, calculator.energies_forces, spec, seeds)
 

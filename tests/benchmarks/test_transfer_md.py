@@ -166,3 +166,19 @@ def test_first_peaks_are_found_under_the_studys_pair_names() -> None:
     peaks = transfer_cells.first_peaks(pair_distributions(numbers, frames))
     assert set(peaks) == {"Au-O", "Cu-O"}  # the rdf module calls them O-Au and O-Cu
     assert abs(peaks["Au-O"] - 2.2) < 0.06 and abs(peaks["Cu-O"] - 1.95) < 0.06
+
+
+def test_repulsion_md_takes_the_repulsion_off_a_model_trained_with_it() -> None:
+    import sys
+
+    from lightning_modules.models.registry import build_model
+    from tests.support.commands import BENCHMARKS
+
+    sys.path.insert(0, str(BENCHMARKS))
+    import repulsion_md
+
+    config = dict(species=["Cu"], radial_order=4, angular_order=2, core_repulsion=0.8)
+    model = build_model("aenet", config)
+    assert repulsion_md.with_repulsion(model, 0.0).core_repulsion is None
+    assert model.settings.core_repulsion == 0.0
+    assert repulsion_md.with_repulsion(model, 0.9).core_repulsion.onset == 0.9
