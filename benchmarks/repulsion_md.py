@@ -28,7 +28,6 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import torch
-from ase.data import covalent_radii
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,8 +39,9 @@ except ImportError:  # imported as benchmarks.repulsion_md
     from benchmarks.transfer_cells import first_peaks
 
 from lightning_modules.md import MDSpec  # noqa: E402
+from lightning_modules.md.criteria import covalent_sums, pair_distances  # noqa: E402
 from lightning_modules.md.replicas import run_replicas  # noqa: E402
-from lightning_modules.models.repulsion import CoreRepulsion  # noqa: E402
+from lightning_modules.models.potential import Potential  # noqa: E402
 from lightning_modules.training.calculator import PesweepCalculator  # noqa: E402
 from lightning_modules.training.task import load_task  # noqa: E402
 
@@ -52,19 +52,18 @@ def closest_share(path: Path) -> float:
     """The closest pair of any structure in ``path``, in sums of covalent radii."""
     closest = np.inf
     for atoms in ase.io.read(path, ":"):
-        distances = atoms.get_all_distances()
-        radii = covalent_radii[atoms.numbers]
-        shares = distances / (radii[:, None] + radii[None, :])
+        shares = pair_distances(atoms.positions) / covalent_sums(atoms.numbers)
         np.fill_diagonal(shares, np.inf)
         closest = min(closest, float(shares.min()))
     return closest
 
 
-def with_repulsion(model: torch.nn.Module, onset: float) -> torch.nn.Module:
-    """``model`` with the repulsion at ``onset`` (0: none), whichever it was trained with."""
-    model.settings = dataclasses.replace(model.settings, core_repulsion=onset)
-    model.core_repulsion = CoreRepulsion(onset) if onset else None
-    return model
+def with_repulsion(model: Potential, onset: float) -> Potential:
+    """``model``'s weights in a model built with the repulsion at ``onset`` (0: none),
+    whichever it was trained with."""
+    rebuilt = type(model)(dataclasses.replace(model.settings, core_repulsion=onset))
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt
 
 
 def checked(checkpoint: str, onset: float, spec: MDSpec, structure, seeds: list[int]) -> list:

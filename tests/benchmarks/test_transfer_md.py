@@ -179,6 +179,9 @@ def test_repulsion_md_takes_the_repulsion_off_a_model_trained_with_it() -> None:
 
     config = dict(species=["Cu"], radial_order=4, angular_order=2, core_repulsion=0.8)
     model = build_model("aenet", config)
-    assert repulsion_md.with_repulsion(model, 0.0).core_repulsion is None
-    assert model.settings.core_repulsion == 0.0
+    without = repulsion_md.with_repulsion(model, 0.0)
+    assert without.core_repulsion is None
+    assert without.settings.core_repulsion == 0.0
     assert repulsion_md.with_repulsion(model, 0.9).core_repulsion.onset == 0.9
+    for name, value in model.state_dict().items():  # the same weights and buffers
+        assert without.state_dict()[name].equal(value), name
