@@ -169,7 +169,7 @@ def requested_md_spec(options: SweepOptions) -> Any:
                 "(structure, temperature, time_ps, ...; see pesweep md-check --help)"
             )
         return None
-    from hpo.workflows.md_gate import read_structure
+    from hpo.workflows.md_gate import read_check_structure
     from lightning_modules.md import load_md_spec
 
     specs = [load_md_spec(path) for path in paths]
@@ -178,7 +178,7 @@ def requested_md_spec(options: SweepOptions) -> Any:
             "--md-spec and --md-constraint name different MD checks; a study runs one check, "
             "give the same file to both (or one of them)"
         )
-    read_structure(specs[0].structure)
+    read_check_structure(specs[0])
     return specs[0]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from ase import Atoms
 
 from hpo.tracking.stores import Store, tracking_store
+from lightning_modules.data.isolated_atoms import check_calculator
 from lightning_modules.errors import PesweepError
 from lightning_modules.md import MDSpec, rdf_distance
 from lightning_modules.md.rdf import pair_distributions
@@ -64,6 +65,14 @@ def _read_frames(path: str | Path, what: str, index: int | str) -> list[Atoms]:
 def read_structure(path: str | Path, what: str = "structure") -> Atoms:
     """The first frame of a file ASE reads; a missing or unreadable file is a one-line error."""
     return _read_frames(path, what, 0)[0]
+
+
+def read_check_structure(spec: MDSpec) -> Atoms:
+    """The check's starting structure, its elements checked against the spot check's calculator."""
+    structure = read_structure(spec.structure)
+    if spec.spot_check:
+        check_calculator(spec.spot_check, sorted(set(structure.get_chemical_symbols())))
+    return structure
 
 
 def read_reference(path: str | Path) -> list[Atoms]:
@@ -189,7 +198,7 @@ def run_md_check(
     Inputs are read and checked first (structure, reference, model, elements);
     the run is created only when the check is about to start.
     """
-    structure = read_structure(spec.structure)
+    structure = read_check_structure(spec)
     frames = read_reference(reference) if reference else None
     tracking = tracking_store(tracking_uri)
     if calculator is None:

@@ -11,24 +11,13 @@ from collections.abc import Iterable
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.singlepoint import SinglePointCalculator
 
-from lightning_modules.data.isolated_atoms import check_calculator
+from lightning_modules.data.labelling import label_frames
 
 
 def label_gfn1_xtb(frames: Iterable[Atoms]) -> list[Atoms]:
     """Copies of ``frames`` with GFN1-xTB energy and forces (closed shell, neutral)."""
-    check_calculator("gfn1-xtb", [])  # tblite is installed (GFN1-xTB covers H to Rn)
-    from tblite.ase import TBLite
-
-    labelled = []
-    for frame in frames:
-        atoms = frame.copy()
-        atoms.calc = TBLite(method="GFN1-xTB", verbosity=0)
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
-        labelled.append(atoms)
-    return labelled
+    return label_frames(frames, "gfn1-xtb")
 
 
 def add_waters(cluster: Atoms, n_water: int, seed: int = 0, distance: float = 2.3) -> Atoms:

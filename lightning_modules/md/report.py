@@ -29,6 +29,7 @@ class StabilityReport:
     mean_temperature: float
     nve_drift_eV_per_atom: float | None
     frames: list[Atoms] = field(default_factory=list, repr=False)
+    spot_checks: list[tuple[float, float]] = field(default_factory=list)  # (ps, force RMSE eV/A)
 
     @property
     def steps_per_second(self) -> float:
@@ -37,9 +38,16 @@ class StabilityReport:
     def summary(self) -> str:
         """One line: PASS/FAIL, the stable time and the reason."""
         if self.passed:
+            checked = ""
+            if self.spot_checks:
+                worst = max(rmse for _, rmse in self.spot_checks)
+                checked = (
+                    f"; the reference agrees on {len(self.spot_checks)} frames (force RMSE up to "
+                    f"{worst:.2f} eV/A)"
+                )
             return (
                 f"PASS: stable for the whole {self.total_ps:g} ps (max temperature "
-                f"{self.max_temperature:.0f} K, {self.steps_per_second:.0f} steps/s)"
+                f"{self.max_temperature:.0f} K, {self.steps_per_second:.0f} steps/s){checked}"
             )
         return f"FAIL at {self.failure_ps:.4g} ps: {self.reason}"
 
@@ -62,4 +70,8 @@ class StabilityReport:
             "mean_temperature_K": round(self.mean_temperature, 2),
             "nve_drift_eV_per_atom": self.nve_drift_eV_per_atom,
             "frames": len(self.frames),
+            "spot_checks": [
+                {"time_ps": time_ps, "force_rmse_eV_per_A": round(rmse, 4)}
+                for time_ps, rmse in self.spot_checks
+            ],
         }

@@ -28,6 +28,7 @@ from lightning_modules.md import criteria
 from lightning_modules.md.replicas import calculator_energies_forces, run_replicas
 from lightning_modules.md.report import Progress, StabilityReport
 from lightning_modules.md.spec import MDSpec
+from lightning_modules.md.spot_check import spot_check
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +74,17 @@ def run_stability_check(
     The Bussi thermostat runs on :func:`~lightning_modules.md.replicas.run_replicas`
     (ASE's arithmetic without its per-step bookkeeping; the calculator's
     ``energies_forces`` when it has one); Langevin on ASE's own dynamics.
+    With ``spec.spot_check``, frames of the trajectory are then labelled by
+    the reference calculator (:func:`~lightning_modules.md.spot_check.spot_check`).
     """
     if spec.thermostat == "bussi":
         evaluate = getattr(calculator, "energies_forces", None) or calculator_energies_forces(
             calculator
         )
-        return run_replicas(structure, evaluate, spec, [spec.seed], on_progress)[0]
-    return run_with_ase_dynamics(structure, calculator, spec, on_progress)
+        report = run_replicas(structure, evaluate, spec, [spec.seed], on_progress)[0]
+    else:
+        report = run_with_ase_dynamics(structure, calculator, spec, on_progress)
+    return spot_check(report, spec)
 
 
 def run_with_ase_dynamics(

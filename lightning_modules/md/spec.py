@@ -16,6 +16,14 @@ it, and every field is checked here before anything runs.
     temperature_factor: 3.0     # an instantaneous temperature above this x the target fails
     max_drift: 0.02             # eV/atom: |E_total - E_total(start of NVE)| above this fails
     seed: 0
+    spot_check: gfn1-xtb        # label frames of the trajectory with this calculator (emt, gfn1-xtb)
+    spot_check_frames: 20       # frames evenly spread over the trajectory
+    spot_check_max_force_rmse: 1.0  # eV/A: a frame whose model forces differ more fails
+
+A trajectory can be stable and wrong: a model may hold the cluster in a basin
+the reference calculator puts tens of eV higher. The spot check labels frames
+of the finished trajectory with the calculator that labelled the training data
+(off by default) and fails at the first frame whose forces disagree.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lightning_modules.conventions import CALCULATORS
 from lightning_modules.errors import PesweepError
 from lightning_modules.yaml_numbers import load_yaml
 
@@ -55,6 +64,9 @@ class MDSpec:
     thermostat_time_fs: float = 100.0  # Bussi's relaxation time; Langevin's friction is its inverse
     check_every: int = 1  # steps between checks (the failure time's resolution)
     frame_every: int = 40  # steps between trajectory frames (and RDF samples)
+    spot_check: str = ""  # "" (none), "emt" or "gfn1-xtb"
+    spot_check_frames: int = 20
+    spot_check_max_force_rmse: float = 1.0
 
     def __post_init__(self) -> None:
         positive = (
@@ -67,6 +79,7 @@ class MDSpec:
             "temperature_factor",
             "max_drift",
             "thermostat_time_fs",
+            "spot_check_max_force_rmse",
         )
         for name in positive:
             value = getattr(self, name)
@@ -78,7 +91,12 @@ class MDSpec:
             raise MDSpecError(
                 f"md spec: thermostat {self.thermostat!r} is unknown; use {' or '.join(THERMOSTATS)}"
             )
-        for name in ("check_every", "frame_every"):
+        if self.spot_check not in ("", *CALCULATORS):
+            raise MDSpecError(
+                f"md spec: spot_check {self.spot_check!r} is unknown; use {' or '.join(CALCULATORS)}"
+                " (or leave it out)"
+            )
+        for name in ("check_every", "frame_every", "spot_check_frames"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise MDSpecError(f"md spec: {name} must be a whole number of steps >= 1")
@@ -120,7 +138,12 @@ class MDSpec:
                 f"{origin}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         values = dict(values)
-        for name in ("check_every", "frame_every", "seed"):  # YAML may give 10.0
+        for name in (
+            "check_every",
+            "frame_every",
+            "spot_check_frames",
+            "seed",
+        ):  # YAML may give 10.0
             if isinstance(values.get(name), float) and values[name].is_integer():
                 values[name] = int(values[name])
         try:

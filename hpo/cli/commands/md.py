@@ -28,6 +28,7 @@ SPEC_FLAGS = (
     "thermostat",
     "seed",
     "contact_fraction",
+    "spot_check",
 )
 
 

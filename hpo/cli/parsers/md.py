@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpo.cli.arguments import non_negative_int, positive_float
-from lightning_modules.conventions import DEFAULT_TRACKING_URI
+from lightning_modules.conventions import CALCULATORS, DEFAULT_TRACKING_URI
 from lightning_modules.md.spec import THERMOSTATS, MDSpec
 
 DEFAULT_MD_DIR = "pesweep_runs/md-check"
@@ -20,8 +20,9 @@ def add_md_commands(sub: Any) -> None:
         description="NVT molecular dynamics (ASE, Bussi thermostat) with a trained model as the "
         "calculator, then an NVE segment. FAIL at the first close contact (a pair closer than "
         "a fraction of its covalent-radius sum), broken X-H bond, atom leaving the cluster, "
-        "temperature above a multiple of the target, energy drift in NVE, or NaN. Exit status "
-        "0 for PASS, 1 for FAIL, 2 for a bad input.",
+        "temperature above a multiple of the target, energy drift in NVE, or NaN; with "
+        "--spot-check, also at the first frame whose forces the reference calculator "
+        "disagrees with. Exit status 0 for PASS, 1 for FAIL, 2 for a bad input.",
     )
     check.add_argument(
         "--model",
@@ -59,6 +60,14 @@ def add_md_commands(sub: Any) -> None:
         type=positive_float,
         help="a pair closer than this x its covalent-radius sum fails "
         f"(default {defaults.contact_fraction:g}: Au-O below 1.52 A)",
+    )
+    check.add_argument(
+        "--spot-check",
+        choices=CALCULATORS,
+        help="label frames spread over the trajectory with this calculator (the one that "
+        "labelled the training data) and fail where the model's forces differ by more than "
+        f"the spec's spot_check_max_force_rmse (default {defaults.spot_check_max_force_rmse:g} "
+        f"eV/A; {defaults.spot_check_frames} frames; default: no spot check)",
     )
     check.add_argument(
         "--reference", help="a reference trajectory: the distance of the pair distributions to it"

@@ -54,7 +54,7 @@ def test_md_check_reports_stores_and_tracks_the_run(swept, cluster_file, tmp_pat
     code = main(
         ["md-check", "--model", checkpoint_of(swept), "--structure", str(cluster_file), *SHORT]
         + ["--contact-fraction", "0.5", "--tracking-uri", tracking, "--output-dir", str(out)]
-        + ["--reference", str(cluster_file)]
+        + ["--reference", str(cluster_file), "--spot-check", "emt"]
     )
     printed = capsys.readouterr().out
     report = json.loads((out / "md_report.json").read_text())
@@ -65,6 +65,9 @@ def test_md_check_reports_stores_and_tracks_the_run(swept, cluster_file, tmp_pat
         + f"{report['rdf_distance']['mean']:.3f}"
     )
     assert report["spec"]["time_ps"] == 0.02 and report["spec"]["contact_fraction"] == 0.5
+    # the data's own calculator labelled frames of the trajectory, the first one included
+    assert report["spec"]["spot_check"] == "emt" and report["spot_checks"][0]["time_ps"] == 0.0
+    assert all(check["force_rmse_eV_per_A"] >= 0 for check in report["spot_checks"])
     frames = ase.io.read(out / "trajectory.extxyz", index=":")
     assert len(frames) >= 1 and "Cu-Cu" in (out / "pair_distributions.html").read_text()
     [run] = MlflowClient(tracking).search_runs(
@@ -100,11 +103,14 @@ def test_md_check_refuses_bad_input_before_anything_is_made(swept, tmp_path, cap
     monkeypatch.chdir(tmp_path)
     water_file = tmp_path / "water.xyz"
     ase.io.write(water_file, ase.Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [0, 0.96, 0]]))
+    selenium_file = tmp_path / "se2.xyz"
+    ase.io.write(selenium_file, ase.Atoms("Se2", positions=[[0, 0, 0], [2.2, 0, 0]]))
     cases = {
         "O, which the model was not trained on": ["--structure", str(water_file)],
         "absent.xyz: no such file": ["--structure", "absent.xyz"],
         "give --structure FILE": [],
         "thermostat": ["--structure", str(water_file), "--thermostat", "nose"],
+        "EMT has no parameters for Se": ["--structure", str(selenium_file), "--spot-check", "emt"],
     }
     for expected, extra in cases.items():
         with pytest.raises(SystemExit) if expected == "thermostat" else _no_raise():
@@ -219,6 +225,8 @@ def test_md_objective_needs_a_check_and_a_structure_of_the_datas_elements(
         run_sweep(sweep_options(objectives=("md_stable_ps",)))
     water_file = tmp_path / "water.xyz"
     ase.io.write(water_file, ase.Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [0, 0.96, 0]]))
+    selenium_file = tmp_path / "se2.xyz"
+    ase.io.write(selenium_file, ase.Atoms("Se2", positions=[[0, 0, 0], [2.2, 0, 0]]))
     spec = tmp_path / "md.yaml"
     spec.write_text(f"structure: {water_file}\n")
     with pytest.raises(PesweepError, match="holds H, O, which the data do not"):

@@ -156,3 +156,68 @@ def test_spec_errors_name_the_field(tmp_path) -> None:
     assert spec.structure == str(tmp_path / "start.xyz") and spec.time_ps == 2
     with pytest.raises(MDSpecError, match="no such file"):
         load_md_spec(tmp_path / "absent.yaml")
+
+
+class ConfinedEMT(Calculator):
+    """EMT plus a harmonic pull of every atom towards the centre: stable, and wrong."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, stiffness: float) -> None:
+        super().__init__()
+        self.emt, self.stiffness = EMT(), stiffness
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        offsets = self.atoms.positions - self.atoms.positions.mean(axis=0)
+        energy = (
+            self.emt.get_potential_energy(self.atoms) + 0.5 * self.stiffness * (offsets**2).sum()
+        )
+        forces = self.emt.get_forces(self.atoms) - self.stiffness * offsets
+        self.results = {"energy": energy, "forces": forces}
+
+
+def test_the_spot_check_fails_a_stable_trajectory_whose_forces_the_reference_disputes(
+    relaxed_cu13: Atoms,
+) -> None:
+    spec = MDSpec(time_ps=0.1, nve_ps=0.0, timestep=1.0, frame_every=10, seed=3)
+    confined = relaxed_cu13.copy()  # the confined model's own minimum: a basin EMT does not have
+    confined.calc = ConfinedEMT(1.0)
+    BFGS(confined, logfile=None).run(fmax=0.01)
+    # without a spot check the confined cluster is stable: the dynamics' criteria cannot tell
+    assert run_stability_check(confined, ConfinedEMT(1.0), spec).passed
+    checked = spec.replace(spot_check="emt", spot_check_frames=4)
+    report = run_stability_check(confined, ConfinedEMT(1.0), checked)
+    assert not report.passed and report.reason.startswith("emt disagrees with the model")
+    assert report.failure_ps == 0.0 and report.stable_ps == 0.0  # wrong from the first frame
+    assert len(report.spot_checks) == 1 and report.spot_checks[0][1] > 1.0
+    # a pull too weak to matter passes, every spread frame checked, first and last included
+    weak = run_stability_check(relaxed_cu13, ConfinedEMT(0.01), checked)
+    assert weak.passed, weak.reason
+    assert [t for t, _ in weak.spot_checks] == pytest.approx([0.0, 0.03, 0.07, 0.1])
+    assert max(rmse for _, rmse in weak.spot_checks) < 0.05
+    assert "the reference agrees on 4 frames" in weak.summary()
+    assert weak.to_dict()["spot_checks"][0]["time_ps"] == 0.0
+
+
+def test_the_spot_check_moves_a_failure_to_the_first_disputed_frame(relaxed_cu13: Atoms) -> None:
+    spec = MDSpec(time_ps=1.0, nve_ps=0.0, timestep=1.0, seed=3, temperature_factor=100)
+    plain = run_stability_check(relaxed_cu13, CollapsingEMT(), spec)
+    checked = run_stability_check(relaxed_cu13, CollapsingEMT(), spec.replace(spot_check="emt"))
+    assert plain.reason.startswith("close contact") and plain.failure_ps > 0
+    # the wrong pull is there from the first step: EMT disputes the very first frame
+    assert checked.reason.startswith("emt disagrees") and checked.failure_ps == 0.0
+    # a limit the pull stays under keeps the dynamics' own failure
+    loose = run_stability_check(
+        relaxed_cu13, CollapsingEMT(), spec.replace(spot_check="emt", spot_check_max_force_rmse=1e3)
+    )
+    assert loose.reason == plain.reason and loose.spot_checks
+
+
+def test_spot_check_settings_are_checked() -> None:
+    with pytest.raises(MDSpecError, match="spot_check 'dft' is unknown; use emt or gfn1-xtb"):
+        MDSpec(spot_check="dft")
+    with pytest.raises(MDSpecError, match="spot_check_frames must be a whole number"):
+        MDSpec(spot_check="emt", spot_check_frames=0)
+    with pytest.raises(MDSpecError, match="spot_check_max_force_rmse must be a positive"):
+        MDSpec(spot_check_max_force_rmse=float("nan"))
