@@ -15,27 +15,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import numpy as np
-from ase import Atoms
 from ase.calculators.calculator import CalculationFailed
 
-from lightning_modules.data.labelling import label_one
+from lightning_modules.data.labelling import force_rmse, label_one, spread_indices
 from lightning_modules.md.report import StabilityReport
 from lightning_modules.md.spec import MDSpec
 
 logger = logging.getLogger(__name__)
-
-
-def spread_indices(count: int, wanted: int) -> np.ndarray:
-    """``wanted`` indices evenly spread over ``range(count)``, the first and last included."""
-    if count == 0:
-        return np.zeros(0, dtype=int)
-    return np.unique(np.linspace(0, count - 1, min(wanted, count)).round().astype(int))
-
-
-def force_rmse(frame: Atoms, reference: Atoms) -> float:
-    """Root mean square difference of the two frames' forces (eV/A)."""
-    return float(np.sqrt(np.mean((frame.get_forces() - reference.get_forces()) ** 2)))
 
 
 def spot_check(report: StabilityReport, spec: MDSpec) -> StabilityReport:

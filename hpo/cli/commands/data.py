@@ -1,4 +1,4 @@
-"""What ``train``, ``audit``, ``subset`` and ``references`` (isolated-atom energies) do."""
+"""What ``train``, ``audit``, ``subset``, ``references`` (isolated-atom energies) and ``label`` do."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import dataclasses
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hpo import __version__
 from hpo.runtime.outputs import OutputError, check_output_file, claim_output_dir
@@ -178,4 +180,43 @@ def run_references(args: argparse.Namespace) -> int:
         print(f"{atom.element:>3s} {atom.energy:16.6f} eV{spin}")
     write_references(args.out, energies, args.calculator)
     print(f"written: {args.out} (give it as --element-energies {args.out})")
+    return 0
+
+
+def run_label(args: argparse.Namespace) -> int:
+    """``pesweep label``: frames spread over a trajectory, labelled by a real calculator."""
+    import ase.io
+
+    from lightning_modules.data.labelling import relabel_spread
+
+    if Path(args.out).suffix.lower() not in (".xyz", ".extxyz"):
+        raise OutputError(f"--out {args.out}: label writes extended XYZ; name the file .extxyz")
+    check_output_file(args.out, [args.trajectory], args.force)
+    source = Path(args.trajectory)
+    if not source.is_file():
+        raise DataError(f"--trajectory {source}: no such file; give an md-check trajectory.extxyz")
+    try:
+        trajectory = ase.io.read(source, index=":")
+    except Exception as error:  # ASE raises many kinds for a file it cannot parse
+        raise DataError(
+            f"--trajectory {source}: ASE cannot read it ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); give extxyz, traj or xyz"
+        ) from None
+    if not trajectory:
+        raise DataError(f"--trajectory {source} holds no frames")
+    result = relabel_spread(trajectory, args.frames, args.calculator)  # checks the calculator
+    if not result.frames:
+        raise DataError(f"{args.calculator} converged on none of the frames; nothing written")
+    ase.io.write(args.out, result.frames, format="extxyz")
+    unconverged = f" ({len(result.unconverged)} did not converge)" if result.unconverged else ""
+    print(
+        f"{len(result.frames)} frames of {len(trajectory)} labelled with {args.calculator}"
+        f"{unconverged}: written to {args.out} (eV, eV/A); add it to --data of finetune or sweep"
+    )
+    if result.own_force_rmse:
+        rmse = np.array(result.own_force_rmse)
+        print(
+            f"the frames' own forces against {args.calculator}'s: RMSE median "
+            f"{np.median(rmse):.3f} eV/A, max {rmse.max():.3f}"
+        )
     return 0

@@ -1,4 +1,4 @@
-"""The arguments of ``train``, ``audit``, ``subset`` and ``references``."""
+"""The arguments of ``train``, ``audit``, ``subset``, ``references`` and ``label``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ USE = (
 
 
 def add_data_commands(sub: Any) -> None:
-    """Register train, audit, subset and references."""
+    """Register train, audit, subset, references and label."""
     train = sub.add_parser("train", help="train one model from a YAML config (and flags)")
     train.add_argument(
         "--config", help="YAML file with TrainConfig keys (see docs/how-to/training.md)"
@@ -145,3 +145,33 @@ def add_data_commands(sub: Any) -> None:
     references.add_argument("--out", required=True, metavar="FILE", help="YAML file to write")
     references.add_argument("--force", action="store_true", help="replace an existing --out file")
     references.set_defaults(handler="data:run_references")
+
+    label = sub.add_parser(
+        "label",
+        help="label frames of a trajectory with EMT or GFN1-xTB: training data where a model went",
+        description="Label frames spread evenly over a trajectory (an md-check's "
+        "trajectory.extxyz, any file ASE reads) with a real calculator, and write them as "
+        "extended XYZ to add to the --data of finetune or sweep. Use the calculator (and "
+        "settings) that labelled the training data. Frames that held forces (an md-check "
+        "trajectory holds the model's) are compared with the new labels.",
+    )
+    label.add_argument(
+        "--trajectory", required=True, metavar="FILE", help="frames to label (any file ASE reads)"
+    )
+    label.add_argument(
+        "--calculator", required=True, choices=CALCULATORS, help="ASE's EMT or GFN1-xTB (tblite)"
+    )
+    label.add_argument(
+        "--frames",
+        type=positive_int,
+        default=50,
+        help="how many frames, spread evenly over the trajectory, first and last included "
+        "(default 50)",
+    )
+    label.add_argument(
+        "--out",
+        required=True,
+        help="extxyz file to write (never the trajectory; an existing file only with --force)",
+    )
+    label.add_argument("--force", action="store_true", help="replace an existing --out file")
+    label.set_defaults(handler="data:run_label")
