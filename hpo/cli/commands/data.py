@@ -196,12 +196,13 @@ def run_label(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise DataError(f"--trajectory {source}: no such file; give an md-check trajectory.extxyz")
     try:
-        trajectory = ase.io.read(source, index=":")
+        read = ase.io.read(source, index=":")
     except Exception as error:  # ASE raises many kinds for a file it cannot parse
         raise DataError(
             f"--trajectory {source}: ASE cannot read it ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}); give extxyz, traj or xyz"
         ) from None
+    trajectory = read if isinstance(read, list) else [read]
     if not trajectory:
         raise DataError(f"--trajectory {source} holds no frames")
     result = relabel_spread(trajectory, args.frames, args.calculator)  # checks the calculator
