@@ -27,6 +27,7 @@ from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_mom
 from lightning_modules.md import criteria
 from lightning_modules.md.report import Progress, StabilityReport
 from lightning_modules.md.spec import MDSpec
+from lightning_modules.md.spot_check import SpotCheck
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Replica:
     seconds: float = 0.0
     temperatures: list[float] = field(default_factory=list)
     frames: list[Atoms] = field(default_factory=list)
+    spot: SpotCheck | None = None
     drift: float | None = None
     nve_start: float = 0.0
 
@@ -109,7 +111,9 @@ def run_replicas(
         thermalize_momenta(atoms, temperature_K=spec.temperature, rng=rng)
         Stationary(atoms)
         ZeroRotation(atoms)
-        replicas.append(Replica(seed, rng, atoms.positions.copy(), atoms.get_momenta()))
+        replicas.append(
+            Replica(seed, rng, atoms.positions.copy(), atoms.get_momenta(), spot=SpotCheck(spec))
+        )
     if any(kinetic_energy(r.momenta, masses) < 1e-12 for r in replicas):
         raise ValueError("Initial kinetic energy is zero: the temperature must be positive")
     start = time.perf_counter()
@@ -141,6 +145,12 @@ def run_replicas(
         frame.info["temperature_K"] = temperature(replica)
         return frame
 
+    def keep(replica: Replica) -> None:
+        """Keep the replica's frame; the spot check (if any) may fail it there."""
+        replica.frames.append(snapshot(replica))
+        if replica.spot is not None:
+            replica.reason = replica.spot(replica.step, replica.frames[-1])
+
     def evaluate(group: list[Replica], failure: str) -> None:
         """Energies and forces of ``group`` at its positions; a replica that cannot be
         evaluated fails with ``failure`` (tried alone, so one bad replica stops only itself)."""
@@ -161,7 +171,7 @@ def run_replicas(
     for replica in replicas:
         replica.reason = replica.reason or check(replica, False)
         if replica.reason is None:
-            replica.frames.append(snapshot(replica))
+            keep(replica)
     nvt_steps, nve_steps = spec.steps
     for in_nve, n_steps in ((False, nvt_steps), (True, nve_steps)):
         active = [r for r in replicas if r.reason is None]
@@ -192,7 +202,7 @@ def run_replicas(
                     continue
                 replica.reason = replica.reason or check(replica, in_nve)
                 if replica.reason is None and replica.step % spec.frame_every == 0:
-                    replica.frames.append(snapshot(replica))
+                    keep(replica)
                 if replica.reason is not None:
                     replica.seconds = time.perf_counter() - start
             now = time.perf_counter()
@@ -235,4 +245,5 @@ def _report(replica: Replica, spec: MDSpec, seconds: float) -> StabilityReport:
         else float("nan"),
         nve_drift_eV_per_atom=replica.drift,
         frames=replica.frames,
+        spot_checks=replica.spot.checks if replica.spot is not None else [],
     )

@@ -28,7 +28,7 @@ from lightning_modules.md import criteria
 from lightning_modules.md.replicas import calculator_energies_forces, run_replicas
 from lightning_modules.md.report import Progress, StabilityReport
 from lightning_modules.md.spec import MDSpec
-from lightning_modules.md.spot_check import spot_check
+from lightning_modules.md.spot_check import SpotCheck
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +74,15 @@ def run_stability_check(
     The Bussi thermostat runs on :func:`~lightning_modules.md.replicas.run_replicas`
     (ASE's arithmetic without its per-step bookkeeping; the calculator's
     ``energies_forces`` when it has one); Langevin on ASE's own dynamics.
-    With ``spec.spot_check``, frames of the trajectory are then labelled by
-    the reference calculator (:func:`~lightning_modules.md.spot_check.spot_check`).
+    With ``spec.spot_check``, frames of the trajectory are labelled by the
+    reference calculator as the run reaches them (:mod:`.spot_check`).
     """
     if spec.thermostat == "bussi":
         evaluate = getattr(calculator, "energies_forces", None) or calculator_energies_forces(
             calculator
         )
-        report = run_replicas(structure, evaluate, spec, [spec.seed], on_progress)[0]
-    else:
-        report = run_with_ase_dynamics(structure, calculator, spec, on_progress)
-    return spot_check(report, spec)
+        return run_replicas(structure, evaluate, spec, [spec.seed], on_progress)[0]
+    return run_with_ase_dynamics(structure, calculator, spec, on_progress)
 
 
 def run_with_ase_dynamics(
@@ -136,9 +134,11 @@ def run_with_ase_dynamics(
 
     start = time.perf_counter()
     last_report = start
+    spot = SpotCheck(spec)
     reason = failure()
     if reason is None:
         frames.append(_snapshot(atoms, 0.0))
+        reason = spot(0, frames[-1])
     for dynamics, n_steps in ((_thermostat(atoms, spec, rng), nvt_steps), (None, nve_steps)):
         if reason is not None or n_steps == 0:
             continue
@@ -163,6 +163,9 @@ def run_with_ase_dynamics(
                 break
             if state["step"] % spec.frame_every == 0:
                 frames.append(_snapshot(atoms, time_ps()))
+                reason = spot(int(state["step"]), frames[-1])
+                if reason is not None:
+                    break
             now = time.perf_counter()
             if on_progress is not None and now - last_report > 0.5:
                 on_progress(time_ps(), state["step"] / (now - start))
@@ -184,6 +187,7 @@ def run_with_ase_dynamics(
         mean_temperature=float(np.mean(temperatures)) if temperatures else float("nan"),
         nve_drift_eV_per_atom=drift,
         frames=frames,
+        spot_checks=spot.checks,
     )
     logger.info("md check: %s", report.summary())
     return report

@@ -190,6 +190,9 @@ def test_the_spot_check_fails_a_stable_trajectory_whose_forces_the_reference_dis
     report = run_stability_check(confined, ConfinedEMT(1.0), checked)
     assert not report.passed and report.reason.startswith("emt disagrees with the model")
     assert report.failure_ps == 0.0 and report.stable_ps == 0.0  # wrong from the first frame
+    assert report.steps == 0 and len(report.frames) == 1  # and stopped there, not run to the end
+    on_ase = run_stability_check(confined, ConfinedEMT(1.0), checked.replace(thermostat="langevin"))
+    assert on_ase.reason == report.reason and on_ase.steps == 0
     assert len(report.spot_checks) == 1 and report.spot_checks[0][1] > 1.0
     # a pull too weak to matter passes, every spread frame checked, first and last included
     weak = run_stability_check(relaxed_cu13, ConfinedEMT(0.01), checked)
