@@ -20,8 +20,10 @@ Each step's output is its record: a rerun skips a step whose output exists,
 so the loop resumes across sessions. The summary (``--record``) is rewritten
 after every step.
 
-    python benchmarks/active_md.py --start trial.ckpt --data cuau_water --out loop \
-        --record benchmarks/results/active-md/summary.json [--rounds 4] [--frames 60] [--ps 50]
+    python benchmarks/active_md.py --start trial.ckpt --target cuau_water/target.extxyz \
+        --structure cuau_water/cu7au6_6h2o.xyz --out loop \
+        --record benchmarks/results/active-md/summary.json [--rounds 4] [--frames 60] [--ps 50] \
+        [--calculator gfn1-xtb] [--reference cuau_water/reference_6h2o.extxyz]
 """
 
 from __future__ import annotations
@@ -63,25 +65,25 @@ def pesweep(*arguments: str) -> str:
     return done.stdout
 
 
-def md_check(model: Path, folder: Path, data: Path, ps: float, seed: int) -> dict:
+def md_check(model: Path, folder: Path, args: argparse.Namespace) -> dict:
     """The round's check (or its stored report)."""
     report = folder / "md_report.json"
     if not report.exists():
+        reference = ["--reference", str(args.reference)] if args.reference else []
         pesweep(
-            "md-check", "--model", str(model), "--structure", str(data / "cu7au6_6h2o.xyz"),
-            "--time-ps", str(ps), "--seed", str(seed),
-            "--reference", str(data / "reference_6h2o.extxyz"), "--output-dir", str(folder),
-            "--overwrite", "--no-mlflow",
+            "md-check", "--model", str(model), "--structure", str(args.structure),
+            "--time-ps", str(args.ps), "--nve-ps", str(args.nve_ps), "--seed", str(args.seed),
+            *reference, "--output-dir", str(folder), "--overwrite", "--no-mlflow",
         )  # fmt: skip
     return json.loads(report.read_text())
 
 
-def label(trajectory: Path, out: Path, frames: int) -> dict:
+def label(trajectory: Path, out: Path, frames: int, calculator: str) -> dict:
     """The round's new labels (or the stored ones' summary)."""
     summary = out.with_suffix(".json")
     if not summary.exists():
         printed = pesweep(
-            "label", "--trajectory", str(trajectory), "--calculator", "gfn1-xtb",
+            "label", "--trajectory", str(trajectory), "--calculator", calculator,
             "--frames", str(frames), "--out", str(out), "--force",
         )  # fmt: skip
         found = DISAGREEMENT.search(printed)
@@ -115,23 +117,33 @@ def record(path: Path | None, summary: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--start", type=Path, required=True, help="the first round's checkpoint")
-    parser.add_argument("--data", type=Path, required=True, help="make_cuau_water.py's --out")
+    parser.add_argument("--target", type=Path, required=True, help="the fine-tuning data")
+    parser.add_argument("--structure", type=Path, required=True, help="the MD's start")
+    parser.add_argument("--reference", type=Path, help="the calculator's own MD (pair distances)")
+    parser.add_argument(
+        "--calculator", default="gfn1-xtb", help="the target's calculator (default gfn1-xtb)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="the rounds' folders")
     parser.add_argument("--record", type=Path, help="the summary JSON (rewritten each step)")
     parser.add_argument("--rounds", type=int, default=4, help="at most this many checks")
     parser.add_argument("--frames", type=int, default=60, help="labelled frames per round")
     parser.add_argument("--ps", type=float, default=50.0, help="NVT ps of each check")
+    parser.add_argument("--nve-ps", type=float, default=1.0, help="NVE ps after it")
     parser.add_argument("--epochs", type=int, default=100, help="epochs of each fine-tuning")
     parser.add_argument("--seed", type=int, default=0, help="velocities and fine-tuning")
     parser.add_argument(
         "--max-force-rmse", type=float, default=1.0, help="eV/A: labelled frames that agree"
     )
     args = parser.parse_args(argv)
+    for name in ("start", "target", "structure", "reference", "out", "record"):
+        if getattr(args, name) is not None:  # the commands run in the repository's root
+            setattr(args, name, getattr(args, name).resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not args.start.is_file():
         raise SystemExit(f"--start {args.start}: no such checkpoint")
-    if not (args.data / "target.extxyz").is_file():
-        raise SystemExit(f"--data {args.data}: no target.extxyz; run make_cuau_water.py first")
+    for name in ("target", "structure"):
+        if not getattr(args, name).is_file():
+            raise SystemExit(f"--{name} {getattr(args, name)}: no such file")
     summary: dict = {
         "date": datetime.date.today().isoformat(),
         "cpu": cpu_model(),
@@ -139,29 +151,32 @@ def main(argv: list[str] | None = None) -> dict:
         "settings": {
             k: v
             for k, v in vars(args).items()
-            if k in ("frames", "ps", "epochs", "seed", "max_force_rmse")
+            if k in ("frames", "ps", "nve_ps", "epochs", "seed", "max_force_rmse", "calculator")
         },
         "rounds": [],
     }
     model, labels = args.start, []
     for number in range(args.rounds):
         folder = args.out / f"round-{number}"
-        report = md_check(model, folder / "md", args.data, args.ps, args.seed)
+        report = md_check(model, folder / "md", args)
         entry = {"model": str(model), "md": report["summary"], "stable_ps": report["stable_ps"]}
         summary["rounds"].append(entry)
         logger.info("round %d: %s", number, report["summary"])
         labels.append(folder / "labels.extxyz")
-        entry["labels"] = label(folder / "md" / "trajectory.extxyz", labels[-1], args.frames)
+        entry["labels"] = label(
+            folder / "md" / "trajectory.extxyz", labels[-1], args.frames, args.calculator
+        )
         worst = entry["labels"]["force_rmse"].get("max", float("inf"))
         entry["passed"] = report["passed"] and worst <= args.max_force_rmse
         logger.info(
-            "round %d: GFN1-xTB against the model: %s", number, entry["labels"]["force_rmse"]
-        )
+            "round %d: %s against the model: %s", number, args.calculator,
+            entry["labels"]["force_rmse"],
+        )  # fmt: skip
         record(args.record, summary)
         if entry["passed"] or number == args.rounds - 1:
             break
         tuned = finetune(
-            model, [args.data / "target.extxyz", *labels], args.out / f"round-{number + 1}" / "model",
+            model, [args.target, *labels], args.out / f"round-{number + 1}" / "model",
             args.epochs, args.seed,
         )  # fmt: skip
         entry["next_model_test"] = tuned["test"]
