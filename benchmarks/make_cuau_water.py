@@ -57,6 +57,7 @@ from lightning_modules.data.cuau_water import (  # noqa: E402
     cu_au_recipes,
     target_recipe,
 )
+from lightning_modules.data.labelling import calculator_for  # noqa: E402
 
 logger = logging.getLogger("make_cuau_water")
 
@@ -66,15 +67,7 @@ FD_TOLERANCE = 0.05  # eV/A between analytic and finite-difference forces
 
 def xtb(damping: float = 0.4) -> object:
     """GFN1-xTB at 300 K electronic temperature; a smaller ``damping`` for hard SCF cases."""
-    from tblite.ase import TBLite
-
-    return TBLite(
-        method="GFN1-xTB",
-        electronic_temperature=300.0,
-        verbosity=0,
-        mixer_damping=damping,
-        max_iterations=250 if damping >= 0.4 else 1000,
-    )
+    return calculator_for("gfn1-xtb", damping)
 
 
 def labelled(atoms: Atoms, info: dict[str, object]) -> Atoms:
