@@ -233,6 +233,11 @@ def run_md_check(
                 "md_steps_per_second": report.steps_per_second,
                 "md_max_temperature_K": report.max_temperature,
                 **({"md_rdf_distance": distance["mean"]} if "mean" in distance else {}),
+                **(
+                    {"md_spot_check_max_force_rmse": max(r for _, r in report.spot_checks)}
+                    if report.spot_checks
+                    else {}
+                ),
             },
         )
         tracker.set_tags(

@@ -65,9 +65,9 @@ def add_md_commands(sub: Any) -> None:
         "--spot-check",
         choices=CALCULATORS,
         help="label frames spread over the trajectory with this calculator (the one that "
-        "labelled the training data) and fail where the model's forces differ by more than "
-        f"the spec's spot_check_max_force_rmse (default {defaults.spot_check_max_force_rmse:g} "
-        f"eV/A; {defaults.spot_check_frames} frames; default: no spot check)",
+        "labelled the training data; default: none) and fail where the model's forces differ "
+        f"by more than the spec's spot_check_max_force_rmse ({defaults.spot_check_max_force_rmse:g}"
+        f" eV/A RMSE) on any of its {defaults.spot_check_frames} frames",
     )
     check.add_argument(
         "--reference", help="a reference trajectory: the distance of the pair distributions to it"

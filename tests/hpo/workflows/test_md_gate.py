@@ -76,6 +76,9 @@ def test_md_check_reports_stores_and_tracks_the_run(swept, cluster_file, tmp_pat
     assert run.data.tags["pesweep.md_check"] == ("PASS" if report["passed"] else "FAIL")
     assert run.data.params["md.time_ps"] == "0.02"
     assert run.data.metrics["md_stable_ps"] == pytest.approx(report["stable_ps"])
+    assert run.data.metrics["md_spot_check_max_force_rmse"] == pytest.approx(
+        max(check["force_rmse_eV_per_A"] for check in report["spot_checks"]), abs=1e-4
+    )
     logged = {a.path for a in MlflowClient(tracking).list_artifacts(run.info.run_id, "md_check")}
     assert logged == {
         "md_check/trajectory.extxyz",
