@@ -281,7 +281,9 @@ def summarise(
         p = stats.ttest_rel(best, random_best).pvalue
         seconds = [results[strategy, s]["seconds"] for s in done]
         training = [results[strategy, s]["training_seconds"] for s in done]
-        share = sum(training) / max(sum(seconds), 1e-9)
+        # the median sweep's share: a sweep whose wall time holds a pause (a stopped run) or a
+        # stall does not speak for the rest
+        share = statistics.median(t / max(w, 1e-9) for t, w in zip(training, seconds, strict=True))
         lines.append(
             f"| {strategy} | {100 * saved:.0f}% ({100 * low:.0f}-{100 * high:.0f}%) | "
             f"{np.mean(best / random_best):.3f} (p = {p:.2g}) | "

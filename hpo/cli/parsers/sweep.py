@@ -19,7 +19,7 @@ from hpo.study.retries import DEFAULT_HEARTBEAT
 # why the defaults are what they are, in one line (docs/benchmarks/index.md, the search suite)
 SUITE_EVIDENCE = (
     "the search suite, benchmarks/hpo_suite.py, has told no strategy apart from random "
-    "search yet: SeB20 and TiO2, 10 seeds each; see docs/benchmarks"
+    "search yet: SeB20, TiO2 and CuAu/water, 10 seeds each; see docs/benchmarks"
 )
 
 
