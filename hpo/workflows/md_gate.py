@@ -125,6 +125,11 @@ class MDCheckResult:
             "md_stable_ps": f"{self.report.stable_ps:g}",
             "md_total_ps": f"{self.report.total_ps:g}",
         }
+        if self.report.spot_checks:
+            worst = max(rmse for _, rmse in self.report.spot_checks)
+            tags["md_spot_check"] = (
+                f"{len(self.report.spot_checks)} checked, force RMSE <= {worst:.3g} eV/A"
+            )
         if not self.report.passed:
             tags["md_failure"] = self.report.reason[:500]
         if self.run_id:

@@ -147,11 +147,19 @@ def test_promote_requires_md_stability(swept, cluster_file, tmp_path):
     [row] = describe_models(tracking, "md-gated")
     assert row["aliases"] == [] and row["tags"]["md_check"] == "FAIL"
     assert row["tags"]["md_failure"].startswith("close contact")
-    passing = failing.replace(contact_fraction=0.3, temperature_factor=1000.0, escape_distance=50.0)
+    passing = failing.replace(
+        contact_fraction=0.3,
+        temperature_factor=1000.0,
+        escape_distance=50.0,
+        spot_check="emt",
+        spot_check_max_force_rmse=1e3,
+    )
     moved = promote_best_trial(swept.study, tracking, "md-gated", require_md=passing)
     assert moved.moved and moved.version == row["version"].__str__()
     [row] = describe_models(tracking, "md-gated")
     assert row["aliases"] == ["pretrained"] and row["tags"]["md_check"] == "PASS"
+    # the version says how far the data's calculator agreed along the trajectory
+    assert row["tags"]["md_spot_check"].startswith("1 checked, force RMSE <= ")
     assert float(row["tags"]["md_stable_ps"]) == pytest.approx(0.01)
     # the CLI refuses a spec whose structure is missing before touching the registry
     spec = tmp_path / "md.yaml"
