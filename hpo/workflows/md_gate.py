@@ -20,7 +20,7 @@ from typing import Any
 from ase import Atoms
 
 from hpo.tracking.stores import Store, tracking_store
-from lightning_modules.data.isolated_atoms import check_calculator
+from lightning_modules.data.labelling import check_frames
 from lightning_modules.errors import PesweepError
 from lightning_modules.md import MDSpec, rdf_distance
 from lightning_modules.md.rdf import pair_distributions
@@ -71,7 +71,7 @@ def read_check_structure(spec: MDSpec) -> Atoms:
     """The check's starting structure, its elements checked against the spot check's calculator."""
     structure = read_structure(spec.structure)
     if spec.spot_check:
-        check_calculator(spec.spot_check, sorted(set(structure.get_chemical_symbols())))
+        check_frames([structure], spec.spot_check)
     return structure
 
 

@@ -59,11 +59,15 @@ def label_one(frame: Atoms, name: str) -> Atoms:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def check_frames(frames: Iterable[Atoms], name: str) -> None:
+    """A one-line error before any label: ``name`` unknown, lacking an element, or not installed."""
+    check_calculator(name, sorted({s for frame in frames for s in frame.get_chemical_symbols()}))
+
+
 def label_frames(frames: Iterable[Atoms], name: str) -> list[Atoms]:
     """Copies of ``frames`` labelled by ``name``; the calculator and elements checked first."""
     frames = list(frames)
-    symbols = sorted({s for frame in frames for s in frame.get_chemical_symbols()})
-    check_calculator(name, symbols)
+    check_frames(frames, name)
     return [label_one(frame, name) for frame in frames]
 
 
@@ -96,8 +100,7 @@ def relabel_spread(trajectory: Sequence[Atoms], wanted: int, name: str) -> Relab
     holds the model's) is compared with the new label. A frame the SCF cannot
     converge is left out and its index kept.
     """
-    symbols = sorted({s for frame in trajectory for s in frame.get_chemical_symbols()})
-    check_calculator(name, symbols)
+    check_frames(trajectory, name)
     result = Relabelled()
     for index in spread_indices(len(trajectory), wanted):
         frame = trajectory[int(index)]
