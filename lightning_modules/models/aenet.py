@@ -22,9 +22,21 @@ from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from lightning_modules import keys
+from lightning_modules.models.aenet_cluster import (
+    AenetClusterModel,
+    ElementNetwork,
+    activation_pair,
+)
 from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
 from lightning_modules.models.nn import build_activation
 from lightning_modules.models.potential import ModelSettings, Potential
+from lightning_modules.models.repulsion import (
+    COULOMB_EV_ANGSTROM,
+    SWITCH_WIDTH,
+    ZBL_COEFFICIENTS,
+    ZBL_EXPONENTS,
+    ZBL_LENGTH,
+)
 
 if TYPE_CHECKING:  # the caches are built by lightning_modules.batching, which builds on the models
     from lightning_modules.batching.data_cache import DataCache
@@ -202,3 +214,62 @@ class AenetPotential(Potential):
             if rows.numel():
                 outputs = outputs.index_put((rows,), network(normalised[rows]).squeeze(-1))
         return outputs  # [n_atoms]
+
+    @torch.no_grad()
+    def cluster_model(self, numbers: np.ndarray) -> AenetClusterModel | None:
+        """This model fixed to one non-periodic structure's atoms, compiled
+        (:mod:`.aenet_cluster`: the MD check's step); None where an activation has no
+        compiled form. Unknown elements are the caller's to refuse first."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        activations = []
+        for network in self.networks:
+            modules = list(cast(nn.Sequential, network))
+            for module in modules[1::2]:
+                pair = activation_pair(
+                    self.settings.activation,
+                    alpha=float(getattr(module, "alpha", 0.0)),
+                    mu=float(getattr(module, "mu", 0.0)),
+                )
+                if pair is None:
+                    return None
+                activations.append(pair)
+        species = self.species_index.cpu().numpy()[numbers]
+        networks, start = [], 0
+        for network in self.networks:
+            linear = [cast(nn.Linear, m) for m in list(cast(nn.Sequential, network))[::2]]
+            layers = [
+                (m.weight.double().cpu().numpy(), m.bias.double().cpu().numpy()) for m in linear
+            ]
+            count = len(layers) - 1
+            networks.append(ElementNetwork(layers, activations[start : start + count]))
+            start += count
+        settings = self.descriptor.settings
+        spins = self.descriptor.spin_of_element.double().cpu().numpy()[numbers]
+        repulsion = None
+        if self.core_repulsion is not None:
+            radii = self.core_repulsion.radii.double().cpu().numpy()[numbers]
+            repulsion = (self.core_repulsion.onset, radii)
+        return AenetClusterModel(
+            spins=np.ascontiguousarray(spins),
+            charges=numbers.astype(np.float64),
+            radial_cutoff=float(settings.radial_cutoff),
+            radial_order=int(settings.radial_order),
+            angular_cutoff=float(settings.angular_cutoff),
+            angular_order=int(settings.angular_order),
+            weighted=len(settings.species) > 1,
+            feature_shift=self.feature_shift.double().cpu().numpy()[species],
+            feature_scale=self.feature_scale.double().cpu().numpy()[species],
+            networks=networks,
+            rows=[np.flatnonzero(species == index) for index in range(len(self.networks))],
+            energy_scale=float(self.energy_scale),
+            energy_shift=float(self.energy_shift),
+            reference=float(self.element_energy.cpu().numpy()[numbers].sum()),
+            repulsion=repulsion,
+            repulsion_constants=(
+                SWITCH_WIDTH,
+                COULOMB_EV_ANGSTROM,
+                ZBL_LENGTH,
+                np.array(ZBL_COEFFICIENTS),
+                np.array(ZBL_EXPONENTS),
+            ),
+        )

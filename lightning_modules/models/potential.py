@@ -18,8 +18,9 @@ from __future__ import annotations
 import dataclasses
 from abc import abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -80,6 +81,14 @@ class ModelSettings:
             values[field.name] = value
         check_onset(values.get("core_repulsion", 0.0))
         return cls(**values)
+
+
+class ClusterModel(Protocol):
+    """A model fixed to one non-periodic structure's atoms, evaluated outside PyTorch (float64)."""
+
+    def energies_forces(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Energies (r,) in eV and forces (r, n, 3) in eV/A of (r, n, 3) positions."""
+        ...
 
 
 class Potential(nn.Module):
@@ -147,6 +156,11 @@ class Potential(nn.Module):
 
     def fit_to_data(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
         """Fit data-dependent buffers (e.g. descriptor normalisation) on training batches."""
+
+    def cluster_model(self, numbers: np.ndarray) -> ClusterModel | None:
+        """This model fixed to the atoms ``numbers`` of non-periodic structures, compiled
+        for the MD check's many small steps; None (the default) where there is none."""
+        return None
 
     def supported_elements(self) -> set[int] | None:
         """Atomic numbers the model can take, or None when any element is accepted."""

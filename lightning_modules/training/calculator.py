@@ -7,7 +7,11 @@
 A registered MLflow Model loads with ``pesweep.load_potential("models:/seb@pretrained")``.
 Works with ASE optimisers and molecular dynamics. ``device`` is chosen here
 (CUDA when available), never inside the models; ``dtype="float64"`` gives the
-smoothest dynamics.
+smoothest dynamics. In float64 on the CPU, non-periodic structures go through
+the model's compiled form where it has one (ænet:
+:mod:`lightning_modules.models.aenet_cluster`, about ten times faster on a
+31-atom cluster, the same energies and forces to rounding);
+``compiled=False`` keeps every evaluation in PyTorch.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from lightning_modules import keys
 from lightning_modules.batching.batches import atoms_to_batch, replicas_to_batch
 from lightning_modules.errors import CheckpointNotFound
-from lightning_modules.models.potential import Potential
+from lightning_modules.models.potential import ClusterModel, Potential
 from lightning_modules.training.task import load_task, verify_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ class PesweepCalculator(Calculator):
         model: Potential,
         device: str | torch.device | None = None,
         dtype: str = "float32",
+        compiled: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,6 +95,9 @@ class PesweepCalculator(Calculator):
         supported = self.model.supported_elements()
         if supported is not None:
             self.trained_elements &= supported
+        # the compiled model: float64 on the CPU only (its arithmetic is float64 NumPy)
+        self.compiled = compiled and self.dtype == torch.float64 and self.device.type == "cpu"
+        self._cluster_models: dict[bytes, ClusterModel | None] = {}
 
     @classmethod
     def from_checkpoint(
@@ -97,6 +105,7 @@ class PesweepCalculator(Calculator):
         path: str | Path,
         device: str | torch.device | None = None,
         dtype: str = "float32",
+        compiled: bool = True,
     ) -> PesweepCalculator:
         """Load a trained model from a checkpoint file, or a folder holding one.
 
@@ -108,7 +117,8 @@ class PesweepCalculator(Calculator):
             raise CheckpointNotFound(
                 f"{text} is an MLflow URI: load it with pesweep.load_potential({text!r})"
             )
-        return cls(load_task(str(local_checkpoint(Path(text)))).model, device=device, dtype=dtype)
+        model = load_task(str(local_checkpoint(Path(text)))).model
+        return cls(model, device=device, dtype=dtype, compiled=compiled)
 
     def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
         """What changed since the last calculation; ``[]`` at once when nothing did.
@@ -128,11 +138,23 @@ class PesweepCalculator(Calculator):
         """Energies (r,) in eV and forces (r, n, 3) in eV/A of ``r`` non-periodic structures
         of the same atoms, (r, n, 3) positions, in one model call (the MD check's replicas)."""
         self.refuse_unknown(numbers)
+        cluster = self.cluster_model(numbers)
+        if cluster is not None:
+            return cluster.energies_forces(np.asarray(positions, dtype=np.float64))
         batch = replicas_to_batch(numbers, positions, self.model.cutoff, dtype=self.dtype)
         output = self.model({k: v.to(self.device) for k, v in batch.items()}, compute_forces=True)
         energies = output[keys.ENERGY].detach().cpu().numpy().astype(np.float64)
         forces = output[keys.FORCES].detach().cpu().numpy().astype(np.float64)
         return energies, forces.reshape(len(positions), len(numbers), 3)
+
+    def cluster_model(self, numbers: np.ndarray) -> ClusterModel | None:
+        """The model's compiled form for these atoms (made once per set of atoms), or None."""
+        if not self.compiled:
+            return None
+        key = np.asarray(numbers, dtype=np.int64).tobytes()
+        if key not in self._cluster_models:
+            self._cluster_models[key] = self.model.cluster_model(np.asarray(numbers))
+        return self._cluster_models[key]
 
     def refuse_unknown(self, numbers: np.ndarray) -> None:
         unknown = sorted({int(z) for z in numbers} - self.trained_elements)
@@ -152,6 +174,12 @@ class PesweepCalculator(Calculator):
         assert self.atoms is not None
         self.refuse_unknown(self.atoms.numbers)
         periodic = bool(self.atoms.pbc.any())
+        cluster = None if periodic else self.cluster_model(self.atoms.numbers)
+        if cluster is not None:
+            energies, forces = cluster.energies_forces(self.atoms.positions[None])
+            energy = float(energies[0])
+            self.results = {"energy": energy, "free_energy": energy, "forces": forces[0]}
+            return
         batch = atoms_to_batch(
             self.atoms.numbers,
             self.atoms.positions,
