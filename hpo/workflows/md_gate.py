@@ -20,7 +20,9 @@ from typing import Any
 from ase import Atoms
 
 from hpo.tracking.stores import Store, tracking_store
+from lightning_modules.data import DataError
 from lightning_modules.data.labelling import check_frames
+from lightning_modules.data.readers import read_frames
 from lightning_modules.errors import PesweepError
 from lightning_modules.md import MDSpec, rdf_distance
 from lightning_modules.md.rdf import pair_distributions
@@ -41,24 +43,14 @@ class MDCheckError(PesweepError):
 
 def _read_frames(path: str | Path, what: str, index: int | str) -> list[Atoms]:
     """Frames ``index`` of a file ASE reads; a missing or unreadable file is a one-line error."""
-    import ase.io
-
-    path = Path(path)
-    if not path.is_file():
-        raise MDCheckError(
-            f"{what} {path}: no such file; give a structure file ASE reads (xyz, ...)"
-        )
     try:
-        frames = ase.io.read(path, index=index)
-    except Exception as error:
-        raise MDCheckError(
-            f"{what} {path} cannot be read by ASE ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else 'no detail'}); give an extxyz file"
-        ) from None
-    frames = frames if isinstance(frames, list) else [frames]
-    if not frames or len(frames[0]) < 2:
-        count = len(frames[0]) if frames else 0
-        raise MDCheckError(f"{what} {path} has {count} atom(s); MD needs at least two")
+        frames = read_frames(
+            path, what, index, hint="give a structure file ASE reads (extxyz, ...)"
+        )
+    except DataError as error:
+        raise MDCheckError(str(error)) from None
+    if len(frames[0]) < 2:
+        raise MDCheckError(f"{what} {path} has {len(frames[0])} atom(s); MD needs at least two")
     return frames
 
 

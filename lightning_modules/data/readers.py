@@ -21,13 +21,16 @@ import logging
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lightning_modules.conventions import DEFAULT_ENERGY_UNIT
 from lightning_modules.data.atoms import AtomsData, DataError, concatenate, energy_unit_factor
 from lightning_modules.data.checks import check_units_agree, validate_data, warn_duplicates
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 logger = logging.getLogger(__name__)
 
@@ -96,22 +99,41 @@ def read_npz(path: str | Path, energy_unit: str = DEFAULT_ENERGY_UNIT) -> AtomsD
     )
 
 
-def read_ase(path: str | Path, energy_unit: str = DEFAULT_ENERGY_UNIT) -> AtomsData:
-    """Read any format ``ase.io`` reads with energies (extxyz, ASE db, ...); forces if stored."""
+def read_frames(
+    path: str | Path,
+    what: str = "",
+    index: int | str = ":",
+    hint: str = "give a file ASE reads (extxyz, traj, xyz)",
+) -> list[Atoms]:
+    """Frames ``index`` of a file ASE reads, as a list.
+
+    A missing, unreadable or empty file is a one-line :class:`DataError` that
+    names the file (after ``what``, e.g. "--trajectory") and ends with ``hint``.
+    """
     import ase.io
 
     path = Path(path)
-    factor = energy_unit_factor(energy_unit)
+    name = f"{what} {path}".strip()
+    if not path.is_file():
+        raise DataError(f"{name}: no such file; {hint}")
     try:
-        frames = ase.io.read(path, index=":")
-    except Exception as error:  # ase raises many types for unreadable files
+        frames = ase.io.read(path, index=index)
+    except Exception as error:  # ASE raises many kinds for a file it cannot parse
+        detail = str(error).splitlines()[0] if str(error) else "no detail"
         raise DataError(
-            f"{path}: ase.io cannot read it ({error}); check the file format"
-        ) from error
-    if not isinstance(frames, list):
-        frames = [frames]
+            f"{name}: ASE cannot read it ({type(error).__name__}: {detail}); {hint}"
+        ) from None
+    frames = frames if isinstance(frames, list) else [frames]
     if not frames:
-        raise DataError(f"{path}: the file holds no structures")
+        raise DataError(f"{name} holds no frames; {hint}")
+    return frames
+
+
+def read_ase(path: str | Path, energy_unit: str = DEFAULT_ENERGY_UNIT) -> AtomsData:
+    """Read any format ``ase.io`` reads with energies (extxyz, ASE db, ...); forces if stored."""
+    path = Path(path)
+    factor = energy_unit_factor(energy_unit)
+    frames = read_frames(path, hint="check the file format")
     energies, forces, has_forces = [], [], []
     for index, atoms in enumerate(frames):
         if atoms.calc is None:

@@ -23,6 +23,7 @@ from lightning_modules.data.isolated_atoms import (
     parse_elements,
     write_references,
 )
+from lightning_modules.data.readers import read_frames
 from lightning_modules.data.references import undetermined_message
 from lightning_modules.data.subsets import (
     count_by_element,
@@ -192,19 +193,9 @@ def run_label(args: argparse.Namespace) -> int:
     if Path(args.out).suffix.lower() not in (".xyz", ".extxyz"):
         raise OutputError(f"--out {args.out}: label writes extended XYZ; name the file .extxyz")
     check_output_file(args.out, [args.trajectory], args.force)
-    source = Path(args.trajectory)
-    if not source.is_file():
-        raise DataError(f"--trajectory {source}: no such file; give an md-check trajectory.extxyz")
-    try:
-        read = ase.io.read(source, index=":")
-    except Exception as error:  # ASE raises many kinds for a file it cannot parse
-        raise DataError(
-            f"--trajectory {source}: ASE cannot read it ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); give extxyz, traj or xyz"
-        ) from None
-    trajectory = read if isinstance(read, list) else [read]
-    if not trajectory:
-        raise DataError(f"--trajectory {source} holds no frames")
+    trajectory = read_frames(
+        args.trajectory, "--trajectory", hint="give an md-check trajectory.extxyz (or traj, xyz)"
+    )
     result = relabel_spread(trajectory, args.frames, args.calculator)  # checks the calculator
     if not result.frames:
         raise DataError(f"{args.calculator} converged on none of the frames; nothing written")

@@ -177,3 +177,23 @@ def test_file_names_of_any_formula_warn_only_when_they_disagree(
         load_data(path)
     said = [str(w.message) for w in caught if "the file name says" in str(w.message)]
     assert bool(said) == warns, said
+
+
+def test_read_frames_names_the_file_in_one_line(tmp_path) -> None:
+    """Missing, unparseable and empty files: one line naming what and where, and the hint."""
+    from lightning_modules.data.readers import read_frames
+
+    broken = tmp_path / "broken.extxyz"
+    broken.write_text("3\nnot a comment line\nXx 0 0\n")
+    empty = tmp_path / "empty.extxyz"
+    empty.write_text("")
+    for path, problem in (
+        (tmp_path / "absent.extxyz", "no such file"),
+        (broken, "ASE cannot read it"),
+        (empty, "ASE cannot read it|holds no frames"),
+    ):
+        with pytest.raises(DataError, match=problem) as caught:
+            read_frames(path, "--trajectory", hint="give an extxyz")
+        message = str(caught.value)
+        assert message.startswith(f"--trajectory {path}") and message.endswith("give an extxyz")
+        assert "\n" not in message
