@@ -47,7 +47,7 @@ torch.set_num_threads(1)
 from lightning_modules.md import MDSpec
 from lightning_modules.md.simulation import run_stability_check
 from lightning_modules.training.calculator import PesweepCalculator
-calculator = PesweepCalculator.from_checkpoint({checkpoint!r}, dtype="float64")
+calculator = PesweepCalculator.from_checkpoint({checkpoint!r}, dtype="float64"{options})
 spec = MDSpec(time_ps={steps} * 0.5 / 1000, nve_ps=0.0, seed=0, frame_every={every})
 structure = ase.io.read({structure!r})
 start = time.perf_counter()
@@ -63,8 +63,11 @@ print(json.dumps({{"steps": steps, "seconds": seconds, "summary": reports[0].sum
 """
 
 
-def run_once(root: Path, args: argparse.Namespace, out: Path, replicas: int = 1) -> dict:
+def run_once(
+    root: Path, args: argparse.Namespace, out: Path, replicas: int = 1, compiled: bool = True
+) -> dict:
     code = CHILD.format(
+        options="" if compiled else ", compiled=False",
         root=str(root),
         replicas=replicas,
         checkpoint=str(args.checkpoint),
@@ -97,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
         "--replicas", type=int, default=3, help="velocity seeds of the batched run (1: none)"
     )
     parser.add_argument("--frame-every", type=int, default=40, help="steps between compared frames")
+    parser.add_argument(
+        "--pytorch", action="store_true", help="add this checkout with the model step in PyTorch"
+    )
     args = parser.parse_args(argv)
     if min(args.steps, args.repeats, args.replicas) < 1:
         parser.error("--steps, --repeats and --replicas must be at least 1")
@@ -107,18 +113,20 @@ def main(argv: list[str] | None = None) -> None:
     if args.before is not None and not (args.before / "lightning_modules").is_dir():
         parser.error(f"--before {args.before}: not a pesweep checkout")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    runs = {"this checkout, one seed": (HERE, 1)}
+    runs = {"this checkout, one seed": (HERE, 1, True)}
     if args.replicas > 1:
-        runs[f"this checkout, {args.replicas} seeds at once"] = (HERE, args.replicas)
+        runs[f"this checkout, {args.replicas} seeds at once"] = (HERE, args.replicas, True)
+    if args.pytorch:
+        runs["this checkout, one seed, PyTorch step"] = (HERE, 1, False)
     if args.before is not None:
-        runs["--before, one seed"] = (args.before, 1)
+        runs["--before, one seed"] = (args.before, 1, True)
     rates: dict[str, list[float]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory(prefix="md-speed-") as folder:
         trajectories = {}
         for repeat in range(args.repeats):
-            for index, (name, (root, replicas)) in enumerate(runs.items()):
+            for index, (name, (root, replicas, compiled)) in enumerate(runs.items()):
                 out = Path(folder) / f"run-{index}-{repeat}.npy"
-                result = run_once(root, args, out, replicas)
+                result = run_once(root, args, out, replicas, compiled)
                 rates[name].append(result["steps"] / result["seconds"])
                 trajectories[name] = np.load(out)
     logger.info(
