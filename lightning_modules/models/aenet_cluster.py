@@ -54,6 +54,33 @@ def _chebyshev_derivatives(x: float, order: int, second: np.ndarray, values: np.
 
 
 @numba.njit(cache=True)
+def _neighbours(
+    positions: np.ndarray,
+    i: int,
+    cutoff: float,
+    near: np.ndarray,
+    vectors: np.ndarray,
+    lengths: np.ndarray,
+) -> int:
+    """Atom i's neighbours closer than ``cutoff``: their indices, vectors r_j - r_i and
+    distances into ``near``, ``vectors``, ``lengths``; returns how many."""
+    count = 0
+    for j in range(positions.shape[0]):
+        if j == i:
+            continue
+        dx = positions[j, 0] - positions[i, 0]
+        dy = positions[j, 1] - positions[i, 1]
+        dz = positions[j, 2] - positions[i, 2]
+        distance = math.sqrt(dx * dx + dy * dy + dz * dz)
+        if distance < cutoff:
+            near[count] = j
+            vectors[count, 0], vectors[count, 1], vectors[count, 2] = dx, dy, dz
+            lengths[count] = distance
+            count += 1
+    return count
+
+
+@numba.njit(cache=True)
 def cluster_descriptors(
     positions: np.ndarray,
     spins: np.ndarray,
@@ -80,31 +107,23 @@ def cluster_descriptors(
     lengths = np.empty(n)
     cut = np.empty(n)
     for i in range(n):
-        count = 0
-        for j in range(n):
-            if j == i:
-                continue
-            dx = positions[j, 0] - positions[i, 0]
-            dy = positions[j, 1] - positions[i, 1]
-            dz = positions[j, 2] - positions[i, 2]
-            distance = math.sqrt(dx * dx + dy * dy + dz * dz)
-            if distance >= cutoff:
-                continue
+        count = _neighbours(positions, i, cutoff, near, vectors, lengths)
+        for p in range(count):
+            distance = lengths[p]
             if distance < radial_cutoff:
                 fc = 0.5 * (math.cos(distance * math.pi / radial_cutoff) + 1.0)
                 _chebyshev(2.0 * distance / radial_cutoff - 1.0, radial_order, radial_terms)
                 for m in range(n_radial):
                     out[i, m] += fc * radial_terms[m]
                     if weighted:
-                        out[i, half + m] += fc * radial_terms[m] * spins[j]
-            if distance < angular_cutoff:
-                near[count] = j
-                vectors[count, 0], vectors[count, 1], vectors[count, 2] = dx, dy, dz
-                lengths[count] = distance
-                cut[count] = 0.5 * (math.cos(distance * math.pi / angular_cutoff) + 1.0)
-                count += 1
+                        out[i, half + m] += fc * radial_terms[m] * spins[near[p]]
+            cut[p] = 0.5 * (math.cos(distance * math.pi / angular_cutoff) + 1.0)
         for p in range(count):
+            if lengths[p] >= angular_cutoff:
+                continue
             for q in range(p + 1, count):
+                if lengths[q] >= angular_cutoff:
+                    continue
                 dot = (
                     vectors[p, 0] * vectors[q, 0]
                     + vectors[p, 1] * vectors[q, 1]
@@ -148,16 +167,9 @@ def cluster_descriptor_gradient(
     cut = np.empty(n)
     cut_slope = np.empty(n)
     for i in range(n):
-        count = 0
-        for j in range(n):
-            if j == i:
-                continue
-            dx = positions[j, 0] - positions[i, 0]
-            dy = positions[j, 1] - positions[i, 1]
-            dz = positions[j, 2] - positions[i, 2]
-            distance = math.sqrt(dx * dx + dy * dy + dz * dz)
-            if distance >= cutoff:
-                continue
+        count = _neighbours(positions, i, cutoff, near, vectors, lengths)
+        for p in range(count):
+            distance, j = lengths[p], near[p]
             if distance < radial_cutoff:
                 fc = 0.5 * (math.cos(distance * math.pi / radial_cutoff) + 1.0)
                 dfc = -0.5 * math.pi / radial_cutoff * math.sin(math.pi * distance / radial_cutoff)
@@ -170,23 +182,19 @@ def cluster_descriptor_gradient(
                     if weighted:
                         w += weights[i, half + m] * spins[j]
                     along += w * (dfc * values[m] + fc * slopes[m] * (2.0 / radial_cutoff))
-                gradient[j, 0] += along * dx / distance
-                gradient[j, 1] += along * dy / distance
-                gradient[j, 2] += along * dz / distance
-                gradient[i, 0] -= along * dx / distance
-                gradient[i, 1] -= along * dy / distance
-                gradient[i, 2] -= along * dz / distance
-            if distance < angular_cutoff:
-                near[count] = j
-                vectors[count, 0], vectors[count, 1], vectors[count, 2] = dx, dy, dz
-                lengths[count] = distance
-                cut[count] = 0.5 * (math.cos(distance * math.pi / angular_cutoff) + 1.0)
-                cut_slope[count] = (
-                    -0.5 * math.pi / angular_cutoff * math.sin(math.pi * distance / angular_cutoff)
-                )
-                count += 1
+                for c in range(3):
+                    gradient[j, c] += along * vectors[p, c] / distance
+                    gradient[i, c] -= along * vectors[p, c] / distance
+            cut[p] = 0.5 * (math.cos(distance * math.pi / angular_cutoff) + 1.0)
+            cut_slope[p] = (
+                -0.5 * math.pi / angular_cutoff * math.sin(math.pi * distance / angular_cutoff)
+            )
         for p in range(count):
+            if lengths[p] >= angular_cutoff:
+                continue
             for q in range(p + 1, count):
+                if lengths[q] >= angular_cutoff:
+                    continue
                 da, db = lengths[p], lengths[q]
                 dot = (
                     vectors[p, 0] * vectors[q, 0]
