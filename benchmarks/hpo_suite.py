@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -235,6 +236,50 @@ def prepared_data(
     return target, DEFAULT_ENERGY_UNIT
 
 
+BUDGET_SHARES = (0.25, 0.5, 1.0)  # where the equal-budget comparison is also made
+
+
+def budget_lines(
+    problem: Problem,
+    results: dict[tuple[str, int], dict[str, Any]],
+    done: list[int],
+    strategies: list[str],
+    random_curves: list[list[tuple[int, float]]],
+) -> list[str]:
+    """How the equal-budget comparison moves with the budget: each strategy's best within
+    a share of the budget over random search's within the same share (mean of the per-seed
+    ratios, paired t-test), at each of :data:`BUDGET_SHARES`."""
+    # the whole budget is each sweep's final best, as in the table above (a last trial may
+    # end past the budget)
+    limits = [
+        max(1, round(share * problem.budget)) if share < 1 else sys.maxsize
+        for share in BUDGET_SHARES
+    ]
+    header = " | ".join(
+        f"{100 * share:.0f}% ({limit if share < 1 else 'final'})"
+        for share, limit in zip(BUDGET_SHARES, limits, strict=True)
+    )
+    lines = [
+        "best at equal budget / random's, as the budget (trial-epochs) grows:",
+        f"| strategy | {header} |",
+        "|---" * (len(limits) + 1) + "|",
+    ]
+    for strategy in strategies:
+        if strategy == "random":
+            continue
+        cells = []
+        for limit in limits:
+            ours = np.array([best_within(results[strategy, s]["curve"], limit) for s in done])
+            theirs = np.array([best_within(curve, limit) for curve in random_curves])
+            if not (np.isfinite(ours).all() and np.isfinite(theirs).all()):
+                cells.append("- (a sweep without a finished trial)")
+                continue
+            p = stats.ttest_rel(ours, theirs).pvalue
+            cells.append(f"{np.mean(ours / theirs):.3f} (p = {p:.2g})")
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def summarise(
     name: str,
     problem: Problem,
@@ -294,6 +339,7 @@ def summarise(
         else:
             worse = np.mean(best) > np.mean(random_best) and p < 0.05
             verdicts.append((strategy, saved, low, worse))
+    lines += budget_lines(problem, results, done, strategies, random_curves)
     for strategy, saved, low, worse in verdicts:
         met = room > NO_ROOM and saved >= GOAL_SAVING and null_low is not None and low > null_low
         lines.append(

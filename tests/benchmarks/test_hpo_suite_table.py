@@ -28,6 +28,27 @@ def test_a_paused_sweep_does_not_set_the_training_share() -> None:
     lines = summarise(
         "seb20-table1", PROBLEMS["seb20-table1"], results, [0, 1, 2], ["random", "null"]
     )
-    [null_row] = [line for line in lines if line.startswith("| null |")]
+    [null_row] = [line for line in lines if line.startswith("| null |") and "training" in line]
     # every sweep spent half its time training; a sum over sweeps would say 2%
     assert null_row.endswith("| 1.0 (50% training) |"), null_row
+
+
+def test_the_budget_table_shows_a_lead_that_more_budget_closes() -> None:
+    """A strategy that finds random search's final best in a quarter of the budget leads
+    at 25% and ties at 100%; the full-budget column alone would not show it."""
+    budget = PROBLEMS["seb20-table1"].budget
+
+    def sweep(curve: list[list[float]]) -> dict:
+        return {"curve": curve, "seconds": 60.0, "training_seconds": 30.0}
+
+    results = {}
+    for seed in range(4):
+        final = 1.0 + 0.1 * seed
+        results["random", seed] = sweep([[6, 2.0 * final], [budget, final]])
+        results["tpe+median", seed] = sweep([[6, final * (1.0 + 0.01 * seed)], [budget, final]])
+    lines = summarise(
+        "seb20-table1", PROBLEMS["seb20-table1"], results, [0, 1, 2, 3], ["random", "tpe+median"]
+    )
+    [row] = [line for line in lines if line.startswith("| tpe+median |") and "%)" not in line]
+    quarter, half, full = (cell.split(" (")[0] for cell in row.strip("| ").split(" | ")[1:])
+    assert float(quarter) < 0.55 and float(half) < 0.55 and float(full) == 1.0, row
