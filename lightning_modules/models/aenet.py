@@ -22,11 +22,6 @@ from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from lightning_modules import keys
-from lightning_modules.models.aenet_cluster import (
-    AenetClusterModel,
-    ElementNetwork,
-    activation_pair,
-)
 from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
 from lightning_modules.models.nn import build_activation
 from lightning_modules.models.potential import ModelSettings, Potential
@@ -41,6 +36,7 @@ from lightning_modules.models.repulsion import (
 if TYPE_CHECKING:  # the caches are built by lightning_modules.batching, which builds on the models
     from lightning_modules.batching.data_cache import DataCache
     from lightning_modules.batching.feature_cache import FeatureCache
+    from lightning_modules.models.aenet_cluster import AenetClusterModel
 
 
 def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Sequential:
@@ -220,6 +216,13 @@ class AenetPotential(Potential):
         """This model fixed to one non-periodic structure's atoms, compiled
         (:mod:`.aenet_cluster`: the MD check's step); None where an activation has no
         compiled form. Unknown elements are the caller's to refuse first."""
+        # imported here: numba costs half a second, and only MD checks need it
+        from lightning_modules.models.aenet_cluster import (
+            AenetClusterModel,
+            ElementNetwork,
+            activation_pair,
+        )
+
         numbers = np.asarray(numbers, dtype=np.int64)
         activations = []
         for network in self.networks:
