@@ -2,10 +2,14 @@
 
 Each problem is a data set, a search space, a budget of trial-epochs per
 sweep and a quality metric (the study's objective on the validation set).
-For every seed, every strategy sweeps the same split with the same budget,
-each drawing from a random stream of its own; the reference is random search
-without pruning, and a null row (random search on another stream) shows what
-chance alone scores. Every (problem, strategy, seed) sweep is a cell
+For every seed, every strategy sweeps the same split with the same budget.
+The reference is random search without pruning, on a random stream of its
+own, and a null row (random search on another stream) shows what chance
+alone scores. The model-based strategies (TPE with each pruner, GPSampler)
+are seeded alike, so their random start-up trials are the same
+configurations: paired among themselves, independent of random search's
+(the budget table's first column shows it; the issue asked for a stream per
+strategy, and the cells were made this way). Every (problem, strategy, seed) sweep is a cell
 (``benchmarks/cells.py``): with ``--cells-dir`` a finished one is recorded and
 a rerun skips it, so the full suite spans sessions; ``--jobs N`` runs N sweeps
 at once, one torch thread each.
