@@ -30,7 +30,7 @@ from scipy.special import erf
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.functional.softplus's: x itself above it
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _chebyshev(x: float, order: int, values: np.ndarray) -> None:
     """T_0..T_order(x) into ``values`` (the recurrence of ``chebyshev_polynomials``)."""
     values[0] = 1.0
@@ -40,7 +40,7 @@ def _chebyshev(x: float, order: int, values: np.ndarray) -> None:
         values[m] = 2.0 * x * values[m - 1] - values[m - 2]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _chebyshev_derivatives(x: float, order: int, second: np.ndarray, values: np.ndarray) -> None:
     """dT_m/dx = m U_{m-1}(x) into ``values`` (``second`` holds U_0..U_{order-1})."""
     second[0] = 1.0
@@ -53,7 +53,7 @@ def _chebyshev_derivatives(x: float, order: int, second: np.ndarray, values: np.
         values[m] = m * second[m - 1]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _neighbours(
     positions: np.ndarray,
     i: int,
@@ -80,7 +80,7 @@ def _neighbours(
     return count
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def cluster_descriptors(
     positions: np.ndarray,
     spins: np.ndarray,
@@ -140,7 +140,7 @@ def cluster_descriptors(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def cluster_descriptor_gradient(
     positions: np.ndarray,
     spins: np.ndarray,
@@ -231,7 +231,7 @@ def cluster_descriptor_gradient(
     return gradient
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def cluster_core_repulsion(
     positions: np.ndarray,
     charges: np.ndarray,

@@ -122,3 +122,12 @@ def test_md_check_follows_the_pytorch_trajectory() -> None:
     trajectories = [np.array([f.positions for f in report.frames]) for report in reports]
     assert np.abs(trajectories[0][-1] - trajectories[0][0]).max() > 0.05  # the atoms moved
     np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=0, atol=1e-9)
+
+
+def test_coincident_atoms_give_non_finite_forces_not_an_exception() -> None:
+    """As PyTorch's model: the MD check then fails the structure as not finite."""
+    atoms = water_cluster()
+    atoms.positions[1] = atoms.positions[0]
+    model = random_aenet(("Cu", "Au", "O", "H"))
+    energies, forces = model.cluster_model(atoms.numbers).energies_forces(atoms.positions[None])
+    assert not np.isfinite(forces).all()
