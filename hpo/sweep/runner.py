@@ -10,6 +10,7 @@ only coordination (no queue of our own).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -326,15 +327,22 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             callbacks.append(MaxTrialsCallback(options.study_trials, states=FINISHED_STATES))
         finished = finished_trials(study)
         if options.study_trials is None or finished < options.study_trials:
-            study.optimize(
-                objective,
-                n_trials=options.n_trials,
-                timeout=options.timeout,
-                catch=(TrialFailed,),
-                show_progress_bar=options.show_progress_bar,
-                gc_after_trial=True,
-                callbacks=callbacks,
-            )
+            # a trial's cyclic garbage (trainer, model, loaders) is collected after it; what
+            # exists now (imports, data, study) lives through the sweep, so it is frozen out of
+            # those collections: a full one over it took 0.6 s per trial
+            gc.freeze()
+            try:
+                study.optimize(
+                    objective,
+                    n_trials=options.n_trials,
+                    timeout=options.timeout,
+                    catch=(TrialFailed,),
+                    show_progress_bar=options.show_progress_bar,
+                    gc_after_trial=True,
+                    callbacks=callbacks,
+                )
+            finally:
+                gc.unfreeze()
         else:
             logger.info(
                 "study %r already holds %d finished trials (--study-trials): nothing to run",
