@@ -151,3 +151,17 @@ def test_cli_startup_times_every_command_and_another_checkout_against_this_one(t
         assert any(line.startswith(name) for line in done.stderr.splitlines()), name
     [paired] = [line for line in done.stderr.splitlines() if "median of paired rounds" in line]
     assert 0.2 < float(paired.rsplit(": ", 1)[1].split()[0]) < 5.0  # the same code both sides
+
+
+def test_sweep_overhead_compares_two_checkouts_per_trial(tmp_path) -> None:
+    shared_file("seb_clusters/SeBn/B=20.npz")
+    before = ("--before", str(BENCHMARKS.parent))  # this checkout against itself
+    done = run_benchmark(
+        "sweep_overhead.py", *before, "--trials", "2", "--repeats", "1", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for side in ("this checkout", "--before"):
+        line = next(line for line in done.stderr.splitlines() if line.startswith(side + " "))
+        seconds = float(line.split("s per trial ")[1].split()[0])
+        assert 0 < seconds < 120, line
+    assert "this checkout / --before, s per trial:" in done.stderr
