@@ -38,7 +38,7 @@ def sweep_options(
         n_trials=n_trials,
         timeout=timeout,
         sampler=spec.sampler,
-        pruner=spec.pruner,
+        pruner=spec.pruner or None,
         max_epochs=spec.max_epochs,
         seed=spec.seed,
         tracking_uri=spec.tracking_uri or None,

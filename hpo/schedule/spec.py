@@ -130,7 +130,7 @@ class SweepSpec:
     max_epochs: int = SWEEP_DEFAULTS.max_epochs
     seed: int = SWEEP_DEFAULTS.seed
     sampler: str = SWEEP_DEFAULTS.sampler
-    pruner: str = SWEEP_DEFAULTS.pruner
+    pruner: str = ""  # the sweep's default for the data (SWEEP_DEFAULTS.pruner_for)
     trials_per_run: int = 4
     study_trials: int | None = None  # Slurm workers stop once the study holds this many
     time_budget: float | None = None

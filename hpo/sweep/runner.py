@@ -74,9 +74,12 @@ ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
 
 
 def _requested_setup(
-    options: SweepOptions, tracking: Store
+    options: SweepOptions, tracking: Store, has_forces: bool
 ) -> tuple[StudySetup, SearchSpace] | tuple[None, None]:
-    """The setup a new study would get from the options, with its parsed space."""
+    """The setup a new study would get from the options, with its parsed space.
+
+    ``has_forces``: whether the data hold forces (the default pruner depends on it).
+    """
     if options.space is None and options.data is None:
         return None, None
     if options.space is None or options.data is None:
@@ -95,7 +98,7 @@ def _requested_setup(
         else SWEEP_DEFAULTS.max_epochs,
         seed=options.seed if options.seed is not None else SWEEP_DEFAULTS.seed,
         sampler=options.sampler or SWEEP_DEFAULTS.sampler,
-        pruner=options.pruner or SWEEP_DEFAULTS.pruner,
+        pruner=options.pruner or SWEEP_DEFAULTS.pruner_for(has_forces),
         objectives=tuple(objectives),
         tracking_uri=tracking.masked,  # the real URL (a password) is never stored
         train_overrides=dict(options.train_overrides),
@@ -194,7 +197,8 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     storage = optuna_storage(options.storage)
     stored = peek_setup(options.study_name, storage)
     tracking = tracking_store(options.tracking_uri, stored.tracking_uri if stored else None)
-    requested, requested_space = _requested_setup(options, tracking)
+    has_forces = data is not None and bool(data.has_forces.any())
+    requested, requested_space = _requested_setup(options, tracking, has_forces)
     if requested is None and stored is not None:  # a resume by name: what it was given must fit
         conflicts = resume_conflicts(stored, given_fields(options))
         if conflicts:

@@ -192,8 +192,9 @@ def run_demo(args: argparse.Namespace) -> int:
         n_trials=args.n_trials,
         max_epochs=args.max_epochs,
         seed=0,
-        sampler="tpe",
-        pruner="median",
+        # the defaults (TPE; successive halving on the demo's data, which hold forces)
+        sampler=None,
+        pruner=None,
         tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
         runs_dir=str(workdir / "runs"),
         train_overrides={"batch_size": 16},

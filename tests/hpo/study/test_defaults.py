@@ -23,7 +23,7 @@ def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
     tmp_path, small_emt_file, tiny_space
 ) -> None:
     options = SweepOptions(study_name="s", space=str(tiny_space), data=(str(small_emt_file),))
-    setup, _ = _requested_setup(options, Store("sqlite:///mlflow.db"))
+    setup, _ = _requested_setup(options, Store("sqlite:///mlflow.db"), has_forces=False)
     spec_file = tmp_path / "sweep.yaml"
     spec_file.write_text(
         f"study: s\nstorage: sqlite:///optuna.db\nspace: {tiny_space}\ndata: {small_emt_file}\n"
@@ -33,8 +33,10 @@ def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
         default = getattr(SWEEP_DEFAULTS, field.name)
         if hasattr(setup, field.name):
             assert getattr(setup, field.name) == default, field.name
-        if hasattr(spec, field.name) and field.name != "runs_dir":  # the spec's is absolute
+        # the spec's runs_dir is absolute; its pruner is left to the sweep, by the data's kind
+        if hasattr(spec, field.name) and field.name not in ("runs_dir", "pruner"):
             assert getattr(spec, field.name) == default, field.name
+    assert spec.pruner == ""
     assert spec.runs_dir == str(tmp_path / SWEEP_DEFAULTS.runs_dir)
     assert options.runs_dir == SWEEP_DEFAULTS.runs_dir
     assert options.max_retries == SWEEP_DEFAULTS.max_retries
@@ -45,11 +47,42 @@ def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
 def test_sweep_help_names_the_table_s_defaults() -> None:
     text = " ".join(_subparser("sweep").format_help().split())
     for phrase in (
-        f"sampler (default {SWEEP_DEFAULTS.sampler}; the search suite",
-        f"pruner (default {SWEEP_DEFAULTS.pruner}; the search suite",
+        f"sampler (default {SWEEP_DEFAULTS.sampler}: on CuAu/water",
+        f"pruner (default {SWEEP_DEFAULTS.pruner} for data with energies only, "
+        f"{SWEEP_DEFAULTS.pruner_with_forces} for data with forces: the search suite's winners",
         f"epochs per trial (default {SWEEP_DEFAULTS.max_epochs})",
         f"(default {SWEEP_DEFAULTS.seed})",
         f"(default {','.join(SWEEP_DEFAULTS.objectives)};",
         f"(default: {SWEEP_DEFAULTS.runs_dir})",
     ):
         assert phrase in text, phrase
+
+
+def test_a_new_study_s_default_pruner_follows_the_data_s_kind(
+    sweep_options, tmp_path, small_emt_file
+) -> None:
+    """The search suite's winners: median on energies alone, successive halving with forces;
+    the study records the one it got, and an explicit --pruner wins."""
+    import ase.io
+
+    from hpo.study.setup import peek_setup
+    from hpo.sweep.runner import run_sweep
+    from hpo.tracking.stores import optuna_storage
+
+    with_forces = run_sweep(sweep_options(study_name="forces", n_trials=1, pruner=None))
+    assert with_forces.setup.pruner == SWEEP_DEFAULTS.pruner_with_forces == "successive-halving"
+    frames = ase.io.read(small_emt_file, ":")
+    for atoms in frames:  # the same structures and energies, no forces
+        energy = atoms.get_potential_energy()
+        atoms.calc = None
+        atoms.info["energy"] = energy
+    energies_only = tmp_path / "energies.extxyz"
+    ase.io.write(energies_only, frames, format="extxyz")
+    options = sweep_options(
+        study_name="energies", n_trials=1, pruner=None, data=(str(energies_only),)
+    )
+    assert run_sweep(options).setup.pruner == SWEEP_DEFAULTS.pruner == "median"
+    chosen = sweep_options(study_name="chosen", n_trials=1, pruner="hyperband")
+    assert run_sweep(chosen).setup.pruner == "hyperband"
+    stored = peek_setup("forces", optuna_storage(sweep_options().storage))
+    assert stored is not None and stored.pruner == "successive-halving"
