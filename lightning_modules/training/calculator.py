@@ -9,8 +9,9 @@ Works with ASE optimisers and molecular dynamics. ``device`` is chosen here
 (CUDA when available), never inside the models; ``dtype="float64"`` gives the
 smoothest dynamics. In float64 on the CPU, non-periodic structures go through
 the model's compiled form where it has one (ænet:
-:mod:`lightning_modules.models.aenet_cluster`, about ten times faster on a
-31-atom cluster, the same energies and forces to rounding);
+:mod:`lightning_modules.models.aenet_cluster`: its model step about ten times
+faster on a 31-atom cluster, the MD check six times (``benchmarks/md_check_speed.py``),
+the same energies and forces to rounding);
 ``compiled=False`` keeps every evaluation in PyTorch.
 """
 
