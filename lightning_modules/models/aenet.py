@@ -25,13 +25,6 @@ from lightning_modules import keys
 from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
 from lightning_modules.models.nn import build_activation
 from lightning_modules.models.potential import ModelSettings, Potential
-from lightning_modules.models.repulsion import (
-    COULOMB_EV_ANGSTROM,
-    SWITCH_WIDTH,
-    ZBL_COEFFICIENTS,
-    ZBL_EXPONENTS,
-    ZBL_LENGTH,
-)
 
 if TYPE_CHECKING:  # the caches are built by lightning_modules.batching, which builds on the models
     from lightning_modules.batching.data_cache import DataCache
@@ -218,34 +211,32 @@ class AenetPotential(Potential):
         compiled form. Unknown elements are the caller's to refuse first."""
         # imported here: numba costs half a second, and only MD checks need it
         from lightning_modules.models.aenet_cluster import (
+            Activation,
             AenetClusterModel,
             ElementNetwork,
             activation_pair,
         )
 
         numbers = np.asarray(numbers, dtype=np.int64)
-        activations = []
+        networks = []
         for network in self.networks:
-            modules = list(cast(nn.Sequential, network))
-            for module in modules[1::2]:
-                pair = activation_pair(
+            modules = list(cast(nn.Sequential, network))  # linear, activation, ..., linear
+            activations = [
+                activation_pair(
                     self.settings.activation,
                     alpha=float(getattr(module, "alpha", 0.0)),
                     mu=float(getattr(module, "mu", 0.0)),
                 )
-                if pair is None:
-                    return None
-                activations.append(pair)
-        species = self.species_index.cpu().numpy()[numbers]
-        networks, start = [], 0
-        for network in self.networks:
-            linear = [cast(nn.Linear, m) for m in list(cast(nn.Sequential, network))[::2]]
-            layers = [
-                (m.weight.double().cpu().numpy(), m.bias.double().cpu().numpy()) for m in linear
+                for module in modules[1::2]
             ]
-            count = len(layers) - 1
-            networks.append(ElementNetwork(layers, activations[start : start + count]))
-            start += count
+            if any(pair is None for pair in activations):
+                return None
+            layers = [
+                (m.weight.double().cpu().numpy(), m.bias.double().cpu().numpy())
+                for m in cast(list[nn.Linear], modules[::2])
+            ]
+            networks.append(ElementNetwork(layers, cast(list[Activation], activations)))
+        species = self.species_index.cpu().numpy()[numbers]
         settings = self.descriptor.settings
         spins = self.descriptor.spin_of_element.double().cpu().numpy()[numbers]
         repulsion = None
@@ -268,11 +259,4 @@ class AenetPotential(Potential):
             energy_shift=float(self.energy_shift),
             reference=float(self.element_energy.cpu().numpy()[numbers].sum()),
             repulsion=repulsion,
-            repulsion_constants=(
-                SWITCH_WIDTH,
-                COULOMB_EV_ANGSTROM,
-                ZBL_LENGTH,
-                np.array(ZBL_COEFFICIENTS),
-                np.array(ZBL_EXPONENTS),
-            ),
         )

@@ -27,6 +27,16 @@ import numba
 import numpy as np
 from scipy.special import erf
 
+from lightning_modules.models.repulsion import (
+    COULOMB_EV_ANGSTROM,
+    SWITCH_WIDTH,
+    ZBL_COEFFICIENTS,
+    ZBL_EXPONENTS,
+    ZBL_LENGTH,
+)
+
+# the ZBL screening sum's coefficients and exponents, as arrays for the compiled loop
+ZBL_TERMS = (np.array(ZBL_COEFFICIENTS), np.array(ZBL_EXPONENTS))
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.functional.softplus's: x itself above it
 
 
@@ -379,7 +389,6 @@ class AenetClusterModel:
     energy_shift: float
     reference: float
     repulsion: tuple[float, np.ndarray] | None
-    repulsion_constants: tuple[float, float, float, np.ndarray, np.ndarray]
 
     def energy_forces(self, positions: np.ndarray) -> tuple[float, np.ndarray]:
         """Energy (eV) and forces [n, 3] (eV/A) at ``positions`` [n, 3] (Angstrom)."""
@@ -407,7 +416,15 @@ class AenetClusterModel:
             onset, radii = self.repulsion
             cutoff = max(self.radial_cutoff, self.angular_cutoff)
             core, core_gradient = cluster_core_repulsion(
-                positions, self.charges, radii, onset, cutoff, *self.repulsion_constants
+                positions,
+                self.charges,
+                radii,
+                onset,
+                cutoff,
+                SWITCH_WIDTH,
+                COULOMB_EV_ANGSTROM,
+                ZBL_LENGTH,
+                *ZBL_TERMS,
             )
             energy += core
             gradient += core_gradient
