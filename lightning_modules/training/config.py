@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     drop_flagged: bool = False  # drop labels beyond the audit's physical bound
+    keep_flagged_in_test: bool = False  # ...from training and validation only: test on all
     drop_outliers: bool = False  # also drop the robust outliers within it
     bound_ev_per_atom: float = 5.0
     force_fraction: float = 1.0
@@ -148,6 +149,11 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
         check_training_choices(config.optimizer, config.lr_schedule, config.alpha)
     except ValueError as error:
         raise ConfigError(str(error)) from error
+    if config.keep_flagged_in_test and not config.drop_flagged:
+        raise ConfigError(
+            "keep_flagged_in_test (--keep-flagged-in-test) keeps in the test split what "
+            "drop_flagged drops from the others; set drop_flagged: true (--drop-flagged) as well"
+        )
     for name in ("lr", "batch_size", "max_epochs"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")

@@ -34,7 +34,10 @@ class DataSettings:
     """How a data set is prepared: split fractions and seed, the audit, references, forces.
 
     ``drop_flagged`` excludes the structures beyond the audit's physical bound
-    from every split, ``drop_outliers`` also the robust outliers within it;
+    from every split (from training and validation only with
+    ``keep_flagged_in_test``: the test metrics then cover the whole set and,
+    as ``..._clean``, its audit-clean part), ``drop_outliers`` also the
+    robust outliers within it;
     ``force_fraction`` of the training structures with forces use them in the
     loss (ænet's FORCESPERCENT); ``element_energies`` (eV by atomic number)
     fix those element references instead of fitting them.
@@ -43,6 +46,7 @@ class DataSettings:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     drop_flagged: bool = False
+    keep_flagged_in_test: bool = False
     drop_outliers: bool = False
     bound_ev_per_atom: float = DEFAULT_BOUND_EV_PER_ATOM
     mad_threshold: float = DEFAULT_MAD_THRESHOLD
@@ -77,13 +81,23 @@ class PreparedData:
         else:
             split = split_indices(len(data), settings.split, settings.seed)
         keep = np.ones(len(data), dtype=bool)
-        if settings.drop_flagged:
-            keep &= audit.clean
-            logger.info("dropped %d flagged structures from all splits", int(audit.flagged.sum()))
         if settings.drop_outliers:
             keep &= ~audit.outliers
             logger.info("dropped %d robust outliers from all splits", int(audit.outliers.sum()))
-        split = {name: indices[keep[indices]] for name, indices in split.items()}
+        keep_test = keep.copy()
+        if settings.drop_flagged:
+            keep &= audit.clean
+            if not settings.keep_flagged_in_test:
+                keep_test = keep
+            logger.info(
+                "dropped %d flagged structures from %s",
+                int(audit.flagged.sum()),
+                "training and validation" if settings.keep_flagged_in_test else "all splits",
+            )
+        split = {
+            name: indices[(keep_test if name == "test" else keep)[indices]]
+            for name, indices in split.items()
+        }
         reference = fit_energy_reference(
             data.subset(split["train"]), dict(settings.element_energies)
         )

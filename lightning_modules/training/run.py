@@ -114,6 +114,7 @@ def data_settings(config: TrainConfig) -> DataSettings:
         split=config.split,
         seed=config.seed,
         drop_flagged=config.drop_flagged,
+        keep_flagged_in_test=config.keep_flagged_in_test,
         drop_outliers=config.drop_outliers,
         bound_ev_per_atom=config.bound_ev_per_atom,
         force_fraction=config.force_fraction,

@@ -54,6 +54,7 @@ def run_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "output_dir": args.output_dir,
         "drop_flagged": args.drop_flagged,
+        "keep_flagged_in_test": args.keep_flagged_in_test,
         "drop_outliers": args.drop_outliers,
         "element_energies": args.element_energies,
         "accelerator": args.accelerator,

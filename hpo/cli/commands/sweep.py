@@ -29,6 +29,8 @@ def _sweep_options(args: argparse.Namespace) -> Any:
         overrides["batch_size"] = args.batch_size
     if args.drop_flagged:
         overrides["drop_flagged"] = True
+    if args.keep_flagged_in_test:
+        overrides["keep_flagged_in_test"] = True
     if args.drop_outliers:
         overrides["drop_outliers"] = True
     if args.element_energies:  # read now: the study records the values, not only the file

@@ -70,6 +70,13 @@ def add_data_commands(sub: Any) -> None:
         "subset is what stays)",
     )
     train.add_argument(
+        "--keep-flagged-in-test",
+        action="store_true",
+        default=None,
+        help="with --drop-flagged: train and validate on the audit-clean subset, test on "
+        "every structure (the test metrics then cover the whole set and its clean part)",
+    )
+    train.add_argument(
         "--drop-outliers",
         action="store_true",
         default=None,

@@ -139,6 +139,12 @@ def add_sweep_commands(sub: Any) -> None:
         help="exclude the structures beyond the audit's physical bound",
     )
     sweep.add_argument(
+        "--keep-flagged-in-test",
+        action="store_true",
+        help="with --drop-flagged: trials train and validate (are ranked) on the audit-clean "
+        "subset and test on every structure",
+    )
+    sweep.add_argument(
         "--drop-outliers",
         action="store_true",
         help="also exclude the audit's robust outliers within the bound",

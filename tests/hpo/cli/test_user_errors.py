@@ -359,3 +359,20 @@ def test_an_output_folder_that_holds_an_input_is_refused_even_with_overwrite(
     assert done.returncode == 2
     assert f"--output-dir {out} holds the input {data}" in done.stderr.strip().splitlines()[-1]
     assert data.read_bytes() == before and sorted(p.name for p in out.iterdir()) == [data.name]
+
+
+def test_keep_flagged_in_test_without_drop_flagged_is_refused_up_front(
+    tmp_path, tiny_space, small_emt_file, pesweep_in_process
+) -> None:
+    for command in (
+        ["sweep", "--study", "s", "--space", str(tiny_space), "--n-trials", "1"],
+        ["train"],
+    ):
+        done = pesweep_in_process(
+            *command, "--data", str(small_emt_file), "--keep-flagged-in-test", cwd=tmp_path
+        )
+        assert done.returncode == 2, done.stderr
+        line = done.stderr.strip().splitlines()[-1]
+        assert line.startswith("pesweep: error: keep_flagged_in_test (--keep-flagged-in-test)")
+        assert line.endswith("set drop_flagged: true (--drop-flagged) as well")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no store

@@ -60,6 +60,26 @@ def test_drop_flagged_removes_them_from_every_split(seb20) -> None:
     assert kept == int((~flagged).sum())
 
 
+def test_keep_flagged_in_test_drops_them_from_training_and_validation_only(seb20) -> None:
+    whole = PotentialDataModule(seb20, cutoff=5.0, settings=DataSettings(seed=3))
+    whole.setup()
+    module = PotentialDataModule(
+        seb20,
+        cutoff=5.0,
+        settings=DataSettings(drop_flagged=True, keep_flagged_in_test=True, seed=3),
+    )
+    module.setup()
+    flagged = module.audit.flagged
+    for name in ("train", "val"):
+        assert not flagged[module.split[name]].any()
+        np.testing.assert_array_equal(
+            module.split[name], whole.split[name][~flagged[whole.split[name]]]
+        )
+    # the test split is the seeded one, flagged structures included: full and clean metrics
+    np.testing.assert_array_equal(module.split["test"], whole.split["test"])
+    assert flagged[module.split["test"]].sum() > 20
+
+
 def test_outliers_within_the_bound_stay_clean_and_are_reported_apart() -> None:
     """SeB16: 27 robust outliers, 5 of them within the bound (real structures, kept clean)."""
     data = load_data(shared_file("seb_clusters/SeBn/B=16.npz"), "hartree")

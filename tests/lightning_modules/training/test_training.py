@@ -132,6 +132,34 @@ def test_hartree_data_trains_in_ev(seb20_small, tmp_path) -> None:
     assert task.metadata["config"]["data"] == saved["data"]
 
 
+def test_keep_flagged_in_test_trains_clean_and_tests_on_all(seb20_small, tmp_path) -> None:
+    from lightning_modules.training.run import build_datamodule
+
+    metrics = {}
+    for keep in (False, True):
+        config = make_config(
+            dict(
+                model_config=SMALL,
+                max_epochs=1,
+                batch_size=20,
+                progress_bar=False,
+                output_dir=str(tmp_path / str(keep)),
+                drop_flagged=True,
+                keep_flagged_in_test=keep,
+            )
+        )
+        module = build_datamodule(config, data=seb20_small)
+        metrics[keep] = train(config, datamodule=module).test_metrics
+        flagged = module.audit.flagged
+        assert not flagged[module.split["train"]].any()
+        assert flagged[module.split["test"]].any() == keep
+    # dropped everywhere, the full test set is the clean one; kept in the test, it is not
+    assert metrics[False]["test_energy_mae_eV"] == metrics[False]["test_energy_mae_eV_clean"]
+    assert metrics[True]["test_energy_mae_eV"] > 1.5 * metrics[True]["test_energy_mae_eV_clean"]
+    with pytest.raises(ConfigError, match=r"set drop_flagged: true \(--drop-flagged\) as well"):
+        make_config(dict(model_config=SMALL, keep_flagged_in_test=True))
+
+
 def test_force_fraction_limits_training_forces(emt_data) -> None:
     module = PotentialDataModule(
         emt_data, cutoff=4.0, settings=DataSettings(force_fraction=0.25, seed=0)
