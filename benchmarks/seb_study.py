@@ -364,6 +364,9 @@ def train_cell(
 # progress, where it runs, the path of the checkpoint it starts from (its cell is named
 # instead) and what the lineage calls that checkpoint
 NOT_SETTINGS = ("output_dir", "progress_bar", "accelerator", "init_from", "init_from_label")
+# TrainConfig fields added after cells were committed: left out of a cell's settings while at
+# these defaults, so that the committed cells still match; any other value is recorded
+LATER_SETTINGS = {"keep_flagged_in_test": False}
 
 
 def training_cell(
@@ -388,7 +391,10 @@ def training_cell(
         "seed": seed,
         "init_from_cell": source,
         "config": {
-            name: value for name, value in config.to_dict().items() if name not in NOT_SETTINGS
+            name: value
+            for name, value in config.to_dict().items()
+            if name not in NOT_SETTINGS
+            and not (name in LATER_SETTINGS and value == LATER_SETTINGS[name])
         },
     }
     arguments = (relative, budget.limit, config, row, seed, keep)

@@ -159,3 +159,31 @@ def test_a_used_runs_dir_or_a_bad_accelerator_is_refused_before_anything_is_made
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no MLflow store made
     assert (earlier / "best.ckpt").read_text() == "an earlier run"
+
+
+def test_the_committed_100_epoch_cells_match_what_todays_code_asks() -> None:
+    """A setting added since the cells were recorded must not make every committed cell refused."""
+    shared_file("seb_clusters/SeBn/B=20.npz")
+    import sweep_vs_paper
+
+    committed = BENCHMARKS / "results"
+    budget = ["--epochs", "100", "--source-epochs", "100", "--seeds", "3", "--table-only"]
+    ablation = str(committed / "seb-ablation-100ep")
+    table = ablation_seb.main([*budget, "--cells-dir", ablation])
+    for row in ("SchNet", "+IIA", "+SMU", "+IIA+SMU"):
+        assert [run.seed for run in table.runs[row]] == [0, 1, 2]
+    swept = sweep_vs_paper.main(
+        [
+            *budget,
+            "--budget",
+            "2000",
+            "--max-epochs",
+            "100",
+            "--cells-dir",
+            str(committed / "seb-sweep-vs-paper-100ep"),
+            "--reference-cells",
+            ablation,
+        ]
+    )
+    [best] = [runs for name, runs in swept.runs.items() if name.startswith("the sweep's best")]
+    assert [run.seed for run in best] == [0, 1, 2]
