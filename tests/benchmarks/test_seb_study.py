@@ -121,6 +121,30 @@ def test_sweep_vs_paper_smoke_pairs_the_best_with_schnet_iia_and_resumes(tmp_pat
     assert again["rows"] == table["rows"] and "cells done, about" not in output
 
 
+@pytest.mark.slow
+def test_sweep_vs_paper_drop_flagged_trains_its_trials_and_best_on_the_clean_part(
+    tmp_path,
+) -> None:
+    cells = ("--cells-dir", str(tmp_path / "cells"), "--drop-flagged")
+    table, output, uri = smoke("sweep_vs_paper.py", tmp_path, *cells)
+    [best_row] = [row for row in table["rows"] if row.startswith("the sweep's best")]
+    assert best_row.endswith("retrained without the flagged labels")
+    best = json.loads((tmp_path / "cells" / "best" / "seed-0.json").read_text())["settings"]
+    assert best["config"]["drop_flagged"] and best["config"]["keep_flagged_in_test"]
+    swept = json.loads((tmp_path / "cells" / "sweep.json").read_text())["settings"]
+    assert swept["drop_flagged"] is True
+    client = mlflow.MlflowClient(uri)
+    trials = client.search_runs([client.get_experiment_by_name("sweep-vs-paper").experiment_id])
+    trained = [run.data.params for run in trials if "config.drop_flagged" in run.data.params]
+    assert trained and all(
+        params["config.drop_flagged"] == params["config.keep_flagged_in_test"] == "true"
+        for params in trained
+    )
+    # SchNet_IIA, the reference, trains on everything as published
+    reference = json.loads((tmp_path / "cells" / "row-6" / "seed-0.json").read_text())
+    assert not reference["settings"]["config"]["drop_flagged"]
+
+
 def test_the_published_unit_is_hartree_per_atom() -> None:
     """A constant predictor scores about the published SchNet's 0.118 only when read as Ha/atom."""
     data = seb_study.read_set(
