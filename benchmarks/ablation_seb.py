@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 try:
     import seb_study as study
@@ -54,6 +56,16 @@ PUBLISHED = {  # Ha/atom, MAE / RMSE (the study's ablation table)
     "+SMU+TL": (0.104, 0.105),
     "+IIA+SMU+TL (SchNet_IIA)": (0.090, 0.090),
 }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Rows trained with other config values (``changes``): their cells are
+    ``<key>/row-N/seed-S`` and their table rows ``<row>, <name>``."""
+
+    key: str
+    name: str
+    changes: dict[str, Any] = field(default_factory=dict)
 
 
 TRANSFERRED = sorted({(a, f) for a, f, transfer in ROWS.values() if transfer})
@@ -114,8 +126,12 @@ def train_rows(
     jobs: int,
     params: dict,
     only_finished: bool = False,
+    variant: Variant | None = None,
 ) -> None:
-    """Train ``rows`` for every seed as cells (seed by seed: a stopped run leaves whole seeds)."""
+    """Train ``rows`` for every seed as cells (seed by seed: a stopped run leaves whole seeds).
+
+    ``variant`` trains them with its config changes, as cells and table rows of their own.
+    """
     budget = table.budget
     cells = []
     for seed in budget.seeds:
@@ -126,13 +142,22 @@ def train_rows(
                 continue  # --table-only before its chain has finished
             checkpoint, source = chains[(attention, activation)] if transfer else ("", "")
             index = list(ROWS).index(row)
-            folder = None if runs_dir is None else runs_dir / f"{index}-seed-{seed}"
-            config = budget.training_config(
-                model, budget.epochs, seed, folder, init_from=checkpoint
-            )
             key = f"row-{index}/seed-{seed}"
-            cells.append(study.training_cell(key, study.TARGET, budget, config, row, seed, source))
-            table.params[(row, seed)] = {**params, **model, "transfer": transfer}
+            name, changes = row, {}
+            if variant is not None:
+                key, name, changes = (
+                    f"{variant.key}/{key}",
+                    f"{row}, {variant.name}",
+                    variant.changes,
+                )
+            folder = (
+                None if runs_dir is None else runs_dir / key.replace("row-", "").replace("/", "-")
+            )
+            config = budget.training_config(
+                model, budget.epochs, seed, folder, init_from=checkpoint, **changes
+            )
+            cells.append(study.training_cell(key, study.TARGET, budget, config, name, seed, source))
+            table.params[(name, seed)] = {**params, **model, "transfer": transfer, **changes}
     for run in study.run_training_cells(store, cells, jobs, only_finished):
         table.add(run)
 

@@ -140,9 +140,17 @@ def test_sweep_vs_paper_drop_flagged_trains_its_trials_and_best_on_the_clean_par
         params["config.drop_flagged"] == params["config.keep_flagged_in_test"] == "true"
         for params in trained
     )
-    # SchNet_IIA, the reference, trains on everything as published
+    # SchNet_IIA, the reference, trains on everything as published; its recipe without the
+    # flagged labels is a row of its own, paired with the sweep's best too
     reference = json.loads((tmp_path / "cells" / "row-6" / "seed-0.json").read_text())
     assert not reference["settings"]["config"]["drop_flagged"]
+    cleaned = json.loads(
+        (tmp_path / "cells" / "without-flagged" / "row-6" / "seed-0.json").read_text()
+    )
+    assert cleaned["settings"]["config"]["drop_flagged"]
+    assert cleaned["settings"]["init_from_cell"] == reference["settings"]["init_from_cell"]
+    assert "+IIA+SMU+TL (SchNet_IIA), without the flagged labels" in table["rows"]
+    assert "minus SchNet_IIA trained without the flagged labels" in output
 
 
 def test_the_published_unit_is_hartree_per_atom() -> None:
