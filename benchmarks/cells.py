@@ -18,8 +18,10 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -137,8 +139,17 @@ class CellStore:
         return path
 
 
-def _one_thread() -> None:
-    """A worker process's start: one torch thread (the parent's cores are shared out by jobs)."""
+def _worker_start(parent: int) -> None:
+    """A worker process's start: one torch thread (the parent's cores are shared out by jobs),
+    and, on Linux, SIGTERM when ``parent`` ends, so that a stopped run leaves no training
+    going on in orphaned workers whose results nobody records."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent ended before the signal was asked for
+            os._exit(1)
     import torch
 
     torch.set_num_threads(1)
@@ -207,7 +218,9 @@ def run_cells(store: CellStore, cells: Sequence[Cell], jobs: int = 1) -> dict[st
         return {key: results[key] for key in keys}
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read by the spawned workers' torch import
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+    ) as pool:
         running: dict[Future, Cell] = {
             pool.submit(_timed, cell.work, cell.arguments): cell for cell in todo
         }

@@ -83,3 +83,53 @@ def test_a_finished_cell_whose_output_is_gone_runs_again(tmp_path) -> None:
     checkpoint.unlink()
     assert run_cells(store, [stage]) == {"chain/stage-0": {"name": "stage"}}
     assert calls == ["stage", "stage"] and checkpoint.exists()
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's"
+)
+def test_workers_end_with_a_stopped_run(tmp_path) -> None:
+    """kill -TERM of a run with --jobs 2 leaves no worker training on (orphans, unrecorded)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(BENCHMARKS)!r})\n"
+        "from cells import Cell, CellStore, run_cells\n"
+        "def work(folder):\n"
+        "    open(os.path.join(folder, str(os.getpid())), 'w').close()\n"
+        "    time.sleep(300)\n"
+        "    return {}\n"
+        "if __name__ == '__main__':\n"
+        "    cells = [Cell(f'c{i}', {}, work, (sys.argv[1],)) for i in range(2)]\n"
+        "    run_cells(CellStore(sys.argv[1]), cells, jobs=2)\n"
+    )
+    started = tmp_path / "started"
+    started.mkdir()
+    run = subprocess.Popen([sys.executable, str(script), str(started)])
+    deadline = time.monotonic() + 120
+    while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = [int(path.name) for path in started.iterdir()]
+    assert len(workers) == 2, "the workers did not start"
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=30)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
+
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their run"
