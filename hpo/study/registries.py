@@ -16,6 +16,7 @@ import optuna
 
 from hpo.runtime.errors import StudyError
 from hpo.study.estimation import EstimationPruner
+from hpo.study.trial_seeds import TrialSeededSampler
 from lightning_modules.conventions import MONITORED_METRIC
 
 if TYPE_CHECKING:
@@ -45,8 +46,12 @@ SAMPLERS: dict[str, Callable[[int, SearchSpace], optuna.samplers.BaseSampler]] =
     "cmaes": lambda seed, space: optuna.samplers.CmaEsSampler(
         seed=seed, warn_independent_sampling=False
     ),
-    "qmc": lambda seed, space: optuna.samplers.QMCSampler(
-        seed=seed, warn_independent_sampling=False
+    "qmc": lambda seed, space: optuna.samplers.QMCSampler(  # one scrambled sequence per study;
+        seed=seed,  # the parameters it cannot place on it are drawn per trial
+        independent_sampler=TrialSeededSampler(
+            lambda trial_seed: optuna.samplers.RandomSampler(seed=trial_seed), seed
+        ),
+        warn_independent_sampling=False,
     ),
     "nsga2": lambda seed, space: optuna.samplers.NSGAIISampler(seed=seed),
     "gp": lambda seed, space: optuna.samplers.GPSampler(
@@ -54,6 +59,9 @@ SAMPLERS: dict[str, Callable[[int, SearchSpace], optuna.samplers.BaseSampler]] =
     ),  # Gaussian process (BoTorch-free)
 }
 CONSTRAINED_SAMPLERS = ("tpe", "nsga2")  # samplers that take Optuna's constraints_func
+# samplers whose seed must be the same in every process: QMC's scrambled sequence is one for
+# the study (each trial takes its next point); the others are seeded per trial (trial_seeds)
+ONE_SEED_SAMPLERS = ("qmc",)
 
 # pruner name -> (epochs per trial) -> pruner; epochs are the pruning resource
 PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
@@ -112,7 +120,9 @@ def build_sampler(
     """An Optuna sampler by its CLI name.
 
     ``constrained``: the study's trials set an MD constraint (``Trial.set_constraint``);
-    only samplers that read constraints may run it.
+    only samplers that read constraints may run it. Each trial draws from its own stream
+    of ``seed`` (:mod:`hpo.study.trial_seeds`), so several processes on one study do not
+    repeat each other's configurations.
     """
     if name not in SAMPLERS:
         raise StudyError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
@@ -121,7 +131,9 @@ def build_sampler(
             f"sampler {name!r} takes no constraints; with --md-constraint use "
             f"{' or '.join(CONSTRAINED_SAMPLERS)}"
         )
-    return SAMPLERS[name](seed, space)
+    if name in ONE_SEED_SAMPLERS:
+        return SAMPLERS[name](seed, space)
+    return TrialSeededSampler(lambda trial_seed: SAMPLERS[name](trial_seed, space), seed)
 
 
 def build_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:

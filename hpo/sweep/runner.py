@@ -279,7 +279,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         sampler_name = options.sampler or setup.sampler
         pruner_name = options.pruner or setup.pruner
         study.sampler = options.sampler_override or build_sampler(
-            sampler_name, setup.seed + len(study.trials), space, constrained=setup.md_constraint
+            sampler_name, setup.seed, space, constrained=setup.md_constraint
         )
         multi_objective = len(setup.objectives) > 1
         if multi_objective and pruner_name not in MULTI_OBJECTIVE_PRUNERS:

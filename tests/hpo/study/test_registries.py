@@ -25,9 +25,8 @@ def test_every_sampler_and_pruner_builds_and_unknown_names_are_one_line() -> Non
     space = load_space("demo")
     for name in registries.SAMPLERS:
         if name == "grid":  # needs a space of steps and choices: Table 1's
-            assert isinstance(
-                build_sampler(name, 0, load_space("schnet_table1")), optuna.samplers.GridSampler
-            )
+            grid = build_sampler(name, 0, load_space("schnet_table1"))
+            assert isinstance(grid.sampler, optuna.samplers.GridSampler)
             continue
         assert isinstance(build_sampler(name, 0, space), optuna.samplers.BaseSampler)
     for name in registries.PRUNERS:
@@ -36,6 +35,38 @@ def test_every_sampler_and_pruner_builds_and_unknown_names_are_one_line() -> Non
         build_sampler("bogus", 0, space)
     with pytest.raises(StudyError, match="takes no constraints"):
         build_sampler("random", 0, space, constrained=True)
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "gp", "cmaes", "nsga2", "qmc"])
+def test_processes_on_one_study_do_not_repeat_each_others_configurations(name, tmp_path) -> None:
+    """Workers that start together on one study with its seed: each trial draws its own."""
+    from search_spaces.suggest import suggest
+
+    space = load_space("demo")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def draws(study_name: str, workers: int) -> list[tuple]:
+        processes = [  # each builds the study's sampler from its seed, as a worker does
+            optuna.create_study(
+                study_name=study_name,
+                storage=storage,
+                load_if_exists=True,
+                sampler=build_sampler(name, 7, space),
+            )
+            for _ in range(workers)
+        ]
+        configurations = []
+        for number in range(6):  # the workers take turns, as when their trials end in turn
+            study = processes[number % workers]
+            trial = study.ask()
+            configurations.append(tuple(sorted(suggest(trial, space).items())))
+            study.tell(trial, float(number))
+        return configurations
+
+    two = draws("two workers", 2)
+    assert len(set(two)) == len(two), two  # no configuration drawn twice
+    # trial n draws what it draws in a one-process sweep of the same seed: reproducible
+    assert two == draws("one worker", 1) == draws("one worker again", 1)
 
 
 def test_objectives_read_what_a_trial_measured() -> None:
@@ -74,6 +105,6 @@ def test_one_new_entry_is_a_new_choice_everywhere(monkeypatch) -> None:
     assert args.sampler == "halton"
     validate_options(SweepOptions(study_name="s", sampler="halton", objectives=("size_mae",)))
     sampler = build_sampler("halton", 0, load_space("demo"))
-    assert isinstance(sampler, optuna.samplers.QMCSampler)
+    assert isinstance(sampler.sampler, optuna.samplers.QMCSampler)
     measures = TrialMeasures(best_val=0.5, n_params=10, inference_ms=1.0, md_stable_ps=2.0)
     assert objective_values(("size_mae",), measures) == (5.0,)
