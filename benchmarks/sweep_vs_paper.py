@@ -388,15 +388,20 @@ def goals(table: study.Table, spent: int, params: dict[str, object]) -> list[str
     recipe trained without the flagged labels: what the sweep adds to the cleaning.
     """
     swept = next(
-        {run.seed: run for run in runs}
-        for name, runs in table.runs.items()
-        if name.startswith("the sweep's best")
+        (
+            {run.seed: run for run in runs}
+            for name, runs in table.runs.items()
+            if name.startswith("the sweep's best")
+        ),
+        {},
     )
     fraction = spent / GRID_TRIAL_EPOCHS
     lines = [
         f"The sweep spent {spent} trial-epochs: {100 * fraction:.4f}% of the {GRID_TRIAL_EPOCHS:,} "
         f"of the grid the paper implies (goal: at most 1%). Its best parameters: {params}."
     ]
+    if not swept:  # --table-only before a retraining of the best has finished
+        return [*lines, "No retraining of the sweep's best has finished yet."]
     verdicts = paired_lines(table, swept, REFERENCE_ROW, "SchNet_IIA retrained by us", lines)
     met = all(v == "holds" for v in verdicts) and fraction <= 0.01
     lines.append(

@@ -219,3 +219,13 @@ def test_the_committed_100_epoch_cells_match_what_todays_code_asks() -> None:
     )
     [best] = [runs for name, runs in swept.runs.items() if name.startswith("the sweep's best")]
     assert [run.seed for run in best] == [0, 1, 2]
+
+
+def test_the_goal_lines_wait_for_the_first_retraining_of_the_best() -> None:
+    """--table-only between the sweep and the first retraining of its best."""
+    import sweep_vs_paper
+
+    table = seb_study.Table("t", seb_study.Budget(100, 100, [0, 1, 2]), {})
+    lines = sweep_vs_paper.goals(table, 600, {"lr": 1e-3})
+    assert lines[0].startswith("The sweep spent 600 trial-epochs: 0.0267%")
+    assert lines[-1] == "No retraining of the sweep's best has finished yet."
