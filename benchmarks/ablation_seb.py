@@ -67,6 +67,10 @@ class Variant:
     name: str
     changes: dict[str, Any] = field(default_factory=dict)
 
+    def row(self, row: str) -> str:
+        """The table row of ``row`` trained as this variant."""
+        return f"{row}, {self.name}"
+
 
 TRANSFERRED = sorted({(a, f) for a, f, transfer in ROWS.values() if transfer})
 
@@ -142,17 +146,11 @@ def train_rows(
                 continue  # --table-only before its chain has finished
             checkpoint, source = chains[(attention, activation)] if transfer else ("", "")
             index = list(ROWS).index(row)
-            key = f"row-{index}/seed-{seed}"
-            name, changes = row, {}
+            key, name, changes, run = f"row-{index}/seed-{seed}", row, {}, f"{index}-seed-{seed}"
             if variant is not None:
-                key, name, changes = (
-                    f"{variant.key}/{key}",
-                    f"{row}, {variant.name}",
-                    variant.changes,
-                )
-            folder = (
-                None if runs_dir is None else runs_dir / key.replace("row-", "").replace("/", "-")
-            )
+                key, name, changes = f"{variant.key}/{key}", variant.row(row), variant.changes
+                run = f"{variant.key}-{run}"
+            folder = None if runs_dir is None else runs_dir / run
             config = budget.training_config(
                 model, budget.epochs, seed, folder, init_from=checkpoint, **changes
             )

@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> study.Table:
             logger.info("sweep: %s", describe_sweep(swept))
             values = suggest(optuna.trial.FixedTrial(swept["best_params"]), space)
             row = f"the sweep's best (trial {swept['best_number']}), retrained" + (
-                " without the flagged labels" if args.drop_flagged else ""
+                f" {CLEAN_REFERENCE.name}" if args.drop_flagged else ""
             )
             cells = []
             for seed in budget.seeds:
@@ -402,28 +402,30 @@ def goals(table: study.Table, spent: int, params: dict[str, object]) -> list[str
     ]
     if not swept:  # --table-only before a retraining of the best has finished
         return [*lines, "No retraining of the sweep's best has finished yet."]
-    verdicts = paired_lines(table, swept, REFERENCE_ROW, "SchNet_IIA retrained by us", lines)
+    paired, verdicts = paired_lines(table, swept, REFERENCE_ROW, "SchNet_IIA retrained by us")
+    lines += paired
     met = all(v == "holds" for v in verdicts) and fraction <= 0.01
     lines.append(
         f"Goal (beat SchNet_IIA on both sets with at most 1% of the grid): "
         f"{'met' if met else 'NOT met'}."
     )
-    cleaned = f"{REFERENCE_ROW}, {CLEAN_REFERENCE.name}"
+    cleaned = CLEAN_REFERENCE.row(REFERENCE_ROW)
     if cleaned in table.runs:
-        paired_lines(table, swept, cleaned, "SchNet_IIA trained without the flagged labels", lines)
+        beyond, _ = paired_lines(
+            table, swept, cleaned, f"SchNet_IIA trained {CLEAN_REFERENCE.name}"
+        )
+        lines += beyond
     return lines
 
 
 def paired_lines(
-    table: study.Table, swept: dict[int, Any], row: str, name: str, lines: list[str]
-) -> list[str]:
-    """Append the sweep's best minus ``row``, paired over their common seeds, per test set.
-
-    Returns the verdict per set (``holds`` where the sweep's best is lower beyond its interval).
-    """
+    table: study.Table, swept: dict[int, Any], row: str, name: str
+) -> tuple[list[str], list[str]]:
+    """The sweep's best minus ``row``, paired over their common seeds, per test set: a line
+    each, and the verdicts (``holds`` where the sweep's best is lower beyond its interval)."""
     reference = {run.seed: run for run in table.runs.get(row, [])}
     seeds = sorted(set(reference) & set(swept))
-    verdicts = []
+    lines, verdicts = [], []
     for subset, suffix in (("Full test set", ""), ("Audit-clean part", "_clean")):
         metric = f"test_energy_mae_meV_per_atom{suffix}"
         ours = [study.hartree_per_atom(swept[s].metrics, metric) for s in seeds]
@@ -437,7 +439,7 @@ def paired_lines(
             f"Ha/atom, paired over seeds {seeds}: {difference.shown()} (paired t-test "
             f"p = {p:.3g}); the sweep beats it: {verdict}."
         )
-    return verdicts
+    return lines, verdicts
 
 
 if __name__ == "__main__":

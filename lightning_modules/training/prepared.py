@@ -84,18 +84,16 @@ class PreparedData:
         if settings.drop_outliers:
             keep &= ~audit.outliers
             logger.info("dropped %d robust outliers from all splits", int(audit.outliers.sum()))
-        keep_test = keep.copy()
+        keep_fit = keep & audit.clean if settings.drop_flagged else keep  # training, validation
+        keep_test = keep if settings.keep_flagged_in_test else keep_fit
         if settings.drop_flagged:
-            keep &= audit.clean
-            if not settings.keep_flagged_in_test:
-                keep_test = keep
             logger.info(
                 "dropped %d flagged structures from %s",
                 int(audit.flagged.sum()),
                 "training and validation" if settings.keep_flagged_in_test else "all splits",
             )
         split = {
-            name: indices[(keep_test if name == "test" else keep)[indices]]
+            name: indices[(keep_test if name == "test" else keep_fit)[indices]]
             for name, indices in split.items()
         }
         reference = fit_energy_reference(
