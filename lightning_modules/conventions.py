@@ -4,7 +4,8 @@
   Internally everything is Angstrom, eV and eV/Angstrom; a data file declares
   the unit of its energies (the SeB_n npz files are Hartree). Unit names are
   case-insensitive: ``eV``, ``ev`` and ``EV`` are the same unit.
-* The metric a training is judged by (best checkpoint, pruning, the objective).
+* The metric a training is judged by (best checkpoint, pruning, the objective),
+  and the losses a training may minimise.
 * The default MLflow tracking store and the environment variable that replaces
   it (a password belongs there, not on a command line); the Optuna storage's
   are :mod:`hpo.tracking.stores`'s, which alone uses it.
@@ -35,6 +36,7 @@ def normalise_energy_unit(name: str) -> str:
 
 
 MONITORED_METRIC = "val_energy_mae_eV"  # eV per structure, on the validation split
+LOSSES = ("rmse", "mae")  # of energies (and forces): root mean square or mean absolute error
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's own local default

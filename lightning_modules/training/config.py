@@ -56,6 +56,7 @@ class TrainConfig:
     early_stopping_patience: int = 0
     lr_patience: int = 10
     lr_schedule: str = "plateau"  # or "cosine": anneal to zero over max_epochs
+    loss: str = "rmse"  # or "mae": the mean absolute error in place of the RMSE
     gradient_clip: float = 0.0
     dtype: str = "float32"
     accelerator: str = "auto"
@@ -146,7 +147,7 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
     if unknown_elements:
         raise ConfigError(f"element_energies: unknown element(s) {', '.join(unknown_elements)}")
     try:
-        check_training_choices(config.optimizer, config.lr_schedule, config.alpha)
+        check_training_choices(config.optimizer, config.lr_schedule, config.alpha, config.loss)
     except ValueError as error:
         raise ConfigError(str(error)) from error
     if config.keep_flagged_in_test and not config.drop_flagged:

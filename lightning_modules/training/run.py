@@ -147,7 +147,7 @@ def build_datamodule(config: TrainConfig, data: Any = None) -> PotentialDataModu
 
 
 def optimization_settings(config: TrainConfig, has_forces: bool) -> dict[str, Any]:
-    """The :class:`PotentialTask` keywords of a config: optimizer, loss weight, lr schedule."""
+    """The :class:`PotentialTask` keywords of a config: optimizer, loss and its weight, lr schedule."""
     return {
         "optimizer": config.optimizer,
         "lr": config.lr,
@@ -155,6 +155,7 @@ def optimization_settings(config: TrainConfig, has_forces: bool) -> dict[str, An
         "alpha": config.alpha if has_forces else 0.0,
         "lr_patience": config.lr_patience,
         "lr_schedule": config.lr_schedule,
+        "loss": config.loss,
     }
 
 

@@ -10,7 +10,10 @@ Loss (standardised units, so that it does not depend on the data's scale):
     L_E = RMSE of per-atom energies / scale,  L_F = RMSE of force components / scale
 
 with ``scale`` the residual energy scale (eV/atom) of the training split;
-alpha is 0 without forces.
+alpha is 0 without forces. ``loss="mae"`` takes the mean absolute error in
+place of both RMSEs: the loss whose minimum is the MAE the metrics report,
+and which a minority of wrong labels pulls far less than the RMSE does (a
+label's pull on the fit no longer grows with its error).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import lightning.pytorch as pl
 import torch
 
 from lightning_modules import keys
-from lightning_modules.conventions import MONITORED_METRIC
+from lightning_modules.conventions import LOSSES, MONITORED_METRIC
 from lightning_modules.data.references import EnergyReference
 from lightning_modules.errors import CheckpointError, CheckpointNotFound, UnsafeCheckpoint
 from lightning_modules.file_digest import file_sha256
@@ -47,15 +50,26 @@ STAGES = ("train", "val", "test")
 LR_SCHEDULES = ("plateau", "cosine")
 
 
-def check_training_choices(optimizer: str, lr_schedule: str, alpha: float) -> None:
-    """Raise ValueError naming the fix for an unknown optimizer or schedule, or alpha outside [0, 1]."""
-    if optimizer.lower() not in OPTIMIZERS:
+def error_norm(errors: torch.Tensor, loss: str) -> torch.Tensor:
+    """The loss term of ``errors``: their root mean square (``rmse``) or mean absolute value (``mae``)."""
+    if loss == "mae":
+        return torch.mean(torch.abs(errors))
+    return torch.sqrt(torch.mean(errors**2))
+
+
+def check_training_choices(
+    optimizer: str = "adam", lr_schedule: str = "plateau", alpha: float = 0.0, loss: str = "rmse"
+) -> None:
+    """Raise ValueError naming the fix for an unknown optimizer, schedule or loss, or alpha outside [0, 1]."""
+    if str(optimizer).lower() not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {optimizer!r}; choose one of "
             f"{', '.join(optimizer_class.__name__ for optimizer_class in OPTIMIZERS.values())}"
         )
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose {' or '.join(LR_SCHEDULES)}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose {' or '.join(LOSSES)}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (force weight) must be in [0, 1], got {alpha}")
 
@@ -76,9 +90,10 @@ class PotentialTask(pl.LightningModule):
         lr_factor: float = 0.5,
         monitor: str = MONITORED_METRIC,
         lr_schedule: str = "plateau",
+        loss: str = "rmse",
     ) -> None:
         super().__init__()
-        check_training_choices(optimizer, lr_schedule, alpha)
+        check_training_choices(optimizer, lr_schedule, alpha, loss)
         self.save_hyperparameters()
         self.model: Potential = build_model(model_name, dict(model_config or {}))
         if energy_reference is not None:
@@ -103,14 +118,15 @@ class PotentialTask(pl.LightningModule):
         scale = self.model.energy_scale
         n_atoms = batch[keys.N_ATOMS]
         energy_error = predicted[keys.ENERGY] - batch[keys.ENERGY]  # [n_structures] eV, float64
-        energy_loss = torch.sqrt(torch.mean((energy_error / n_atoms / scale) ** 2))
+        norm = self.hparams["loss"]
+        energy_loss = error_norm(energy_error / n_atoms / scale, norm)
         force_error = None
         atom_has_forces = batch[keys.HAS_FORCES][batch[keys.IDX_M]]  # [n_atoms]
         loss = energy_loss
         if compute_forces:
             force_error = predicted[keys.FORCES] - batch[keys.FORCES]  # [n_atoms, 3] eV/A
-            force_loss = torch.sqrt(
-                torch.mean((force_error[atom_has_forces] / scale.to(force_error.dtype)) ** 2)
+            force_loss = error_norm(
+                force_error[atom_has_forces] / scale.to(force_error.dtype), norm
             )
             loss = (1.0 - self.alpha) * energy_loss + self.alpha * force_loss.to(energy_loss.dtype)
         self._errors[stage].update(

@@ -51,6 +51,7 @@ def run_train(args: argparse.Namespace) -> int:
         "max_epochs": args.max_epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "loss": args.loss,
         "seed": args.seed,
         "output_dir": args.output_dir,
         "drop_flagged": args.drop_flagged,

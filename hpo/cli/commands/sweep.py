@@ -27,6 +27,8 @@ def _sweep_options(args: argparse.Namespace) -> Any:
     overrides = {}
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
+    if args.loss is not None:
+        overrides["loss"] = args.loss
     if args.drop_flagged:
         overrides["drop_flagged"] = True
     if args.keep_flagged_in_test:

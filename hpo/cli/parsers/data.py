@@ -12,7 +12,7 @@ from hpo.cli.arguments import (
     positive_float,
     positive_int,
 )
-from lightning_modules.conventions import CALCULATORS, DEFAULT_ENERGY_UNIT
+from lightning_modules.conventions import CALCULATORS, DEFAULT_ENERGY_UNIT, LOSSES
 
 if TYPE_CHECKING:
     pass
@@ -45,6 +45,12 @@ def add_data_commands(sub: Any) -> None:
     )
     train.add_argument(
         "--lr", type=positive_float, help="learning rate (default: the config's, else 5e-4)"
+    )
+    train.add_argument(
+        "--loss",
+        choices=LOSSES,
+        help="rmse (default) or mae: the mean absolute error of energies (and forces) as the "
+        "loss, which wrong labels pull far less",
     )
     train.add_argument(
         "--seed",

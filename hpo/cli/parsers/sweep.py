@@ -15,6 +15,7 @@ from hpo.cli.arguments import (
 from hpo.study.defaults import SWEEP_DEFAULTS
 from hpo.study.registries import OBJECTIVES, PRUNERS, SAMPLERS
 from hpo.study.retries import DEFAULT_HEARTBEAT
+from lightning_modules.conventions import LOSSES
 
 # why the defaults are what they are, one line each (the search suite, benchmarks/hpo_suite.py)
 SUITE_TABLE = "docs/benchmarks/index.md#the-search-suite"
@@ -133,6 +134,12 @@ def add_sweep_commands(sub: Any) -> None:
         "infeasible, and the sampler (tpe or nsga2) steers away from it",
     )
     sweep.add_argument("--batch-size", type=positive_int, help="training batch size (default 32)")
+    sweep.add_argument(
+        "--loss",
+        choices=LOSSES,
+        help="every trial's loss: rmse (default) or mae (a space may search it instead: "
+        "loss: {type: categorical, choices: [rmse, mae]})",
+    )
     sweep.add_argument(
         "--drop-flagged",
         action="store_true",

@@ -160,6 +160,37 @@ def test_keep_flagged_in_test_trains_clean_and_tests_on_all(seb20_small, tmp_pat
         make_config(dict(model_config=SMALL, keep_flagged_in_test=True))
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+@pytest.mark.parametrize("data_name", ["seb20_small", "emt_data"])
+def test_the_loss_is_the_rmse_or_the_mae_of_the_scaled_errors(data_name, request) -> None:
+    """loss: mae minimises the mean absolute error (energies and forces), rmse the RMSE."""
+    from lightning_modules.training.run import build_datamodule, build_task
+
+    data = request.getfixturevalue(data_name)
+    for loss in ("rmse", "mae"):
+        config = make_config(dict(model_config=SMALL, alpha=0.3, loss=loss, progress_bar=False))
+        module = build_datamodule(config, data=data)
+        module.setup()
+        task = build_task(config, module)
+        assert task.hparams["loss"] == loss
+        batch = next(iter(module.train_dataloader()))
+        value = task.training_step(batch, 0).item()
+        predicted = task(batch, compute_forces=data_name == "emt_data")
+        scale = task.model.energy_scale
+        energy = (predicted[keys.ENERGY] - batch[keys.ENERGY]) / batch[keys.N_ATOMS] / scale
+        errors = [energy]
+        if data_name == "emt_data":  # (1 - alpha) * energy term + alpha * force term
+            errors.append((predicted[keys.FORCES] - batch[keys.FORCES]) / scale)
+        expected = {}
+        for norm in ("rmse", "mae"):
+            terms = [e.abs().mean() if norm == "mae" else e.pow(2).mean().sqrt() for e in errors]
+            combined = terms[0] if len(terms) == 1 else 0.7 * terms[0] + 0.3 * terms[1]
+            expected[norm] = combined.item()
+        other = "mae" if loss == "rmse" else "rmse"
+        assert value == pytest.approx(expected[loss], rel=1e-4)
+        assert value != pytest.approx(expected[other], rel=1e-2)
+
+
 def test_force_fraction_limits_training_forces(emt_data) -> None:
     module = PotentialDataModule(
         emt_data, cutoff=4.0, settings=DataSettings(force_fraction=0.25, seed=0)
@@ -184,6 +215,8 @@ def test_bad_config_is_one_clear_error() -> None:
         make_config(dict(data=["x.npz"], optimizer="rmsprop"))
     with pytest.raises(ConfigError, match=r"alpha \(force weight\) must be in \[0, 1\]"):
         make_config(dict(data=["x.npz"], alpha=1.5))
+    with pytest.raises(ConfigError, match="unknown loss 'huber'; choose rmse or mae"):
+        make_config(dict(data=["x.npz"], loss="huber"))
 
 
 def test_cosine_schedule_anneals_over_the_run(emt_file, tmp_path) -> None:
