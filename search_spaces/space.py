@@ -39,6 +39,7 @@ from optuna.distributions import (
 from lightning_modules.errors import PesweepError
 from lightning_modules.models.registry import MODELS, model_parameters
 from lightning_modules.training.config import TrainConfig
+from lightning_modules.training.task import check_training_choices
 from lightning_modules.yaml_numbers import load_yaml
 
 SPACES_DIR = Path(__file__).resolve().parent
@@ -53,6 +54,9 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)} - {
     "accelerator",
     "init_from",
 }
+
+# the training settings named by a word: each value a space may give them is checked
+WORD_SETTINGS = ("optimizer", "lr_schedule", "loss")
 
 
 class SpaceError(PesweepError):
@@ -182,6 +186,25 @@ def _check_targets(space: SearchSpace) -> None:
                 )
 
 
+def _check_word_settings(space: SearchSpace) -> None:
+    """Every value a space gives the optimizer, the lr schedule or the loss is one they take."""
+    for parameter in space.parameters:
+        if parameter.name not in WORD_SETTINGS:
+            continue
+        distribution = parameter.distribution
+        if distribution is None:
+            values: tuple[Any, ...] = (parameter.value,)
+        elif isinstance(distribution, CategoricalDistribution):
+            values = tuple(distribution.choices)
+        else:
+            raise SpaceError(f"parameter {parameter.name!r} is categorical or fixed, not a range")
+        for value in values:
+            try:
+                check_training_choices(**{parameter.name: value})
+            except ValueError as error:
+                raise SpaceError(f"parameter {parameter.name!r}: {error}") from None
+
+
 def parse_space(text: str, origin: str = "<text>") -> SearchSpace:
     """Validate the YAML text of a space file into a :class:`SearchSpace`."""
     try:
@@ -231,6 +254,7 @@ def parse_space(text: str, origin: str = "<text>") -> SearchSpace:
     )
     try:
         _check_targets(space)
+        _check_word_settings(space)
     except SpaceError as error:
         raise SpaceError(f"{origin}: {error}") from error
     return space

@@ -48,6 +48,16 @@ def test_table1_is_the_papers_search_space() -> None:
             "names 'attention', which is not a parameter listed before it",
         ),
         ("  lr: {type: float, low: 1.0e-4, high: 1.0e-2, scale: log}", "unknown key(s) scale"),
+        (
+            "  loss: {type: categorical, choices: [rmse, huber]}",
+            "parameter 'loss': unknown loss 'huber'; choose rmse or mae",
+        ),
+        (
+            "  optimizer: {type: categorical, choices: [adam, rmsprop]}",
+            "parameter 'optimizer': unknown optimizer 'rmsprop'; choose one of Adam",
+        ),
+        ("  lr_schedule: step", "parameter 'lr_schedule': unknown lr_schedule 'step'"),
+        ("  loss: {type: int, low: 1, high: 2}", "'loss' is categorical or fixed, not a range"),
     ],
 )
 def test_bad_spaces_give_their_message(params: str, message: str) -> None:
