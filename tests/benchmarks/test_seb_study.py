@@ -153,6 +153,27 @@ def test_sweep_vs_paper_drop_flagged_trains_its_trials_and_best_on_the_clean_par
     assert "minus SchNet_IIA trained without the flagged labels" in output
 
 
+@pytest.mark.slow
+def test_sweep_vs_paper_search_loss_searches_it_and_trains_schnet_iia_with_the_mae_too(
+    tmp_path,
+) -> None:
+    cells = ("--cells-dir", str(tmp_path / "cells"), "--search-loss")
+    table, output, _ = smoke("sweep_vs_paper.py", tmp_path, *cells)
+    swept = json.loads((tmp_path / "cells" / "sweep.json").read_text())
+    assert "loss:" in swept["settings"]["space"]
+    assert swept["result"]["best_params"]["loss"] in ("rmse", "mae")
+    best = json.loads((tmp_path / "cells" / "best" / "seed-0.json").read_text())["settings"]
+    assert best["config"].get("loss", "rmse") == swept["result"]["best_params"]["loss"]
+    # SchNet_IIA as published (the RMSE), and its recipe with the MAE as a row of its own
+    reference = json.loads((tmp_path / "cells" / "row-6" / "seed-0.json").read_text())
+    assert "loss" not in reference["settings"]["config"]
+    mae = json.loads((tmp_path / "cells" / "mae-loss" / "row-6" / "seed-0.json").read_text())
+    assert mae["settings"]["config"]["loss"] == "mae"
+    assert list(table["rows"])[:2] == ["constant predictor", "+IIA+SMU+TL (SchNet_IIA)"]
+    assert "+IIA+SMU+TL (SchNet_IIA), with the MAE loss" in table["rows"]
+    assert "minus SchNet_IIA trained with the MAE loss" in output
+
+
 def test_the_published_unit_is_hartree_per_atom() -> None:
     """A constant predictor scores about the published SchNet's 0.118 only when read as Ha/atom."""
     data = seb_study.read_set(
@@ -229,3 +250,28 @@ def test_the_goal_lines_wait_for_the_first_retraining_of_the_best() -> None:
     lines = sweep_vs_paper.goals(table, 600, {"lr": 1e-3})
     assert lines[0].startswith("The sweep spent 600 trial-epochs: 0.0267%")
     assert lines[-1] == "No retraining of the sweep's best has finished yet."
+
+
+def test_search_loss_adds_the_loss_and_a_cell_records_it_only_when_changed() -> None:
+    """--search-loss: the sweep's space gains the loss; committed cells (the RMSE) still match."""
+    import sweep_vs_paper
+
+    from search_spaces.space import parse_space
+
+    searched = parse_space(sweep_vs_paper.sweep_space(False, "cpu", search_loss=True))
+    assert searched.parameter("loss").distribution.choices == ("rmse", "mae")
+    with pytest.raises(KeyError):
+        parse_space(sweep_vs_paper.sweep_space(False, "cpu")).parameter("loss")
+    budget = seb_study.Budget(100, 100, [0])
+    settings = {
+        loss: seb_study.training_cell(
+            "best/seed-0",
+            seb_study.TARGET,
+            budget,
+            budget.training_config({}, 100, 0, None, loss=loss),
+            "row",
+            0,
+        ).settings["config"]
+        for loss in ("rmse", "mae")
+    }
+    assert "loss" not in settings["rmse"] and settings["mae"]["loss"] == "mae"
