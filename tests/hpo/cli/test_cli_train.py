@@ -29,9 +29,15 @@ def test_train_from_config_file(emt_file, tmp_path) -> None:
         )
     )
     done = run_cli(
-        "train", "--config", str(config), "--output-dir", "out", "--no-progress-bar", cwd=tmp_path
-    )
+        "train", "--config", str(config), "--output-dir", "out", "--no-progress-bar",
+        "--loss", "mae", cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # the flag overrides the file (rmse by default); the checkpoint trains on with it
+    assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["loss"] == "mae"
+    from lightning_modules.training.task import load_task
+
+    assert load_task(tmp_path / "out" / "best.ckpt").hparams["loss"] == "mae"
     assert "test_energy_mae_eV [eV, full set]" in done.stdout
     assert "test_force_mae_eV_per_A_clean [eV/A, audit-clean subset]" in done.stdout
     assert "MLflow run " in done.stdout and "(experiment 'train')" in done.stdout
@@ -39,6 +45,23 @@ def test_train_from_config_file(emt_file, tmp_path) -> None:
     assert (tmp_path / "out" / "split.npz").exists()
     # the audit in one line; its table per composition is for `pesweep audit` and -v
     assert done.stderr.count("audit: ") == 1 and "E - E_min" not in done.stderr
+
+
+def test_the_loss_flags_of_train_and_sweep(tmp_path) -> None:
+    from hpo.cli.commands.sweep import _sweep_options
+    from hpo.cli.main import build_parser
+
+    sweep = ["sweep", "--study", "s", "--space", "demo", "--data", "x.xyz"]
+    parser = build_parser()
+    assert _sweep_options(parser.parse_args([*sweep, "--loss", "mae"])).train_overrides == {
+        "loss": "mae"
+    }
+    assert "loss" not in _sweep_options(parser.parse_args(sweep)).train_overrides
+    for command in (sweep, ["train", "--data", "x.xyz"]):
+        done = run_cli(*command, "--loss", "huber", cwd=tmp_path)
+        assert done.returncode == 2
+        assert "argument --loss: invalid choice: 'huber' (choose from" in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_train_missing_data_is_one_line(tmp_path, pesweep_in_process) -> None:
