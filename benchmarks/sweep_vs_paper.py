@@ -224,8 +224,8 @@ def main(argv: list[str] | None = None) -> study.Table:
     runs_dir = Path(args.runs_dir) if args.runs_dir else None
     only = args.table_only
     with study.cell_store(args) as store, tempfile.TemporaryDirectory() as scratch:
-        # the sweep and its best first: the references' chain is trained again where its
-        # checkpoints are gone (another machine), and the result needs the sweep's cores first
+        # the sweep and its best first, the result; the references can wait (their chain is
+        # trained again where its checkpoints are gone, on another machine)
         cell = sweep_cell(args, space_text, store, runs_dir or Path(scratch), budget)
         swept = (finished_cells if only else run_cells)(store, [cell]).get(cell.key)
         best_runs, sweep_params = [], dict(params)  # the references' runs keep their own
