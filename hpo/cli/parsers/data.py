@@ -49,8 +49,8 @@ def add_data_commands(sub: Any) -> None:
     train.add_argument(
         "--loss",
         choices=LOSSES,
-        help="rmse (default) or mae: the mean absolute error of energies (and forces) as the "
-        "loss, which wrong labels pull far less",
+        help="rmse or mae: the mean absolute error of energies (and forces) as the loss, which "
+        "wrong labels pull far less (default: the config's, else rmse)",
     )
     train.add_argument(
         "--seed",
