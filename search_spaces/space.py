@@ -186,17 +186,22 @@ def _check_targets(space: SearchSpace) -> None:
                 )
 
 
+def _words(parameter: Parameter) -> tuple[Any, ...] | None:
+    """The values a categorical or fixed parameter can take; None for a number range."""
+    if parameter.distribution is None:
+        return (parameter.value,)
+    if isinstance(parameter.distribution, CategoricalDistribution):
+        return tuple(parameter.distribution.choices)
+    return None
+
+
 def _check_word_settings(space: SearchSpace) -> None:
     """Every value a space gives the optimizer, the lr schedule or the loss is one they take."""
     for parameter in space.parameters:
         if parameter.name not in WORD_SETTINGS:
             continue
-        distribution = parameter.distribution
-        if distribution is None:
-            values: tuple[Any, ...] = (parameter.value,)
-        elif isinstance(distribution, CategoricalDistribution):
-            values = tuple(distribution.choices)
-        else:
+        values = _words(parameter)
+        if values is None:
             raise SpaceError(f"parameter {parameter.name!r} is categorical or fixed, not a range")
         for value in values:
             try:
@@ -230,14 +235,10 @@ def parse_space(text: str, origin: str = "<text>") -> SearchSpace:
     if model_spec:
         if "model" in document:
             raise SpaceError(f"{origin}: give the model either at top level or as a parameter")
-        choice = model_spec[0]
-        distribution = choice.distribution
-        if isinstance(distribution, CategoricalDistribution):
-            models = tuple(distribution.choices)
-        elif distribution is None:
-            models = (choice.value,)
-        else:
+        named = _words(model_spec[0])
+        if named is None:
             raise SpaceError(f"{origin}: 'model' is categorical or fixed, not a number range")
+        models = named
     else:
         models = (document.get("model", "schnet"),)
     for model in models:
