@@ -346,7 +346,10 @@ def train_cell(
     The training writes into a temporary folder unless ``config.output_dir``
     is set; ``keep`` (a path, or empty) is where its best checkpoint is copied
     for the cells that start from it, since a temporary folder goes with the process.
+    A ``--jobs N`` worker is a spawned process, which inherits neither the
+    parent's logging levels nor its warning filters: the cell quiets its own.
     """
+    quiet()
     data = read_set(relative, limit)
     with tempfile.TemporaryDirectory(prefix="pesweep-cell-") as scratch:
         if not config.output_dir:

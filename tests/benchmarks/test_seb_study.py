@@ -58,6 +58,8 @@ def test_ablation_smoke_has_every_row_in_every_unit_and_resumes_from_its_cells(t
     table, output, uri = smoke("ablation_seb.py", tmp_path, *cells)
     assert list(table["rows"]) == ["constant predictor", *ablation_seb.ROWS]
     assert "REDUCED budget" in output
+    # the --jobs 2 workers are as quiet as the parent: no Lightning banner or folder note
+    assert "GPU available" not in output and "exists and is not empty" not in output
     for name in ablation_seb.ROWS:
         row = next(line for line in output.splitlines() if line.startswith(f"| {name} |"))
         published = ablation_seb.PUBLISHED[name]
