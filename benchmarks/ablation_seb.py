@@ -16,7 +16,8 @@ about 23% faster). Each (row, seed) is an MLflow run under one parent run
 
 The default is a reduced CPU budget (``--seeds 2 --threads 1``: 14 minutes on one core of
 a 2-core machine, 2026-12-04; five seeds take 31); ``--full`` is the published
-one (100 epochs, three seeds; for a GPU):
+one (100 epochs, three seeds; on 2 CPU cores, with ``--jobs 2 --cells-dir DIR``, about
+5-22 minutes per training, resumable across sessions):
 
     python benchmarks/ablation_seb.py [--epochs 8] [--source-epochs 4] [--seeds 3]
                                       [--full | --smoke] [--threads 2] [--tracking-uri URI]
