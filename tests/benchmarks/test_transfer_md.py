@@ -90,10 +90,38 @@ def test_transfer_md_names_missing_data_before_it_trains(tmp_path) -> None:
     assert "make_cuau_water.py --out" in done.stderr
 
 
+def seed_drawing_both_repulsions() -> int:
+    """The first study seed whose first two trials of ``aenet_finetune`` draw both
+    ``core_repulsion`` values, with the sweep's own sampler (TPE's random start-up
+    trials depend on the seed alone, not on the trials' results)."""
+    import optuna
+
+    from hpo.study.registries import build_sampler
+    from search_spaces.space import load_space
+    from search_spaces.suggest import suggest
+
+    space = load_space("aenet_finetune")
+    for seed in range(20):
+        sampler = build_sampler("tpe", seed, space, constrained=True)
+        study = optuna.create_study(sampler=sampler)
+        drawn = set()
+        for _ in range(2):
+            trial = study.ask()
+            drawn.add(suggest(trial, space)["core_repulsion"])
+            study.tell(trial, 1.0)
+        if drawn == {0.0, 0.8}:
+            return seed
+    raise AssertionError("no seed below 20 draws both core_repulsion values in two trials")
+
+
 @pytest.mark.slow
 def test_the_stable_potential_recipe_runs_as_documented(smoke_data, tmp_path) -> None:
     """docs/benchmarks/transfer-md.md's recipe at smoke scale: pretrain, promote, a
-    fine-tuning sweep under an MD constraint, and the MD gate (which 2-epoch models fail)."""
+    fine-tuning sweep under an MD constraint, and the MD gate (which 2-epoch models fail).
+
+    At this scale the fine-tuning sweep runs two trials of two epochs, unpruned (a
+    pruned trial keeps no model to look at), from a seed that draws the repulsion in
+    one trial and not in the other."""
     import os
 
     from tests.support.commands import run_cli
@@ -114,7 +142,8 @@ def test_the_stable_potential_recipe_runs_as_documented(smoke_data, tmp_path) ->
         ["promote", "--study", "cuau-pretrain", "--model-name", "cuau-aenet"],
         ["sweep", "--study", "cuau-finetune", "--space", "aenet_finetune", "--data", str(target)]
         + ["--init-from", "models:/cuau-aenet@pretrained", "--md-constraint", str(md)]
-        + ["--n-trials", "2", "--max-epochs", "2", "--no-progress-bar"],
+        + ["--n-trials", "2", "--max-epochs", "2", "--no-progress-bar", "--pruner", "none"]
+        + ["--seed", str(seed_drawing_both_repulsions())],
     ]
     outputs = []
     for command in recipe:
