@@ -40,7 +40,8 @@ at a quarter of its budget leaves no room and is reported as such.
 
     python benchmarks/hpo_suite.py [--problems seb20-table1,tio2-aenet] [--seeds 20]
                                    [--strategies ...] [--cells-dir DIR] [--jobs 2]
-                                   [--cuau-water DIR] [--table-only] [--smoke]
+                                   [--cuau-water DIR] [--budget-factor 4] [--table-only]
+                                   [--smoke]
 """
 
 from __future__ import annotations
@@ -362,6 +363,13 @@ def main(argv: list[str] | None = None) -> dict[str, list[str]]:
     parser.add_argument("--cuau-water", type=Path, help="make_cuau_water.py's --out folder")
     parser.add_argument("--cells-dir", type=Path, help="record finished sweeps here (resumable)")
     parser.add_argument("--jobs", type=int, default=1, help="sweeps at once, one thread each")
+    parser.add_argument(
+        "--budget-factor",
+        type=int,
+        default=1,
+        help="each problem's budget times this (how the conclusion moves with the budget); "
+        "its cells are kept apart from the published budget's",
+    )
     parser.add_argument("--table-only", action="store_true", help="summarise finished cells only")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny problems, 2 seeds (the test suite)"
@@ -376,6 +384,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[str]]:
             f"unknown problem or strategy {unknown[0]!r}; choose from "
             f"{', '.join([*PROBLEMS, *STRATEGIES])}"
         )
+    if args.budget_factor < 1:
+        parser.error(f"--budget-factor must be 1 or more, not {args.budget_factor}")
     seeds = list(range(2 if args.smoke else args.seeds))
     strategies = [s for s in args.strategies.split(",") if s]
     if "random" not in strategies:
@@ -388,6 +398,11 @@ def main(argv: list[str] | None = None) -> dict[str, list[str]]:
             problem = PROBLEMS[name]
             if args.smoke:
                 problem = replace(problem, structures=40, budget=4, max_epochs=2)
+            # the published budget's cells keep their keys; a larger budget's sit beside them
+            folder = name
+            if args.budget_factor != 1:
+                problem = replace(problem, budget=problem.budget * args.budget_factor)
+                folder = f"{name}/budget-{problem.budget}"
             prepared = prepared_data(problem, Path(scratch), args.cuau_water)
             if prepared is None:
                 report[name] = [
@@ -399,7 +414,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[str]]:
             as_read = replace(problem, energy_unit=unit)  # a written subset is in eV
             cells = [
                 Cell(
-                    f"{name}/{strategy}/seed-{seed}",
+                    f"{folder}/{strategy}/seed-{seed}",
                     {
                         "problem": {**problem.__dict__},
                         "strategy": STRATEGIES[strategy],
