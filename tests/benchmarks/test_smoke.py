@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -120,6 +121,30 @@ def test_hpo_suite_smoke_reports_every_problem_and_resumes_from_its_cells(tmp_pa
     again = run_benchmark("hpo_suite.py", *arguments, cwd=tmp_path)
     assert again.returncode == 0 and "cells done, about" not in again.stdout + again.stderr
     assert again.stdout == done.stdout  # the same table from the recorded cells
+
+
+def test_hpo_suite_budget_factor_sweeps_longer_beside_the_published_budgets_cells(
+    tmp_path,
+) -> None:
+    shared_file("seb_clusters/SeBn/B=20.npz")
+    cells = tmp_path / "cells"
+    common = ("--smoke", "--problems", "seb20-table1", "--strategies", "random,null")
+    refused = run_benchmark("hpo_suite.py", *common, "--budget-factor", "0", cwd=tmp_path)
+    assert refused.returncode == 2 and "--budget-factor must be 1 or more" in refused.stderr
+    assert not cells.exists()
+    done = run_benchmark(
+        "hpo_suite.py", *common, "--budget-factor", "2", "--cells-dir", str(cells), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "budget 8 trial-epochs" in done.stdout  # the smoke's 4, twice
+    records = sorted(cells.rglob("*.json"))
+    assert [r.relative_to(cells).parts[:2] for r in records] == [("seb20-table1", "budget-8")] * 4
+    for record in records:  # each sweep ran on to the longer budget
+        assert json.loads(record.read_text())["result"]["curve"][-1][0] >= 8
+    published = run_benchmark(
+        "hpo_suite.py", *common, "--cells-dir", str(cells), "--table-only", cwd=tmp_path
+    )
+    assert "0 of 2 seeds finished" in published.stdout  # not read as the published budget's
 
 
 def test_hpo_suite_subsets_keep_the_energies_in_ev(tmp_path) -> None:
