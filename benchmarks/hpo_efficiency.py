@@ -148,6 +148,9 @@ class Job:
 
 def quiet_worker(*loggers: str) -> None:
     """A benchmark's sweep process: one torch thread, warnings only from the libraries."""
+    # Lightning and MLflow set their loggers' levels when imported: import them before ours
+    import lightning.pytorch  # noqa: F401
+    import mlflow  # noqa: F401
     import torch
 
     torch.set_num_threads(1)

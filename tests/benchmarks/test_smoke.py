@@ -115,6 +115,8 @@ def test_hpo_suite_smoke_reports_every_problem_and_resumes_from_its_cells(tmp_pa
         assert f"## {problem}:" in done.stdout
         assert "goal for tpe+estimate" in done.stdout
     assert "## cuau-water: skipped: its data are absent" in done.stdout
+    for banner in ("GPU available", "INFO mlflow"):  # the workers' library notes are quieted
+        assert banner not in done.stderr
     assert (
         len(list((tmp_path / "cells").rglob("*.json"))) == 2 * 2 * 2
     )  # problems, strategies, seeds
