@@ -13,21 +13,37 @@ def _format_warning(message: Warning | str, category: type[Warning], *args: Any,
     return f"pesweep: warning: {message}\n"
 
 
-def _show_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: TextIO | None = None,
-    line: str | None = None,
-) -> None:
-    """Print a warning as pesweep's own line. Lightning replaces ``warnings.formatwarning``
-    when it is imported (after this set-up) with one that prefixes file and line to every
-    warning from a path containing "lightning" (ours too); ``showwarning`` it leaves alone."""
-    try:
-        (file or sys.stderr).write(_format_warning(message, category))
-    except OSError:  # stderr closed: nothing to tell
-        pass
+class WarningPrinter:
+    """``warnings.showwarning`` for the CLI: each warning as pesweep's own line, once per text.
+
+    Lightning replaces ``warnings.formatwarning`` when it is imported (after this set-up)
+    with one that prefixes file and line to every warning from a path containing
+    "lightning" (ours too); ``showwarning`` it leaves alone. Python's own once-per-place
+    record is cleared whenever a filter changes, which every training does, so a sweep
+    printed the same note about its data once per trial; here a text already shown is not
+    shown again by this process.
+    """
+
+    def __init__(self) -> None:
+        self.shown: set[str] = set()
+
+    def __call__(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = _format_warning(message, category)
+        if text in self.shown:
+            return
+        self.shown.add(text)
+        try:
+            (file or sys.stderr).write(text)
+        except OSError:  # stderr closed: nothing to tell
+            pass
 
 
 HANDLER_NAME = "pesweep-console"
@@ -64,7 +80,7 @@ def configure_logging(verbose: bool, prefix: str = "") -> None:
     for chatty in CHATTY_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
-    warnings.showwarning = _show_warning
+    warnings.showwarning = WarningPrinter()
     for pattern in (
         ".*LeafSpec.*",
         ".*does not have many workers.*",

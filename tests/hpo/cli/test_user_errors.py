@@ -308,6 +308,30 @@ def test_warnings_print_as_pesweep_lines_even_after_lightning_is_imported() -> N
     assert done.stderr == "pesweep: warning: the compositions differ\n"
 
 
+def test_a_warning_repeated_by_every_training_of_a_sweep_is_printed_once() -> None:
+    import subprocess
+    import sys
+
+    # each training changes the warning filters (which clears Python's once-per-place
+    # record) and warns again about the same data, as a sweep's trials do
+    code = (
+        "import warnings; from hpo.runtime.console import configure_logging; configure_logging(False); "
+        "from lightning_modules.data import DataWarning\n"
+        "for trial in range(3):\n"
+        "    with warnings.catch_warnings():\n"
+        "        warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "    warnings.warn('the compositions cannot determine B', DataWarning)\n"
+        "warnings.warn('another note', DataWarning)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stderr.splitlines() == [
+        "pesweep: warning: the compositions cannot determine B",
+        "pesweep: warning: another note",
+    ]
+
+
 def test_a_cutoff_far_beyond_the_cell_is_refused_before_pairs_are_built(
     tmp_path, pesweep_in_process
 ) -> None:
