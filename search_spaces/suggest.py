@@ -95,8 +95,12 @@ def to_train_config(
     base: TrainConfig,
     overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """The training config of sampled ``values``: model kwargs to model_config, the rest on top."""
-    model = values.get("model", space.models[0])
+    """The training config of sampled ``values``: model kwargs to model_config, the rest on top.
+
+    Starting from a pretrained model (``base.init_from``), the model is ``base``'s: the
+    pretrained one's, whatever the space names.
+    """
+    model = values.get("model", base.model if base.init_from else space.models[0])
     model_keys = model_parameters(model)
     model_config = dict(base.model_config) if model == base.model else {}
     train_values: dict[str, Any] = {}

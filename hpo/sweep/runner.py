@@ -151,14 +151,21 @@ def _check_fine_tuning_space(setup: StudySetup, space: Any) -> None:
         )
 
 
-def _init_checkpoint(setup: StudySetup, space: Any, tracking: Store) -> str:
-    """The local checkpoint every trial of a fine-tuning sweep starts from ('' for none)."""
+def _init_checkpoint(setup: StudySetup, space: Any, tracking: Store) -> tuple[str, str]:
+    """The local checkpoint every trial of a fine-tuning sweep starts from and its model's
+    name (the trials' model, whatever the space names); ``("", "")`` for none."""
     if not setup.init_from:
-        return ""
+        return "", ""
     from hpo.tracking.model_uris import resolve_checkpoint
+    from lightning_modules.training.pretrained import TransferError, load_pretrained
 
     _check_fine_tuning_space(setup, space)
-    return str(resolve_checkpoint(setup.init_from, tracking))
+    checkpoint = str(resolve_checkpoint(setup.init_from, tracking))
+    try:
+        model_name = str(load_pretrained(checkpoint).hparams["model_name"])
+    except TransferError as error:
+        raise StudyError(f"--init-from {setup.init_from}: {error}") from error
+    return checkpoint, model_name
 
 
 def base_train_config(setup: StudySetup, runs_dir: Path) -> TrainConfig:
@@ -214,7 +221,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         check_tracking_store(tracking)
     except StoreError as error:
         raise StudyError(str(error)) from error
-    checked_init = None  # (init_from, its local checkpoint), resolved and loaded once
+    checked_init = None  # (init_from, (its local checkpoint, its model)), resolved and loaded once
     if requested is not None and requested_space is not None:
         # what a new study's first trial would refuse, refused before the study exists
         build_sampler(
@@ -224,16 +231,10 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             constrained=requested.md_constraint,
         )
         if requested.init_from:
-            from lightning_modules.training.pretrained import TransferError, load_pretrained
-
             checked_init = (
                 requested.init_from,
                 _init_checkpoint(requested, requested_space, tracking),
             )
-            try:
-                load_pretrained(checked_init[1])
-            except TransferError as error:
-                raise StudyError(f"--init-from {requested.init_from}: {error}") from error
     stale_trials = StaleTrialHandler(options.max_retries)
     study, setup, created = open_study(
         options.study_name,
@@ -271,7 +272,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
             logger.info("MLflow caught up with the study: %s", synced.describe())
     status = "FAILED"
     try:
-        init_checkpoint = (
+        init_checkpoint, pretrained_model = (
             checked_init[1]
             if checked_init is not None and checked_init[0] == setup.init_from
             else _init_checkpoint(setup, space, tracking)
@@ -311,6 +312,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
                 base_config,
                 init_from=init_checkpoint,
                 init_from_label=parent_label(setup.init_from, tracking) if setup.init_from else "",
+                model=pretrained_model or base_config.model,
             ),
             runs_dir=runs_dir,
             tracker=tracker,

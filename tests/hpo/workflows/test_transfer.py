@@ -306,6 +306,40 @@ def test_finetuning_sweep_starts_every_trial_from_the_pretrained_model(
         assert representation_same == (trial.params["strategy"] == "head-only")
 
 
+def test_a_finetuning_sweep_of_an_aenet_model_trains_and_records_aenet_trials(
+    small_emt_file, sweep_options, tracking, tmp_path
+) -> None:
+    """A space that names no model (``aenet_finetune``'s training settings) means the
+    pretrained model's, not the default SchNet, in the trials' configs and MLflow params."""
+    from hpo.sweep.runner import run_sweep
+
+    aenet = dict(
+        species=["Cu", "Au"], radial_order=4, radial_cutoff=4.0, angular_order=2, angular_cutoff=3.5
+    )
+    pretrained = train(
+        make_config(
+            dict(
+                data=[str(small_emt_file)],
+                model="aenet",
+                model_config={**aenet, "hidden_layers": 1, "hidden_width": 4},
+                max_epochs=1,
+                progress_bar=False,
+                output_dir=str(tmp_path / "pre"),
+            )
+        ),
+        log_audit=False,
+    ).checkpoint_path
+    space = tmp_path / "finetune.yaml"
+    space.write_text("params:\n  lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    outcome = run_sweep(
+        sweep_options(space=str(space), init_from=pretrained, n_trials=1, tracking_uri=tracking)
+    )
+    [trial] = outcome.study.trials
+    assert load_task(trial_result(trial)["checkpoint_path"]).hparams["model_name"] == "aenet"
+    run = MlflowClient(tracking).get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.data.params["config.model"] == "aenet"
+
+
 def test_finetuning_sweep_refuses_architecture_parameters(pretrained, sweep_options) -> None:
     from hpo.runtime.errors import StudyError
     from hpo.sweep.runner import run_sweep
