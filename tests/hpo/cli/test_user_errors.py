@@ -292,30 +292,35 @@ def test_data_files_of_one_set_in_two_units_are_refused_naming_the_file(
     assert done.returncode == 0, done.stderr
 
 
-def test_warnings_print_as_pesweep_lines_even_after_lightning_is_imported() -> None:
+def console_stderr(code: str) -> str:
+    """What a fresh Python process prints on stderr after the CLI's console set-up and ``code``."""
     import subprocess
     import sys
 
-    code = (
-        "import warnings; from hpo.runtime.console import configure_logging; configure_logging(False); "
+    setup = "import warnings; from hpo.runtime.console import configure_logging; configure_logging(False)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", setup + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stderr
+
+
+def test_warnings_print_as_pesweep_lines_even_after_lightning_is_imported() -> None:
+    stderr = console_stderr(
         "import lightning.pytorch; from lightning_modules.data import DataWarning; "
         "import lightning_modules.training.run as run; "
         "warnings.warn_explicit('the compositions differ', DataWarning, run.__file__, 259)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stderr == "pesweep: warning: the compositions differ\n"
+    assert stderr == "pesweep: warning: the compositions differ\n"
 
 
 def test_a_warning_repeated_by_every_training_of_a_sweep_is_printed_once() -> None:
-    import subprocess
-    import sys
-
     # each training changes the warning filters (which clears Python's once-per-place
     # record) and warns again about the same data, as a sweep's trials do
-    code = (
-        "import warnings; from hpo.runtime.console import configure_logging; configure_logging(False); "
+    stderr = console_stderr(
         "from lightning_modules.data import DataWarning\n"
         "for trial in range(3):\n"
         "    with warnings.catch_warnings():\n"
@@ -323,10 +328,7 @@ def test_a_warning_repeated_by_every_training_of_a_sweep_is_printed_once() -> No
         "    warnings.warn('the compositions cannot determine B', DataWarning)\n"
         "warnings.warn('another note', DataWarning)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stderr.splitlines() == [
+    assert stderr.splitlines() == [
         "pesweep: warning: the compositions cannot determine B",
         "pesweep: warning: another note",
     ]
