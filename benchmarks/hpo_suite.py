@@ -37,6 +37,9 @@ then the goal per problem, met or NOT met: a saving of at least 75% whose
 interval lies above the null row's, and no strategy worse than random at
 equal budget. A problem where random search is within 1% of its final best
 at a quarter of its budget leaves no room and is reported as such.
+``--budget-factor K`` runs the problems at K times their budget (cells in
+``PROBLEM/budget-N/`` beside the published budget's), to say how the
+conclusion moves with the budget.
 
     python benchmarks/hpo_suite.py [--problems seb20-table1,tio2-aenet] [--seeds 20]
                                    [--strategies ...] [--cells-dir DIR] [--jobs 2]
