@@ -73,19 +73,26 @@ logger = logging.getLogger(__name__)
 ARTIFACT_DIR_ATTR = "optuna_artifact_dir"
 
 
+def _requested_space(options: SweepOptions) -> SearchSpace | None:
+    """The space a new study would search, parsed before the data are read (a typo in its
+    name is told at once); ``None`` for a resume by name."""
+    if options.space is None and options.data is None:
+        return None
+    if options.space is None or options.data is None:
+        raise StudyError("give both --space and --data (or neither, to resume a study by name)")
+    return load_space(options.space)
+
+
 def _requested_setup(
-    options: SweepOptions, tracking: Store, has_forces: bool
+    options: SweepOptions, space: SearchSpace | None, tracking: Store, has_forces: bool
 ) -> tuple[StudySetup, SearchSpace] | tuple[None, None]:
-    """The setup a new study would get from the options, with its parsed space.
+    """The setup a new study would get from the options and their parsed ``space``.
 
     ``has_forces``: whether the data hold forces (the default pruner depends on it).
     """
-    if options.space is None and options.data is None:
+    if space is None or options.data is None:
         return None, None
-    if options.space is None or options.data is None:
-        raise StudyError("give both --space and --data (or neither, to resume a study by name)")
     objectives = options.objectives or SWEEP_DEFAULTS.objectives
-    space = load_space(options.space)
     md_spec = requested_md_spec(options)
     setup = StudySetup(
         space_text=space.source_text,
@@ -188,14 +195,15 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     """Create or resume the study and run ``n_trials`` (or until ``timeout`` seconds) more trials.
 
     Everything that can be checked is checked before the study or a run is
-    created: the options, the data, the space, and that the tracking store
-    answers. SIGINT, SIGTERM and SIGUSR1 (:mod:`hpo.runtime.interrupts`) end the
+    created: the options, the space (before the data are read), the data, and that
+    the tracking store answers. SIGINT, SIGTERM and SIGUSR1 (:mod:`hpo.runtime.interrupts`) end the
     running trial as FAIL and the parent run as KILLED, then propagate; a
     preempted trial, or one whose worker died, is retried from its
     ``last.ckpt`` (:mod:`hpo.study.retries`). A resumed study first writes into
     MLflow what an earlier tracking outage left out (:mod:`hpo.sweep.sync`).
     """
     validate_options(options)
+    space = _requested_space(options)
     data = (
         load_data(options.data, options.energy_unit or SWEEP_DEFAULTS.energy_unit)
         if options.data
@@ -205,7 +213,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     stored = peek_setup(options.study_name, storage)
     tracking = tracking_store(options.tracking_uri, stored.tracking_uri if stored else None)
     has_forces = data is not None and bool(data.has_forces.any())
-    requested, requested_space = _requested_setup(options, tracking, has_forces)
+    requested, requested_space = _requested_setup(options, space, tracking, has_forces)
     if requested is None and stored is not None:  # a resume by name: what it was given must fit
         conflicts = resume_conflicts(stored, given_fields(options))
         if conflicts:

@@ -211,6 +211,21 @@ def test_a_sweep_its_first_trial_would_refuse_is_refused_before_the_study_exists
         assert made == ["junk.ckpt", "lr-only.yaml", "tiny.yaml"]  # no study, no run
 
 
+def test_a_misspelt_space_is_told_before_the_data_are_read(
+    tmp_path, small_emt_file, pesweep_in_process
+) -> None:
+    # the data may take minutes to read; the space's name is checked first
+    for data in (str(small_emt_file), "missing.xyz"):
+        done = pesweep_in_process(
+            "sweep", "--study", "s", "--space", "tabel1", "--data", data, cwd=tmp_path
+        )
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, lines  # the error alone: no notes on data that are not used
+        assert lines[0].startswith("pesweep: error: tabel1: no such space file nor shipped space")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_command_writes_over_an_input_a_store_or_a_file_it_did_not_make(
     tmp_path, small_emt_file, pesweep_in_process
 ) -> None:
