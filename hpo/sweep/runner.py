@@ -195,9 +195,10 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     """Create or resume the study and run ``n_trials`` (or until ``timeout`` seconds) more trials.
 
     Everything that can be checked is checked before the study or a run is
-    created: the options, the space (before the data are read), the data, and that
-    the tracking store answers. SIGINT, SIGTERM and SIGUSR1 (:mod:`hpo.runtime.interrupts`) end the
-    running trial as FAIL and the parent run as KILLED, then propagate; a
+    created: the options, the space (before the data are read), the data, and
+    that the tracking store answers. SIGINT, SIGTERM and SIGUSR1
+    (:mod:`hpo.runtime.interrupts`) end the running trial as FAIL and the
+    parent run as KILLED, then propagate; a
     preempted trial, or one whose worker died, is retried from its
     ``last.ckpt`` (:mod:`hpo.study.retries`). A resumed study first writes into
     MLflow what an earlier tracking outage left out (:mod:`hpo.sweep.sync`).
