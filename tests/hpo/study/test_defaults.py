@@ -10,7 +10,7 @@ from hpo.cli.main import build_parser
 from hpo.schedule.spec import load_spec
 from hpo.study.defaults import SWEEP_DEFAULTS
 from hpo.sweep.options import SweepOptions
-from hpo.sweep.runner import _requested_setup
+from hpo.sweep.runner import _requested_setup, _requested_space
 from hpo.tracking.stores import Store
 
 
@@ -23,7 +23,8 @@ def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
     tmp_path, small_emt_file, tiny_space
 ) -> None:
     options = SweepOptions(study_name="s", space=str(tiny_space), data=(str(small_emt_file),))
-    setup, _ = _requested_setup(options, Store("sqlite:///mlflow.db"), has_forces=False)
+    space = _requested_space(options)
+    setup, _ = _requested_setup(options, space, Store("sqlite:///mlflow.db"), has_forces=False)
     spec_file = tmp_path / "sweep.yaml"
     spec_file.write_text(
         f"study: s\nstorage: sqlite:///optuna.db\nspace: {tiny_space}\ndata: {small_emt_file}\n"
