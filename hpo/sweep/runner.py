@@ -85,13 +85,14 @@ def _requested_space(options: SweepOptions) -> SearchSpace | None:
 
 def _requested_setup(
     options: SweepOptions, space: SearchSpace | None, tracking: Store, has_forces: bool
-) -> tuple[StudySetup, SearchSpace] | tuple[None, None]:
-    """The setup a new study would get from the options and their parsed ``space``.
+) -> StudySetup | None:
+    """The setup a new study would get from the options and their parsed ``space``
+    (:func:`_requested_space`); ``None`` for a resume by name.
 
     ``has_forces``: whether the data hold forces (the default pruner depends on it).
     """
     if space is None or options.data is None:
-        return None, None
+        return None
     objectives = options.objectives or SWEEP_DEFAULTS.objectives
     md_spec = requested_md_spec(options)
     setup = StudySetup(
@@ -114,7 +115,7 @@ def _requested_setup(
         md_spec=md_spec.to_dict() if md_spec is not None else {},
         md_constraint=bool(options.md_constraint),
     )
-    return setup, space
+    return setup
 
 
 def _md_spec(setup: StudySetup, data: Any) -> MDSpec | None:
@@ -204,7 +205,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     MLflow what an earlier tracking outage left out (:mod:`hpo.sweep.sync`).
     """
     validate_options(options)
-    space = _requested_space(options)
+    requested_space = _requested_space(options)
     data = (
         load_data(options.data, options.energy_unit or SWEEP_DEFAULTS.energy_unit)
         if options.data
@@ -214,7 +215,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
     stored = peek_setup(options.study_name, storage)
     tracking = tracking_store(options.tracking_uri, stored.tracking_uri if stored else None)
     has_forces = data is not None and bool(data.has_forces.any())
-    requested, requested_space = _requested_setup(options, space, tracking, has_forces)
+    requested = _requested_setup(options, requested_space, tracking, has_forces)
     if requested is None and stored is not None:  # a resume by name: what it was given must fit
         conflicts = resume_conflicts(stored, given_fields(options))
         if conflicts:

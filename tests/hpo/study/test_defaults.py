@@ -24,7 +24,8 @@ def test_a_new_study_from_the_library_and_from_a_spec_gets_the_same_defaults(
 ) -> None:
     options = SweepOptions(study_name="s", space=str(tiny_space), data=(str(small_emt_file),))
     space = _requested_space(options)
-    setup, _ = _requested_setup(options, space, Store("sqlite:///mlflow.db"), has_forces=False)
+    setup = _requested_setup(options, space, Store("sqlite:///mlflow.db"), has_forces=False)
+    assert setup is not None
     spec_file = tmp_path / "sweep.yaml"
     spec_file.write_text(
         f"study: s\nstorage: sqlite:///optuna.db\nspace: {tiny_space}\ndata: {small_emt_file}\n"
