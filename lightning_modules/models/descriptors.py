@@ -187,15 +187,13 @@ def chebyshev_descriptor_jacobian(
 
     Periodic images of atom k add up on k. Same inputs as :func:`chebyshev_descriptor`;
     checked against autograd in the tests.
-    """
-    n_radial, n_angular = settings.radial_order + 1, settings.angular_order + 1
-    half = n_radial + n_angular
-    weighted = len(settings.species) > 1
-    jacobian = torch.zeros(
-        n_atoms * n_atoms, settings.length, 3, dtype=vectors.dtype, device=vectors.device
-    )
-    self_index, pair_index = idx_i * n_atoms + idx_i, idx_i * n_atoms + idx_j
 
+    Every term of G_i is a function of pair vectors r_ij = R_j - R_i (+ shift),
+    so dG_i/dR_j = g_ij and dG_i/dR_i = -sum_j g_ij, with g_ij = dG_i/dr_ij.
+    The angular terms' gradients are first summed onto their pairs (a triplet
+    holds two pairs of the same centre), then pairs go into the matrix once.
+    """
+    weighted = len(settings.species) > 1
     distances = torch.linalg.vector_norm(vectors, dim=-1)
     units = vectors / distances[:, None]
     cutoff_r = settings.radial_cutoff
@@ -205,18 +203,39 @@ def chebyshev_descriptor_jacobian(
     ) + cosine_cutoff(distances, cutoff_r)[:, None] * chebyshev_derivatives(
         x, settings.radial_order
     ) * (2.0 / cutoff_r)
-    radial_gradient = d_radial[:, :, None] * units[:, None, :]  # [n_pairs, N_r + 1, 3] d/dr_ij
-    blocks = [(0, radial_gradient)]
+    radial = d_radial[:, :, None] * units[:, None, :]  # [n_pairs, N_r + 1, 3] d/dr_ij
+    angular, weighted_angular = _angular_pair_gradients(
+        vectors, distances, idx_i, spins_j, settings
+    )
+    parts = [radial, angular]
     if weighted:
-        blocks.append((half, radial_gradient * spins_j[:, None, None]))
-    for start, gradient in blocks:
-        view = jacobian[:, start : start + n_radial]
-        view.index_add_(0, pair_index, gradient)
-        view.index_add_(0, self_index, -gradient)
+        parts += [radial * spins_j[:, None, None], weighted_angular]
+    pair_gradient = torch.cat(parts, dim=1)  # [n_pairs, length, 3]
 
+    jacobian = torch.zeros(
+        n_atoms * n_atoms, settings.length, 3, dtype=vectors.dtype, device=vectors.device
+    )
+    jacobian.index_add_(0, idx_i * n_atoms + idx_j, pair_gradient)
+    on_centre = scatter_sum(pair_gradient, idx_i, n_atoms)  # [n_atoms, length, 3]
+    diagonal = torch.arange(n_atoms, device=vectors.device) * (n_atoms + 1)
+    jacobian.index_add_(0, diagonal, -on_centre)
+    return jacobian.view(n_atoms, n_atoms, settings.length, 3)
+
+
+def _angular_pair_gradients(
+    vectors: torch.Tensor,
+    distances: torch.Tensor,
+    idx_i: torch.Tensor,
+    spins_j: torch.Tensor,
+    settings: ChebyshevSettings,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """d(angular G_i)/dr_ij summed per pair, plain and spin-weighted: two [n_pairs, N_a + 1, 3]."""
+    n_angular = settings.angular_order + 1
+    angular = vectors.new_zeros(vectors.shape[0], n_angular, 3)
+    weighted = vectors.new_zeros(vectors.shape[0], n_angular, 3)
     p, q = angular_triplets(idx_i, distances < settings.angular_cutoff)
     if p.numel() == 0:
-        return jacobian.view(n_atoms, n_atoms, settings.length, 3)
+        return angular, weighted
     a, b = vectors[p], vectors[q]
     da, db = distances[p], distances[q]
     cos_theta = ((a * b).sum(-1) / (da * db)).clamp(-1.0, 1.0)
@@ -225,21 +244,21 @@ def chebyshev_descriptor_jacobian(
     dfa, dfb = _cosine_cutoff_derivative(da, cutoff_a), _cosine_cutoff_derivative(db, cutoff_a)
     t = chebyshev_polynomials(cos_theta, settings.angular_order)  # [n_triplets, N_a + 1]
     dt = chebyshev_derivatives(cos_theta, settings.angular_order)
-    dcos_da = b / (da * db)[:, None] - cos_theta[:, None] * a / (da**2)[:, None]  # [n_trip, 3]
-    dcos_db = a / (da * db)[:, None] - cos_theta[:, None] * b / (db**2)[:, None]
-    grad_a = (dfa * fb)[:, None, None] * t[:, :, None] * (a / da[:, None])[:, None, :] + (fa * fb)[
-        :, None, None
-    ] * dt[:, :, None] * dcos_da[:, None, :]
-    grad_b = (fa * dfb)[:, None, None] * t[:, :, None] * (b / db[:, None])[:, None, :] + (fa * fb)[
-        :, None, None
-    ] * dt[:, :, None] * dcos_db[:, None, :]
-    centre = idx_i[p]
-    blocks = [(n_radial, 1.0)]
-    if weighted:
-        blocks.append((half + n_radial, (spins_j[p] * spins_j[q])[:, None, None]))
-    for start, weight in blocks:
-        view = jacobian[:, start : start + n_angular]
-        view.index_add_(0, centre * n_atoms + idx_j[p], grad_a * weight)
-        view.index_add_(0, centre * n_atoms + idx_j[q], grad_b * weight)
-        view.index_add_(0, centre * n_atoms + centre, -(grad_a + grad_b) * weight)
-    return jacobian.view(n_atoms, n_atoms, settings.length, 3)
+    fab = (fa * fb)[:, None]
+    # d/da of f(a) f(b) T(cos): T (f'(a) f(b) a/|a|) + T' (f(a) f(b) dcos/da); the same for b
+    along_a = (dfa * fb / da)[:, None] * a
+    along_b = (fa * dfb / db)[:, None] * b
+    dcos_da = fab * (b / (da * db)[:, None] - cos_theta[:, None] * a / (da**2)[:, None])
+    dcos_db = fab * (a / (da * db)[:, None] - cos_theta[:, None] * b / (db**2)[:, None])
+    grad_a = t[:, :, None] * along_a[:, None, :]
+    grad_a.addcmul_(dt[:, :, None], dcos_da[:, None, :])  # [n_triplets, N_a + 1, 3]
+    grad_b = t[:, :, None] * along_b[:, None, :]
+    grad_b.addcmul_(dt[:, :, None], dcos_db[:, None, :])
+    angular.index_add_(0, p, grad_a)
+    angular.index_add_(0, q, grad_b)
+    if len(settings.species) > 1:
+        # weighted by s_j s_k: the partner's spin per triplet, the pair's own after the sum
+        weighted.index_add_(0, p, grad_a * spins_j[q][:, None, None])
+        weighted.index_add_(0, q, grad_b * spins_j[p][:, None, None])
+        weighted *= spins_j[:, None, None]
+    return angular, weighted
