@@ -191,4 +191,7 @@ def test_sweep_overhead_compares_two_checkouts_per_trial(tmp_path) -> None:
         line = next(line for line in done.stderr.splitlines() if line.startswith(side + " "))
         seconds = float(line.split("s per trial ")[1].split()[0])
         assert 0 < seconds < 120, line
+        peak = float(line.split("peak memory MiB ")[1].split()[0])
+        assert 100 < peak < 20_000, line  # a resident set of Python, torch and the data
     assert "this checkout / --before, s per trial:" in done.stderr
+    assert "this checkout / --before, peak memory:" in done.stderr
