@@ -43,6 +43,11 @@ class DatasetPairs:
     offsets: np.ndarray
     cutoff: float
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the pair arrays, bytes."""
+        return self.i.nbytes + self.j.nbytes + self.shifts.nbytes + self.offsets.nbytes
+
 
 MAX_PAIRS = 100_000_000  # about 5 GB of pair indices and shifts
 PAIR_BYTES = 2 * 8 + 3 * 8  # i and j (int64), the shift vector (float64)

@@ -19,7 +19,7 @@ import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -31,15 +31,21 @@ from lightning_modules.models.descriptors import ChebyshevDescriptor
 logger = logging.getLogger(__name__)
 
 CACHE_BYTES = 2**30  # per kind of entry (pairs, descriptors) of one data set
-Entry = TypeVar("Entry")
+
+
+class _Sized(Protocol):
+    @property
+    def nbytes(self) -> int: ...
+
+
+Entry = TypeVar("Entry", bound=_Sized)
 
 
 class _LeastRecentlyUsed(Generic[Entry]):
     """Entries by key, evicted least recently used first beyond ``max_bytes`` (the newest stays)."""
 
-    def __init__(self, max_bytes: int, size: Callable[[Entry], int], kind: str) -> None:
+    def __init__(self, max_bytes: int, kind: str) -> None:
         self.max_bytes = max_bytes
-        self._size = size
         self._kind = kind
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
 
@@ -51,24 +57,12 @@ class _LeastRecentlyUsed(Generic[Entry]):
         self._entries[key] = entry
         while len(self._entries) > 1 and self.nbytes > self.max_bytes:
             _, dropped = self._entries.popitem(last=False)
-            logger.debug("dropped cached %s (%.0f MiB)", self._kind, self._size(dropped) / 2**20)
+            logger.debug("dropped cached %s (%.0f MiB)", self._kind, dropped.nbytes / 2**20)
         return entry
 
     @property
     def nbytes(self) -> int:
-        return sum(self._size(entry) for entry in self._entries.values())
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-def _pairs_bytes(pairs: DatasetPairs) -> int:
-    return pairs.i.nbytes + pairs.j.nbytes + pairs.shifts.nbytes + pairs.offsets.nbytes
-
-
-def _features_bytes(features: FeatureCache) -> int:
-    tensors = [features.features, *features.jacobians.values()]
-    return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(entry.nbytes for entry in self._entries.values())
 
 
 class DataCache:
@@ -81,10 +75,10 @@ class DataCache:
     def __init__(self, data: AtomsData, max_bytes: int = CACHE_BYTES) -> None:
         self.data = data
         self._pairs: _LeastRecentlyUsed[DatasetPairs] = _LeastRecentlyUsed(
-            max_bytes, _pairs_bytes, "neighbour pairs"
+            max_bytes, "neighbour pairs"
         )
         self._features: _LeastRecentlyUsed[FeatureCache] = _LeastRecentlyUsed(
-            max_bytes, _features_bytes, "descriptors"
+            max_bytes, "descriptors"
         )
 
     def pairs(self, cutoff: float) -> DatasetPairs:

@@ -43,6 +43,12 @@ class FeatureCache:
     features: torch.Tensor
     jacobians: dict[int, torch.Tensor]
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the descriptors and Jacobians, bytes."""
+        tensors = [self.features, *self.jacobians.values()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
 
 def _structure_pairs(data: AtomsData, k: int, cutoff: float, calculator) -> tuple[np.ndarray, ...]:
     atoms = data.atoms_of(k)
@@ -90,15 +96,15 @@ def compute_features(
                     .reshape(n * settings.length, n * 3)
                     .to(torch.float32)
                 )
-    megabytes = sum(j.numel() * 4 for j in jacobians.values()) / 2**20
+    cache = FeatureCache(features=features, jacobians=jacobians)
     logger.info(
-        "descriptors of %d structures (%d with Jacobians, %.0f MiB) in %.1f s",
+        "descriptors of %d structures (%d with Jacobians; %.0f MiB in all) in %.1f s",
         len(data),
         len(jacobians),
-        megabytes,
+        cache.nbytes / 2**20,
         time.perf_counter() - start,
     )
-    return FeatureCache(features=features, jacobians=jacobians)
+    return cache
 
 
 def batch_features(
