@@ -20,8 +20,8 @@ from lightning_modules.batching.feature_cache import FeatureCache, batch_feature
 from lightning_modules.data import AtomsData, DataError
 from lightning_modules.geometry.neighbors import (
     cluster_half_pairs,
+    half_pairs,
     make_calculator,
-    neighbor_list,
     symmetric_pairs,
 )
 
@@ -93,19 +93,11 @@ def dataset_pairs(data: AtomsData, cutoff: float) -> DatasetPairs:
     atom_offsets = data.atom_offsets
     for k in range(len(data)):
         positions = data.positions[atom_offsets[k] : atom_offsets[k + 1]]
-        periodic = data.is_periodic(k)
-        pairs = neighbor_list(
-            positions,
-            cutoff,
-            data.cell[k] if periodic else None,
-            data.pbc[k] if periodic else None,
-            calculator=calculator,
-            full=False,
-        )
-        i_parts.append(pairs.i)
-        j_parts.append(pairs.j)
-        shift_parts.append(pairs.shifts @ data.cell[k] if periodic else np.zeros((len(pairs.i), 3)))
-        counts.append(len(pairs.i))
+        i, j, shifts = half_pairs(positions, cutoff, data.cell[k], data.pbc[k], calculator)
+        i_parts.append(i)
+        j_parts.append(j)
+        shift_parts.append(shifts)
+        counts.append(len(i))
     result = DatasetPairs(
         i=np.concatenate(i_parts),
         j=np.concatenate(j_parts),
@@ -213,12 +205,7 @@ def atoms_to_batch(
     dtype: torch.dtype = torch.float32,
 ) -> dict[str, torch.Tensor]:
     """A one-structure batch (no labels) from atomic numbers and positions (Angstrom)."""
-    periodic = pbc is not None and bool(np.any(pbc))
-    pairs = neighbor_list(
-        positions, cutoff, cell if periodic else None, pbc if periodic else None, full=False
-    )
-    half_shifts = pairs.shifts @ np.asarray(cell) if periodic else np.zeros((len(pairs.i), 3))
-    idx_i, idx_j, shifts = symmetric_pairs(pairs.i, pairs.j, half_shifts)
+    idx_i, idx_j, shifts = symmetric_pairs(*half_pairs(positions, cutoff, cell, pbc))
     n = len(numbers)
     return {
         keys.Z: torch.as_tensor(np.asarray(numbers, dtype=np.int64)),

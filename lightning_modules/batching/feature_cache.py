@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lightning_modules.data import AtomsData
-from lightning_modules.geometry.neighbors import make_calculator, neighbor_list, symmetric_pairs
+from lightning_modules.geometry.neighbors import half_pairs, make_calculator, symmetric_pairs
 from lightning_modules.models.descriptors import (
     ChebyshevDescriptor,
     chebyshev_descriptor,
@@ -50,23 +50,6 @@ class FeatureCache:
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _structure_pairs(data: AtomsData, k: int, cutoff: float, calculator) -> tuple[np.ndarray, ...]:
-    atoms = data.atoms_of(k)
-    positions = data.positions[atoms]
-    periodic = data.is_periodic(k)
-    pairs = neighbor_list(
-        positions,
-        cutoff,
-        data.cell[k] if periodic else None,
-        data.pbc[k] if periodic else None,
-        calculator=calculator,
-        full=False,
-    )
-    shifts = pairs.shifts @ data.cell[k] if periodic else np.zeros((len(pairs.i), 3))
-    i, j, shift = symmetric_pairs(pairs.i, pairs.j, shifts)
-    return positions, i, j, shift
-
-
 def compute_features(
     descriptor: ChebyshevDescriptor, data: AtomsData, with_jacobian: np.ndarray
 ) -> FeatureCache:
@@ -80,7 +63,10 @@ def compute_features(
     start = time.perf_counter()
     with torch.no_grad():
         for k in range(len(data)):
-            positions, i, j, shift = _structure_pairs(data, k, settings.cutoff, calculator)
+            positions = data.positions[offsets[k] : offsets[k + 1]]
+            i, j, shift = symmetric_pairs(
+                *half_pairs(positions, settings.cutoff, data.cell[k], data.pbc[k], calculator)
+            )
             numbers = torch.from_numpy(data.numbers[offsets[k] : offsets[k + 1]])
             idx_i, idx_j = torch.from_numpy(i), torch.from_numpy(j)
             vectors = torch.from_numpy(positions[j] - positions[i]) + torch.from_numpy(shift)

@@ -75,6 +75,34 @@ def neighbor_list(
     )
 
 
+def half_pairs(
+    positions: np.ndarray,
+    cutoff: float,
+    cell: np.ndarray | None = None,
+    pbc: np.ndarray | None = None,
+    calculator: vesin.NeighborList | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each unordered pair within ``cutoff`` once: ``i``, ``j`` and the Cartesian shift of j's image.
+
+    The shifts are [n_pairs, 3] Angstrom (zeros when ``pbc`` is None or all
+    False: a cluster's ``cell`` is then not read), so the pair vector is
+    ``positions[j] - positions[i] + shift``. ``calculator`` as for
+    :func:`neighbor_list` (a half-list one).
+    """
+    periodic = pbc is not None and bool(np.any(pbc))
+    pairs = neighbor_list(
+        positions,
+        cutoff,
+        cell if periodic else None,
+        pbc if periodic else None,
+        calculator=calculator,
+        full=False,
+    )
+    if not periodic:
+        return pairs.i, pairs.j, np.zeros((len(pairs.i), 3))
+    return pairs.i, pairs.j, pairs.shifts @ np.asarray(cell, dtype=np.float64)
+
+
 def symmetric_pairs(
     i: np.ndarray, j: np.ndarray, shifts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,12 @@ import numpy as np
 from ase.build import bulk
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from lightning_modules.geometry.neighbors import minimum_distance, neighbor_list, pair_vectors
+from lightning_modules.geometry.neighbors import (
+    half_pairs,
+    minimum_distance,
+    neighbor_list,
+    pair_vectors,
+)
 
 
 def test_cluster_pairs_equal_brute_force(seb20_small) -> None:
@@ -31,6 +36,19 @@ def test_periodic_pairs_equal_ase() -> None:
     assert len(pairs.i) == len(i)
     np.testing.assert_allclose(ours, np.sort(d), atol=1e-10)
     assert abs(minimum_distance(atoms.positions, atoms.cell.array, atoms.pbc) - d.min()) < 1e-10
+
+
+def test_half_pairs_give_each_pair_once_with_its_image_vector() -> None:
+    """Periodic: ASE's distances, each pair once; a cluster: zero shifts, its cell never read."""
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=1)
+    i, j, shifts = half_pairs(atoms.positions, 4.0, atoms.cell.array, atoms.pbc)
+    distances = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + shifts, axis=1)
+    _, _, d = ase_neighbor_list("ijd", atoms, 4.0)
+    np.testing.assert_allclose(np.sort(np.repeat(distances, 2)), np.sort(d), atol=1e-10)
+    cluster = atoms.positions[:8]
+    i, j, shifts = half_pairs(cluster, 4.0, np.full((3, 3), np.nan), np.zeros(3, bool))
+    assert len(i) > 0 and np.all(i < j) and not shifts.any()
 
 
 def test_batches_follow_the_pair_order_contract() -> None:
