@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from scipy.special import erf
 
+from lightning_modules.models.chebyshev_compiled import chebyshev_slopes, chebyshev_values
 from lightning_modules.models.repulsion import (
     COULOMB_EV_ANGSTROM,
     SWITCH_WIDTH,
@@ -38,29 +39,6 @@ from lightning_modules.models.repulsion import (
 # the ZBL screening sum's coefficients and exponents, as arrays for the compiled loop
 ZBL_TERMS = (np.array(ZBL_COEFFICIENTS), np.array(ZBL_EXPONENTS))
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.functional.softplus's: x itself above it
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _chebyshev(x: float, order: int, values: np.ndarray) -> None:
-    """T_0..T_order(x) into ``values`` (the recurrence of ``chebyshev_polynomials``)."""
-    values[0] = 1.0
-    if order >= 1:
-        values[1] = x
-    for m in range(2, order + 1):
-        values[m] = 2.0 * x * values[m - 1] - values[m - 2]
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _chebyshev_derivatives(x: float, order: int, second: np.ndarray, values: np.ndarray) -> None:
-    """dT_m/dx = m U_{m-1}(x) into ``values`` (``second`` holds U_0..U_{order-1})."""
-    second[0] = 1.0
-    if order >= 2:
-        second[1] = 2.0 * x
-    for m in range(2, order):
-        second[m] = 2.0 * x * second[m - 1] - second[m - 2]
-    values[0] = 0.0
-    for m in range(1, order + 1):
-        values[m] = m * second[m - 1]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -122,7 +100,7 @@ def cluster_descriptors(
             distance = lengths[p]
             if distance < radial_cutoff:
                 fc = 0.5 * (math.cos(distance * math.pi / radial_cutoff) + 1.0)
-                _chebyshev(2.0 * distance / radial_cutoff - 1.0, radial_order, radial_terms)
+                chebyshev_values(2.0 * distance / radial_cutoff - 1.0, radial_order, radial_terms)
                 for m in range(n_radial):
                     out[i, m] += fc * radial_terms[m]
                     if weighted:
@@ -141,7 +119,7 @@ def cluster_descriptors(
                 )
                 cosine = min(1.0, max(-1.0, dot / (lengths[p] * lengths[q])))
                 weight = cut[p] * cut[q]
-                _chebyshev(cosine, angular_order, angular_terms)
+                chebyshev_values(cosine, angular_order, angular_terms)
                 pair_spin = spins[near[p]] * spins[near[q]]
                 for m in range(n_angular):
                     out[i, n_radial + m] += weight * angular_terms[m]
@@ -184,8 +162,8 @@ def cluster_descriptor_gradient(
                 fc = 0.5 * (math.cos(distance * math.pi / radial_cutoff) + 1.0)
                 dfc = -0.5 * math.pi / radial_cutoff * math.sin(math.pi * distance / radial_cutoff)
                 x = 2.0 * distance / radial_cutoff - 1.0
-                _chebyshev(x, radial_order, values)
-                _chebyshev_derivatives(x, radial_order, second, slopes)
+                chebyshev_values(x, radial_order, values)
+                chebyshev_slopes(x, radial_order, second, slopes)
                 along = 0.0  # dE/d(distance)
                 for m in range(n_radial):
                     w = weights[i, m]
@@ -213,8 +191,8 @@ def cluster_descriptor_gradient(
                 )
                 raw = dot / (da * db)
                 cosine = min(1.0, max(-1.0, raw))
-                _chebyshev(cosine, angular_order, values)
-                _chebyshev_derivatives(cosine, angular_order, second, slopes)
+                chebyshev_values(cosine, angular_order, values)
+                chebyshev_slopes(cosine, angular_order, second, slopes)
                 pair_spin = spins[near[p]] * spins[near[q]]
                 sum_values, sum_slopes = 0.0, 0.0
                 for m in range(n_angular):
