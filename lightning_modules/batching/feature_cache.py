@@ -16,14 +16,16 @@ exactly the descriptor's gradient, so forces follow by autograd unchanged.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import vesin
 
-from lightning_modules.data import AtomsData
+from lightning_modules.data import AtomsData, DataError
 from lightning_modules.geometry.neighbors import half_pairs, make_calculator, symmetric_pairs
 from lightning_modules.models.chebyshev_compiled import structure_features
 from lightning_modules.models.descriptors import ChebyshevDescriptor, ChebyshevSettings
@@ -48,6 +50,52 @@ class FeatureCache:
         """Memory held by the descriptors and Jacobians, bytes."""
         tensors = [self.features, *self.jacobians.values()]
         return sum(t.numel() * t.element_size() for t in tensors)
+
+
+CGROUP_LIMITS = (  # the memory a container or Slurm job may use: cgroup v2, then v1
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+
+
+def memory_limit() -> int | None:
+    """Bytes of memory this process may use: the machine's, or its cgroup's if smaller; None if unknown."""
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        return None
+    for path in CGROUP_LIMITS:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limit = min(limit, int(text))
+    return limit
+
+
+def check_jacobian_memory(
+    data: AtomsData, with_jacobian: np.ndarray, length: int, limit: int | None = None
+) -> None:
+    """Refuse Jacobians that would take more than half of ``limit`` bytes (:func:`memory_limit`).
+
+    A structure's Jacobian is dense, [n * length, n * 3] float32: it grows with
+    the square of its atoms (0.8 GiB for 1000 atoms at length 68).
+    """
+    limit = memory_limit() if limit is None else limit
+    atoms = data.n_atoms[with_jacobian].astype(np.int64)
+    if limit is None or not len(atoms):
+        return
+    needed = int((atoms * atoms).sum()) * length * 3 * 4
+    if needed > limit // 2:
+        largest = int(atoms.max())
+        raise DataError(
+            f"the descriptor Jacobians of the {len(atoms)} structures whose forces are used "
+            f"would take {needed / 2**30:.1f} GiB (the largest, {largest} atoms: "
+            f"{largest * largest * length * 12 / 2**30:.2f} GiB), more than half of the "
+            f"{limit / 2**30:.1f} GiB this process may use; lower force_fraction, or train "
+            f"on smaller cells"
+        )
 
 
 def structure_features_of(
@@ -88,6 +136,7 @@ def compute_features(
 ) -> FeatureCache:
     """Descriptors of every structure and Jacobians where ``with_jacobian`` [n_structures] is set."""
     settings = descriptor.settings
+    check_jacobian_memory(data, with_jacobian, settings.length)
     calculator = make_calculator(settings.cutoff, full=False)
     spins_of = descriptor.spin_of_element.double().numpy()
     features = torch.zeros((int(data.n_atoms.sum()), settings.length), dtype=torch.float32)
