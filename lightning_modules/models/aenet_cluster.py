@@ -7,7 +7,7 @@ Here the same arithmetic (:mod:`.descriptors`, the element networks of
 :mod:`.aenet`, the switched ZBL repulsion of :mod:`.repulsion`) runs as
 loops compiled by numba over the pairs and triplets of one non-periodic
 structure, with forces by the chain rule written out (the descriptor's
-derivative as in :func:`~lightning_modules.models.descriptors.chebyshev_descriptor_jacobian`,
+derivative as in :mod:`~lightning_modules.models.chebyshev_compiled`,
 without building the Jacobian), and the element networks' forward and
 backward in NumPy. Energies and forces agree with the PyTorch model in
 float64 to rounding (tests); only summation order differs.

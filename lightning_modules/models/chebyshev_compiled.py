@@ -8,9 +8,13 @@ builds arrays over all angular triplets (tens of thousands per atom at a
 7 Angstrom cutoff in TiO2) and scatters them back. Here the same arithmetic
 runs as loops compiled by numba, centre by centre over its neighbours and
 their pairs, adding straight into the descriptor and the Jacobian: no
-triplet arrays. The results agree with :func:`~.descriptors.chebyshev_descriptor`
-and :func:`~.descriptors.chebyshev_descriptor_jacobian` in float64 to
-rounding (tests); only the order of the sums differs.
+triplet arrays. The descriptor agrees with ænet's Fortran values and with
+:func:`~.descriptors.chebyshev_descriptor`, the Jacobian with that
+function's autograd derivative, in float64 to rounding (tests). The
+Jacobian: every term of G_i is a function of pair vectors r_ij = R_j - R_i
+(+ shift), so dG_i/dR_j = g_ij (summed over j's images) and dG_i/dR_i =
+-sum_j g_ij, with g_ij = dG_i/dr_ij; an angular term's gradient falls on
+both of its pairs.
 
 The Chebyshev helpers are shared with the compiled cluster model
 (:mod:`.aenet_cluster`). Everything here is a pure function of arrays.

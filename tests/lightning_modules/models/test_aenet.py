@@ -123,40 +123,6 @@ def test_cached_descriptors_give_the_same_energies_and_forces(tio2_small, tmp_pa
     assert direct[keys.FORCES].abs().max() > 0.01
 
 
-@pytest.mark.parametrize("species", [(22, 8), (22,)], ids=["two-species", "one-species"])
-def test_analytic_jacobian_equals_autograd(tio2_small, species) -> None:
-    """With one species there is no spin-weighted half: the Jacobian is the plain terms'."""
-    from lightning_modules.batching.batches import atoms_to_batch
-    from lightning_modules.models.descriptors import (
-        ChebyshevDescriptor,
-        ChebyshevSettings,
-        chebyshev_descriptor_jacobian,
-    )
-
-    settings = ChebyshevSettings(species, 8, 5.0, 4, 3.5)
-    descriptor = ChebyshevDescriptor(settings).double()
-    k = int(np.argmax(tio2_small.n_atoms))
-    atoms = tio2_small.atoms_of(k)
-    batch = atoms_to_batch(
-        tio2_small.numbers[atoms],
-        tio2_small.positions[atoms],
-        settings.cutoff,
-        tio2_small.cell[k],
-        tio2_small.pbc[k],
-        dtype=torch.float64,
-    )
-    z, i, j, shift = batch[keys.Z], batch[keys.IDX_I], batch[keys.IDX_J], batch[keys.PAIR_SHIFT]
-    spins = descriptor.spin_of_element.double()[z[j]]
-    positions = batch[keys.R]
-    analytic = chebyshev_descriptor_jacobian(
-        positions[j] - positions[i] + shift, i, j, spins, len(z), settings
-    )
-    reference = torch.func.jacrev(lambda r: descriptor(z, r[j] - r[i] + shift, i, j))(
-        positions
-    )  # [n, length, n, 3]
-    torch.testing.assert_close(analytic, reference.permute(0, 2, 1, 3), rtol=1e-7, atol=1e-8)
-
-
 def test_cached_descriptors_spare_the_neighbour_pairs_of_the_batches(
     tio2_small, tmp_path, monkeypatch
 ) -> None:
