@@ -27,7 +27,11 @@ import numba
 import numpy as np
 from scipy.special import erf
 
-from lightning_modules.models.chebyshev_compiled import chebyshev_slopes, chebyshev_values
+from lightning_modules.models.chebyshev_compiled import (
+    chebyshev_slopes,
+    chebyshev_values,
+    structure_features,
+)
 from lightning_modules.models.repulsion import (
     COULOMB_EV_ANGSTROM,
     SWITCH_WIDTH,
@@ -80,52 +84,36 @@ def cluster_descriptors(
 ) -> np.ndarray:
     """ænet's Chebyshev descriptor of every atom of one non-periodic structure, [n, length].
 
-    ``positions`` [n, 3] Angstrom, ``spins`` [n] each atom's type spin. The layout
-    of :func:`~lightning_modules.models.descriptors.chebyshev_descriptor`.
+    ``positions`` [n, 3] Angstrom, ``spins`` [n] each atom's type spin: the
+    cluster's pairs, by centre, go to
+    :func:`~lightning_modules.models.chebyshev_compiled.structure_features`.
     """
     n = positions.shape[0]
-    n_radial, n_angular = radial_order + 1, angular_order + 1
-    half = n_radial + n_angular
-    out = np.zeros((n, 2 * half if weighted else half))
     cutoff = max(radial_cutoff, angular_cutoff)
-    radial_terms = np.empty(n_radial)
-    angular_terms = np.empty(n_angular)
     near = np.empty(n, np.int64)
     vectors = np.empty((n, 3))
     lengths = np.empty(n)
-    cut = np.empty(n)
+    starts = np.zeros(n + 1, np.int64)
+    pair_vectors = np.empty((n * n, 3))  # room for every pair
+    neighbours = np.empty(n * n, np.int64)
     for i in range(n):
         count = _neighbours(positions, i, cutoff, near, vectors, lengths)
-        for p in range(count):
-            distance = lengths[p]
-            if distance < radial_cutoff:
-                fc = 0.5 * (math.cos(distance * math.pi / radial_cutoff) + 1.0)
-                chebyshev_values(2.0 * distance / radial_cutoff - 1.0, radial_order, radial_terms)
-                for m in range(n_radial):
-                    out[i, m] += fc * radial_terms[m]
-                    if weighted:
-                        out[i, half + m] += fc * radial_terms[m] * spins[near[p]]
-            cut[p] = 0.5 * (math.cos(distance * math.pi / angular_cutoff) + 1.0)
-        for p in range(count):
-            if lengths[p] >= angular_cutoff:
-                continue
-            for q in range(p + 1, count):
-                if lengths[q] >= angular_cutoff:
-                    continue
-                dot = (
-                    vectors[p, 0] * vectors[q, 0]
-                    + vectors[p, 1] * vectors[q, 1]
-                    + vectors[p, 2] * vectors[q, 2]
-                )
-                cosine = min(1.0, max(-1.0, dot / (lengths[p] * lengths[q])))
-                weight = cut[p] * cut[q]
-                chebyshev_values(cosine, angular_order, angular_terms)
-                pair_spin = spins[near[p]] * spins[near[q]]
-                for m in range(n_angular):
-                    out[i, n_radial + m] += weight * angular_terms[m]
-                    if weighted:
-                        out[i, half + n_radial + m] += weight * angular_terms[m] * pair_spin
-    return out
+        starts[i + 1] = starts[i] + count
+        pair_vectors[starts[i] : starts[i + 1]] = vectors[:count]
+        neighbours[starts[i] : starts[i + 1]] = near[:count]
+    features, _ = structure_features(
+        pair_vectors,
+        starts,
+        neighbours,
+        spins,
+        radial_cutoff,
+        radial_order,
+        angular_cutoff,
+        angular_order,
+        weighted,
+        False,
+    )
+    return features
 
 
 @numba.njit(cache=True, error_model="numpy")

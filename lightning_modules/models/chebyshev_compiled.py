@@ -86,19 +86,24 @@ def structure_features(
     most = 0
     for i in range(n):
         most = max(most, starts[i + 1] - starts[i])
-    cut, cut_slope = np.empty(most), np.empty(most)
+    lengths, cut, cut_slope = np.empty(most), np.empty(most), np.empty(most)
+    inside = np.empty(most, np.int64)  # a centre's pairs within the angular cutoff
     for i in range(n):
         first, count = starts[i], starts[i + 1] - starts[i]
         row = i * length
+        n_inside = 0
         for p in range(count):
             a = vectors[first + p]
             distance = math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+            lengths[p] = distance
             j = neighbours[first + p]
-            # the angular cutoff's value and slope, read only for pairs inside it
-            cut[p] = 0.5 * (math.cos(distance * math.pi / angular_cutoff) + 1.0)
-            cut_slope[p] = (
-                -0.5 * math.pi / angular_cutoff * math.sin(math.pi * distance / angular_cutoff)
-            )
+            if distance < angular_cutoff:
+                inside[n_inside] = p
+                n_inside += 1
+                cut[p] = 0.5 * (math.cos(distance * math.pi / angular_cutoff) + 1.0)
+                cut_slope[p] = (
+                    -0.5 * math.pi / angular_cutoff * math.sin(math.pi * distance / angular_cutoff)
+                )
             if distance >= radial_cutoff:
                 continue
             fc = 0.5 * (math.cos(distance * math.pi / radial_cutoff) + 1.0)
@@ -121,17 +126,15 @@ def structure_features(
                     if weighted:
                         jacobian[row + half + m, j * 3 + c] += g * spins[j]
                         jacobian[row + half + m, i * 3 + c] -= g * spins[j]
-        for p in range(count):
+        for u in range(n_inside):
+            p = inside[u]
             a = vectors[first + p]
-            da = math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
-            if da >= angular_cutoff:
-                continue
+            da = lengths[p]
             j = neighbours[first + p]
-            for q in range(p + 1, count):
+            for w in range(u + 1, n_inside):
+                q = inside[w]
+                db = lengths[q]
                 b = vectors[first + q]
-                db = math.sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2])
-                if db >= angular_cutoff:
-                    continue
                 k = neighbours[first + q]
                 dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
                 cosine = min(1.0, max(-1.0, dot / (da * db)))
