@@ -74,15 +74,13 @@ def memory_limit() -> int | None:
     return limit
 
 
-def check_jacobian_memory(
-    data: AtomsData, with_jacobian: np.ndarray, length: int, limit: int | None = None
-) -> None:
-    """Refuse Jacobians that would take more than half of ``limit`` bytes (:func:`memory_limit`).
+def check_jacobian_memory(data: AtomsData, with_jacobian: np.ndarray, length: int) -> None:
+    """Refuse Jacobians that would take more than half of :func:`memory_limit`'s bytes.
 
     A structure's Jacobian is dense, [n * length, n * 3] float32: it grows with
     the square of its atoms (0.8 GiB for 1000 atoms at length 68).
     """
-    limit = memory_limit() if limit is None else limit
+    limit = memory_limit()
     atoms = data.n_atoms[with_jacobian].astype(np.int64)
     if limit is None or not len(atoms):
         return
