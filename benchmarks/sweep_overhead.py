@@ -48,10 +48,12 @@ sys.path.insert(0, {root!r})
 import optuna
 from hpo.cli.main import main
 from hpo.study.trial_record import trial_result
-main(["sweep", "--study", "overhead", "--space", {space!r}, "--data", {data!r},
+status = main(["sweep", "--study", "overhead", "--space", {space!r}, "--data", {data!r},
       "--energy-unit", {energy_unit!r}, "--n-trials", "{trials}", "--max-epochs", "{epochs}",
       "--storage", "sqlite:///{folder}/studies.db", "--tracking-uri",
       "sqlite:///{folder}/mlflow.db", "--runs-dir", "{folder}/runs", "--no-progress-bar"])
+if status:
+    sys.exit(status)  # its one-line error is stderr's last line
 trials = optuna.load_study(study_name="overhead", storage="sqlite:///{folder}/studies.db").trials
 start = min(t.datetime_start for t in trials)
 end = max(t.datetime_complete for t in trials)
@@ -66,8 +68,8 @@ def run_once(root: Path, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as folder:
         code = CHILD.format(
             root=str(root),
-            data=str(args.data),
-            space=str(args.space),
+            data=str(args.data.resolve()),  # the sweep runs in a folder of its own
+            space=str(Path(args.space).resolve()) if Path(args.space).is_file() else args.space,
             energy_unit=args.energy_unit,
             trials=args.trials,
             epochs=args.epochs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -194,6 +195,25 @@ class BatchCollator:
         if self.features is not None:
             batch.update(batch_features(self.features, data, indices, self.dtype))
         return batch
+
+    def uncached(self, indices: list[int] | np.ndarray, cutoff: float) -> dict[str, torch.Tensor]:
+        """A batch of the structures at ``indices`` as a model meets new ones.
+
+        Their neighbour pairs are computed now at ``cutoff`` (of these
+        structures only), and no cached descriptors come with it: the model
+        computes its own inputs, as it does in inference (timing it measures that).
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        subset = self.data.subset(indices)
+        collator = BatchCollator(
+            subset,
+            dataset_pairs(subset, cutoff),
+            self.clean[indices],
+            self.use_forces[indices],
+            self.dtype,
+            self.outliers[indices],
+        )
+        return cast(dict[str, torch.Tensor], collator(np.arange(len(indices))))
 
 
 def atoms_to_batch(

@@ -38,18 +38,19 @@ class _Sized(Protocol):
     def nbytes(self) -> int: ...
 
 
+Key = TypeVar("Key", bound=Hashable)
 Entry = TypeVar("Entry", bound=_Sized)
 
 
-class _LeastRecentlyUsed(Generic[Entry]):
+class _LeastRecentlyUsed(Generic[Key, Entry]):
     """Entries by key, evicted least recently used first beyond ``max_bytes`` (the newest stays)."""
 
     def __init__(self, max_bytes: int, kind: str) -> None:
         self.max_bytes = max_bytes
         self._kind = kind
-        self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
+        self._entries: OrderedDict[Key, Entry] = OrderedDict()
 
-    def get(self, key: Hashable, compute: Callable[[], Entry]) -> Entry:
+    def get(self, key: Key, compute: Callable[[], Entry]) -> Entry:
         if key in self._entries:
             self._entries.move_to_end(key)
             return self._entries[key]
@@ -59,6 +60,13 @@ class _LeastRecentlyUsed(Generic[Entry]):
             _, dropped = self._entries.popitem(last=False)
             logger.debug("dropped cached %s (%.0f MiB)", self._kind, dropped.nbytes / 2**20)
         return entry
+
+    def find(self, serves: Callable[[Key, Entry], bool]) -> Key | None:
+        """The key of the most recently used entry that ``serves`` accepts, or None."""
+        for key in reversed(self._entries):
+            if serves(key, self._entries[key]):
+                return key
+        return None
 
     @property
     def nbytes(self) -> int:
@@ -74,10 +82,10 @@ class DataCache:
 
     def __init__(self, data: AtomsData, max_bytes: int = CACHE_BYTES) -> None:
         self.data = data
-        self._pairs: _LeastRecentlyUsed[DatasetPairs] = _LeastRecentlyUsed(
+        self._pairs: _LeastRecentlyUsed[float, DatasetPairs] = _LeastRecentlyUsed(
             max_bytes, "neighbour pairs"
         )
-        self._features: _LeastRecentlyUsed[FeatureCache] = _LeastRecentlyUsed(
+        self._features: _LeastRecentlyUsed[tuple[str, str], FeatureCache] = _LeastRecentlyUsed(
             max_bytes, "descriptors"
         )
 
@@ -87,11 +95,21 @@ class DataCache:
         return self._pairs.get(key, lambda: dataset_pairs(self.data, key))
 
     def features(self, descriptor: ChebyshevDescriptor, with_jacobian: np.ndarray) -> FeatureCache:
-        """Descriptors of every structure, Jacobians where ``with_jacobian``; computed once each."""
-        key = (
-            repr(descriptor.settings),
-            hashlib.sha256(np.packbits(with_jacobian).tobytes()).hexdigest(),
+        """Descriptors of every structure, Jacobians where ``with_jacobian``; computed once each.
+
+        Cached descriptors of the same settings whose Jacobians cover the asked
+        ones serve as they are (an evaluation of energies alone, which asks for
+        none, reuses what its training computed).
+        """
+        settings = repr(descriptor.settings)
+        needed = np.flatnonzero(with_jacobian).tolist()
+        key = self._features.find(
+            lambda cached, entry: (
+                cached[0] == settings and all(k in entry.jacobians for k in needed)
+            )
         )
+        if key is None:
+            key = (settings, hashlib.sha256(np.packbits(with_jacobian).tobytes()).hexdigest())
         return self._features.get(
             key, lambda: compute_features(descriptor, self.data, with_jacobian)
         )

@@ -21,13 +21,21 @@ def split_loader(
     data: AtomsData | PreparedData,
     split: str = "test",
     batch_size: int = 64,
+    energies_only: bool = False,
 ) -> DataLoader:
     """Batches, in order, of the structures of ``data`` in the checkpoint's recorded ``split``.
 
-    A :class:`PreparedData` (a sweep's) lends its cache of neighbour pairs; plain
-    data is prepared here.
+    A :class:`PreparedData` (a sweep's) lends its cache of neighbour pairs,
+    and with ``energies_only`` (batches for energies, never forces) the model's
+    cached inputs without derivatives: an ænet trial's descriptors, which its
+    training has just computed, are not computed again. Plain data is prepared
+    here, and the model computes its own inputs.
     """
     module = _data_module(task, data, batch_size)
+    if energies_only and isinstance(data, PreparedData):
+        assert module.data is not None and module.prepared is not None
+        no_forces = np.zeros(len(module.data), dtype=bool)
+        module.attach_features(task.model.precompute(module.prepared.cache, no_forces))
     return module.loader_for(np.asarray(task.metadata["split"][split], dtype=np.int64))
 
 

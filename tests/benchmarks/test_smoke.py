@@ -181,10 +181,19 @@ def test_cli_startup_times_every_command_and_another_checkout_against_this_one(t
 
 
 def test_sweep_overhead_compares_two_checkouts_per_trial(tmp_path) -> None:
-    shared_file("seb_clusters/SeBn/B=20.npz")
+    # a path relative to where the script is called (the sweeps run in folders of their own)
+    (tmp_path / "seb20.npz").symlink_to(shared_file("seb_clusters/SeBn/B=20.npz"))
     before = ("--before", str(BENCHMARKS.parent))  # this checkout against itself
     done = run_benchmark(
-        "sweep_overhead.py", *before, "--trials", "2", "--repeats", "1", cwd=tmp_path
+        "sweep_overhead.py",
+        *before,
+        "--data",
+        "seb20.npz",
+        "--trials",
+        "2",
+        "--repeats",
+        "1",
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     for side in ("this checkout", "--before"):

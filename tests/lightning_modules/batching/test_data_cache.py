@@ -72,3 +72,18 @@ def test_the_entry_in_use_stays_even_beyond_the_budget(tio2_cells) -> None:
     cache.pairs(5.0)
     assert cache.pairs(4.0) is not pairs  # evicted by 5.0, computed again
     np.testing.assert_array_equal(cache.pairs(4.0).i, pairs.i)
+
+
+def test_descriptors_whose_jacobians_cover_the_asked_ones_serve(tio2_cells, computed) -> None:
+    """An evaluation of energies (no Jacobians) reuses a training's descriptors; a request for
+    Jacobians the cached entry lacks computes its own."""
+    cache = DataCache(tio2_cells)
+    quarter = np.zeros(len(tio2_cells), dtype=bool)
+    quarter[::4] = True
+    trained = cache.features(descriptor(4.0), quarter)
+    assert cache.features(descriptor(4.0), np.zeros_like(quarter)) is trained
+    assert cache.features(descriptor(4.0), quarter & (np.arange(len(quarter)) < 10)) is trained
+    everything = cache.features(descriptor(4.0), np.ones_like(quarter))
+    assert everything is not trained and set(everything.jacobians) == set(range(len(quarter)))
+    assert cache.features(descriptor(4.5), np.zeros_like(quarter)) is not everything
+    assert computed == [4.0, 4.0, 4.5]
