@@ -118,6 +118,19 @@ def _requested_setup(
     return setup
 
 
+def _loss_weight_note(objectives: tuple[str, ...], space: SearchSpace) -> str | None:
+    """A warning when the objective ``loss`` ranks trials whose own ``alpha`` the space samples."""
+    sampled = {p.name for p in space.parameters if p.distribution is not None}
+    if "loss" not in objectives or "alpha" not in sampled:
+        return None
+    return (
+        "objective 'loss' is (1 - alpha) L_E + alpha L_F with each trial's own alpha, which the "
+        "space samples: the trials are ranked on different weightings, and the search favours "
+        "the alpha that makes the loss small rather than the better potential; fix alpha in "
+        "the space, or rank by energy_mae"
+    )
+
+
 def _md_spec(setup: StudySetup, data: Any) -> MDSpec | None:
     """The study's MD check, its structure's elements checked against the data's."""
     if not setup.md_spec:
@@ -274,6 +287,9 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         if requested_space is not None and requested_space.source_text == setup.space_text
         else parse_space(setup.space_text, setup.space_origin)
     )
+    note = _loss_weight_note(setup.objectives, space)
+    if note:
+        logger.warning(note)
     tracker, parent_run_id = study_tracker(study, setup, space, tracking, created)
     stale_trials.tracker = tracker  # a dead worker's run is ended FAILED ("worker lost")
     if not created:  # what an earlier tracking outage left out
