@@ -118,16 +118,19 @@ def _requested_setup(
     return setup
 
 
-def _loss_weight_note(objectives: tuple[str, ...], space: SearchSpace) -> str | None:
-    """A warning when the objective ``loss`` ranks trials whose own ``alpha`` the space samples."""
+def _loss_weight_note(setup: StudySetup, space: SearchSpace) -> str | None:
+    """A warning when the objective ``loss`` ranks trials by their own ``alpha``, which the
+    space samples (no ``--loss-alpha``)."""
     sampled = {p.name for p in space.parameters if p.distribution is not None}
-    if "loss" not in objectives or "alpha" not in sampled:
+    if "loss" not in setup.objectives or "alpha" not in sampled:
+        return None
+    if setup.train_overrides.get("ranking_alpha") is not None:
         return None
     return (
         "objective 'loss' is (1 - alpha) L_E + alpha L_F with each trial's own alpha, which the "
         "space samples: the trials are ranked on different weightings, and the search favours "
-        "the alpha that makes the loss small rather than the better potential; fix alpha in "
-        "the space, or rank by energy_mae"
+        "the alpha that makes the loss small rather than the better potential; give "
+        "--loss-alpha W to rank every trial at one weight, or fix alpha in the space"
     )
 
 
@@ -287,7 +290,7 @@ def run_sweep(options: SweepOptions) -> SweepOutcome:
         if requested_space is not None and requested_space.source_text == setup.space_text
         else parse_space(setup.space_text, setup.space_origin)
     )
-    note = _loss_weight_note(setup.objectives, space)
+    note = _loss_weight_note(setup, space)
     if note:
         logger.warning(note)
     tracker, parent_run_id = study_tracker(study, setup, space, tracking, created)

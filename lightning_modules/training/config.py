@@ -39,6 +39,9 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 0.0
     alpha: float = 0.0
+    ranking_alpha: float | None = (
+        None  # the force weight of val_loss (what ranks runs); None: alpha
+    )
     batch_size: int = 32
     max_epochs: int = 50
     seed: int = 0
@@ -147,7 +150,9 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
     if unknown_elements:
         raise ConfigError(f"element_energies: unknown element(s) {', '.join(unknown_elements)}")
     try:
-        check_training_choices(config.optimizer, config.lr_schedule, config.alpha, config.loss)
+        check_training_choices(
+            config.optimizer, config.lr_schedule, config.alpha, config.loss, config.ranking_alpha
+        )
     except ValueError as error:
         raise ConfigError(str(error)) from error
     if config.keep_flagged_in_test and not config.drop_flagged:

@@ -153,6 +153,9 @@ def optimization_settings(config: TrainConfig, has_forces: bool) -> dict[str, An
         "lr": config.lr,
         "weight_decay": config.weight_decay,
         "alpha": config.alpha if has_forces else 0.0,
+        "ranking_alpha": None
+        if config.ranking_alpha is None
+        else (config.ranking_alpha if has_forces else 0.0),
         "lr_patience": config.lr_patience,
         "lr_schedule": config.lr_schedule,
         "loss": config.loss,

@@ -10,7 +10,11 @@ Loss (standardised units, so that it does not depend on the data's scale):
     L_E = RMSE of per-atom energies / scale,  L_F = RMSE of force components / scale
 
 with ``scale`` the residual energy scale (eV/atom) of the training split;
-alpha is 0 without forces. ``loss="mae"`` takes the mean absolute error in
+alpha is 0 without forces. The validation and test losses (``val_loss``,
+``test_loss``: what ranks runs) weigh the same two terms by
+``ranking_alpha`` where it is given, so that runs trained with different
+alphas (a study that samples alpha) are ranked at one weight; by alpha
+otherwise. ``loss="mae"`` takes the mean absolute error in
 place of both RMSEs: the loss whose minimum is the MAE the metrics report,
 and which a minority of wrong labels pulls far less than the RMSE does (a
 label's pull on the fit no longer grows with its error).
@@ -58,9 +62,13 @@ def error_norm(errors: torch.Tensor, loss: str) -> torch.Tensor:
 
 
 def check_training_choices(
-    optimizer: str = "adam", lr_schedule: str = "plateau", alpha: float = 0.0, loss: str = "rmse"
+    optimizer: str = "adam",
+    lr_schedule: str = "plateau",
+    alpha: float = 0.0,
+    loss: str = "rmse",
+    ranking_alpha: float | None = None,
 ) -> None:
-    """Raise ValueError naming the fix for an unknown optimizer, schedule or loss, or alpha outside [0, 1]."""
+    """Raise ValueError naming the fix for an unknown optimizer, schedule, loss or weight (in [0, 1])."""
     if str(optimizer).lower() not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {optimizer!r}; choose one of "
@@ -72,6 +80,11 @@ def check_training_choices(
         raise ValueError(f"unknown loss {loss!r}; choose {' or '.join(LOSSES)}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (force weight) must be in [0, 1], got {alpha}")
+    if ranking_alpha is not None and not 0.0 <= ranking_alpha <= 1.0:
+        raise ValueError(
+            f"ranking_alpha (--loss-alpha: the force weight that ranks runs) must be in [0, 1], "
+            f"got {ranking_alpha}"
+        )
 
 
 class PotentialTask(pl.LightningModule):
@@ -91,9 +104,10 @@ class PotentialTask(pl.LightningModule):
         monitor: str = MONITORED_METRIC,
         lr_schedule: str = "plateau",
         loss: str = "rmse",
+        ranking_alpha: float | None = None,
     ) -> None:
         super().__init__()
-        check_training_choices(optimizer, lr_schedule, alpha, loss)
+        check_training_choices(optimizer, lr_schedule, alpha, loss, ranking_alpha)
         self.save_hyperparameters()
         self.model: Potential = build_model(model_name, dict(model_config or {}))
         if energy_reference is not None:
@@ -128,7 +142,9 @@ class PotentialTask(pl.LightningModule):
             force_loss = error_norm(
                 force_error[atom_has_forces] / scale.to(force_error.dtype), norm
             )
-            loss = (1.0 - self.alpha) * energy_loss + self.alpha * force_loss.to(energy_loss.dtype)
+            ranking_alpha = self.hparams.get("ranking_alpha")
+            weight = self.alpha if stage == "train" or ranking_alpha is None else ranking_alpha
+            loss = (1.0 - weight) * energy_loss + weight * force_loss.to(energy_loss.dtype)
         self._errors[stage].update(
             energy_error,
             n_atoms,

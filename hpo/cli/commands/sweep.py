@@ -29,6 +29,8 @@ def _sweep_options(args: argparse.Namespace) -> Any:
         overrides["batch_size"] = args.batch_size
     if args.loss is not None:
         overrides["loss"] = args.loss
+    if args.loss_alpha is not None:
+        overrides["ranking_alpha"] = args.loss_alpha
     if args.drop_flagged:
         overrides["drop_flagged"] = True
     if args.keep_flagged_in_test:

@@ -142,6 +142,14 @@ def add_sweep_commands(sub: Any) -> None:
         "loss: {type: categorical, choices: [rmse, mae]})",
     )
     sweep.add_argument(
+        "--loss-alpha",
+        type=float,
+        metavar="W",
+        help="the force weight of the validation loss that ranks the trials (objective loss): "
+        "(1 - W) L_E + W L_F for every trial, whatever alpha it trains with (set it where "
+        "the space samples alpha; default: each trial's own alpha)",
+    )
+    sweep.add_argument(
         "--drop-flagged",
         action="store_true",
         help="exclude the structures beyond the audit's physical bound",

@@ -417,3 +417,30 @@ def test_keep_flagged_in_test_without_drop_flagged_is_refused_up_front(
         assert line.startswith("pesweep: error: keep_flagged_in_test (--keep-flagged-in-test)")
         assert line.endswith("set drop_flagged: true (--drop-flagged) as well")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no store
+
+
+def test_a_loss_weight_outside_zero_to_one_is_refused_up_front(
+    tmp_path, tiny_space, small_emt_file, pesweep_in_process
+) -> None:
+    done = pesweep_in_process(
+        "sweep",
+        "--study",
+        "s",
+        "--space",
+        str(tiny_space),
+        "--n-trials",
+        "1",
+        "--data",
+        str(small_emt_file),
+        "--loss-alpha",
+        "1.5",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line == (
+        "pesweep: error: ranking_alpha (--loss-alpha: the force weight that ranks runs) must be "
+        "in [0, 1], "
+        "got 1.5"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no store

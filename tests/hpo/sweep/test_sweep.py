@@ -246,21 +246,32 @@ def test_dead_storage_is_one_clear_error(sweep_options, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("alpha", "warnings"), [("{type: float, low: 0.1, high: 0.7}", 1), ("0.3", 0)]
+    ("alpha", "overrides", "warnings"),
+    [
+        ("{type: float, low: 0.1, high: 0.7}", {}, 1),
+        ("{type: float, low: 0.1, high: 0.7}", {"ranking_alpha": 0.1}, 0),  # --loss-alpha 0.1
+        ("0.3", {}, 0),
+    ],
 )
 def test_the_loss_objective_warns_when_the_space_samples_its_weight(
-    sweep_options, tmp_path, caplog, alpha, warnings
+    sweep_options, tmp_path, caplog, alpha, overrides, warnings
 ) -> None:
     space = tmp_path / "weighted.yaml"
     tiny = (tmp_path / "tiny.yaml").read_text()
     space.write_text(tiny.replace("batch_size: 20", f"batch_size: 20\n  alpha: {alpha}"))
     with caplog.at_level("WARNING", logger="hpo.sweep.runner"):
         outcome = run_sweep(
-            sweep_options(space=str(space), objectives=("loss",), n_trials=1, max_epochs=1)
+            sweep_options(
+                space=str(space),
+                objectives=("loss",),
+                n_trials=1,
+                max_epochs=1,
+                train_overrides=overrides,
+            )
         )
     warned = [r.getMessage() for r in caplog.records if "objective 'loss'" in r.getMessage()]
     assert len(warned) == warnings
-    assert all("fix alpha in the space, or rank by energy_mae" in w for w in warned)
+    assert all("give --loss-alpha W to rank every trial at one weight" in w for w in warned)
     assert outcome.study.trials[0].state == TrialState.COMPLETE
 
 

@@ -359,3 +359,48 @@ def test_a_checkpoint_write_that_dies_midway_leaves_the_previous_file_whole(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no partial file left
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["epoch"] == 1
+
+
+def test_runs_trained_with_any_alpha_are_ranked_at_ranking_alpha(small_emt_file, tmp_path) -> None:
+    """val_loss weighs forces by ranking_alpha (a study that samples alpha ranks at one weight);
+    training still uses the run's own alpha."""
+    import lightning.pytorch as pl
+
+    from lightning_modules.training.run import build_datamodule, build_task
+
+    def run(**weights) -> tuple[float, list[torch.Tensor]]:
+        config = make_config(
+            dict(
+                data=[str(small_emt_file)],
+                model_config=dict(SMALL, n_interactions=1),
+                batch_size=20,
+                max_epochs=1,
+                progress_bar=False,
+                output_dir=str(tmp_path),
+                **weights,
+            )
+        )
+        module = build_datamodule(config)
+        module.setup()
+        torch.manual_seed(0)
+        task = build_task(config, module)
+        trainer = dict(
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            inference_mode=False,
+        )
+        [metrics] = pl.Trainer(**trainer).validate(task, datamodule=module, verbose=False)
+        pl.seed_everything(0, verbose=False)
+        pl.Trainer(max_epochs=1, enable_checkpointing=False, **trainer).fit(task, module)
+        return metrics["val_loss"], [p.detach().clone() for p in task.parameters()]
+
+    ranked, ranked_weights = run(alpha=0.5, ranking_alpha=0.1)
+    at_its_weight, _ = run(alpha=0.1)
+    own, own_weights = run(alpha=0.5)
+    assert ranked == pytest.approx(at_its_weight, rel=1e-6)
+    assert own != pytest.approx(at_its_weight, rel=1e-3)
+    for trained, reference in zip(ranked_weights, own_weights, strict=True):
+        torch.testing.assert_close(trained, reference, rtol=0, atol=0)  # the same training
+    with pytest.raises(ConfigError, match=r"ranking_alpha .* must be in \[0, 1\], got 1.5"):
+        make_config(dict(ranking_alpha=1.5))
