@@ -120,11 +120,12 @@ def _requested_setup(
 
 def _loss_weight_note(setup: StudySetup, space: SearchSpace) -> str | None:
     """A warning when the objective ``loss`` ranks trials by their own ``alpha``, which the
-    space samples (no ``--loss-alpha``)."""
+    space samples (no ``--loss-alpha``, and no ``ranking_alpha`` fixed in the space)."""
     sampled = {p.name for p in space.parameters if p.distribution is not None}
     if "loss" not in setup.objectives or "alpha" not in sampled:
         return None
-    if setup.train_overrides.get("ranking_alpha") is not None:
+    fixed = {p.name: p.value for p in space.parameters if p.distribution is None}
+    if setup.train_overrides.get("ranking_alpha") is not None or "ranking_alpha" in fixed:
         return None
     return (
         "objective 'loss' is (1 - alpha) L_E + alpha L_F with each trial's own alpha, which the "

@@ -105,20 +105,20 @@ def test_hpo_suite_smoke_reports_every_problem_and_resumes_from_its_cells(tmp_pa
     shared_file("seb_clusters/SeBn/B=20.npz")
     shared_file("tio2_aenet/dir_xsf.tar.gz")
     arguments = (
-        *("--smoke", "--problems", "seb20-table1,tio2-aenet,cuau-water"),
+        *("--smoke", "--problems", "seb20-table1,tio2-aenet,tio2-aenet-ranked,cuau-water"),
         *("--strategies", "random,tpe+estimate", "--jobs", "2"),  # the others: same path
         *("--cells-dir", str(tmp_path / "cells")),
     )
     done = run_benchmark("hpo_suite.py", *arguments, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    for problem in ("seb20-table1", "tio2-aenet"):
+    for problem in ("seb20-table1", "tio2-aenet", "tio2-aenet-ranked"):
         assert f"## {problem}:" in done.stdout
         assert "goal for tpe+estimate" in done.stdout
     assert "## cuau-water: skipped: its data are absent" in done.stdout
     for banner in ("GPU available", "INFO mlflow"):  # the workers' library notes are quieted
         assert banner not in done.stderr
     assert (
-        len(list((tmp_path / "cells").rglob("*.json"))) == 2 * 2 * 2
+        len(list((tmp_path / "cells").rglob("*.json"))) == 3 * 2 * 2
     )  # problems, strategies, seeds
     again = run_benchmark("hpo_suite.py", *arguments, cwd=tmp_path)
     assert again.returncode == 0 and "cells done, about" not in again.stdout + again.stderr

@@ -250,6 +250,7 @@ def test_dead_storage_is_one_clear_error(sweep_options, tmp_path) -> None:
     [
         ("{type: float, low: 0.1, high: 0.7}", {}, 1),
         ("{type: float, low: 0.1, high: 0.7}", {"ranking_alpha": 0.1}, 0),  # --loss-alpha 0.1
+        ("{type: float, low: 0.1, high: 0.7}\n  ranking_alpha: 0.1", {}, 0),  # or in the space
         ("0.3", {}, 0),
     ],
 )
