@@ -85,7 +85,8 @@ class TrialMeasures:
     n_params: int
     inference_ms: float
     md_stable_ps: float | None  # None: no MD check ran
-    val_loss: float = float("nan")  # the best epoch's validation loss, (1 - alpha) L_E + alpha L_F
+    # the best epoch's validation loss, (1 - w) L_E + w L_F, w: --loss-alpha, else the trial's alpha
+    val_loss: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class ObjectiveKind:
 
 OBJECTIVES: dict[str, ObjectiveKind] = {
     "energy_mae": ObjectiveKind(MONITORED_METRIC, False, lambda m: m.best_val, per_epoch=True),
-    # the loss a study with forces weights (alpha), at the epoch of the best energy MAE
+    # the loss a study with forces weights (--loss-alpha, else alpha), at the best energy MAE's epoch
     "loss": ObjectiveKind(VALIDATION_LOSS, False, lambda m: m.val_loss, per_epoch=True),
     "n_params": ObjectiveKind(N_PARAMS, False, lambda m: float(m.n_params)),
     "inference_time": ObjectiveKind(INFERENCE_METRIC, False, lambda m: m.inference_ms),
