@@ -12,17 +12,7 @@ from lightning_modules.training.config import make_config
 from lightning_modules.training.prepared import PreparedData
 from lightning_modules.training.run import build_datamodule, data_settings, train
 from tests.support.data import shared_file
-
-TIO2_MODEL = dict(
-    species=["Ti", "O"],
-    radial_order=8,
-    radial_cutoff=5.0,
-    angular_order=3,
-    angular_cutoff=3.5,
-    hidden_layers=2,
-    hidden_width=5,
-    activation="tanh",
-)
+from tests.support.models import TIO2_MODEL
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,8 @@ from lightning_modules.data import load_data
 from lightning_modules.training.config import make_config
 from lightning_modules.training.run import build_datamodule, build_task, train
 from tests.support.data import shared_file
+from tests.support.models import TIO2_MODEL
 
-TIO2_MODEL = dict(
-    species=["Ti", "O"],
-    radial_order=8,
-    radial_cutoff=5.0,
-    angular_order=3,
-    angular_cutoff=3.5,
-    hidden_layers=2,
-    hidden_width=5,
-    activation="tanh",
-)
 TYPES = {"O": -432.503149303, "Ti": -1604.604515075}
 
 
