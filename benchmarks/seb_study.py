@@ -369,7 +369,7 @@ def train_cell(
 NOT_SETTINGS = ("output_dir", "progress_bar", "accelerator", "init_from", "init_from_label")
 # TrainConfig fields added after cells were committed: left out of a cell's settings while at
 # these defaults, so that the committed cells still match; any other value is recorded
-LATER_SETTINGS = {"keep_flagged_in_test": False, "loss": "rmse"}
+LATER_SETTINGS = {"keep_flagged_in_test": False, "loss": "rmse", "ranking_alpha": None}
 
 
 def training_cell(
