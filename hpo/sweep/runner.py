@@ -124,7 +124,7 @@ def _loss_weight_note(setup: StudySetup, space: SearchSpace) -> str | None:
     sampled = {p.name for p in space.parameters if p.distribution is not None}
     if "loss" not in setup.objectives or "alpha" not in sampled:
         return None
-    fixed = {p.name: p.value for p in space.parameters if p.distribution is None}
+    fixed = {p.name for p in space.parameters if p.distribution is None}
     if setup.train_overrides.get("ranking_alpha") is not None or "ranking_alpha" in fixed:
         return None
     return (

@@ -39,9 +39,8 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 0.0
     alpha: float = 0.0
-    ranking_alpha: float | None = (
-        None  # the force weight of val_loss (what ranks runs); None: alpha
-    )
+    # the force weight of val_loss and test_loss (what ranks runs); None: alpha
+    ranking_alpha: float | None = None
     batch_size: int = 32
     max_epochs: int = 50
     seed: int = 0

@@ -113,6 +113,8 @@ class PotentialTask(pl.LightningModule):
         if energy_reference is not None:
             self.model.set_energy_reference(EnergyReference.from_dict(energy_reference))
         self.alpha = float(alpha)
+        # the weight of the validation and test losses, which rank runs
+        self.ranking_alpha = float(alpha if ranking_alpha is None else ranking_alpha)
         self.metadata: dict[str, Any] = {}
         self._errors = {stage: ErrorAccumulator() for stage in STAGES}
         self._epoch_lr: float | None = None
@@ -142,8 +144,7 @@ class PotentialTask(pl.LightningModule):
             force_loss = error_norm(
                 force_error[atom_has_forces] / scale.to(force_error.dtype), norm
             )
-            ranking_alpha = self.hparams.get("ranking_alpha")
-            weight = self.alpha if stage == "train" or ranking_alpha is None else ranking_alpha
+            weight = self.alpha if stage == "train" else self.ranking_alpha
             loss = (1.0 - weight) * energy_loss + weight * force_loss.to(energy_loss.dtype)
         self._errors[stage].update(
             energy_error,
