@@ -52,3 +52,21 @@ def test_the_budget_table_shows_a_lead_that_more_budget_closes() -> None:
     [row] = [line for line in lines if line.startswith("| tpe+median |") and "%)" not in line]
     quarter, half, full = (cell.split(" (")[0] for cell in row.strip("| ").split(" | ")[1:])
     assert float(quarter) < 0.55 and float(half) < 0.55 and float(full) == 1.0, row
+
+
+def test_every_problem_space_is_valid_and_the_b8_problem_differs_only_in_its_batches() -> None:
+    from search_spaces.space import load_space, parse_space
+
+    spaces = {
+        name: parse_space(problem.space, name)
+        if "\n" in problem.space
+        else load_space(problem.space)
+        for name, problem in PROBLEMS.items()
+    }
+    ranked = {p.name: p for p in spaces["tio2-aenet-ranked"].parameters}
+    b8 = {p.name: p for p in spaces["tio2-aenet-ranked-b8"].parameters}
+    assert b8["batch_size"].value == 8 and ranked["batch_size"].value == 64
+    assert {k: v for k, v in b8.items() if k != "batch_size"} == {
+        k: v for k, v in ranked.items() if k != "batch_size"
+    }
+    assert PROBLEMS["tio2-aenet-ranked-b8"].budget == PROBLEMS["tio2-aenet-ranked"].budget
