@@ -385,3 +385,34 @@ def test_trials_collect_their_own_garbage_with_what_came_before_frozen(sweep_opt
     assert [frozen > 0 for frozen, _ in seen] == [True, True]
     assert [alive for _, alive in seen] == [False, False]  # trial 1's cycle was gone at trial 2
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("pruner", "batch", "warned"),
+    [
+        ("successive-halving", "20", 3),  # 48 training structures: 3 steps an epoch
+        (None, "20", 3),  # the default pruner for data with forces
+        ("hyperband", "{type: categorical, choices: [8, 20]}", 3),  # the largest batch counts
+        ("successive-halving", "8", None),  # 6 steps an epoch
+        ("median", "20", None),  # it waits a fifth of the epochs
+    ],
+)
+def test_a_first_epoch_pruner_warns_when_trials_take_few_steps_an_epoch(
+    sweep_options, tmp_path, caplog, pruner, batch, warned
+) -> None:
+    space = tmp_path / "batches.yaml"
+    space.write_text(
+        (tmp_path / "tiny.yaml").read_text().replace("batch_size: 20", f"batch_size: {batch}")
+    )
+    with caplog.at_level("WARNING", logger="hpo.sweep.runner"):
+        outcome = run_sweep(
+            sweep_options(space=str(space), pruner=pruner, n_trials=1, max_epochs=1)
+        )
+    notes = [r.getMessage() for r in caplog.records if "after their first epoch" in r.getMessage()]
+    if warned is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1
+        assert f"takes {warned} optimizer step(s) an epoch (48 training structures" in notes[0]
+        assert "give a smaller batch_size (at most 12) or --pruner none" in notes[0]
+    assert outcome.study.trials[0].state == TrialState.COMPLETE
