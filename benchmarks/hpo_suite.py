@@ -30,6 +30,10 @@ Problems (reduced where a CPU needs it; the table says how):
   takes 90 optimizer steps instead of 12, so its first epoch shows how it
   learns, not only where it starts (successive halving's first rung ranks it
   there);
+* ``tio2-aenet-ranked-b8-zero``: the same with every element network's last
+  layer started at zero (``zero_output_layer``), so that every trial starts
+  from the same energies (the element references) and a first-epoch rank
+  compares learning;
 * ``cuau-water``: 300 of the 600 GFN1-xTB CuAu + water frames (2-8 waters)
   from ``benchmarks/make_cuau_water.py`` (``--cuau-water DIR``), SchNet and
   ænet in one study (the ``families`` space).
@@ -132,6 +136,10 @@ AENET_SPACE_RANKED = AENET_SPACE + "  ranking_alpha: 0.1\n"
 # instead of 2, so that a trial's first epoch shows how it learns, not only where it starts
 # (with batches of 64 a trial has 12 steps in all; docs/benchmarks)
 AENET_SPACE_RANKED_B8 = AENET_SPACE_RANKED.replace("batch_size: 64", "batch_size: 8")
+# the same with every element network's last layer started at zero: an untrained model
+# predicts the element references whatever its descriptor and seed, so a trial's first epoch
+# ranks its learning, not a random starting offset (which moves the loss by ~10%)
+AENET_SPACE_RANKED_B8_ZERO = AENET_SPACE_RANKED_B8 + "  zero_output_layer: true\n"
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,17 @@ PROBLEMS = {
         6,
         "tio2-aenet-ranked with batches of 8 instead of 64: 15 optimizer steps an epoch instead "
         "of 2 (a trial of 6 epochs takes 90 steps, not 12)",
+    ),
+    "tio2-aenet-ranked-b8-zero": Problem(
+        "tio2_aenet/dir_xsf.tar.gz",
+        "ev",
+        AENET_SPACE_RANKED_B8_ZERO,
+        "loss",
+        150,
+        60,
+        6,
+        "tio2-aenet-ranked-b8 with every element network's last layer started at zero: every "
+        "trial starts from the element references, whatever its descriptor and seed",
     ),
     "cuau-water": Problem(
         "cuau-water",

@@ -32,14 +32,21 @@ if TYPE_CHECKING:  # the caches are built by lightning_modules.batching, which b
     from lightning_modules.models.aenet_cluster import AenetClusterModel
 
 
-def element_network(n_in: int, hidden: Sequence[int], activation: str) -> nn.Sequential:
-    """An MLP n_in -> hidden... -> 1 with ``activation`` after every hidden layer."""
+def element_network(
+    n_in: int, hidden: Sequence[int], activation: str, zero_output: bool = False
+) -> nn.Sequential:
+    """An MLP n_in -> hidden... -> 1 with ``activation`` after every hidden layer;
+    ``zero_output`` starts the last layer's weights and bias at zero (output 0)."""
     layers: list[nn.Module] = []
     width = n_in
     for size in hidden:
         layers += [nn.Linear(width, size), build_activation(activation)]
         width = size
-    layers.append(nn.Linear(width, 1))
+    output = nn.Linear(width, 1)
+    if zero_output:
+        nn.init.zeros_(output.weight)
+        nn.init.zeros_(output.bias)
+    layers.append(output)
     return nn.Sequential(*layers)
 
 
@@ -68,6 +75,10 @@ class AenetSettings(ModelSettings):
     hidden_layers: int = 2
     hidden_width: int = 5
     activation: str = "tanh"
+    # the untrained model predicts the element references (and the residual shift) whatever
+    # its descriptor and seed: every trial of a sweep starts from the same energies, so an
+    # early rank (successive halving's first rung) compares learning, not starting points
+    zero_output_layer: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))
@@ -109,7 +120,8 @@ class AenetPotential(Potential):
         length = descriptor.length
         hidden = [settings.hidden_width] * settings.hidden_layers
         self.networks = nn.ModuleList(
-            element_network(length, hidden, settings.activation) for _ in numbers
+            element_network(length, hidden, settings.activation, settings.zero_output_layer)
+            for _ in numbers
         )
         species_index = torch.full((119,), -1, dtype=torch.long)
         for index, z in enumerate(numbers):

@@ -82,8 +82,44 @@ def test_species_default_to_the_data(tio2_small, tmp_path) -> None:
     assert task.model.species_symbols == ["O", "Ti"]
 
 
-def test_training_on_tio2_lowers_energy_and_force_errors(tio2_small, tmp_path) -> None:
-    config = tio2_config(tmp_path)
+def untrained_energies(tio2_small, tmp_path, seed: int, **model) -> tuple[torch.Tensor, ...]:
+    """An untrained model's energies of the validation structures, and the references' sum."""
+    config = tio2_config(tmp_path, model_config={**TIO2_MODEL, **model})
+    module = build_datamodule(config, data=tio2_small)
+    module.setup()
+    torch.manual_seed(seed)
+    model = build_task(config, module).model
+    batch = module._collator(module.split["val"].tolist())
+    with torch.no_grad():
+        energies = model(batch)[keys.ENERGY].double()
+    atoms = batch[keys.Z]
+    structure = batch[keys.IDX_M]
+    per_atom = model.element_energy[atoms] + model.energy_shift
+    expected = torch.zeros_like(energies).index_add(0, structure, per_atom.double())
+    return energies, expected
+
+
+def test_a_zero_output_layer_starts_every_model_at_the_reference_energies(
+    tio2_small, tmp_path
+) -> None:
+    """Whatever the descriptor and the seed, untrained models predict the same energies."""
+    settings = [(0, {}), (1, {"radial_order": 12, "angular_order": 5, "radial_cutoff": 5.5})]
+    for seed, model in settings:
+        started, expected = untrained_energies(
+            tio2_small, tmp_path, seed, zero_output_layer=True, **model
+        )
+        torch.testing.assert_close(started, expected, rtol=0, atol=1e-3)
+        drawn, _ = untrained_energies(tio2_small, tmp_path, seed, **model)
+        assert (drawn - expected).abs().max() > 0.1  # the default start: a random offset, eV
+
+
+@pytest.mark.parametrize("zero_output_layer", [False, True])
+def test_training_on_tio2_lowers_energy_and_force_errors(
+    tio2_small, tmp_path, zero_output_layer
+) -> None:
+    config = tio2_config(
+        tmp_path, model_config={**TIO2_MODEL, "zero_output_layer": zero_output_layer}
+    )
     result = train(config, datamodule=build_datamodule(config, data=tio2_small))
     first, best = result.history[0], min(result.history, key=lambda e: e["val_energy_mae_eV"])
     assert best["val_energy_mae_eV"] < 0.5 * first["val_energy_mae_eV"]
