@@ -175,10 +175,14 @@ def budgeted_sweep(
 
     ``stream`` seeds a random sampler of its own in place of ``sampler``'s (random
     search on another stream than TPE's start-up trials); ``options`` are more
-    :class:`~hpo.sweep.options.SweepOptions` (energy unit, epochs, seed, ...).
+    :class:`~hpo.sweep.options.SweepOptions` (energy unit, epochs, seed, a
+    ``sampler_override`` of the caller's, ...).
     """
     from hpo.sweep.options import SweepOptions
     from hpo.sweep.runner import run_sweep
+
+    if stream is not None:
+        options["sampler_override"] = optuna.samplers.RandomSampler(stream)
 
     outcome = run_sweep(
         SweepOptions(
@@ -189,7 +193,6 @@ def budgeted_sweep(
             n_trials=10_000,
             sampler=sampler,
             pruner=pruner,
-            sampler_override=None if stream is None else optuna.samplers.RandomSampler(stream),
             tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
             runs_dir=str(folder / "runs"),
             show_progress_bar=False,

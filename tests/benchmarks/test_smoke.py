@@ -149,6 +149,23 @@ def test_hpo_suite_budget_factor_sweeps_longer_beside_the_published_budgets_cell
     assert "0 of 2 seeds finished" in published.stdout  # not read as the published budget's
 
 
+def test_hpo_suite_first_seed_sweeps_fresh_seeds_beside_the_earlier_ones(tmp_path) -> None:
+    shared_file("seb_clusters/SeBn/B=20.npz")
+    cells = tmp_path / "cells"
+    common = ("--smoke", "--problems", "seb20-table1", "--strategies", "random,null")
+    refused = run_benchmark("hpo_suite.py", *common, "--first-seed", "-1", cwd=tmp_path)
+    assert refused.returncode == 2 and "--first-seed must be 0 or more" in refused.stderr
+    done = run_benchmark(
+        "hpo_suite.py", *common, "--first-seed", "20", "--cells-dir", str(cells), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(r.stem for r in cells.rglob("*.json")) == ["seed-20"] * 2 + ["seed-21"] * 2
+    earlier = run_benchmark(
+        "hpo_suite.py", *common, "--cells-dir", str(cells), "--table-only", cwd=tmp_path
+    )
+    assert "0 of 2 seeds finished" in earlier.stdout  # seeds 0 and 1 are not 20 and 21
+
+
 def test_hpo_suite_subsets_keep_the_energies_in_ev(tmp_path) -> None:
     import dataclasses
 
