@@ -42,8 +42,8 @@ Strategies: ``random`` (the reference), ``tpe+median`` (pesweep's default),
 ``tpe+hyperband``, ``gp`` (Optuna's GPSampler), ``tpe+halving`` (successive
 halving), ``tpe+estimate`` (the estimation pruner), ``tpe20+halving`` (TPE
 with 20 random start-up trials instead of 10, and successive halving),
-``tpe+halving-from-2`` (successive halving's first rung after two epochs, not
-one), and ``null``.
+``tpe+halving-from-3`` (successive halving's first rung after three epochs,
+not two), and ``null``.
 
 Printed per problem and strategy: the saving at equal mean best (trial-epochs
 at which the strategy's mean best over the seeds reaches random search's
@@ -237,7 +237,7 @@ STRATEGIES = {
     "tpe+halving": ("tpe", "successive-halving"),
     "tpe+estimate": ("tpe", "estimate"),
     "tpe20+halving": ("tpe-startup-20", "successive-halving"),
-    "tpe+halving-from-2": ("tpe", "successive-halving-from-2"),
+    "tpe+halving-from-3": ("tpe", "successive-halving-from-3"),
     "null": ("random", "none"),
 }
 STREAMS = {"random": RANDOM_STREAMS["random"], "null": RANDOM_STREAMS["random again"]}
@@ -248,10 +248,11 @@ STREAMS = {"random": RANDOM_STREAMS["random"], "null": RANDOM_STREAMS["random ag
 SUITE_SAMPLERS = {"tpe-startup-20": 20}
 
 
-# pruners of the suite's own: successive halving whose first rung is at epoch 2, not 1
-# (min_resource 2; with Optuna's reduction factor 4 the next rung, 8, lies beyond 6 epochs, so a
-# trial stops after 2 epochs or runs them all)
-SUITE_PRUNERS = {"successive-halving-from-2": 2}
+# pruners of the suite's own: successive halving whose first rung is after the third epoch, not
+# the second (min_resource 2: Optuna's step 2, as a sweep reports each epoch at its 0-based
+# index); with Optuna's reduction factor 4 the next rung, step 8, lies beyond 6 epochs, so a
+# trial stops after 3 epochs or runs them all
+SUITE_PRUNERS = {"successive-halving-from-3": 2}
 
 
 def suite_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -280,6 +281,36 @@ def suite_overrides(sampler: str, pruner: str, seed: int) -> tuple[str, str, dic
     return sampler, pruner, own
 
 
+def problem_sweep(
+    problem_name: str, problem: Problem, strategy: str, seed: int, data: str, folder: Path
+) -> tuple[optuna.Study, float]:
+    """One budgeted sweep of ``strategy`` on ``problem`` in ``folder``; the study, its seconds."""
+    sampler, pruner = STRATEGIES[strategy]
+    stream = STREAMS.get(strategy)
+    sampler, pruner, own = suite_overrides(sampler, pruner, seed)
+    space = problem.space
+    if "\n" in space:
+        (folder / "space.yaml").write_text(space)
+        space = str(folder / "space.yaml")
+    start = time.perf_counter()
+    study = budgeted_sweep(
+        folder,
+        f"{problem_name}-{strategy}-{seed}",
+        space,
+        data,
+        sampler,
+        pruner,
+        None if stream is None else stream + seed,
+        problem.budget,
+        energy_unit=problem.energy_unit,
+        objectives=(problem.objective,),
+        max_epochs=problem.max_epochs,
+        seed=seed,
+        **own,
+    )
+    return study, time.perf_counter() - start
+
+
 def sweep_cell(
     problem_name: str, problem: Problem, strategy: str, seed: int, data: str
 ) -> dict[str, Any]:
@@ -287,32 +318,8 @@ def sweep_cell(
     from hpo.study.trial_record import trial_result
 
     quiet_worker("hpo", "lightning_modules")
-    sampler, pruner = STRATEGIES[strategy]
-    stream = STREAMS.get(strategy)
-    sampler, pruner, own = suite_overrides(sampler, pruner, seed)
     with tempfile.TemporaryDirectory(prefix="pesweep-suite-") as name:
-        folder = Path(name)
-        space = problem.space
-        if "\n" in space:
-            (folder / "space.yaml").write_text(space)
-            space = str(folder / "space.yaml")
-        start = time.perf_counter()
-        study = budgeted_sweep(
-            folder,
-            f"{problem_name}-{strategy}-{seed}",
-            space,
-            data,
-            sampler,
-            pruner,
-            None if stream is None else stream + seed,
-            problem.budget,
-            energy_unit=problem.energy_unit,
-            objectives=(problem.objective,),
-            max_epochs=problem.max_epochs,
-            seed=seed,
-            **own,
-        )
-        seconds = time.perf_counter() - start
+        study, seconds = problem_sweep(problem_name, problem, strategy, seed, data, Path(name))
         training = sum(float(trial_result(t).get("train_seconds", 0.0)) for t in study.trials)
     return {"curve": curve(study), "seconds": seconds, "training_seconds": training}
 

@@ -135,9 +135,10 @@ def _loss_weight_note(setup: StudySetup, space: SearchSpace) -> str | None:
     )
 
 
-# pruners whose first rung ranks every trial after its first epoch (min_resource 1)
-FIRST_EPOCH_PRUNERS = ("successive-halving", "hyperband")
-# fewer optimizer steps an epoch than this and a first-epoch rank says where a trial starts
+# pruners whose first rung ranks every trial after its second epoch (min_resource 1: Optuna's
+# step 1, as a trial reports each epoch at its 0-based index, Lightning's current_epoch)
+FIRST_RUNG_PRUNERS = ("successive-halving", "hyperband")
+# fewer optimizer steps an epoch than this and a first-rung rank says where a trial starts
 # more than how it learns: in the search suite successive halving saved nothing on TiO2 at 2
 # steps an epoch and most on CuAu/water at 8 (docs/benchmarks)
 FEW_STEPS_PER_EPOCH = 4
@@ -159,8 +160,8 @@ def _largest_batch(space: SearchSpace, default: int) -> int:
 def _first_rung_note(
     pruner: str, space: SearchSpace, prepared: PreparedData, default_batch: int
 ) -> str | None:
-    """A warning when a first-epoch pruner ranks trials that take few optimizer steps an epoch."""
-    if pruner not in FIRST_EPOCH_PRUNERS:
+    """A warning when an early-rung pruner ranks trials that take few optimizer steps an epoch."""
+    if pruner not in FIRST_RUNG_PRUNERS:
         return None
     structures = len(prepared.split["train"])
     batch = _largest_batch(space, default_batch)
@@ -168,7 +169,7 @@ def _first_rung_note(
     if steps >= FEW_STEPS_PER_EPOCH:
         return None
     return (
-        f"pruner {pruner!r} ranks trials after their first epoch, and a trial takes "
+        f"pruner {pruner!r} first ranks trials after their second epoch, and a trial takes "
         f"{steps} optimizer step(s) an epoch ({structures} training structures, batch_size up "
         f"to {batch}): the rank says where a trial starts more than how it learns (on the "
         f"search suite's TiO2 it then saved nothing against random search); give a smaller "

@@ -397,7 +397,7 @@ def test_trials_collect_their_own_garbage_with_what_came_before_frozen(sweep_opt
         ("median", "20", None),  # it waits a fifth of the epochs
     ],
 )
-def test_a_first_epoch_pruner_warns_when_trials_take_few_steps_an_epoch(
+def test_an_early_rung_pruner_warns_when_trials_take_few_steps_an_epoch(
     sweep_options, tmp_path, caplog, pruner, batch, warned
 ) -> None:
     space = tmp_path / "batches.yaml"
@@ -408,7 +408,7 @@ def test_a_first_epoch_pruner_warns_when_trials_take_few_steps_an_epoch(
         outcome = run_sweep(
             sweep_options(space=str(space), pruner=pruner, n_trials=1, max_epochs=1)
         )
-    notes = [r.getMessage() for r in caplog.records if "after their first epoch" in r.getMessage()]
+    notes = [r.getMessage() for r in caplog.records if "after their second epoch" in r.getMessage()]
     if warned is None:
         assert notes == []
     else:
