@@ -221,3 +221,19 @@ def test_sweep_overhead_compares_two_checkouts_per_trial(tmp_path) -> None:
         assert 100 < peak < 20_000, line  # a resident set of Python, torch and the data
     assert "this checkout / --before, s per trial:" in done.stderr
     assert "this checkout / --before, peak memory:" in done.stderr
+
+
+def test_hpo_suite_default_strategies_print_the_published_table_from_its_cells(tmp_path) -> None:
+    """Strategies added later run when named: the published table's command still reads
+    every seed from the committed cells."""
+    shared_file("seb_clusters/SeBn/B=20.npz")
+    cells = BENCHMARKS / "results" / "hpo-suite"
+    done = run_benchmark(
+        "hpo_suite.py",
+        *("--problems", "seb20-table1", "--cells-dir", str(cells), "--table-only"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "seeds 20;" in done.stdout
+    for strategy in ("tpe+median", "tpe+hyperband", "gp", "tpe+halving", "tpe+estimate", "null"):
+        assert f"| {strategy} |" in done.stdout
