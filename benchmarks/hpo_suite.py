@@ -404,6 +404,28 @@ def budget_lines(
     return lines
 
 
+def seed_lines(
+    results: dict[tuple[str, int], dict[str, Any]],
+    done: list[int],
+    strategies: list[str],
+    random_best: np.ndarray,
+) -> list[str]:
+    """Per seed, each strategy's final best over random search's: how many seeds end below
+    random search, the median ratio and the worst seed. A mean (the saving, the equal-budget
+    ratio) can rest on one seed; these say whether it does."""
+    lines = ["per seed, final best / random's:"]
+    for strategy in strategies:
+        if strategy == "random":
+            continue
+        ratios = np.array([results[strategy, s]["curve"][-1][1] for s in done]) / random_best
+        worst = int(np.argmax(ratios))
+        lines.append(
+            f"- {strategy}: below random search on {int(np.sum(ratios < 1.0))} of {len(done)} "
+            f"seeds, median {np.median(ratios):.3f}, worst {ratios[worst]:.3f} (seed {done[worst]})"
+        )
+    return lines
+
+
 def summarise(
     name: str,
     problem: Problem,
@@ -464,6 +486,7 @@ def summarise(
             worse = np.mean(best) > np.mean(random_best) and p < 0.05
             verdicts.append((strategy, saved, low, worse))
     lines += budget_lines(problem, results, done, strategies, random_curves)
+    lines += seed_lines(results, done, strategies, random_best)
     for strategy, saved, low, worse in verdicts:
         met = room > NO_ROOM and saved >= GOAL_SAVING and null_low is not None and low > null_low
         lines.append(

@@ -70,3 +70,23 @@ def test_every_problem_space_is_valid_and_the_b8_problem_differs_only_in_its_bat
         k: v for k, v in ranked.items() if k != "batch_size"
     }
     assert PROBLEMS["tio2-aenet-ranked-b8"].budget == PROBLEMS["tio2-aenet-ranked"].budget
+
+
+def test_the_seed_lines_name_the_one_seed_that_decides_the_mean() -> None:
+    budget = PROBLEMS["seb20-table1"].budget
+
+    def sweep(final: float) -> dict:
+        return {"curve": [[6, 2.0], [budget, final]], "seconds": 60.0, "training_seconds": 30.0}
+
+    results = {}
+    for seed in range(5):  # below random search on four seeds, three times above on seed 3
+        results["random", seed] = sweep(1.0)
+        results["tpe+median", seed] = sweep(3.0 if seed == 3 else 0.8)
+    lines = summarise(
+        "seb20-table1", PROBLEMS["seb20-table1"], results, list(range(5)), ["random", "tpe+median"]
+    )
+    [row] = [line for line in lines if line.startswith("- tpe+median:")]
+    assert (
+        row
+        == "- tpe+median: below random search on 4 of 5 seeds, median 0.800, worst 3.000 (seed 3)"
+    )
