@@ -241,9 +241,6 @@ STRATEGIES = {
     "tpe+halving-from-3": ("tpe", "successive-halving-from-3"),
     "null": ("random", "none"),
 }
-# the issue's strategies, the default: the published tables are made of their cells; the
-# suite's own follow-ups (tpe20+halving, tpe+halving-from-3) run when named
-ISSUE_STRATEGIES = tuple(s for s in STRATEGIES if s not in ("tpe20+halving", "tpe+halving-from-3"))
 STREAMS = {"random": RANDOM_STREAMS["random"], "null": RANDOM_STREAMS["random again"]}
 # samplers of the suite's own, not pesweep's named ones: TPE with 20 random start-up trials
 # instead of Optuna's 10 (on tio2-aenet-ranked-b8, TPE + successive halving locked on to a
@@ -257,6 +254,13 @@ SUITE_SAMPLERS = {"tpe-startup-20": 20}
 # index); with Optuna's reduction factor 4 the next rung, step 8, lies beyond 6 epochs, so a
 # trial stops after 3 epochs or runs them all
 SUITE_PRUNERS = {"successive-halving-from-3": 2}
+# the issue's strategies, the default: the published tables are made of their cells; the
+# follow-ups with a sampler or pruner of the suite's own run when named
+ISSUE_STRATEGIES = tuple(
+    name
+    for name, (sampler, pruner) in STRATEGIES.items()
+    if sampler not in SUITE_SAMPLERS and pruner not in SUITE_PRUNERS
+)
 
 
 def suite_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
