@@ -43,8 +43,9 @@ Strategies: ``random`` (the reference), ``tpe+median`` (pesweep's default),
 halving), ``tpe+estimate`` (the estimation pruner), ``tpe20+halving`` (TPE
 with 20 random start-up trials instead of 10, and successive halving),
 ``tpe+halving-from-3`` (successive halving's first rung after three epochs,
-not two), and ``null``. The two follow-ups run only when ``--strategies``
-names them; the default is the issue's seven.
+not two), ``tpe20+halving-from-3`` (both changes), and ``null``. The three
+follow-ups run only when ``--strategies`` names them; the default is the
+issue's seven.
 
 Printed per problem and strategy: the saving at equal mean best (trial-epochs
 at which the strategy's mean best over the seeds reaches random search's
@@ -239,6 +240,7 @@ STRATEGIES = {
     "tpe+estimate": ("tpe", "estimate"),
     "tpe20+halving": ("tpe-startup-20", "successive-halving"),
     "tpe+halving-from-3": ("tpe", "successive-halving-from-3"),
+    "tpe20+halving-from-3": ("tpe-startup-20", "successive-halving-from-3"),
     "null": ("random", "none"),
 }
 STREAMS = {"random": RANDOM_STREAMS["random"], "null": RANDOM_STREAMS["random again"]}

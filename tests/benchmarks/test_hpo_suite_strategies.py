@@ -25,7 +25,7 @@ def _params(sampler: optuna.samplers.BaseSampler, target: float, n: int) -> list
 
 def test_tpe_with_twenty_start_up_trials_draws_twenty_at_random_then_models() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    [name] = [sampler for sampler, _ in STRATEGIES.values() if sampler.startswith("tpe-startup")]
+    [name] = {sampler for sampler, _ in STRATEGIES.values() if sampler.startswith("tpe-startup")}
     # two objectives: a trial drawn at random does not depend on what came before it
     near_zero = _params(suite_sampler(name, 7), 0.0, 24)
     near_one = _params(suite_sampler(name, 7), 1.0, 24)
@@ -68,3 +68,13 @@ def test_halving_from_three_epochs_ranks_no_trial_before_its_third() -> None:
     # pesweep's own successive halving (tpe+halving's, no override) first ranks after the second
     assert suite_overrides(*STRATEGIES["tpe+halving"], seed=0)[2] == {}
     assert min(e for e in _pruned_at(build_pruner("successive-halving", 6)) if e) == 2
+
+
+def test_both_changes_together_take_both_overrides() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler, pruner, own = suite_overrides(*STRATEGIES["tpe20+halving-from-3"], seed=7)
+    assert (sampler, pruner) == ("tpe", "successive-halving")
+    assert set(_pruned_at(own["pruner_override"])) == {3, None}
+    # its trials are tpe20+halving's: the same sampler of the same seed
+    alone = suite_overrides(*STRATEGIES["tpe20+halving"], seed=7)[2]["sampler_override"]
+    assert _params(own["sampler_override"], 0.0, 24) == _params(alone, 0.0, 24)
