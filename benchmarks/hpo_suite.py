@@ -57,12 +57,14 @@ equal budget. A problem where random search is within 1% of its final best
 at a quarter of its budget leaves no room and is reported as such.
 ``--budget-factor K`` runs the problems at K times their budget (cells in
 ``PROBLEM/budget-N/`` beside the published budget's), to say how the
-conclusion moves with the budget.
+conclusion moves with the budget. ``--against STRATEGY`` adds each
+strategy's final best over that one's, seed by seed (paired t-test): two
+strategies may both beat random search and not differ from each other.
 
     python benchmarks/hpo_suite.py [--problems seb20-table1,tio2-aenet] [--seeds 20]
                                    [--strategies ...] [--cells-dir DIR] [--jobs 2]
                                    [--cuau-water DIR] [--budget-factor 4] [--table-only]
-                                   [--first-seed 20] [--smoke]
+                                   [--first-seed 20] [--against tpe+halving] [--smoke]
 """
 
 from __future__ import annotations
@@ -432,14 +434,39 @@ def seed_lines(
     return lines
 
 
+def against_lines(
+    results: dict[tuple[str, int], dict[str, Any]],
+    done: list[int],
+    strategies: list[str],
+    against: str,
+) -> list[str]:
+    """Head to head: each strategy's final best over ``against``'s on the same seeds (mean
+    ratio, paired t-test), and on how many seeds it ends below. Two strategies may both beat
+    random search and not differ from each other."""
+    theirs = np.array([results[against, s]["curve"][-1][1] for s in done])
+    lines = [f"head to head, final best / {against}'s:"]
+    for strategy in strategies:
+        if strategy in ("random", "null", against):
+            continue
+        ours = np.array([results[strategy, s]["curve"][-1][1] for s in done])
+        p = stats.ttest_rel(ours, theirs).pvalue
+        lines.append(
+            f"- {strategy}: {np.mean(ours / theirs):.3f} (p = {p:.2g}), below it on "
+            f"{int(np.sum(ours < theirs))} of {len(done)} seeds"
+        )
+    return lines
+
+
 def summarise(
     name: str,
     problem: Problem,
     results: dict[tuple[str, int], dict[str, Any]],
     seeds: list[int],
     strategies: list[str],
+    against: str | None = None,
 ) -> list[str]:
-    """The problem's lines: per strategy its saving, interval, equal-budget test and time."""
+    """The problem's lines: per strategy its saving, interval, equal-budget test and time;
+    with ``against``, each strategy head to head with that one."""
     lines = [
         f"## {name}: {problem.note}; budget {problem.budget} trial-epochs, "
         f"{problem.max_epochs} epochs per trial, quality: validation {problem.objective}"
@@ -493,6 +520,8 @@ def summarise(
             verdicts.append((strategy, saved, low, worse))
     lines += budget_lines(problem, results, done, strategies, random_curves)
     lines += seed_lines(results, done, strategies, random_best)
+    if against is not None:
+        lines += against_lines(results, done, strategies, against)
     for strategy, saved, low, worse in verdicts:
         met = room > NO_ROOM and saved >= GOAL_SAVING and null_low is not None and low > null_low
         lines.append(
@@ -531,6 +560,12 @@ def main(argv: list[str] | None = None) -> dict[str, list[str]]:
     )
     parser.add_argument("--table-only", action="store_true", help="summarise finished cells only")
     parser.add_argument(
+        "--against",
+        metavar="STRATEGY",
+        help="also compare each strategy's final best with this one of --strategies, seed by "
+        "seed (paired t-test)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="tiny problems, 2 seeds (the test suite)"
     )
     args = parser.parse_args(argv)
@@ -551,6 +586,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[str]]:
     strategies = [s for s in args.strategies.split(",") if s]
     if "random" not in strategies:
         parser.error("--strategies must include random: the reference every saving is against")
+    if args.against is not None and args.against not in strategies:
+        parser.error(f"--against {args.against!r} is not one of --strategies; add it there")
     store_folder = args.cells_dir or Path(tempfile.mkdtemp(prefix="pesweep-suite-cells-"))
     store = CellStore(store_folder)
     report: dict[str, list[str]] = {}
@@ -597,7 +634,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[str]]:
                 for cell in cells
                 if cell.key in found
             }
-            report[name] = summarise(name, problem, results, seeds, strategies)
+            report[name] = summarise(name, problem, results, seeds, strategies, args.against)
     for lines in report.values():
         print("\n".join(lines) + "\n")  # noqa: T201 - a benchmark prints its table
     return report

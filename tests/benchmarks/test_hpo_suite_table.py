@@ -90,3 +90,34 @@ def test_the_seed_lines_name_the_one_seed_that_decides_the_mean() -> None:
         row
         == "- tpe+median: below random search on 4 of 5 seeds, median 0.800, worst 3.000 (seed 3)"
     )
+
+
+def test_head_to_head_tells_two_strategies_that_both_beat_random_search_apart() -> None:
+    budget = PROBLEMS["seb20-table1"].budget
+
+    def sweep(final: float) -> dict:
+        return {"curve": [[6, 2.0], [budget, final]], "seconds": 60.0, "training_seconds": 30.0}
+
+    results = {}
+    for seed in range(6):  # both below random search; tpe+median below tpe+halving on 5 of 6,
+        # by 0.91 on average (p = 0.030)
+        results["random", seed] = sweep(1.0)
+        results["tpe+halving", seed] = sweep(0.8 + 0.01 * seed)
+        results["tpe+median", seed] = sweep(0.85 if seed == 0 else 0.7 + 0.01 * seed)
+    strategies = ["random", "tpe+halving", "tpe+median"]
+    lines = summarise("seb20-table1", PROBLEMS["seb20-table1"], results, list(range(6)), strategies)
+    assert not any(line.startswith("head to head") for line in lines)  # asked for only
+    lines = summarise(
+        "seb20-table1",
+        PROBLEMS["seb20-table1"],
+        results,
+        list(range(6)),
+        strategies,
+        against="tpe+halving",
+    )
+    start = lines.index("head to head, final best / tpe+halving's:")
+    row = lines[start + 1]
+    assert not lines[start + 2].startswith("- ")  # neither random search nor itself
+    assert row.startswith("- tpe+median: 0.910 (p = 0.03)") and row.endswith(
+        "below it on 5 of 6 seeds"
+    ), row

@@ -155,6 +155,8 @@ def test_hpo_suite_first_seed_sweeps_fresh_seeds_beside_the_earlier_ones(tmp_pat
     common = ("--smoke", "--problems", "seb20-table1", "--strategies", "random,null")
     refused = run_benchmark("hpo_suite.py", *common, "--first-seed", "-1", cwd=tmp_path)
     assert refused.returncode == 2 and "--first-seed must be 0 or more" in refused.stderr
+    refused = run_benchmark("hpo_suite.py", *common, "--against", "tpe+median", cwd=tmp_path)
+    assert refused.returncode == 2 and "--against 'tpe+median' is not one of" in refused.stderr
     done = run_benchmark(
         "hpo_suite.py", *common, "--first-seed", "20", "--cells-dir", str(cells), cwd=tmp_path
     )
