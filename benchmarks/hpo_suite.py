@@ -412,20 +412,16 @@ def budget_lines(
     return lines
 
 
-def seed_lines(
-    results: dict[tuple[str, int], dict[str, Any]],
-    done: list[int],
-    strategies: list[str],
-    random_best: np.ndarray,
-) -> list[str]:
-    """Per seed, each strategy's final best over random search's: how many seeds end below
-    random search, the median ratio and the worst seed. A mean (the saving, the equal-budget
-    ratio) can rest on one seed; these say whether it does."""
+def seed_lines(finals: dict[str, np.ndarray], done: list[int]) -> list[str]:
+    """Per seed, each strategy's final best (``finals``: per strategy, over the seeds ``done``)
+    over random search's: how many seeds end below random search, the median ratio and the
+    worst seed. A mean (the saving, the equal-budget ratio) can rest on one seed; these say
+    whether it does."""
     lines = ["per seed, final best / random's:"]
-    for strategy in strategies:
+    for strategy, final in finals.items():
         if strategy == "random":
             continue
-        ratios = np.array([results[strategy, s]["curve"][-1][1] for s in done]) / random_best
+        ratios = final / finals["random"]
         worst = int(np.argmax(ratios))
         lines.append(
             f"- {strategy}: below random search on {int(np.sum(ratios < 1.0))} of {len(done)} "
@@ -434,25 +430,19 @@ def seed_lines(
     return lines
 
 
-def against_lines(
-    results: dict[tuple[str, int], dict[str, Any]],
-    done: list[int],
-    strategies: list[str],
-    against: str,
-) -> list[str]:
-    """Head to head: each strategy's final best over ``against``'s on the same seeds (mean
-    ratio, paired t-test), and on how many seeds it ends below. Two strategies may both beat
-    random search and not differ from each other."""
-    theirs = np.array([results[against, s]["curve"][-1][1] for s in done])
+def against_lines(finals: dict[str, np.ndarray], against: str) -> list[str]:
+    """Head to head: each strategy's final best (``finals``: per strategy, over the same
+    seeds) over ``against``'s (mean ratio, paired t-test), and on how many seeds it ends
+    below. Two strategies may both beat random search and not differ from each other."""
+    theirs = finals[against]
     lines = [f"head to head, final best / {against}'s:"]
-    for strategy in strategies:
+    for strategy, ours in finals.items():
         if strategy in ("random", "null", against):
             continue
-        ours = np.array([results[strategy, s]["curve"][-1][1] for s in done])
         p = stats.ttest_rel(ours, theirs).pvalue
         lines.append(
             f"- {strategy}: {np.mean(ours / theirs):.3f} (p = {p:.2g}), below it on "
-            f"{int(np.sum(ours < theirs))} of {len(done)} seeds"
+            f"{int(np.sum(ours < theirs))} of {len(theirs)} seeds"
         )
     return lines
 
@@ -475,7 +465,12 @@ def summarise(
     if len(done) < 2:
         return [*lines, f"{len(done)} of {len(seeds)} seeds finished: no statistics yet"]
     random_curves = [results["random", s]["curve"] for s in done]
-    random_best = np.array([c[-1][1] for c in random_curves])
+    # each strategy's final best per seed: the table, the seed lines and the head to head
+    finals = {
+        strategy: np.array([results[strategy, s]["curve"][-1][1] for s in done])
+        for strategy in strategies
+    }
+    random_best = finals["random"]
     quarter = np.array([best_within(c, problem.budget // 4) for c in random_curves])
     room = float(np.mean(quarter / random_best) - 1.0)
     lines.append(
@@ -501,7 +496,7 @@ def summarise(
         ratios = best_ratios(random_curves, curves, problem.budget)
         _, saved = saving_at_equal_mean(ratios)
         low, high = np.percentile(bootstrap_savings(ratios), [2.5, 97.5])
-        best = np.array([c[-1][1] for c in curves])
+        best = finals[strategy]
         p = stats.ttest_rel(best, random_best).pvalue
         seconds = [results[strategy, s]["seconds"] for s in done]
         training = [results[strategy, s]["training_seconds"] for s in done]
@@ -519,9 +514,9 @@ def summarise(
             worse = np.mean(best) > np.mean(random_best) and p < 0.05
             verdicts.append((strategy, saved, low, worse))
     lines += budget_lines(problem, results, done, strategies, random_curves)
-    lines += seed_lines(results, done, strategies, random_best)
+    lines += seed_lines(finals, done)
     if against is not None:
-        lines += against_lines(results, done, strategies, against)
+        lines += against_lines(finals, against)
     for strategy, saved, low, worse in verdicts:
         met = room > NO_ROOM and saved >= GOAL_SAVING and null_low is not None and low > null_low
         lines.append(
