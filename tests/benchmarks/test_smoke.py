@@ -125,47 +125,61 @@ def test_hpo_suite_smoke_reports_every_problem_and_resumes_from_its_cells(tmp_pa
     assert again.stdout == done.stdout  # the same table from the recorded cells
 
 
-def test_hpo_suite_budget_factor_sweeps_longer_beside_the_published_budgets_cells(
-    tmp_path,
+def _hpo_suite_in_process(capsys, *arguments: str, refused: bool = False) -> str:
+    """``hpo_suite.py``'s stdout for ``arguments`` run in this process, or with ``refused``
+    its one-line refusal (exit 2, stderr)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import hpo_suite
+
+    if not refused:
+        capsys.readouterr()
+        hpo_suite.main(list(arguments))
+        return capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        hpo_suite.main(list(arguments))
+    assert exit_.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_hpo_suite_bad_options_are_refused_before_any_cell(tmp_path, capsys) -> None:
+    cells = str(tmp_path / "cells")
+    common = ("--smoke", "--problems", "seb20-table1", "--strategies", "random,null")
+    refusals = {
+        ("--budget-factor", "0"): "--budget-factor must be 1 or more",
+        ("--first-seed", "-1"): "--first-seed must be 0 or more",
+        ("--against", "tpe+median"): "--against 'tpe+median' is not one of",
+        ("--strategies", "null"): "--strategies must include random",
+        ("--problems", "seb21"): "unknown problem or strategy 'seb21'",
+    }
+    for option, message in refusals.items():
+        error = _hpo_suite_in_process(capsys, *common, *option, "--cells-dir", cells, refused=True)
+        assert message in error, option
+    assert not (tmp_path / "cells").exists()
+
+
+def test_hpo_suite_fresh_seeds_and_longer_budgets_sit_beside_the_published_cells(
+    tmp_path, capsys
 ) -> None:
     shared_file("seb_clusters/SeBn/B=20.npz")
     cells = tmp_path / "cells"
     common = ("--smoke", "--problems", "seb20-table1", "--strategies", "random,null")
-    refused = run_benchmark("hpo_suite.py", *common, "--budget-factor", "0", cwd=tmp_path)
-    assert refused.returncode == 2 and "--budget-factor must be 1 or more" in refused.stderr
-    assert not cells.exists()
+    longer_fresh = ("--budget-factor", "2", "--first-seed", "20")
     done = run_benchmark(
-        "hpo_suite.py", *common, "--budget-factor", "2", "--cells-dir", str(cells), cwd=tmp_path
+        "hpo_suite.py", *common, *longer_fresh, "--cells-dir", str(cells), cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "budget 8 trial-epochs" in done.stdout  # the smoke's 4, twice
     records = sorted(cells.rglob("*.json"))
     assert [r.relative_to(cells).parts[:2] for r in records] == [("seb20-table1", "budget-8")] * 4
+    assert sorted(r.stem for r in records) == ["seed-20"] * 2 + ["seed-21"] * 2
     for record in records:  # each sweep ran on to the longer budget
         assert json.loads(record.read_text())["result"]["curve"][-1][0] >= 8
-    published = run_benchmark(
-        "hpo_suite.py", *common, "--cells-dir", str(cells), "--table-only", cwd=tmp_path
-    )
-    assert "0 of 2 seeds finished" in published.stdout  # not read as the published budget's
-
-
-def test_hpo_suite_first_seed_sweeps_fresh_seeds_beside_the_earlier_ones(tmp_path) -> None:
-    shared_file("seb_clusters/SeBn/B=20.npz")
-    cells = tmp_path / "cells"
-    common = ("--smoke", "--problems", "seb20-table1", "--strategies", "random,null")
-    refused = run_benchmark("hpo_suite.py", *common, "--first-seed", "-1", cwd=tmp_path)
-    assert refused.returncode == 2 and "--first-seed must be 0 or more" in refused.stderr
-    refused = run_benchmark("hpo_suite.py", *common, "--against", "tpe+median", cwd=tmp_path)
-    assert refused.returncode == 2 and "--against 'tpe+median' is not one of" in refused.stderr
-    done = run_benchmark(
-        "hpo_suite.py", *common, "--first-seed", "20", "--cells-dir", str(cells), cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert sorted(r.stem for r in cells.rglob("*.json")) == ["seed-20"] * 2 + ["seed-21"] * 2
-    earlier = run_benchmark(
-        "hpo_suite.py", *common, "--cells-dir", str(cells), "--table-only", cwd=tmp_path
-    )
-    assert "0 of 2 seeds finished" in earlier.stdout  # seeds 0 and 1 are not 20 and 21
+    read = ("--cells-dir", str(cells), "--table-only")
+    # the same cells read as the published budget's, or as seeds 0 and 1's: none is theirs
+    for other in (("--first-seed", "20"), ("--budget-factor", "2")):
+        assert "0 of 2 seeds finished" in _hpo_suite_in_process(capsys, *common, *other, *read)
+    table = _hpo_suite_in_process(capsys, *common, *longer_fresh, *read)
+    assert "seeds 2;" in table and table == done.stdout  # read back, not rerun
 
 
 def test_hpo_suite_subsets_keep_the_energies_in_ev(tmp_path) -> None:
