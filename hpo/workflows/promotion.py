@@ -50,6 +50,12 @@ def registry_client(tracking: str | Store | None) -> MlflowClient:
 
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")
+# an alias MLflow's model registry takes: letters, digits, '_' and '-', at most 255 characters;
+# "latest" and the version names ("v3", any case) are its own
+MAX_ALIAS_LENGTH = 255
+ALIAS = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ALIAS_LENGTH}}}")
+RESERVED_ALIAS = re.compile(r"latest|v[0-9]+", re.IGNORECASE)
+PREVIOUS_SUFFIX = "-previous"  # the alias the holder's old version gets
 
 
 def check_model_name(name: str) -> str:
@@ -63,20 +69,19 @@ def check_model_name(name: str) -> str:
 
 
 def check_alias(alias: str) -> str:
-    """An alias MLflow takes (its own rules: letters, digits, '_', '-'; not 'latest' or 'v1')."""
-    from mlflow.utils.validation import (
-        _validate_model_alias_name,
-        _validate_model_alias_name_reserved,
-    )
-
-    try:
-        for candidate in (alias, f"{alias}-previous"):  # the holder's old version gets the second
-            _validate_model_alias_name(candidate)
-            _validate_model_alias_name_reserved(candidate)
-    except MlflowException as error:
-        raise PromotionError(
-            f"alias {alias!r} is not allowed ({error.message}); use letters, digits, '_' and '-'"
-        ) from error
+    """An alias MLflow takes, checked here by its rules (``ALIAS``, ``RESERVED_ALIAS``) for the
+    alias and for the one the holder's old version gets (``PREVIOUS_SUFFIX``)."""
+    for candidate in (alias, f"{alias}{PREVIOUS_SUFFIX}"):
+        if not ALIAS.fullmatch(candidate):
+            raise PromotionError(
+                f"alias {alias!r} is not allowed: use letters, digits, '_' and '-', at most "
+                f"{MAX_ALIAS_LENGTH - len(PREVIOUS_SUFFIX)} characters"
+            )
+        if RESERVED_ALIAS.fullmatch(candidate):
+            raise PromotionError(
+                f"alias {alias!r} is not allowed: 'latest' and version names such as 'v3' are "
+                f"MLflow's own; choose another name"
+            )
     return alias
 
 
@@ -239,7 +244,7 @@ def promote_run(
             f"{name} version {version.version} already holds @{alias}",
         )
     if holder is not None:
-        client.set_registered_model_alias(name, f"{alias}-previous", holder.version)
+        client.set_registered_model_alias(name, f"{alias}{PREVIOUS_SUFFIX}", holder.version)
     client.set_registered_model_alias(name, alias, version.version)
     return Promotion(
         name,
@@ -248,7 +253,11 @@ def promote_run(
         True,
         str(holder.version) if holder else None,
         f"{name} version {version.version} is now @{alias}"
-        + (f" (previous holder {holder.version} kept as @{alias}-previous)" if holder else ""),
+        + (
+            f" (previous holder {holder.version} kept as @{alias}{PREVIOUS_SUFFIX})"
+            if holder
+            else ""
+        ),
     )
 
 
@@ -337,11 +346,14 @@ def _synced_run(client: MlflowClient, study: Any, number: int) -> str | None:
 def rollback(tracking_uri: str | Store | None, name: str, alias: str = "pretrained") -> Promotion:
     """Swap ``alias`` and ``<alias>-previous`` (a second rollback undoes the first)."""
     client = registry_client(tracking_uri)
-    current, previous = _holder(client, name, alias), _holder(client, name, f"{alias}-previous")
+    current, previous = (
+        _holder(client, name, alias),
+        _holder(client, name, f"{alias}{PREVIOUS_SUFFIX}"),
+    )
     if previous is None or current is None:
-        raise PromotionError(f"{name} has no @{alias}-previous to roll back to")
+        raise PromotionError(f"{name} has no @{alias}{PREVIOUS_SUFFIX} to roll back to")
     client.set_registered_model_alias(name, alias, previous.version)
-    client.set_registered_model_alias(name, f"{alias}-previous", current.version)
+    client.set_registered_model_alias(name, f"{alias}{PREVIOUS_SUFFIX}", current.version)
     return Promotion(
         name,
         str(previous.version),
@@ -349,7 +361,7 @@ def rollback(tracking_uri: str | Store | None, name: str, alias: str = "pretrain
         True,
         str(current.version),
         f"{name}@{alias} rolled back to version {previous.version} "
-        f"(version {current.version} is now @{alias}-previous)",
+        f"(version {current.version} is now @{alias}{PREVIOUS_SUFFIX})",
     )
 
 

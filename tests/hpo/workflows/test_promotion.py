@@ -116,8 +116,20 @@ def test_a_checkpoint_changed_after_its_trial_is_neither_registered_nor_loaded(
 
 
 def test_an_alias_mlflow_rejects_is_refused_before_anything_is_registered(study) -> None:
-    for alias in ("../x", "latest", "v3", ""):
+    # the last: its "-previous" twin would pass MLflow's 255 characters
+    for alias in ("../x", "latest", "V3", "", "a b", "a" * 247):
         with pytest.raises(PromotionError, match=f"alias {alias!r} is not allowed"):
             promote_best_trial(study.study, study.tracking, "cuau", alias=alias)
     with pytest.raises(PromotionError, match="no registered model 'cuau'"):
         describe_models(study.tracking, "cuau")
+
+
+def test_an_alias_at_the_limit_is_one_mlflow_takes_for_both_holders(study) -> None:
+    """The rules pesweep checks are MLflow's: its registry takes the longest alias allowed,
+    and its "-previous" twin when the alias moves (checked here without MLflow's own code)."""
+    alias = "best_v2-" + "a" * 238  # 246 characters
+    first = promote_best_trial(study.study, study.tracking, "cuau", alias=alias)
+    assert first.alias == alias
+    client = registry_client(study.tracking)
+    assert str(client.get_model_version_by_alias("cuau", alias).version) == first.version
+    client.set_registered_model_alias("cuau", f"{alias}-previous", first.version)  # MLflow's check
