@@ -69,19 +69,18 @@ def check_model_name(name: str) -> str:
 
 
 def check_alias(alias: str) -> str:
-    """An alias MLflow takes, checked here by its rules (``ALIAS``, ``RESERVED_ALIAS``) for the
-    alias and for the one the holder's old version gets (``PREVIOUS_SUFFIX``)."""
-    for candidate in (alias, f"{alias}{PREVIOUS_SUFFIX}"):
-        if not ALIAS.fullmatch(candidate):
-            raise PromotionError(
-                f"alias {alias!r} is not allowed: use letters, digits, '_' and '-', at most "
-                f"{MAX_ALIAS_LENGTH - len(PREVIOUS_SUFFIX)} characters"
-            )
-        if RESERVED_ALIAS.fullmatch(candidate):
-            raise PromotionError(
-                f"alias {alias!r} is not allowed: 'latest' and version names such as 'v3' are "
-                f"MLflow's own; choose another name"
-            )
+    """An alias MLflow takes, checked here by its rules (``ALIAS``, ``RESERVED_ALIAS``); the
+    one the holder's old version gets (``PREVIOUS_SUFFIX``) must fit them too."""
+    if not ALIAS.fullmatch(alias) or not ALIAS.fullmatch(f"{alias}{PREVIOUS_SUFFIX}"):
+        raise PromotionError(
+            f"alias {alias!r} is not allowed: use letters, digits, '_' and '-', at most "
+            f"{MAX_ALIAS_LENGTH - len(PREVIOUS_SUFFIX)} characters"
+        )
+    if RESERVED_ALIAS.fullmatch(alias):  # never the "-previous" twin
+        raise PromotionError(
+            f"alias {alias!r} is not allowed: 'latest' and version names such as 'v3' are "
+            f"MLflow's own; choose another name"
+        )
     return alias
 
 
