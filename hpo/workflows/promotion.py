@@ -58,6 +58,11 @@ RESERVED_ALIAS = re.compile(r"latest|v[0-9]+", re.IGNORECASE)
 PREVIOUS_SUFFIX = "-previous"  # the alias the holder's old version gets
 
 
+def previous_alias(alias: str) -> str:
+    """The alias an ``alias``'s former holder keeps (``<alias>-previous``)."""
+    return f"{alias}{PREVIOUS_SUFFIX}"
+
+
 def check_model_name(name: str) -> str:
     """A registered model name: letters, digits, '_', '.', '-' (MLflow's filters quote names)."""
     if not MODEL_NAME.match(name):
@@ -71,7 +76,7 @@ def check_model_name(name: str) -> str:
 def check_alias(alias: str) -> str:
     """An alias MLflow takes, checked here by its rules (``ALIAS``, ``RESERVED_ALIAS``); the
     one the holder's old version gets (``PREVIOUS_SUFFIX``) must fit them too."""
-    if not ALIAS.fullmatch(alias) or not ALIAS.fullmatch(f"{alias}{PREVIOUS_SUFFIX}"):
+    if not ALIAS.fullmatch(alias) or not ALIAS.fullmatch(previous_alias(alias)):
         raise PromotionError(
             f"alias {alias!r} is not allowed: use letters, digits, '_' and '-', at most "
             f"{MAX_ALIAS_LENGTH - len(PREVIOUS_SUFFIX)} characters"
@@ -243,7 +248,7 @@ def promote_run(
             f"{name} version {version.version} already holds @{alias}",
         )
     if holder is not None:
-        client.set_registered_model_alias(name, f"{alias}{PREVIOUS_SUFFIX}", holder.version)
+        client.set_registered_model_alias(name, previous_alias(alias), holder.version)
     client.set_registered_model_alias(name, alias, version.version)
     return Promotion(
         name,
@@ -253,7 +258,7 @@ def promote_run(
         str(holder.version) if holder else None,
         f"{name} version {version.version} is now @{alias}"
         + (
-            f" (previous holder {holder.version} kept as @{alias}{PREVIOUS_SUFFIX})"
+            f" (previous holder {holder.version} kept as @{previous_alias(alias)})"
             if holder
             else ""
         ),
@@ -345,14 +350,11 @@ def _synced_run(client: MlflowClient, study: Any, number: int) -> str | None:
 def rollback(tracking_uri: str | Store | None, name: str, alias: str = "pretrained") -> Promotion:
     """Swap ``alias`` and ``<alias>-previous`` (a second rollback undoes the first)."""
     client = registry_client(tracking_uri)
-    current, previous = (
-        _holder(client, name, alias),
-        _holder(client, name, f"{alias}{PREVIOUS_SUFFIX}"),
-    )
+    current, previous = _holder(client, name, alias), _holder(client, name, previous_alias(alias))
     if previous is None or current is None:
-        raise PromotionError(f"{name} has no @{alias}{PREVIOUS_SUFFIX} to roll back to")
+        raise PromotionError(f"{name} has no @{previous_alias(alias)} to roll back to")
     client.set_registered_model_alias(name, alias, previous.version)
-    client.set_registered_model_alias(name, f"{alias}{PREVIOUS_SUFFIX}", current.version)
+    client.set_registered_model_alias(name, previous_alias(alias), current.version)
     return Promotion(
         name,
         str(previous.version),
@@ -360,7 +362,7 @@ def rollback(tracking_uri: str | Store | None, name: str, alias: str = "pretrain
         True,
         str(current.version),
         f"{name}@{alias} rolled back to version {previous.version} "
-        f"(version {current.version} is now @{alias}{PREVIOUS_SUFFIX})",
+        f"(version {current.version} is now @{previous_alias(alias)})",
     )
 
 
