@@ -246,11 +246,10 @@ STRATEGIES = {
     "null": ("random", "none"),
 }
 STREAMS = {"random": RANDOM_STREAMS["random"], "null": RANDOM_STREAMS["random again"]}
-# samplers of the suite's own, not pesweep's named ones: TPE with 20 random start-up trials
-# instead of Optuna's 10 (on tio2-aenet-ranked-b8, TPE + successive halving locked on to a
-# flat optimizer when its ten start-up trials held no good one; docs/benchmarks); seeded per
-# trial as pesweep's "tpe" is, so its first ten trials are that strategy's
-SUITE_SAMPLERS = {"tpe-startup-20": 20}
+# the follow-ups: strategies added after the issue's seven, run when --strategies names them
+# ("tpe-startup-20" is pesweep's sampler: TPE with 20 random start-up trials, not Optuna's 10;
+# seeded per trial as "tpe" is, so its first ten trials are that strategy's)
+FOLLOW_UPS = ("tpe20+halving", "tpe+halving-from-3", "tpe20+halving-from-3")
 
 
 # pruners of the suite's own: successive halving whose first rung is after the third epoch, not
@@ -258,39 +257,17 @@ SUITE_SAMPLERS = {"tpe-startup-20": 20}
 # index); with Optuna's reduction factor 4 the next rung, step 8, lies beyond 6 epochs, so a
 # trial stops after 3 epochs or runs them all
 SUITE_PRUNERS = {"successive-halving-from-3": 2}
-# the issue's strategies, the default: the published tables are made of their cells; the
-# follow-ups with a sampler or pruner of the suite's own run when named
-ISSUE_STRATEGIES = tuple(
-    name
-    for name, (sampler, pruner) in STRATEGIES.items()
-    if sampler not in SUITE_SAMPLERS and pruner not in SUITE_PRUNERS
-)
+# the issue's strategies, the default: the published tables are made of their cells
+ISSUE_STRATEGIES = tuple(name for name in STRATEGIES if name not in FOLLOW_UPS)
 
 
-def suite_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """The suite's own sampler ``name`` (a key of :data:`SUITE_SAMPLERS`), seeded per trial."""
-    from hpo.study.trial_seeds import TrialSeededSampler
-
-    startup = SUITE_SAMPLERS[name]
-    return TrialSeededSampler(
-        lambda trial_seed: optuna.samplers.TPESampler(seed=trial_seed, n_startup_trials=startup),
-        seed,
-    )
-
-
-def suite_overrides(sampler: str, pruner: str, seed: int) -> tuple[str, str, dict[str, Any]]:
-    """A strategy's sampler and pruner names as the sweep records them, and the
-    ``sampler_override``/``pruner_override`` options of those that are the suite's own."""
-    own: dict[str, Any] = {}
-    if sampler in SUITE_SAMPLERS:
-        own["sampler_override"] = suite_sampler(sampler, seed)
-        sampler = "tpe"
-    if pruner in SUITE_PRUNERS:
-        own["pruner_override"] = optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=SUITE_PRUNERS[pruner]
-        )
-        pruner = "successive-halving"
-    return sampler, pruner, own
+def suite_pruner(pruner: str) -> tuple[str, dict[str, Any]]:
+    """A strategy's pruner name as the sweep records it, and the ``pruner_override`` option
+    of a pruner that is the suite's own (:data:`SUITE_PRUNERS`)."""
+    if pruner not in SUITE_PRUNERS:
+        return pruner, {}
+    override = optuna.pruners.SuccessiveHalvingPruner(min_resource=SUITE_PRUNERS[pruner])
+    return "successive-halving", {"pruner_override": override}
 
 
 def problem_sweep(
@@ -299,7 +276,7 @@ def problem_sweep(
     """One budgeted sweep of ``strategy`` on ``problem`` in ``folder``; the study, its seconds."""
     sampler, pruner = STRATEGIES[strategy]
     stream = STREAMS.get(strategy)
-    sampler, pruner, own = suite_overrides(sampler, pruner, seed)
+    pruner, own = suite_pruner(pruner)
     space = problem.space
     if "\n" in space:
         (folder / "space.yaml").write_text(space)

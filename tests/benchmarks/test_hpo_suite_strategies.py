@@ -10,7 +10,7 @@ from tests.support.commands import BENCHMARKS
 
 sys.path.insert(0, str(BENCHMARKS))
 
-from hpo_suite import STRATEGIES, suite_overrides, suite_sampler  # noqa: E402
+from hpo_suite import STRATEGIES, suite_pruner  # noqa: E402
 
 from hpo.study.registries import build_pruner, build_sampler  # noqa: E402
 from search_spaces.space import parse_space  # noqa: E402
@@ -26,14 +26,14 @@ def _params(sampler: optuna.samplers.BaseSampler, target: float, n: int) -> list
 def test_tpe_with_twenty_start_up_trials_draws_twenty_at_random_then_models() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     [name] = {sampler for sampler, _ in STRATEGIES.values() if sampler.startswith("tpe-startup")}
+    space = parse_space("name: x\nmodel: aenet\nparams:\n  lr: 1.0e-3\n")
     # two objectives: a trial drawn at random does not depend on what came before it
-    near_zero = _params(suite_sampler(name, 7), 0.0, 24)
-    near_one = _params(suite_sampler(name, 7), 1.0, 24)
+    near_zero = _params(build_sampler(name, 7, space), 0.0, 24)
+    near_one = _params(build_sampler(name, 7, space), 1.0, 24)
     assert near_zero[:20] == near_one[:20]
     assert near_zero[20:] != near_one[20:]  # from trial 20 on, TPE models the results
     # the first ten are pesweep's "tpe" start-up trials of the same seed (paired strategies),
     # whose model then takes over at trial 10
-    space = parse_space("name: x\nmodel: aenet\nparams:\n  lr: 1.0e-3\n")
     plain = _params(build_sampler("tpe", 7, space), 0.0, 20)
     assert plain[:10] == near_zero[:10]
     assert plain[10:20] != near_zero[10:20]
@@ -60,21 +60,11 @@ def _pruned_at(pruner: optuna.pruners.BasePruner) -> list[int | None]:
 
 def test_halving_from_three_epochs_ranks_no_trial_before_its_third() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler, pruner, own = suite_overrides(*STRATEGIES["tpe+halving-from-3"], seed=0)
-    assert (sampler, pruner) == ("tpe", "successive-halving")  # as the sweep records them
+    pruner, own = suite_pruner(STRATEGIES["tpe+halving-from-3"][1])
+    assert pruner == "successive-halving"  # as the sweep records it
     later = _pruned_at(own["pruner_override"])
     assert set(later) == {3, None}  # worse trials stop after three epochs; the rest run six
     assert later[0] is None  # the best runs all six
     # pesweep's own successive halving (tpe+halving's, no override) first ranks after the second
-    assert suite_overrides(*STRATEGIES["tpe+halving"], seed=0)[2] == {}
+    assert suite_pruner(STRATEGIES["tpe+halving"][1]) == ("successive-halving", {})
     assert min(e for e in _pruned_at(build_pruner("successive-halving", 6)) if e) == 2
-
-
-def test_both_changes_together_take_both_overrides() -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler, pruner, own = suite_overrides(*STRATEGIES["tpe20+halving-from-3"], seed=7)
-    assert (sampler, pruner) == ("tpe", "successive-halving")
-    assert set(_pruned_at(own["pruner_override"])) == {3, None}
-    # its trials are tpe20+halving's: the same sampler of the same seed
-    alone = suite_overrides(*STRATEGIES["tpe20+halving"], seed=7)[2]["sampler_override"]
-    assert _params(own["sampler_override"], 0.0, 24) == _params(alone, 0.0, 24)

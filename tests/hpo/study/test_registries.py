@@ -37,7 +37,7 @@ def test_every_sampler_and_pruner_builds_and_unknown_names_are_one_line() -> Non
         build_sampler("random", 0, space, constrained=True)
 
 
-@pytest.mark.parametrize("name", ["tpe", "random", "gp", "cmaes", "nsga2", "qmc"])
+@pytest.mark.parametrize("name", ["tpe", "tpe-startup-20", "random", "gp", "cmaes", "nsga2", "qmc"])
 def test_processes_on_one_study_do_not_repeat_each_others_configurations(name, tmp_path) -> None:
     """Workers that start together on one study with its seed: each trial draws its own."""
     from search_spaces.suggest import suggest
