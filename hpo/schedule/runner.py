@@ -37,7 +37,7 @@ def sweep_options(
         energy_unit=spec.energy_unit,
         n_trials=n_trials,
         timeout=timeout,
-        sampler=spec.sampler,
+        sampler=spec.sampler or None,
         pruner=spec.pruner or None,
         max_epochs=spec.max_epochs,
         seed=spec.seed,

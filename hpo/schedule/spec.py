@@ -129,7 +129,7 @@ class SweepSpec:
     energy_unit: str = SWEEP_DEFAULTS.energy_unit
     max_epochs: int = SWEEP_DEFAULTS.max_epochs
     seed: int = SWEEP_DEFAULTS.seed
-    sampler: str = SWEEP_DEFAULTS.sampler
+    sampler: str = ""  # the sweep's default for the data (SWEEP_DEFAULTS.sampler_for)
     pruner: str = ""  # the sweep's default for the data (SWEEP_DEFAULTS.pruner_for)
     trials_per_run: int = 4
     study_trials: int | None = None  # Slurm workers stop once the study holds this many

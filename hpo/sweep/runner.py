@@ -89,7 +89,7 @@ def _requested_setup(
     """The setup a new study would get from the options and their parsed ``space``
     (:func:`_requested_space`); ``None`` for a resume by name.
 
-    ``has_forces``: whether the data hold forces (the default pruner depends on it).
+    ``has_forces``: whether the data hold forces (the default sampler and pruner depend on it).
     """
     if space is None or options.data is None:
         return None
@@ -105,7 +105,7 @@ def _requested_setup(
         if options.max_epochs is not None
         else SWEEP_DEFAULTS.max_epochs,
         seed=options.seed if options.seed is not None else SWEEP_DEFAULTS.seed,
-        sampler=options.sampler or SWEEP_DEFAULTS.sampler,
+        sampler=options.sampler or SWEEP_DEFAULTS.sampler_for(has_forces),
         pruner=options.pruner or SWEEP_DEFAULTS.pruner_for(has_forces),
         objectives=tuple(objectives),
         tracking_uri=tracking.masked,  # the real URL (a password) is never stored

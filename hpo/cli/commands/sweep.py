@@ -198,7 +198,8 @@ def run_demo(args: argparse.Namespace) -> int:
         n_trials=args.n_trials,
         max_epochs=args.max_epochs,
         seed=0,
-        # the defaults (TPE; successive halving on the demo's data, which hold forces)
+        # the defaults for data with forces, which the demo's hold (TPE after 20 start-up
+        # trials, successive halving)
         sampler=None,
         pruner=None,
         tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
